@@ -1,0 +1,3 @@
+module github.com/timebridge/timebridge
+
+go 1.26.8

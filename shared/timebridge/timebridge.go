@@ -1,0 +1,432 @@
+// Package timebridge holds Timebridge's domain types: connectors, sync
+// profiles, mappings, links, conflicts, runs and audit events. It has no
+// dependencies on AWS, HTTP or the upstream APIs, so that the engine, the
+// store and the HTTP API all speak in these terms (the "standard package
+// layout": domain at the centre, adapters around it).
+package timebridge
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/decimal"
+)
+
+// ConnectorKind says which upstream a connector talks to.
+type ConnectorKind string
+
+const (
+	KindZammad ConnectorKind = "zammad"
+	KindKimai  ConnectorKind = "kimai"
+)
+
+// Connector is the metadata of one upstream account. Its token lives in
+// Secrets Manager under TokenSecret and is never stored or returned here.
+type Connector struct {
+	ID          string        `json:"id"`
+	Kind        ConnectorKind `json:"kind"`
+	Name        string        `json:"name"`
+	BaseURL     string        `json:"base_url"`
+	TokenSecret string        `json:"-"`          // secret name in the vault
+	TokenHint   string        `json:"token_hint"` // e.g. "…a1b2"
+	Version     int64         `json:"version"`    // optimistic concurrency
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+}
+
+// ProjectStrategy says how a Kimai project is chosen for a ticket.
+type ProjectStrategy string
+
+const (
+	ProjectPerCustomer ProjectStrategy = "customer" // one project per customer (default)
+	ProjectPerTicket   ProjectStrategy = "ticket"   // one project per ticket
+	ProjectPerGroup    ProjectStrategy = "group"    // one project per Zammad group (per customer)
+)
+
+// UserMode says which Kimai user a timesheet is booked for.
+type UserMode string
+
+const (
+	UserToken    UserMode = "token"    // everything as the Kimai token user
+	UserEmail    UserMode = "email"    // explicit mapping, else match agent email to Kimai user email
+	UserExplicit UserMode = "explicit" // explicit mapping only
+)
+
+// Profile ties one Zammad connector to one Kimai connector with the settings
+// of the sync between them.
+type Profile struct {
+	ID                string `json:"id"`
+	Name              string `json:"name"`
+	ZammadConnectorID string `json:"zammad_connector_id"`
+	KimaiConnectorID  string `json:"kimai_connector_id"`
+	Enabled           bool   `json:"enabled"`
+
+	// MinutesPerUnit converts Zammad's unitless time_unit into minutes:
+	// 1 for minutes, 60 for hours, 15 for quarters, any decimal.
+	MinutesPerUnit decimal.Dec `json:"minutes_per_unit"`
+
+	ProjectStrategy      ProjectStrategy `json:"project_strategy"`
+	AutoCreateCustomers  bool            `json:"auto_create_customers"`
+	AutoCreateProjects   bool            `json:"auto_create_projects"`
+	AutoCreateActivities bool            `json:"auto_create_activities"`
+	// DefaultCustomerID is the Kimai customer for tickets without an
+	// organization; 0 means none (auto-create or conflict).
+	DefaultCustomerID int64 `json:"default_customer_id"`
+	// DefaultActivityID is the Kimai activity for entries without a type;
+	// 0 means none (conflict).
+	DefaultActivityID int64 `json:"default_activity_id"`
+
+	UserMode UserMode `json:"user_mode"`
+	// StrictUsers makes an unmapped agent a conflict instead of falling back
+	// to the token user.
+	StrictUsers bool `json:"strict_users"`
+
+	DeletionWindowDays int      `json:"deletion_window_days"` // default 60
+	Concurrency        int      `json:"concurrency"`          // Kimai write concurrency, default 8
+	Tags               []string `json:"tags"`                 // always includes "zammad"
+
+	IntervalMinutes int `json:"interval_minutes"` // schedule of incremental runs
+
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Defaults used when a profile leaves a setting unset.
+const (
+	DefaultDeletionWindowDays = 60
+	DefaultConcurrency        = 8
+	DefaultTag                = "zammad"
+	DefaultIntervalMinutes    = 15
+)
+
+// WithDefaults returns p with unset settings filled in.
+func (p Profile) WithDefaults() Profile {
+	if p.MinutesPerUnit.IsZero() {
+		p.MinutesPerUnit = decimal.FromInt(1)
+	}
+	if p.ProjectStrategy == "" {
+		p.ProjectStrategy = ProjectPerCustomer
+	}
+	if p.UserMode == "" {
+		p.UserMode = UserToken
+	}
+	if p.DeletionWindowDays <= 0 {
+		p.DeletionWindowDays = DefaultDeletionWindowDays
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = DefaultConcurrency
+	}
+	if p.IntervalMinutes <= 0 {
+		p.IntervalMinutes = DefaultIntervalMinutes
+	}
+	has := false
+	for _, t := range p.Tags {
+		if t == DefaultTag {
+			has = true
+		}
+	}
+	if !has {
+		p.Tags = append([]string{DefaultTag}, p.Tags...)
+	}
+	return p
+}
+
+// MappingKind names what a mapping maps.
+type MappingKind string
+
+const (
+	MapActivity MappingKind = "activity" // Zammad time accounting type id → Kimai activity id
+	MapCustomer MappingKind = "customer" // Zammad organization id → Kimai customer id
+	MapProject  MappingKind = "project"  // project key (see engine) → Kimai project id
+	MapUser     MappingKind = "user"     // Zammad user id → Kimai user id
+)
+
+// Mapping is one explicit mapping of a profile.
+type Mapping struct {
+	ProfileID string      `json:"profile_id"`
+	Kind      MappingKind `json:"kind"`
+	SourceID  string      `json:"source_id"`
+	TargetID  int64       `json:"target_id"`
+	UpdatedAt time.Time   `json:"updated_at"`
+}
+
+// LinkState is the lifecycle state of a link.
+type LinkState string
+
+const (
+	// LinkPending is written (conditionally) before a timesheet is created;
+	// finding one later means the outcome of that create is unknown.
+	LinkPending LinkState = "pending"
+	// LinkSynced means TimesheetID exists in Kimai as recorded.
+	LinkSynced LinkState = "synced"
+	// LinkNone means the entry deliberately has no timesheet (netted to ≤ 0,
+	// or its timesheet was deleted because the entry vanished).
+	LinkNone LinkState = "none"
+	// LinkSkipped means a human chose never to sync this entry again.
+	LinkSkipped LinkState = "skipped"
+)
+
+// Link is the durable record of one Zammad entry's Kimai timesheet: the
+// ledger that makes the sync exactly-once.
+type Link struct {
+	ProfileID   string    `json:"profile_id"`
+	EntryID     int64     `json:"entry_id"`
+	TicketID    int64     `json:"ticket_id"`
+	State       LinkState `json:"state"`
+	TimesheetID int64     `json:"timesheet_id,omitempty"`
+	// SourceHash is the hash of the desired state last written; equal hash
+	// means nothing to do.
+	SourceHash string `json:"source_hash"`
+	// Baseline is what Kimai returned after Timebridge's last write: an
+	// update or delete only proceeds while Kimai still holds exactly this.
+	Baseline Timesheet `json:"baseline"`
+	// EntryCreatedAt places the entry in the deletion window.
+	EntryCreatedAt time.Time `json:"entry_created_at"`
+	RunID          string    `json:"run_id"` // the run that wrote this version
+	Version        int64     `json:"version"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Timesheet is the part of a Kimai timesheet Timebridge writes and compares.
+type Timesheet struct {
+	ID          int64     `json:"id,omitempty"`
+	Begin       time.Time `json:"begin"`
+	End         time.Time `json:"end"`
+	Duration    int64     `json:"duration"` // seconds
+	ProjectID   int64     `json:"project"`
+	ActivityID  int64     `json:"activity"`
+	UserID      int64     `json:"user,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Tags        []string  `json:"tags,omitempty"`
+	Exported    bool      `json:"exported,omitempty"`
+}
+
+// ConflictKind names why an entry could not be synced safely.
+type ConflictKind string
+
+const (
+	ConflictEditedInKimai    ConflictKind = "edited_in_kimai"
+	ConflictDeletedInKimai   ConflictKind = "deleted_in_kimai"
+	ConflictLockedInKimai    ConflictKind = "locked_in_kimai"
+	ConflictDuplicateInKimai ConflictKind = "duplicate_in_kimai"
+	ConflictDeletedInZammad  ConflictKind = "deleted_in_zammad"
+	ConflictUnmappedActivity ConflictKind = "unmapped_activity"
+	ConflictUnmappedCustomer ConflictKind = "unmapped_customer"
+	ConflictUnmappedProject  ConflictKind = "unmapped_project"
+	ConflictUnmappedUser     ConflictKind = "unmapped_user"
+	ConflictRejectedByKimai  ConflictKind = "rejected_by_kimai"
+	// ConflictUnmatchedNegative: a negative correction with no earlier
+	// positive entry (same ticket, agent, type) to net against.
+	ConflictUnmatchedNegative ConflictKind = "unmatched_negative"
+)
+
+// Resolution is a human's answer to a conflict.
+type Resolution string
+
+const (
+	ResolveUseZammad Resolution = "use_zammad" // overwrite or re-create from Zammad
+	ResolveKeepKimai Resolution = "keep_kimai" // accept Kimai's state as the new baseline
+	ResolveSkip      Resolution = "skip"       // never sync this entry again
+	ResolveRetry     Resolution = "retry"      // try again (e.g. after adding a mapping)
+)
+
+// Resolutions returns the resolutions that apply to a conflict kind.
+func (k ConflictKind) Resolutions() []Resolution {
+	switch k {
+	case ConflictEditedInKimai, ConflictDeletedInKimai, ConflictDuplicateInKimai, ConflictDeletedInZammad:
+		return []Resolution{ResolveUseZammad, ResolveKeepKimai, ResolveSkip}
+	case ConflictLockedInKimai:
+		return []Resolution{ResolveKeepKimai, ResolveSkip, ResolveRetry}
+	default: // unmapped_*, rejected_by_kimai, unmatched_negative
+		return []Resolution{ResolveRetry, ResolveSkip}
+	}
+}
+
+// Allows reports whether r applies to kind k.
+func (k ConflictKind) Allows(r Resolution) bool {
+	for _, x := range k.Resolutions() {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// ConflictStatus is open or resolved.
+type ConflictStatus string
+
+const (
+	ConflictOpen     ConflictStatus = "open"
+	ConflictResolved ConflictStatus = "resolved"
+)
+
+// Conflict is an entry the engine refused to decide alone. One open conflict
+// per entry at most; it blocks the entry until resolved.
+type Conflict struct {
+	ID        string         `json:"id"` // ConflictID(profile, entry)
+	ProfileID string         `json:"profile_id"`
+	EntryID   int64          `json:"entry_id"`
+	TicketID  int64          `json:"ticket_id"`
+	Kind      ConflictKind   `json:"kind"`
+	Status    ConflictStatus `json:"status"`
+	Message   string         `json:"message"`          // what happened and what to do
+	SourceKey string         `json:"source_key"`       // the unmapped key, for unmapped_*
+	Zammad    *EntrySnapshot `json:"zammad,omitempty"` // the Zammad side
+	Kimai     *Timesheet     `json:"kimai,omitempty"`  // the Kimai side as observed
+	Desired   *Timesheet     `json:"desired,omitempty"`
+	// Duplicates lists timesheet ids sharing one marker (duplicate_in_kimai).
+	Duplicates []int64     `json:"duplicates,omitempty"`
+	Resolution Resolution  `json:"resolution,omitempty"`
+	ResolvedBy string      `json:"resolved_by,omitempty"`
+	ResolvedAt *time.Time  `json:"resolved_at,omitempty"`
+	RunID      string      `json:"run_id"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+	Version    int64       `json:"version"`
+}
+
+// EntrySnapshot is the Zammad side of an entry, for conflicts and previews.
+type EntrySnapshot struct {
+	EntryID      int64       `json:"entry_id"`
+	TicketID     int64       `json:"ticket_id"`
+	TicketNumber string      `json:"ticket_number"`
+	TicketTitle  string      `json:"ticket_title"`
+	TimeUnit     decimal.Dec `json:"time_unit"`
+	NetUnit      decimal.Dec `json:"net_unit"` // after netting negative corrections
+	TypeID       int64       `json:"type_id,omitempty"`
+	AgentID      int64       `json:"agent_id"`
+	CreatedAt    time.Time   `json:"created_at"`
+	UpdatedAt    time.Time   `json:"updated_at"`
+}
+
+// RunMode says what a run reads.
+type RunMode string
+
+const (
+	ModeIncremental RunMode = "incremental" // entries updated since the cursor (with overlap)
+	ModeTicket      RunMode = "ticket"      // one ticket (webhook)
+	ModeFull        RunMode = "full"        // every entry in the deletion window, plus deletions
+	ModeRange       RunMode = "range"       // entries created in [From, To) (backfill)
+)
+
+// RunStatus is the lifecycle of a run.
+type RunStatus string
+
+const (
+	RunQueued    RunStatus = "queued"
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunPartial   RunStatus = "partial" // finished with item errors or conflicts
+	RunFailed    RunStatus = "failed"
+)
+
+// Counts are what a run did. Conflicts counts conflicts raised in the run.
+type Counts struct {
+	Seen      int `json:"seen"`
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Deleted   int `json:"deleted"`
+	Unchanged int `json:"unchanged"`
+	Skipped   int `json:"skipped"`
+	Conflicts int `json:"conflicts"`
+	Errors    int `json:"errors"`
+}
+
+// ErrorDetail is a classified error as shown to users.
+type ErrorDetail struct {
+	Class   string            `json:"class"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+	Count   int               `json:"count,omitempty"`
+}
+
+// Run is the record of one sync run.
+type Run struct {
+	ID         string      `json:"id"`
+	ProfileID  string      `json:"profile_id"`
+	Trigger    string      `json:"trigger"` // schedule, webhook, manual, resolution
+	Mode       RunMode     `json:"mode"`
+	DryRun     bool        `json:"dry_run"`
+	TicketID   int64       `json:"ticket_id,omitempty"`
+	From       *time.Time  `json:"from,omitempty"`
+	To         *time.Time  `json:"to,omitempty"`
+	Status     RunStatus   `json:"status"`
+	QueuedAt   time.Time   `json:"queued_at"`
+	StartedAt  *time.Time  `json:"started_at,omitempty"`
+	FinishedAt *time.Time  `json:"finished_at,omitempty"`
+	DurationMS int64       `json:"duration_ms"`
+	Counts     Counts      `json:"counts"`
+	Error      *ErrorDetail `json:"error_detail,omitempty"`
+	// ItemErrors keeps the first few classified per-entry errors.
+	ItemErrors []ItemError `json:"item_errors,omitempty"`
+	// Plan is the plan of a dry run (nothing written).
+	Plan      []PlannedChange `json:"plan,omitempty"`
+	Requester string          `json:"requester,omitempty"`
+}
+
+// ItemError is a per-entry failure inside a run.
+type ItemError struct {
+	EntryID int64  `json:"entry_id"`
+	Class   string `json:"class"`
+	Message string `json:"message"`
+}
+
+// ChangeAction is what the plan does for one entry.
+type ChangeAction string
+
+const (
+	ActionCreate    ChangeAction = "create"
+	ActionUpdate    ChangeAction = "update"
+	ActionDelete    ChangeAction = "delete"
+	ActionUnchanged ChangeAction = "unchanged"
+	ActionConflict  ChangeAction = "conflict"
+	ActionSkip      ChangeAction = "skip"
+)
+
+// PlannedChange is one line of a plan, as shown in a preview.
+type PlannedChange struct {
+	Action      ChangeAction  `json:"action"`
+	EntryID     int64         `json:"entry_id"`
+	TicketID    int64         `json:"ticket_id"`
+	TimesheetID int64         `json:"timesheet_id,omitempty"`
+	Conflict    ConflictKind  `json:"conflict,omitempty"`
+	Reason      string        `json:"reason,omitempty"`
+	Before      *Timesheet    `json:"before,omitempty"`
+	After       *Timesheet    `json:"after,omitempty"`
+}
+
+// Cursor is where incremental runs continue.
+type Cursor struct {
+	ProfileID string    `json:"profile_id"`
+	UpdatedAt time.Time `json:"updated_at"` // newest entry updated_at fully processed
+	RunID     string    `json:"run_id"`
+}
+
+// AuditEvent records one state change: who, what, when, where, before/after.
+type AuditEvent struct {
+	ID        string    `json:"id"` // time-ordered, unique
+	Time      time.Time `json:"time"`
+	ProfileID string    `json:"profile_id,omitempty"`
+	RunID     string    `json:"run_id,omitempty"`
+	Actor     string    `json:"actor"` // "engine", "admin", "webhook", …
+	Type      string    `json:"type"`  // e.g. "timesheet.created", "conflict.resolved"
+	Subject   string    `json:"subject"`
+	Message   string    `json:"message,omitempty"`
+	Before    any       `json:"before,omitempty"`
+	After     any       `json:"after,omitempty"`
+}
+
+// AuditQuery filters the audit log. Results are newest first.
+type AuditQuery struct {
+	ProfileID string
+	Type      string
+	From, To  time.Time // zero = open
+	Limit     int
+	Cursor    string // opaque, from the previous page
+}
+
+// ConflictID is the id of the (single) conflict of one entry of a profile.
+func ConflictID(profileID string, entryID int64) string {
+	return profileID + "." + strconv.FormatInt(entryID, 10)
+}
