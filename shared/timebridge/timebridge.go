@@ -276,14 +276,14 @@ type Conflict struct {
 	Kimai     *Timesheet     `json:"kimai,omitempty"`  // the Kimai side as observed
 	Desired   *Timesheet     `json:"desired,omitempty"`
 	// Duplicates lists timesheet ids sharing one marker (duplicate_in_kimai).
-	Duplicates []int64     `json:"duplicates,omitempty"`
-	Resolution Resolution  `json:"resolution,omitempty"`
-	ResolvedBy string      `json:"resolved_by,omitempty"`
-	ResolvedAt *time.Time  `json:"resolved_at,omitempty"`
-	RunID      string      `json:"run_id"`
-	CreatedAt  time.Time   `json:"created_at"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	Version    int64       `json:"version"`
+	Duplicates []int64    `json:"duplicates,omitempty"`
+	Resolution Resolution `json:"resolution,omitempty"`
+	ResolvedBy string     `json:"resolved_by,omitempty"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	RunID      string     `json:"run_id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Version    int64      `json:"version"`
 }
 
 // EntrySnapshot is the Zammad side of an entry, for conflicts and previews.
@@ -343,20 +343,20 @@ type ErrorDetail struct {
 
 // Run is the record of one sync run.
 type Run struct {
-	ID         string      `json:"id"`
-	ProfileID  string      `json:"profile_id"`
-	Trigger    string      `json:"trigger"` // schedule, webhook, manual, resolution
-	Mode       RunMode     `json:"mode"`
-	DryRun     bool        `json:"dry_run"`
-	TicketID   int64       `json:"ticket_id,omitempty"`
-	From       *time.Time  `json:"from,omitempty"`
-	To         *time.Time  `json:"to,omitempty"`
-	Status     RunStatus   `json:"status"`
-	QueuedAt   time.Time   `json:"queued_at"`
-	StartedAt  *time.Time  `json:"started_at,omitempty"`
-	FinishedAt *time.Time  `json:"finished_at,omitempty"`
-	DurationMS int64       `json:"duration_ms"`
-	Counts     Counts      `json:"counts"`
+	ID         string       `json:"id"`
+	ProfileID  string       `json:"profile_id"`
+	Trigger    string       `json:"trigger"` // schedule, webhook, manual, resolution
+	Mode       RunMode      `json:"mode"`
+	DryRun     bool         `json:"dry_run"`
+	TicketID   int64        `json:"ticket_id,omitempty"`
+	From       *time.Time   `json:"from,omitempty"`
+	To         *time.Time   `json:"to,omitempty"`
+	Status     RunStatus    `json:"status"`
+	QueuedAt   time.Time    `json:"queued_at"`
+	StartedAt  *time.Time   `json:"started_at,omitempty"`
+	FinishedAt *time.Time   `json:"finished_at,omitempty"`
+	DurationMS int64        `json:"duration_ms"`
+	Counts     Counts       `json:"counts"`
 	Error      *ErrorDetail `json:"error_detail,omitempty"`
 	// ItemErrors keeps the first few classified per-entry errors.
 	ItemErrors []ItemError `json:"item_errors,omitempty"`
@@ -386,14 +386,14 @@ const (
 
 // PlannedChange is one line of a plan, as shown in a preview.
 type PlannedChange struct {
-	Action      ChangeAction  `json:"action"`
-	EntryID     int64         `json:"entry_id"`
-	TicketID    int64         `json:"ticket_id"`
-	TimesheetID int64         `json:"timesheet_id,omitempty"`
-	Conflict    ConflictKind  `json:"conflict,omitempty"`
-	Reason      string        `json:"reason,omitempty"`
-	Before      *Timesheet    `json:"before,omitempty"`
-	After       *Timesheet    `json:"after,omitempty"`
+	Action      ChangeAction `json:"action"`
+	EntryID     int64        `json:"entry_id"`
+	TicketID    int64        `json:"ticket_id"`
+	TimesheetID int64        `json:"timesheet_id,omitempty"`
+	Conflict    ConflictKind `json:"conflict,omitempty"`
+	Reason      string       `json:"reason,omitempty"`
+	Before      *Timesheet   `json:"before,omitempty"`
+	After       *Timesheet   `json:"after,omitempty"`
 }
 
 // Cursor is where incremental runs continue.

@@ -161,7 +161,6 @@ func TestTokenNeverInError(t *testing.T) {
 
 func contains2(s, sub string) bool { return strings.Contains(s, sub) }
 
-
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := map[string]time.Duration{
