@@ -1,0 +1,360 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/kimai"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// apply executes a plan with the profile's write concurrency. Per-entry
+// failures are recorded and do not stop the other entries.
+func (r *runner) apply(ctx context.Context, plan Plan) {
+	_ = forEach(ctx, r.profile.Concurrency, plan.Changes, func(ctx context.Context, c Change) error {
+		if err := r.applyOne(ctx, c); err != nil {
+			var upd time.Time
+			if c.Desired != nil {
+				upd = c.Desired.Entry.UpdatedAt
+			}
+			r.itemError(c.EntryID, upd, err)
+		}
+		return nil // never stop the run for one entry
+	})
+	if err := ctx.Err(); err != nil {
+		r.itemError(0, time.Time{}, apperr.Wrap(err, apperr.Timeout, "engine: apply",
+			"The run ran out of time before finishing; the rest continues with the next run."))
+	}
+}
+
+func (r *runner) applyOne(ctx context.Context, c Change) error {
+	if ctx.Err() != nil {
+		return nil // counted once by apply
+	}
+	switch c.Action {
+	case tb.ActionCreate:
+		return r.applyCreate(ctx, c)
+	case tb.ActionUpdate:
+		return r.applyUpdate(ctx, c)
+	case tb.ActionDelete:
+		return r.applyDelete(ctx, c)
+	case tb.ActionConflict:
+		_, err := r.openConflict(ctx, r.conflictFor(c, c.Conflict), c.Link)
+		return err
+	case tb.ActionUnchanged:
+		r.bump(func(n *tb.Counts) { n.Unchanged++ })
+		if c.CloseConflict {
+			return r.closeConflict(ctx, c.EntryID, "cause resolved")
+		}
+	case tb.ActionSkip:
+		r.bump(func(n *tb.Counts) { n.Skipped++ })
+	}
+	return nil
+}
+
+func (r *runner) input(s *tb.Timesheet) kimai.TimesheetInput {
+	in := kimai.TimesheetInput{Begin: s.Begin.In(r.loc), End: s.End.In(r.loc), ProjectID: s.ProjectID, ActivityID: s.ActivityID,
+		Description: s.Description, Tags: s.Tags}
+	if s.UserID != 0 {
+		uid := s.UserID
+		in.UserID = &uid
+	}
+	return in
+}
+
+// applyCreate creates a timesheet exactly once: claim (conditional put of a
+// pending link), create, then record the link. If the process dies after
+// Kimai answered but before the link is written, the next run finds the
+// pending link and adopts the timesheet by its marker.
+func (r *runner) applyCreate(ctx context.Context, c Change) error {
+	d := c.Desired
+	var expect int64
+	if c.Link != nil {
+		expect = c.Link.Version
+	}
+	claim := tb.Link{ProfileID: r.profile.ID, EntryID: d.Entry.ID, TicketID: d.Entry.TicketID, State: tb.LinkPending,
+		SourceHash: d.Hash, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
+	pending, err := r.e.store.PutLink(ctx, claim, expect)
+	if err != nil {
+		return fmt.Errorf("engine: claim entry %d: %w", d.Entry.ID, err)
+	}
+	sheet, err := r.createWithRecovery(ctx, d)
+	if err != nil {
+		var dup *duplicateError
+		switch {
+		case errors.As(err, &dup):
+			_, _, serr := r.settlePending(ctx, pending, dup.found)
+			return serr
+		case apperr.Is(err, apperr.Validation):
+			r.releaseClaim(ctx, pending, c.Link)
+			_, cerr := r.openConflict(ctx, r.conflictFor(c, &ConflictSpec{Kind: tb.ConflictRejectedByKimai,
+				Message: rejectedMessage(err)}), c.Link)
+			return cerr
+		case certainFailure(err):
+			// Kimai did not create anything: release the claim so the next
+			// run starts clean.
+			r.releaseClaim(ctx, pending, c.Link)
+		}
+		// Ambiguous failures keep the pending link: recovery settles it.
+		return fmt.Errorf("engine: create timesheet for entry %d: %w", d.Entry.ID, err)
+	}
+	link := pending
+	link.State, link.TimesheetID, link.Baseline, link.UpdatedAt = tb.LinkSynced, sheet.ID, sheet, r.e.now()
+	if _, err := r.e.store.PutLink(ctx, link, pending.Version); err != nil {
+		return fmt.Errorf("engine: record timesheet %d for entry %d: %w", sheet.ID, d.Entry.ID, err)
+	}
+	r.bump(func(n *tb.Counts) { n.Created++ })
+	r.addAudit(tb.AuditEvent{Type: "timesheet.created", Subject: entrySubject(d.Entry.ID),
+		Message: fmt.Sprintf("Created timesheet %d for ticket #%s", sheet.ID, d.Ticket.Number), After: sheet})
+	if c.CloseConflict {
+		return r.closeConflict(ctx, d.Entry.ID, "timesheet created")
+	}
+	return nil
+}
+
+// releaseClaim undoes a pending claim after a create that certainly failed.
+func (r *runner) releaseClaim(ctx context.Context, pending tb.Link, prev *tb.Link) {
+	var err error
+	if prev == nil {
+		err = r.e.store.DeleteLink(ctx, pending.ProfileID, pending.TicketID, pending.EntryID, pending.Version)
+	} else {
+		restore := *prev
+		restore.UpdatedAt = r.e.now()
+		_, err = r.e.store.PutLink(ctx, restore, pending.Version)
+	}
+	if err != nil {
+		r.log.Warn("release claim", "entry_id", pending.EntryID, "err", err.Error())
+	}
+}
+
+type duplicateError struct{ found []tb.Timesheet }
+
+func (e *duplicateError) Error() string {
+	return fmt.Sprintf("engine: %d timesheets carry one marker", len(e.found))
+}
+
+// createWithRecovery POSTs the timesheet. A POST is not idempotent: after an
+// ambiguous failure (timeout, 5xx, dropped connection) Kimai may have
+// stored it, so before trying again Kimai is searched for the marker.
+func (r *runner) createWithRecovery(ctx context.Context, d *Desired) (tb.Timesheet, error) {
+	in := r.input(d.Sheet)
+	delay := r.e.opts.RetryDelay
+	var lastErr error
+	for attempt := 1; attempt <= r.e.opts.CreateAttempts; attempt++ {
+		s, err := r.k.CreateTimesheet(ctx, in)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if certainFailure(err) || apperr.Is(err, apperr.Validation) || ctx.Err() != nil {
+			return tb.Timesheet{}, err
+		}
+		found, serr := r.searchMarker(ctx, d.Entry.ID)
+		if serr == nil {
+			switch len(found) {
+			case 1:
+				r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(d.Entry.ID),
+					Message: fmt.Sprintf("Kimai stored timesheet %d although its answer was lost; adopted", found[0].ID)})
+				return found[0], nil
+			case 0:
+			default:
+				return tb.Timesheet{}, &duplicateError{found: found}
+			}
+		}
+		if attempt < r.e.opts.CreateAttempts {
+			if err := sleep(ctx, delay); err != nil {
+				return tb.Timesheet{}, lastErr
+			}
+			delay *= 2
+		}
+	}
+	return tb.Timesheet{}, lastErr
+}
+
+// certainFailure reports errors after which Kimai certainly stored nothing.
+func certainFailure(err error) bool {
+	switch apperr.KindOf(err) {
+	case apperr.Auth, apperr.Permission, apperr.NotFound, apperr.Validation, apperr.RateLimited:
+		return true
+	}
+	return false
+}
+
+func rejectedMessage(err error) string {
+	msg := "Kimai rejected the timesheet: " + apperr.MessageOf(err)
+	for f, m := range apperr.FieldsOf(err) {
+		msg += fmt.Sprintf(" %s: %s.", f, m)
+	}
+	return msg
+}
+
+func (r *runner) applyUpdate(ctx context.Context, c Change) error {
+	d, l := c.Desired, *c.Link
+	s, err := r.k.UpdateTimesheet(ctx, l.TimesheetID, r.input(d.Sheet))
+	if err != nil {
+		return r.writeFailed(ctx, c, err, "update")
+	}
+	nl := l
+	nl.SourceHash, nl.Baseline, nl.RunID, nl.UpdatedAt = d.Hash, s, r.run.ID, r.e.now()
+	if _, err := r.e.store.PutLink(ctx, nl, l.Version); err != nil {
+		return fmt.Errorf("engine: record update of timesheet %d for entry %d: %w", l.TimesheetID, l.EntryID, err)
+	}
+	r.bump(func(n *tb.Counts) { n.Updated++ })
+	r.addAudit(tb.AuditEvent{Type: "timesheet.updated", Subject: entrySubject(l.EntryID),
+		Message: fmt.Sprintf("Updated timesheet %d", l.TimesheetID), Before: l.Baseline, After: s})
+	if c.CloseConflict {
+		return r.closeConflict(ctx, l.EntryID, "timesheet updated")
+	}
+	return nil
+}
+
+// writeFailed turns a refused update or delete into the matching conflict.
+func (r *runner) writeFailed(ctx context.Context, c Change, err error, what string) error {
+	l := c.Link
+	var spec *ConflictSpec
+	switch apperr.KindOf(err) {
+	case apperr.NotFound:
+		if what == "delete" {
+			return r.finishDelete(ctx, c, "already deleted in Kimai")
+		}
+		spec = &ConflictSpec{Kind: tb.ConflictDeletedInKimai, Message: fmt.Sprintf("Timesheet %d disappeared from Kimai while Timebridge was updating it; re-create it (use Zammad), accept the deletion (keep Kimai) or skip.", l.TimesheetID)}
+	case apperr.Permission:
+		spec = &ConflictSpec{Kind: tb.ConflictLockedInKimai, Message: fmt.Sprintf("Kimai refused to %s timesheet %d (exported, or in a locked period): %s", what, l.TimesheetID, apperr.MessageOf(err))}
+		if c.Desired == nil {
+			spec.Kind = tb.ConflictDeletedInZammad
+		}
+	case apperr.Validation:
+		spec = &ConflictSpec{Kind: tb.ConflictRejectedByKimai, Message: rejectedMessage(err)}
+	default:
+		return fmt.Errorf("engine: %s timesheet %d for entry %d: %w", what, l.TimesheetID, l.EntryID, err)
+	}
+	_, cerr := r.openConflict(ctx, r.conflictFor(c, spec), c.Link)
+	return cerr
+}
+
+func (r *runner) applyDelete(ctx context.Context, c Change) error {
+	l := *c.Link
+	if !c.LinkOnly {
+		if err := r.k.DeleteTimesheet(ctx, l.TimesheetID); err != nil {
+			return r.writeFailed(ctx, c, err, "delete")
+		}
+	}
+	return r.finishDelete(ctx, c, c.Reason)
+}
+
+// finishDelete records that an entry no longer has a timesheet: a vanished
+// entry loses its link; a netted-to-zero entry keeps a "none" link so a
+// later change of its corrections can bring the timesheet back.
+func (r *runner) finishDelete(ctx context.Context, c Change, reason string) error {
+	l := *c.Link
+	var err error
+	if c.Desired == nil {
+		err = r.e.store.DeleteLink(ctx, l.ProfileID, l.TicketID, l.EntryID, l.Version)
+	} else {
+		nl := l
+		nl.State, nl.TimesheetID, nl.Baseline, nl.SourceHash, nl.RunID, nl.UpdatedAt = tb.LinkNone, 0, tb.Timesheet{}, "", r.run.ID, r.e.now()
+		_, err = r.e.store.PutLink(ctx, nl, l.Version)
+	}
+	if err != nil {
+		return fmt.Errorf("engine: record deletion for entry %d: %w", l.EntryID, err)
+	}
+	if c.LinkOnly && l.TimesheetID == 0 {
+		r.addAudit(tb.AuditEvent{Type: "link.removed", Subject: entrySubject(l.EntryID), Message: reason})
+	} else {
+		r.bump(func(n *tb.Counts) { n.Deleted++ })
+		r.addAudit(tb.AuditEvent{Type: "timesheet.deleted", Subject: entrySubject(l.EntryID),
+			Message: fmt.Sprintf("Deleted timesheet %d: %s", l.TimesheetID, reason), Before: l.Baseline})
+	}
+	if c.CloseConflict {
+		return r.closeConflict(ctx, l.EntryID, reason)
+	}
+	return nil
+}
+
+// conflictFor builds the conflict record of a change.
+func (r *runner) conflictFor(c Change, spec *ConflictSpec) tb.Conflict {
+	cf := tb.Conflict{EntryID: c.EntryID, TicketID: c.TicketID, Kind: spec.Kind, Message: spec.Message, SourceKey: spec.SourceKey, Kimai: c.Observed}
+	if d := c.Desired; d != nil {
+		cf.Zammad = &tb.EntrySnapshot{EntryID: d.Entry.ID, TicketID: d.Entry.TicketID, TicketNumber: d.Ticket.Number, TicketTitle: d.Ticket.Title,
+			TimeUnit: d.Entry.Units, NetUnit: d.Entry.Net, TypeID: d.Entry.TypeID, AgentID: d.Entry.AgentID,
+			CreatedAt: d.Entry.CreatedAt, UpdatedAt: d.Entry.UpdatedAt}
+		cf.Desired = d.Sheet
+	}
+	return cf
+}
+
+// openConflict stores c as the entry's open conflict, unless an identical
+// one is already open (re-evaluated conflicts must not churn the table).
+func (r *runner) openConflict(ctx context.Context, c tb.Conflict, _ *tb.Link) (tb.Conflict, error) {
+	now := r.e.now()
+	c.ID, c.ProfileID, c.Status, c.RunID, c.UpdatedAt = tb.ConflictID(r.profile.ID, c.EntryID), r.profile.ID, tb.ConflictOpen, r.run.ID, now
+	existing, err := r.e.store.ConflictByID(ctx, c.ID)
+	var expect int64
+	switch {
+	case err == nil:
+		expect = existing.Version
+		if existing.Status == tb.ConflictOpen && existing.Kind == c.Kind && existing.Message == c.Message {
+			r.bump(func(n *tb.Counts) { n.Skipped++ })
+			return existing, nil
+		}
+		c.CreatedAt = existing.CreatedAt
+		if existing.Status != tb.ConflictOpen {
+			c.CreatedAt = now
+		}
+	case apperr.Is(err, apperr.NotFound):
+		c.CreatedAt = now
+	default:
+		return c, fmt.Errorf("engine: read conflict of entry %d: %w", c.EntryID, err)
+	}
+	stored, err := r.e.store.PutConflict(ctx, c, expect)
+	if err != nil {
+		return c, fmt.Errorf("engine: store conflict of entry %d: %w", c.EntryID, err)
+	}
+	r.bump(func(n *tb.Counts) { n.Conflicts++ })
+	r.addAudit(tb.AuditEvent{Type: "conflict.opened", Subject: entrySubject(c.EntryID), Message: string(c.Kind) + ": " + c.Message, After: stored})
+	return stored, nil
+}
+
+// closeConflict resolves the entry's open conflict, either because its
+// cause disappeared or because a human's resolution was carried out.
+func (r *runner) closeConflict(ctx context.Context, entryID int64, why string) error {
+	id := tb.ConflictID(r.profile.ID, entryID)
+	c, err := r.e.store.ConflictByID(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("engine: read conflict of entry %d: %w", entryID, err)
+	}
+	if c.Status != tb.ConflictOpen {
+		return nil
+	}
+	before := c
+	now := r.e.now()
+	c.Status, c.ResolvedAt, c.UpdatedAt = tb.ConflictResolved, &now, now
+	if res := r.req.force[entryID]; res != "" {
+		c.Resolution, c.ResolvedBy = res, r.req.Actor
+	} else {
+		c.Resolution, c.ResolvedBy = tb.ResolveRetry, "engine"
+	}
+	if _, err := r.e.store.PutConflict(ctx, c, before.Version); err != nil {
+		return fmt.Errorf("engine: resolve conflict of entry %d: %w", entryID, err)
+	}
+	r.addAudit(tb.AuditEvent{Type: "conflict.resolved", Subject: entrySubject(entryID), Actor: c.ResolvedBy,
+		Message: fmt.Sprintf("%s resolved (%s): %s", c.Kind, c.Resolution, why), Before: before.Status, After: c.Status})
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

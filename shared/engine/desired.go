@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// Desired is what Kimai should hold for one Zammad entry.
+type Desired struct {
+	Entry  Netted
+	Ticket Ticket
+	// Sheet is the timesheet to hold; nil means "no timesheet" (the entry
+	// is a correction, or was netted to zero).
+	Sheet *tb.Timesheet
+	// Hash identifies Sheet; equal hashes mean nothing to write.
+	Hash string
+	// Conflict is set when the entry cannot be synced without a human.
+	Conflict *ConflictSpec
+	// Creates lists entities that would be auto-created (dry run only).
+	Creates []CreateSpec
+}
+
+// ConflictSpec is a conflict found while computing desired state or a plan.
+type ConflictSpec struct {
+	Kind      tb.ConflictKind
+	Message   string
+	SourceKey string
+}
+
+// Marker is the colon-free key Timebridge writes into every description,
+// unique per Zammad instance and entry. Kimai's term search treats
+// "name:value" as a meta-field search, hence no colon.
+func Marker(instance string, entryID int64) string {
+	return "TB-" + instance + "-" + strconv.FormatInt(entryID, 10)
+}
+
+var markerRE = regexp.MustCompile(`\bTB-([0-9a-f]{8})-([0-9]+)\b`)
+
+// ParseMarker extracts the marker of a description. A search by term is a
+// substring match, so results must be checked with this exact parse.
+func ParseMarker(description string) (instance string, entryID int64, ok bool) {
+	m := markerRE.FindStringSubmatch(description)
+	if m == nil {
+		return "", 0, false
+	}
+	id, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return m[1], id, true
+}
+
+// Description is the timesheet description for an entry of a ticket.
+func Description(t Ticket, marker string) string {
+	title := strings.Join(strings.Fields(t.Title), " ")
+	return fmt.Sprintf("#%s %s [%s]", t.Number, title, marker)
+}
+
+// DesireInput is everything the desired state of one ticket depends on.
+type DesireInput struct {
+	Profile  tb.Profile
+	Instance string         // Zammad instance id for markers
+	Location *time.Location // the Kimai API user's zone
+	Ticket   Ticket
+	Entries  []Entry // all entries of the ticket
+	Resolver *Resolver
+	// DryRun lets unresolved-but-creatable keys through with id 0 so that a
+	// preview can show what would be created.
+	DryRun bool
+}
+
+// Desire computes the desired Kimai state of every entry of one ticket. It
+// is pure: the same input always gives the same output.
+func Desire(in DesireInput) []Desired {
+	p := in.Profile
+	loc := in.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	netted := Net(in.Entries)
+	out := make([]Desired, 0, len(netted))
+
+	cust := in.Resolver.Customer(in.Ticket.OrgID)
+	var proj Resolution
+	if cust.Problem == "" {
+		proj = in.Resolver.Project(in.Ticket, cust.ID)
+	}
+	for _, n := range netted {
+		d := Desired{Entry: n, Ticket: in.Ticket}
+		if n.Unmatched.Sign() > 0 {
+			d.Conflict = &ConflictSpec{Kind: tb.ConflictUnmatchedNegative, SourceKey: strconv.FormatInt(n.ID, 10),
+				Message: fmt.Sprintf("Correction of %s units has no earlier positive entry of the same agent and type on ticket #%s to net against (%s units unmatched); fix the entry in Zammad or skip it.",
+					n.Units, in.Ticket.Number, n.Unmatched)}
+			out = append(out, d)
+			continue
+		}
+		if n.Net.Sign() <= 0 {
+			out = append(out, d) // no timesheet
+			continue
+		}
+		secs, err := Seconds(n.Net, p.MinutesPerUnit)
+		if err != nil {
+			d.Conflict = &ConflictSpec{Kind: tb.ConflictRejectedByKimai, Message: err.Error()}
+			out = append(out, d)
+			continue
+		}
+		act := in.Resolver.Activity(n.TypeID)
+		usr := in.Resolver.User(n.AgentID)
+		if c := firstProblem(in, cust, proj, act, usr, n); c != nil {
+			d.Conflict = c
+			out = append(out, d)
+			continue
+		}
+		for _, r := range []Resolution{cust, proj, act} {
+			if r.Create != nil {
+				d.Creates = append(d.Creates, *r.Create)
+			}
+		}
+		end := n.CreatedAt.In(loc).Truncate(time.Minute)
+		sheet := &tb.Timesheet{
+			Begin:       end.Add(-time.Duration(secs) * time.Second),
+			End:         end,
+			Duration:    secs,
+			ProjectID:   proj.ID,
+			ActivityID:  act.ID,
+			UserID:      usr.ID,
+			Description: Description(in.Ticket, Marker(in.Instance, n.ID)),
+			Tags:        normTags(p.Tags),
+		}
+		d.Sheet = sheet
+		d.Hash = Hash(sheet)
+		out = append(out, d)
+	}
+	return out
+}
+
+func firstProblem(in DesireInput, cust, proj, act, usr Resolution, n Netted) *ConflictSpec {
+	unresolved := func(r Resolution) bool { return r.Problem != "" || (r.ID == 0 && r.Create != nil && !in.DryRun) }
+	msg := func(r Resolution, kind string) string {
+		if r.Problem != "" {
+			return r.Problem
+		}
+		return "The " + kind + " could not be created in Kimai; see the run's errors."
+	}
+	switch {
+	case unresolved(cust):
+		return &ConflictSpec{Kind: tb.ConflictUnmappedCustomer, Message: msg(cust, "customer"), SourceKey: strconv.FormatInt(in.Ticket.OrgID, 10)}
+	case unresolved(proj):
+		return &ConflictSpec{Kind: tb.ConflictUnmappedProject, Message: msg(proj, "project"), SourceKey: ProjectSource(in.Profile.ProjectStrategy, in.Ticket)}
+	case unresolved(act):
+		return &ConflictSpec{Kind: tb.ConflictUnmappedActivity, Message: msg(act, "activity"), SourceKey: strconv.FormatInt(n.TypeID, 10)}
+	case usr.Problem != "":
+		return &ConflictSpec{Kind: tb.ConflictUnmappedUser, Message: usr.Problem, SourceKey: strconv.FormatInt(n.AgentID, 10)}
+	}
+	return nil
+}
+
+func normTags(tags []string) []string {
+	out := slices.Clone(tags)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Hash identifies the content of a timesheet Timebridge writes.
+func Hash(s *tb.Timesheet) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1|%s|%s|%d|%d|%d|%d|%s|%s",
+		s.Begin.UTC().Format(time.RFC3339), s.End.UTC().Format(time.RFC3339), s.Duration,
+		s.ProjectID, s.ActivityID, s.UserID, s.Description, strings.Join(normTags(s.Tags), ","))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

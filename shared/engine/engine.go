@@ -1,0 +1,304 @@
+// Package engine is Timebridge's sync engine: it reads Zammad time
+// accounting and makes Kimai hold exactly one timesheet per Zammad entry.
+//
+// The work is split as in external-dns: pure functions compute what should
+// be (Net → Desire → Calculate, table-tested in isolation), and a thin apply
+// layer (this file and apply.go) does the I/O: reading Zammad, loading the
+// Kimai catalog once per run, auto-creating what is allowed, and executing
+// the plan with bounded concurrency.
+//
+// Exactly once: before a timesheet is created, a pending link is written
+// with a conditional put; after Kimai answers, the link (entry → timesheet
+// id, source hash, what Kimai stored) replaces it. A run that finds a
+// pending link searches Kimai for the entry's marker and adopts what it
+// finds before creating anything. Updates and deletes only proceed while
+// Kimai still holds exactly what Timebridge last wrote; anything else
+// becomes a conflict for a human.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/kimai"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/zammad"
+)
+
+// ZammadAPI is what the engine calls on Zammad.
+type ZammadAPI interface {
+	Instance() string
+	ListEntries(ctx context.Context, opts zammad.ListEntriesOptions, fn func([]zammad.Entry) (bool, error)) error
+	TicketEntries(ctx context.Context, ticketID int64) ([]zammad.Entry, error)
+	Ticket(ctx context.Context, id int64) (zammad.Ticket, error)
+	Organization(ctx context.Context, id int64) (zammad.Organization, error)
+	User(ctx context.Context, id int64) (zammad.User, error)
+	Groups(ctx context.Context) ([]zammad.Group, error)
+	Types(ctx context.Context) ([]zammad.ActivityType, error)
+}
+
+// KimaiAPI is what the engine calls on Kimai.
+type KimaiAPI interface {
+	Me(ctx context.Context) (kimai.User, error)
+	Customers(ctx context.Context) ([]kimai.Customer, error)
+	Projects(ctx context.Context) ([]kimai.Project, error)
+	Activities(ctx context.Context) ([]kimai.Activity, error)
+	Users(ctx context.Context) ([]kimai.User, error)
+	EnsureTags(ctx context.Context, names []string) error
+	CreateCustomer(ctx context.Context, in kimai.CustomerInput) (kimai.Customer, error)
+	CreateProject(ctx context.Context, in kimai.ProjectInput) (kimai.Project, error)
+	CreateActivity(ctx context.Context, in kimai.ActivityInput) (kimai.Activity, error)
+	Timesheet(ctx context.Context, id int64) (tb.Timesheet, error)
+	ListTimesheets(ctx context.Context, f kimai.TimesheetFilter, fn func([]tb.Timesheet) error) error
+	CreateTimesheet(ctx context.Context, in kimai.TimesheetInput) (tb.Timesheet, error)
+	UpdateTimesheet(ctx context.Context, id int64, in kimai.TimesheetInput) (tb.Timesheet, error)
+	DeleteTimesheet(ctx context.Context, id int64) error
+}
+
+var (
+	_ ZammadAPI = (*zammad.Client)(nil)
+	_ KimaiAPI  = (*kimai.Client)(nil)
+)
+
+// Store is the state the engine reads and writes.
+type Store interface {
+	GetProfile(ctx context.Context, id string) (tb.Profile, error)
+	Mappings(ctx context.Context, profileID string) ([]tb.Mapping, error)
+	LinksByTicket(ctx context.Context, profileID string, ticketID int64) ([]tb.Link, error)
+	Links(ctx context.Context, profileID string, fn func([]tb.Link) error) error
+	GetLink(ctx context.Context, profileID string, ticketID, entryID int64) (tb.Link, error)
+	PutLink(ctx context.Context, l tb.Link, expectVersion int64) (tb.Link, error)
+	DeleteLink(ctx context.Context, profileID string, ticketID, entryID, expectVersion int64) error
+	GetCursor(ctx context.Context, profileID string) (tb.Cursor, bool, error)
+	PutCursor(ctx context.Context, c tb.Cursor) error
+	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
+	ConflictByID(ctx context.Context, id string) (tb.Conflict, error)
+	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
+	PutRun(ctx context.Context, r tb.Run) error
+	AppendAudit(ctx context.Context, events ...tb.AuditEvent) error
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
+// Connector opens the Zammad and Kimai clients of a profile (it reads the
+// connectors and their tokens).
+type Connector interface {
+	Connect(ctx context.Context, p tb.Profile) (ZammadAPI, KimaiAPI, error)
+}
+
+// ConnectorFunc adapts a function to Connector.
+type ConnectorFunc func(ctx context.Context, p tb.Profile) (ZammadAPI, KimaiAPI, error)
+
+// Connect calls f.
+func (f ConnectorFunc) Connect(ctx context.Context, p tb.Profile) (ZammadAPI, KimaiAPI, error) {
+	return f(ctx, p)
+}
+
+// Options tune the engine; zero values take defaults.
+type Options struct {
+	// ReadConcurrency bounds parallel Zammad and Kimai reads (default 8).
+	ReadConcurrency int
+	// Overlap re-reads this much before the incremental cursor, because
+	// Zammad orders equal updated_at values arbitrarily (default 10m).
+	Overlap time.Duration
+	// LeaseTTL bounds how long a crashed run blocks its profile (default 15m).
+	LeaseTTL time.Duration
+	// CreateAttempts bounds create attempts after ambiguous failures (default 4).
+	CreateAttempts int
+	// RetryDelay is the first pause between create attempts (default 500ms).
+	RetryDelay time.Duration
+	// MaxItemErrors is how many per-entry errors a run record keeps (default 20).
+	MaxItemErrors int
+}
+
+func (o Options) withDefaults() Options {
+	if o.ReadConcurrency <= 0 {
+		o.ReadConcurrency = 8
+	}
+	if o.Overlap <= 0 {
+		o.Overlap = 10 * time.Minute
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 15 * time.Minute
+	}
+	if o.CreateAttempts <= 0 {
+		o.CreateAttempts = 4
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 500 * time.Millisecond
+	}
+	if o.MaxItemErrors <= 0 {
+		o.MaxItemErrors = 20
+	}
+	return o
+}
+
+// Engine runs syncs.
+type Engine struct {
+	store   Store
+	connect Connector
+	log     *slog.Logger
+	opts    Options
+	now     func() time.Time
+}
+
+// New returns an Engine.
+func New(store Store, connect Connector, log *slog.Logger, opts Options) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{store: store, connect: connect, log: log, opts: opts.withDefaults(), now: time.Now}
+}
+
+// SetClock replaces the engine's clock (tests).
+func (e *Engine) SetClock(now func() time.Time) { e.now = now }
+
+// Request asks for one run.
+type Request struct {
+	RunID     string // generated when empty
+	ProfileID string
+	Mode      tb.RunMode
+	TicketID  int64     // ModeTicket
+	From, To  time.Time // ModeRange: entries created in [From, To)
+	DryRun    bool
+	Trigger   string // schedule, webhook, manual, resolution
+	Actor     string // who asked ("engine" when empty)
+	// force marks entries resolved by a human (set by Resolve).
+	force map[int64]tb.Resolution
+}
+
+// ErrBusy is returned when another run of the profile holds its lease.
+var ErrBusy = errors.New("engine: another run of this profile is in progress")
+
+// NewID returns a time-ordered unique id (sortable, URL-safe).
+func NewID(now time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func leaseName(profileID string) string { return "profile#" + profileID }
+
+// Run executes one run and returns its record. The record is also stored.
+// An error means the run could not be carried out at all (its record says
+// why); per-entry failures are counted in the record instead.
+func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
+	start := e.now()
+	if req.RunID == "" {
+		req.RunID = NewID(start)
+	}
+	if req.Actor == "" {
+		req.Actor = "engine"
+	}
+	run := tb.Run{ID: req.RunID, ProfileID: req.ProfileID, Trigger: req.Trigger, Mode: req.Mode,
+		DryRun: req.DryRun, TicketID: req.TicketID, Status: tb.RunRunning, QueuedAt: start, StartedAt: &start,
+		Requester: req.Actor}
+	if req.Mode == tb.ModeRange {
+		f, t := req.From, req.To
+		run.From, run.To = &f, &t
+	}
+	log := e.log.With(slog.String("run_id", req.RunID), slog.String("profile_id", req.ProfileID), slog.String("mode", string(req.Mode)))
+
+	if err := validateRequest(req); err != nil {
+		return e.fail(ctx, run, err, log)
+	}
+	ok, err := e.store.AcquireLease(ctx, leaseName(req.ProfileID), req.RunID, e.opts.LeaseTTL)
+	if err != nil {
+		return e.fail(ctx, run, fmt.Errorf("engine: acquire lease for profile %s: %w", req.ProfileID, err), log)
+	}
+	if !ok {
+		return run, apperr.Wrap(ErrBusy, apperr.Conflict, "engine: run", "Another run of this profile is in progress; this one will be retried.")
+	}
+	defer func() {
+		// Release with a fresh context: the run's may be spent.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.store.ReleaseLease(rctx, leaseName(req.ProfileID), req.RunID); err != nil {
+			log.Warn("release lease", slog.String("err", err.Error()))
+		}
+	}()
+	if err := e.store.PutRun(ctx, run); err != nil {
+		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
+	}
+
+	r := &runner{e: e, req: req, run: run, log: log}
+	err = r.execute(ctx)
+	r.flushAudit(ctx)
+	end := e.now()
+	r.run.FinishedAt = &end
+	r.run.DurationMS = end.Sub(start).Milliseconds()
+	r.run.Counts = r.counts
+	r.run.ItemErrors = r.itemErrors
+	switch {
+	case err != nil:
+		r.run.Status = tb.RunFailed
+		r.run.Error = detail(err)
+	case r.counts.Errors > 0 || r.counts.Conflicts > 0:
+		r.run.Status = tb.RunPartial
+		if r.counts.Errors > 0 && len(r.itemErrors) > 0 {
+			r.run.Error = &tb.ErrorDetail{Class: r.itemErrors[0].Class, Message: r.itemErrors[0].Message, Count: r.counts.Errors}
+		}
+	default:
+		r.run.Status = tb.RunSucceeded
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if perr := e.store.PutRun(sctx, r.run); perr != nil {
+		log.Error("store run record", slog.String("err", perr.Error()))
+	}
+	if !req.DryRun {
+		_ = e.store.AppendAudit(sctx, tb.AuditEvent{ID: NewID(end), Time: end, ProfileID: req.ProfileID, RunID: req.RunID,
+			Actor: req.Actor, Type: "run.finished", Subject: "run " + req.RunID,
+			Message: fmt.Sprintf("%s run %s: %d created, %d updated, %d deleted, %d conflicts, %d errors", req.Mode, r.run.Status,
+				r.counts.Created, r.counts.Updated, r.counts.Deleted, r.counts.Conflicts, r.counts.Errors),
+			After: r.run.Counts})
+	}
+	log.Info("run finished", slog.String("status", string(r.run.Status)), slog.Int64("duration_ms", r.run.DurationMS),
+		slog.Int("seen", r.counts.Seen), slog.Int("created", r.counts.Created), slog.Int("updated", r.counts.Updated),
+		slog.Int("deleted", r.counts.Deleted), slog.Int("unchanged", r.counts.Unchanged), slog.Int("conflicts", r.counts.Conflicts),
+		slog.Int("errors", r.counts.Errors))
+	return r.run, err
+}
+
+func validateRequest(req Request) error {
+	switch req.Mode {
+	case tb.ModeIncremental, tb.ModeFull:
+	case tb.ModeTicket:
+		if req.TicketID <= 0 {
+			return apperr.New(apperr.Validation, "engine: run", "A ticket run needs a ticket id.")
+		}
+	case tb.ModeRange:
+		if req.From.IsZero() || req.To.IsZero() || !req.From.Before(req.To) {
+			return apperr.New(apperr.Validation, "engine: run", "A range run needs from < to.")
+		}
+	default:
+		return apperr.New(apperr.Validation, "engine: run", fmt.Sprintf("Unknown run mode %q; use incremental, full, range or ticket.", req.Mode))
+	}
+	if req.ProfileID == "" {
+		return apperr.New(apperr.Validation, "engine: run", "A run needs a profile id.")
+	}
+	return nil
+}
+
+func (e *Engine) fail(ctx context.Context, run tb.Run, err error, log *slog.Logger) (tb.Run, error) {
+	end := e.now()
+	run.Status, run.FinishedAt, run.Error = tb.RunFailed, &end, detail(err)
+	log.Error("run failed", slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = e.store.PutRun(sctx, run)
+	return run, err
+}
+
+func detail(err error) *tb.ErrorDetail {
+	if err == nil {
+		return nil
+	}
+	return &tb.ErrorDetail{Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err), Fields: apperr.FieldsOf(err)}
+}

@@ -1,0 +1,242 @@
+package engine
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+func sheet(id int64, minutes int) tb.Timesheet {
+	return tb.Timesheet{ID: id, Begin: t0, End: t0.Add(time.Duration(minutes) * time.Minute), Duration: int64(minutes * 60),
+		ProjectID: 20, ActivityID: 30, Description: "#1 t [TB-0a1b2c3d-1]", Tags: []string{"zammad"}}
+}
+
+func desired(entryID int64, minutes int) Desired {
+	s := sheet(0, minutes)
+	return Desired{Entry: Netted{Entry: Entry{ID: entryID, TicketID: 1}}, Sheet: &s, Hash: Hash(&s)}
+}
+
+func noSheet(entryID int64) Desired { return Desired{Entry: Netted{Entry: Entry{ID: entryID, TicketID: 1}}} }
+
+func link(entryID, tsID int64, state tb.LinkState, hash string, baseline tb.Timesheet) tb.Link {
+	return tb.Link{EntryID: entryID, TicketID: 1, TimesheetID: tsID, State: state, SourceHash: hash, Baseline: baseline, Version: 3}
+}
+
+func TestCalculate(t *testing.T) {
+	d15 := desired(1, 15)
+	d30 := desired(1, 30)
+	base := sheet(100, 15)
+	edited := base
+	edited.Description = "changed by a human"
+	exported := base
+	exported.Exported = true
+	conflict := func(k tb.ConflictKind) map[int64]tb.Conflict {
+		return map[int64]tb.Conflict{1: {EntryID: 1, Kind: k, Status: tb.ConflictOpen}}
+	}
+	found := func(s tb.Timesheet) map[int64]Observation { return map[int64]Observation{100: {Found: true, Sheet: s}} }
+	gone := map[int64]Observation{100: {Found: false}}
+
+	tests := []struct {
+		name      string
+		in        PlanInput
+		action    tb.ChangeAction
+		conflict  tb.ConflictKind
+		linkOnly  bool
+		closes    bool
+		needObs   []int64
+	}{
+		{name: "new entry is created",
+			in: PlanInput{Desired: []Desired{d15}}, action: tb.ActionCreate},
+		{name: "unchanged entry",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}},
+			action: tb.ActionUnchanged},
+		{name: "changed entry, Kimai untouched → update",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
+			action: tb.ActionUpdate, needObs: []int64{100}},
+		{name: "changed entry, edited in Kimai → conflict",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
+			action: tb.ActionConflict, conflict: tb.ConflictEditedInKimai, needObs: []int64{100}},
+		{name: "changed entry, deleted in Kimai → conflict",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			action: tb.ActionConflict, conflict: tb.ConflictDeletedInKimai, needObs: []int64{100}},
+		{name: "changed entry, exported in Kimai → locked",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported)},
+			action: tb.ActionConflict, conflict: tb.ConflictLockedInKimai, needObs: []int64{100}},
+		{name: "unchanged but observed deleted in Kimai (full run) → conflict",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			action: tb.ActionConflict, conflict: tb.ConflictDeletedInKimai},
+		{name: "tags in another order are not an edit",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, withTags(base, "zammad", "b"))},
+				Observed: found(withTags(base, "b", "zammad"))},
+			action: tb.ActionUpdate, needObs: []int64{100}},
+		{name: "netted to zero → delete",
+			in: PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
+			action: tb.ActionDelete, needObs: []int64{100}},
+		{name: "netted to zero, edited in Kimai → conflict",
+			in: PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
+			action: tb.ActionConflict, conflict: tb.ConflictEditedInKimai, needObs: []int64{100}},
+		{name: "netted to zero, already gone in Kimai → link only",
+			in: PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			action: tb.ActionDelete, linkOnly: true, needObs: []int64{100}},
+		{name: "no timesheet wanted, none there",
+			in: PlanInput{Desired: []Desired{noSheet(1)}}, action: tb.ActionUnchanged},
+		{name: "netted entry becomes positive again → create",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
+		{name: "keep_kimai accepted a deletion: same content stays absent",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, d15.Hash, tb.Timesheet{})}}, action: tb.ActionUnchanged},
+		{name: "…but a Zammad change after it re-creates",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, d15.Hash, tb.Timesheet{})}}, action: tb.ActionCreate},
+		{name: "skipped by a human",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSkipped, d15.Hash, base)}}, action: tb.ActionSkip},
+		{name: "pending of a live run is left alone",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkPending, d15.Hash, tb.Timesheet{})}}, action: tb.ActionSkip},
+		{name: "blocking conflict stops the entry",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Conflicts: conflict(tb.ConflictEditedInKimai)},
+			action: tb.ActionSkip},
+		{name: "use_zammad overwrites an edit",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited),
+				Conflicts: conflict(tb.ConflictEditedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveUseZammad}},
+			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
+		{name: "use_zammad re-creates a deleted timesheet",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone,
+				Conflicts: conflict(tb.ConflictDeletedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveUseZammad}},
+			action: tb.ActionCreate, closes: true, needObs: []int64{100}},
+		{name: "use_zammad can't write an exported timesheet",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported),
+				Conflicts: conflict(tb.ConflictEditedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveUseZammad}},
+			action: tb.ActionConflict, conflict: tb.ConflictLockedInKimai, needObs: []int64{100}},
+		{name: "retry of a locked timesheet that was un-exported",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
+				Conflicts: conflict(tb.ConflictLockedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveRetry}},
+			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
+		{name: "unmapped conflict re-evaluated: still unmapped",
+			in: PlanInput{Desired: []Desired{{Entry: Netted{Entry: Entry{ID: 1, TicketID: 1}}, Conflict: &ConflictSpec{Kind: tb.ConflictUnmappedActivity}}},
+				Conflicts: conflict(tb.ConflictUnmappedActivity)},
+			action: tb.ActionConflict, conflict: tb.ConflictUnmappedActivity},
+		{name: "unmapped conflict closes itself once mapped",
+			in:     PlanInput{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictUnmappedActivity)},
+			action: tb.ActionCreate, closes: true},
+		{name: "rejected_by_kimai is retried every run",
+			in:     PlanInput{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictRejectedByKimai)},
+			action: tb.ActionCreate, closes: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NeedsObservation(tt.in); !slices.Equal(got, tt.needObs) {
+				t.Errorf("NeedsObservation = %v, want %v", got, tt.needObs)
+			}
+			p := Calculate(tt.in)
+			if len(p.Changes) != 1 {
+				t.Fatalf("%d changes", len(p.Changes))
+			}
+			c := p.Changes[0]
+			if c.Action != tt.action {
+				t.Fatalf("action = %s, want %s (reason %q)", c.Action, tt.action, c.Reason)
+			}
+			var kind tb.ConflictKind
+			if c.Conflict != nil {
+				kind = c.Conflict.Kind
+				if c.Conflict.Message == "" && tt.in.Desired[0].Conflict == nil {
+					t.Error("conflict without a message")
+				}
+			}
+			if kind != tt.conflict || c.LinkOnly != tt.linkOnly || c.CloseConflict != tt.closes {
+				t.Errorf("conflict=%q linkOnly=%v closes=%v, want %q %v %v", kind, c.LinkOnly, c.CloseConflict, tt.conflict, tt.linkOnly, tt.closes)
+			}
+		})
+	}
+}
+
+func withTags(s tb.Timesheet, tags ...string) tb.Timesheet { s.Tags = tags; return s }
+
+func TestCalculateVanished(t *testing.T) {
+	base := sheet(100, 15)
+	edited := base
+	edited.Duration = 99
+	exported := base
+	exported.Exported = true
+	tests := []struct {
+		name     string
+		link     tb.Link
+		obs      map[int64]Observation
+		conflict map[int64]tb.Conflict
+		force    map[int64]tb.Resolution
+		action   tb.ChangeAction
+		kind     tb.ConflictKind
+		linkOnly bool
+	}{
+		{"unchanged timesheet is deleted", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, base}}, nil, nil, tb.ActionDelete, "", false},
+		{"edited timesheet → deleted_in_zammad", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, edited}}, nil, nil, tb.ActionConflict, tb.ConflictDeletedInZammad, false},
+		{"exported timesheet → deleted_in_zammad", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, exported}}, nil, nil, tb.ActionConflict, tb.ConflictDeletedInZammad, false},
+		{"already gone in Kimai → link only", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {false, tb.Timesheet{}}}, nil, nil, tb.ActionDelete, "", true},
+		{"netted link is cleaned up", link(1, 0, tb.LinkNone, "", tb.Timesheet{}), nil, nil, nil, tb.ActionDelete, "", true},
+		{"skipped link is cleaned up", link(1, 100, tb.LinkSkipped, "", base), nil, nil, nil, tb.ActionDelete, "", true},
+		{"open conflict blocks", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, edited}},
+			map[int64]tb.Conflict{1: {Kind: tb.ConflictDeletedInZammad}}, nil, tb.ActionSkip, "", false},
+		{"use_zammad deletes an edited timesheet", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, edited}},
+			map[int64]tb.Conflict{1: {Kind: tb.ConflictDeletedInZammad}}, map[int64]tb.Resolution{1: tb.ResolveUseZammad}, tb.ActionDelete, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := PlanInput{Vanished: []tb.Link{tt.link}, Observed: tt.obs, Conflicts: tt.conflict, Force: tt.force}
+			c := Calculate(in).Changes[0]
+			var kind tb.ConflictKind
+			if c.Conflict != nil {
+				kind = c.Conflict.Kind
+			}
+			if c.Action != tt.action || kind != tt.kind || c.LinkOnly != tt.linkOnly || c.Desired != nil {
+				t.Errorf("got %s %q linkOnly=%v, want %s %q %v", c.Action, kind, c.LinkOnly, tt.action, tt.kind, tt.linkOnly)
+			}
+		})
+	}
+}
+
+func TestPlanIsDeterministicAndComplete(t *testing.T) {
+	in := PlanInput{Links: map[int64]tb.Link{}}
+	for i := int64(50); i > 0; i-- {
+		d := desired(i, int(i))
+		d.Entry.TicketID = i % 7
+		in.Desired = append(in.Desired, d)
+	}
+	a, b := Calculate(in), Calculate(in)
+	if len(a.Changes) != 50 {
+		t.Fatalf("%d changes for 50 entries", len(a.Changes))
+	}
+	for i := range a.Changes {
+		if a.Changes[i].EntryID != b.Changes[i].EntryID {
+			t.Fatal("plan order not deterministic")
+		}
+		if i > 0 {
+			p, c := a.Changes[i-1], a.Changes[i]
+			if p.TicketID > c.TicketID || p.TicketID == c.TicketID && p.EntryID > c.EntryID {
+				t.Fatal("not ordered by ticket, entry")
+			}
+		}
+	}
+	if !a.HasWrites() || a.Counts()[tb.ActionCreate] != 50 {
+		t.Fatal("counts wrong")
+	}
+}
+
+func TestSameAsBaseline(t *testing.T) {
+	base := sheet(1, 15)
+	base.UserID = 0
+	other := base
+	other.UserID = 7
+	if !SameAsBaseline(base, other) {
+		t.Error("a baseline written as token user does not pin the user")
+	}
+	base.UserID = 5
+	if SameAsBaseline(base, other) {
+		t.Error("user change must count as an edit")
+	}
+	zoned := sheet(1, 15)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	zoned2 := zoned
+	zoned2.Begin, zoned2.End = zoned.Begin.In(berlin), zoned.End.In(berlin)
+	if !SameAsBaseline(zoned, zoned2) {
+		t.Error("instants are compared, not zones")
+	}
+}

@@ -1,0 +1,826 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/kimai"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/zammad"
+)
+
+// runner holds the state of one run.
+type runner struct {
+	e   *Engine
+	req Request
+	run tb.Run
+	log *slog.Logger
+
+	profile  tb.Profile
+	z        ZammadAPI
+	k        KimaiAPI
+	loc      *time.Location
+	instance string
+	catalog  *Catalog
+	names    Names
+	mappings Mappings
+
+	mu         sync.Mutex
+	counts     tb.Counts
+	itemErrors []tb.ItemError
+	audit      []tb.AuditEvent
+	// failedUpdatedAt is the oldest updated_at of an entry that failed, so
+	// the incremental cursor never moves past it.
+	failedUpdatedAt time.Time
+}
+
+// ticketData is one ticket with all its entries.
+type ticketData struct {
+	ticket  Ticket
+	entries []Entry
+	gone    bool // the ticket no longer exists in Zammad
+}
+
+func (r *runner) execute(ctx context.Context) error {
+	p, err := r.e.store.GetProfile(ctx, r.req.ProfileID)
+	if err != nil {
+		return fmt.Errorf("engine: load profile %s: %w", r.req.ProfileID, err)
+	}
+	r.profile = p.WithDefaults()
+	if r.profile.ZammadConnectorID == "" || r.profile.KimaiConnectorID == "" {
+		return apperr.New(apperr.Validation, "engine: run", "The profile needs a Zammad and a Kimai connector.")
+	}
+	r.z, r.k, err = r.e.connect.Connect(ctx, r.profile)
+	if err != nil {
+		return fmt.Errorf("engine: connect profile %s: %w", r.profile.ID, err)
+	}
+	r.instance = r.z.Instance()
+
+	me, err := r.k.Me(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: kimai user: %w", err)
+	}
+	r.loc = me.Location()
+
+	tickets, scanned, newest, err := r.gather(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.loadContext(ctx, tickets); err != nil {
+		return err
+	}
+	if !r.req.DryRun {
+		if err := r.ensureCatalog(ctx, tickets); err != nil {
+			return err
+		}
+		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
+			return fmt.Errorf("engine: ensure tags: %w", err)
+		}
+	}
+
+	in, err := r.planInput(ctx, tickets, scanned)
+	if err != nil {
+		return err
+	}
+	plan := Calculate(in)
+
+	if r.req.DryRun {
+		r.recordPreview(plan)
+		return nil
+	}
+	r.apply(ctx, plan)
+	if r.req.Mode == tb.ModeIncremental && ctx.Err() == nil {
+		r.advanceCursor(ctx, newest)
+	}
+	return nil
+}
+
+// gather reads the Zammad entries the run covers, grouped by ticket with
+// every entry of each ticket (netting needs the whole ticket). scanned
+// reports whether the deletion scope is known: the set of all entry ids
+// (full runs) or the one ticket's (ticket runs).
+func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, scanned map[int64]bool, newest time.Time, err error) {
+	now := r.e.now()
+	window := now.AddDate(0, 0, -r.profile.DeletionWindowDays)
+	switch r.req.Mode {
+	case tb.ModeTicket:
+		ids := []int64{r.req.TicketID}
+		tickets, err = r.fetchTickets(ctx, ids, nil)
+		return tickets, nil, time.Time{}, err
+
+	case tb.ModeIncremental:
+		since := window
+		cur, ok, err := r.e.store.GetCursor(ctx, r.profile.ID)
+		if err != nil {
+			return nil, nil, time.Time{}, fmt.Errorf("engine: load cursor: %w", err)
+		}
+		if ok && !cur.UpdatedAt.IsZero() {
+			since = cur.UpdatedAt.Add(-r.e.opts.Overlap)
+		}
+		changed := map[int64]bool{}
+		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "updated_at", OrderBy: "desc", PerPage: 1000},
+			func(page []zammad.Entry) (bool, error) {
+				more := true
+				for _, e := range page {
+					if e.UpdatedAt.Before(since) {
+						more = false
+						continue
+					}
+					changed[e.TicketID] = true
+					if e.UpdatedAt.After(newest) {
+						newest = e.UpdatedAt
+					}
+				}
+				return more, nil
+			})
+		if err != nil {
+			return nil, nil, time.Time{}, fmt.Errorf("engine: scan zammad entries: %w", err)
+		}
+		ids := keys(changed)
+		tickets, err = r.fetchTickets(ctx, ids, nil)
+		return tickets, nil, newest, err
+
+	case tb.ModeFull, tb.ModeRange:
+		all := map[int64][]Entry{}
+		scanned = map[int64]bool{}
+		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "id", OrderBy: "asc", PerPage: 1000},
+			func(page []zammad.Entry) (bool, error) {
+				for _, e := range page {
+					scanned[e.ID] = true
+					all[e.TicketID] = append(all[e.TicketID], fromZammad(e))
+				}
+				return true, nil
+			})
+		if err != nil {
+			return nil, nil, time.Time{}, fmt.Errorf("engine: list zammad entries: %w", err)
+		}
+		from, to := window, now.Add(24*time.Hour)
+		if r.req.Mode == tb.ModeRange {
+			from, to = r.req.From, r.req.To
+		}
+		var ids []int64
+		for tid, es := range all {
+			for _, e := range es {
+				if !e.CreatedAt.Before(from) && e.CreatedAt.Before(to) {
+					ids = append(ids, tid)
+					break
+				}
+			}
+		}
+		if r.req.Mode == tb.ModeRange {
+			scanned = nil // a backfill never deletes
+		}
+		tickets, err = r.fetchTickets(ctx, ids, all)
+		return tickets, scanned, time.Time{}, err
+	}
+	return nil, nil, time.Time{}, apperr.New(apperr.Validation, "engine: run", "unknown mode")
+}
+
+// fetchTickets loads tickets (and, unless known, their entries) with
+// bounded concurrency. A ticket Zammad no longer has is marked gone.
+func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64][]Entry) (map[int64]*ticketData, error) {
+	slices.Sort(ids)
+	out := make(map[int64]*ticketData, len(ids))
+	var mu sync.Mutex
+	err := forEach(ctx, r.e.opts.ReadConcurrency, ids, func(ctx context.Context, id int64) error {
+		t, err := r.z.Ticket(ctx, id)
+		if apperr.Is(err, apperr.NotFound) {
+			mu.Lock()
+			out[id] = &ticketData{ticket: Ticket{ID: id}, gone: true}
+			mu.Unlock()
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("engine: zammad ticket %d: %w", id, err)
+		}
+		entries, ok := known[id]
+		if !ok {
+			zs, err := r.z.TicketEntries(ctx, id)
+			if err != nil && !apperr.Is(err, apperr.NotFound) {
+				return fmt.Errorf("engine: zammad ticket %d entries: %w", id, err)
+			}
+			for _, e := range zs {
+				entries = append(entries, fromZammad(e))
+			}
+		}
+		td := &ticketData{ticket: Ticket{ID: t.ID, Number: t.Number, Title: t.Title, OrgID: t.OrganizationID, GroupID: t.GroupID}, entries: entries}
+		mu.Lock()
+		out[id] = td
+		mu.Unlock()
+		return nil
+	})
+	return out, err
+}
+
+func fromZammad(e zammad.Entry) Entry {
+	return Entry{ID: e.ID, TicketID: e.TicketID, Units: e.TimeUnit, TypeID: e.TypeID, AgentID: e.CreatedByID,
+		CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
+}
+
+// loadContext loads mappings, the Kimai catalog and the Zammad names the
+// run needs, once.
+func (r *runner) loadContext(ctx context.Context, tickets map[int64]*ticketData) error {
+	ms, err := r.e.store.Mappings(ctx, r.profile.ID)
+	if err != nil {
+		return fmt.Errorf("engine: load mappings: %w", err)
+	}
+	r.mappings = NewMappings(ms)
+	r.names = Names{Orgs: map[int64]string{}, Groups: map[int64]string{}, Types: map[int64]string{}, Agents: map[int64]Agent{}}
+
+	cat := &Catalog{}
+	custs, err := r.k.Customers(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: kimai customers: %w", err)
+	}
+	for _, c := range custs {
+		cat.Customers = append(cat.Customers, customerFrom(c))
+	}
+	projs, err := r.k.Projects(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: kimai projects: %w", err)
+	}
+	for _, p := range projs {
+		cat.Projects = append(cat.Projects, projectFrom(p))
+	}
+	acts, err := r.k.Activities(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: kimai activities: %w", err)
+	}
+	for _, a := range acts {
+		cat.Activities = append(cat.Activities, activityFrom(a))
+	}
+	if r.profile.UserMode == tb.UserEmail || r.profile.UserMode == tb.UserExplicit {
+		users, err := r.k.Users(ctx)
+		if err != nil && !(r.profile.UserMode == tb.UserExplicit && apperr.Is(err, apperr.Permission)) {
+			return fmt.Errorf("engine: kimai users (needs view_user for user mapping by email): %w", err)
+		}
+		for _, u := range users {
+			cat.Users = append(cat.Users, KimaiUser{ID: u.ID, Username: u.Username, Email: u.Email, Enabled: u.Enabled})
+		}
+		// Agents' emails, fetched once per distinct agent.
+		agents := map[int64]bool{}
+		for _, td := range tickets {
+			for _, e := range td.entries {
+				agents[e.AgentID] = true
+			}
+		}
+		var mu sync.Mutex
+		err = forEach(ctx, r.e.opts.ReadConcurrency, keys(agents), func(ctx context.Context, id int64) error {
+			u, err := r.z.User(ctx, id)
+			if apperr.Is(err, apperr.NotFound) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("engine: zammad user %d: %w", id, err)
+			}
+			mu.Lock()
+			r.names.Agents[id] = Agent{ID: id, Name: u.FullName(), Email: u.Email}
+			mu.Unlock()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.catalog = cat
+
+	// Type names make conflicts and auto-created activities readable; a
+	// token without admin.time_accounting can't read them, which is fine.
+	if types, err := r.z.Types(ctx); err == nil {
+		for _, t := range types {
+			r.names.Types[t.ID] = t.Name
+		}
+	} else if !apperr.Is(err, apperr.Permission) && !apperr.Is(err, apperr.NotFound) {
+		return fmt.Errorf("engine: zammad types: %w", err)
+	}
+	if r.profile.ProjectStrategy == tb.ProjectPerGroup {
+		groups, err := r.z.Groups(ctx)
+		if err != nil {
+			return fmt.Errorf("engine: zammad groups: %w", err)
+		}
+		for _, g := range groups {
+			r.names.Groups[g.ID] = g.Name
+		}
+	}
+	return nil
+}
+
+func (r *runner) resolver() *Resolver {
+	return &Resolver{Profile: r.profile, Catalog: r.catalog, Mappings: r.mappings, Names: r.names}
+}
+
+// ensureCatalog auto-creates the customers, projects and activities the
+// run's tickets need (where the profile allows it), customers first since
+// projects belong to them. Creation is sequential and audited.
+func (r *runner) ensureCatalog(ctx context.Context, tickets map[int64]*ticketData) error {
+	ids := keys(tickets)
+	res := r.resolver()
+	// Customers: fetch the names of organizations about to be created.
+	orgs := map[int64]bool{}
+	for _, id := range ids {
+		td := tickets[id]
+		if td.gone || len(td.entries) == 0 {
+			continue
+		}
+		if c := res.Customer(td.ticket.OrgID); c.Create != nil && td.ticket.OrgID != 0 {
+			orgs[td.ticket.OrgID] = true
+		}
+	}
+	for _, oid := range keys(orgs) {
+		o, err := r.z.Organization(ctx, oid)
+		if err != nil {
+			if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Permission) {
+				continue // created under a fallback name
+			}
+			return fmt.Errorf("engine: zammad organization %d: %w", oid, err)
+		}
+		r.names.Orgs[oid] = o.Name
+	}
+	created := map[string]bool{}
+	for _, id := range ids {
+		td := tickets[id]
+		if td.gone || len(td.entries) == 0 {
+			continue
+		}
+		c := res.Customer(td.ticket.OrgID)
+		if c.Create != nil && !created[c.Create.Number] {
+			created[c.Create.Number] = true
+			if err := r.create(ctx, *c.Create); err != nil {
+				return err
+			}
+		}
+		c = res.Customer(td.ticket.OrgID)
+		if c.ID == 0 {
+			continue
+		}
+		p := res.Project(td.ticket, c.ID)
+		if p.Create != nil && !created[p.Create.Number] {
+			created[p.Create.Number] = true
+			if err := r.create(ctx, *p.Create); err != nil {
+				return err
+			}
+		}
+		types := map[int64]bool{}
+		for _, e := range td.entries {
+			types[e.TypeID] = true
+		}
+		for _, typ := range keys(types) {
+			a := res.Activity(typ)
+			if a.Create != nil && !created[a.Create.Number] {
+				created[a.Create.Number] = true
+				if err := r.create(ctx, *a.Create); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// create makes one catalog entity. A validation failure (e.g. the number is
+// taken by an entity the token can't see) is not fatal: the entries that
+// need it become unmapped_* conflicts naming the problem.
+func (r *runner) create(ctx context.Context, spec CreateSpec) error {
+	var after any
+	var err error
+	switch spec.Kind {
+	case tb.MapCustomer:
+		var c kimai.Customer
+		c, err = r.k.CreateCustomer(ctx, kimai.CustomerInput{Name: spec.Name, Number: spec.Number, Timezone: r.loc.String()})
+		if err == nil {
+			r.catalog.AddCustomer(customerFrom(c))
+			after = c
+		}
+	case tb.MapProject:
+		var p kimai.Project
+		p, err = r.k.CreateProject(ctx, kimai.ProjectInput{Name: spec.Name, Number: spec.Number, CustomerID: spec.CustomerID})
+		if err == nil {
+			r.catalog.AddProject(projectFrom(p))
+			after = p
+		}
+	case tb.MapActivity:
+		var a kimai.Activity
+		a, err = r.k.CreateActivity(ctx, kimai.ActivityInput{Name: spec.Name, Number: spec.Number})
+		if err == nil {
+			r.catalog.AddActivity(activityFrom(a))
+			after = a
+		}
+	}
+	if err != nil {
+		if apperr.Is(err, apperr.Validation) || apperr.Is(err, apperr.Permission) {
+			r.itemError(0, time.Time{}, fmt.Errorf("engine: auto-create %s %q: %w", spec.Kind, spec.Name, err))
+			return nil
+		}
+		return fmt.Errorf("engine: auto-create %s %q: %w", spec.Kind, spec.Name, err)
+	}
+	r.addAudit(tb.AuditEvent{Type: "catalog." + string(spec.Kind) + "_created", Subject: fmt.Sprintf("%s %s", spec.Kind, spec.Number),
+		Message: fmt.Sprintf("Created Kimai %s %q (%s)", spec.Kind, spec.Name, spec.Number), After: after})
+	return nil
+}
+
+// planInput assembles desired state, links, conflicts, recovered pending
+// records and Kimai observations.
+func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool) (PlanInput, error) {
+	in := PlanInput{Links: map[int64]tb.Link{}, Conflicts: map[int64]tb.Conflict{}, Observed: map[int64]Observation{}, Force: r.req.force}
+	res := r.resolver()
+	ids := keys(tickets)
+	present := map[int64]bool{}
+	for _, id := range ids {
+		td := tickets[id]
+		if td.gone {
+			continue
+		}
+		ds := Desire(DesireInput{Profile: r.profile, Instance: r.instance, Location: r.loc, Ticket: td.ticket,
+			Entries: td.entries, Resolver: res, DryRun: r.req.DryRun})
+		for _, d := range ds {
+			present[d.Entry.ID] = true
+		}
+		in.Desired = append(in.Desired, ds...)
+	}
+	r.counts.Seen = len(in.Desired)
+
+	// Links of the entries in scope, plus the vanished ones.
+	var vanished []tb.Link
+	collect := func(ls []tb.Link) {
+		for _, l := range ls {
+			if present[l.EntryID] {
+				in.Links[l.EntryID] = l
+			}
+		}
+	}
+	if scanned != nil { // full run: every link of the profile
+		window := r.e.now().AddDate(0, 0, -r.profile.DeletionWindowDays)
+		err := r.e.store.Links(ctx, r.profile.ID, func(ls []tb.Link) error {
+			collect(ls)
+			for _, l := range ls {
+				if !scanned[l.EntryID] && !l.EntryCreatedAt.Before(window) {
+					vanished = append(vanished, l)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return in, fmt.Errorf("engine: load links: %w", err)
+		}
+	} else {
+		var mu sync.Mutex
+		err := forEach(ctx, r.e.opts.ReadConcurrency, ids, func(ctx context.Context, tid int64) error {
+			ls, err := r.e.store.LinksByTicket(ctx, r.profile.ID, tid)
+			if err != nil {
+				return fmt.Errorf("engine: load links of ticket %d: %w", tid, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			collect(ls)
+			// A one-ticket run knows all entries of its ticket, so a link
+			// without an entry there has vanished. Other modes only do so
+			// for tickets Zammad no longer has at all.
+			if r.req.Mode == tb.ModeTicket || tickets[tid].gone {
+				for _, l := range ls {
+					if !present[l.EntryID] {
+						vanished = append(vanished, l)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return in, err
+		}
+	}
+	in.Vanished = vanished
+
+	conflicts, err := r.e.store.ListConflicts(ctx, r.profile.ID, tb.ConflictOpen)
+	if err != nil {
+		return in, fmt.Errorf("engine: load conflicts: %w", err)
+	}
+	for _, c := range conflicts {
+		in.Conflicts[c.EntryID] = c
+	}
+
+	if !r.req.DryRun {
+		if err := r.recoverPending(ctx, &in); err != nil {
+			return in, err
+		}
+	}
+
+	need := NeedsObservation(in)
+	var mu sync.Mutex
+	err = forEach(ctx, r.e.opts.ReadConcurrency, need, func(ctx context.Context, id int64) error {
+		s, err := r.k.Timesheet(ctx, id)
+		obs := Observation{Found: err == nil, Sheet: s}
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return fmt.Errorf("engine: kimai timesheet %d: %w", id, err)
+		}
+		mu.Lock()
+		in.Observed[id] = obs
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return in, err
+	}
+	sort.Slice(in.Vanished, func(i, j int) bool { return in.Vanished[i].EntryID < in.Vanished[j].EntryID })
+	return in, nil
+}
+
+// recoverPending settles pending links left by a run that crashed or lost
+// Kimai's answer: the lease guarantees no other run of this profile is
+// active, so every pending link is stale. Kimai is searched for the entry's
+// marker; one match is adopted, none means the create never happened, two
+// or more are a duplicate conflict.
+func (r *runner) recoverPending(ctx context.Context, in *PlanInput) error {
+	var pending []tb.Link
+	for _, l := range in.Links {
+		if l.State == tb.LinkPending {
+			pending = append(pending, l)
+		}
+	}
+	for _, l := range in.Vanished {
+		if l.State == tb.LinkPending {
+			pending = append(pending, l)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].EntryID < pending[j].EntryID })
+	var mu sync.Mutex
+	return forEach(ctx, r.e.opts.ReadConcurrency, pending, func(ctx context.Context, l tb.Link) error {
+		found, err := r.searchMarker(ctx, l.EntryID)
+		if err != nil {
+			return fmt.Errorf("engine: recover pending entry %d: %w", l.EntryID, err)
+		}
+		nl, conflict, err := r.settlePending(ctx, l, found)
+		if err != nil {
+			r.itemError(l.EntryID, time.Time{}, err)
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if conflict != nil {
+			in.Conflicts[l.EntryID] = *conflict
+		}
+		replace := func(ls []tb.Link) {
+			for i := range ls {
+				if ls[i].EntryID == l.EntryID {
+					if nl == nil {
+						ls = append(ls[:i], ls[i+1:]...)
+					} else {
+						ls[i] = *nl
+					}
+					break
+				}
+			}
+		}
+		if _, ok := in.Links[l.EntryID]; ok {
+			if nl == nil {
+				delete(in.Links, l.EntryID)
+			} else {
+				in.Links[l.EntryID] = *nl
+			}
+		} else {
+			replace(in.Vanished)
+			if nl == nil {
+				in.Vanished = slices.DeleteFunc(in.Vanished, func(x tb.Link) bool { return x.EntryID == l.EntryID })
+			}
+		}
+		return nil
+	})
+}
+
+// settlePending applies the outcome of a marker search to a pending link.
+// It returns the new link (nil when the pending record was removed) and a
+// conflict when duplicates were found.
+func (r *runner) settlePending(ctx context.Context, l tb.Link, found []tb.Timesheet) (*tb.Link, *tb.Conflict, error) {
+	switch len(found) {
+	case 0:
+		if err := r.e.store.DeleteLink(ctx, l.ProfileID, l.TicketID, l.EntryID, l.Version); err != nil {
+			return nil, nil, fmt.Errorf("engine: clear pending entry %d: %w", l.EntryID, err)
+		}
+		r.addAudit(tb.AuditEvent{Type: "link.pending_cleared", Subject: entrySubject(l.EntryID),
+			Message: "A create that did not reach Kimai was cleared; the entry will be created again."})
+		return nil, nil, nil
+	default:
+		sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
+		nl := l
+		nl.State, nl.TimesheetID, nl.Baseline, nl.RunID, nl.UpdatedAt = tb.LinkSynced, found[0].ID, found[0], r.run.ID, r.e.now()
+		saved, err := r.e.store.PutLink(ctx, nl, l.Version)
+		if err != nil {
+			return nil, nil, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", found[0].ID, l.EntryID, err)
+		}
+		r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(l.EntryID),
+			Message: fmt.Sprintf("Adopted timesheet %d found by marker after an interrupted create", found[0].ID), After: found[0]})
+		if len(found) == 1 {
+			r.bump(func(c *tb.Counts) { c.Created++ })
+			return &saved, nil, nil
+		}
+		ids := make([]int64, len(found))
+		for i, s := range found {
+			ids[i] = s.ID
+		}
+		k := found[0]
+		c := tb.Conflict{Kind: tb.ConflictDuplicateInKimai, EntryID: l.EntryID, TicketID: l.TicketID, Kimai: &k, Duplicates: ids,
+			Message: fmt.Sprintf("Kimai holds %d timesheets for this one Zammad entry (%v); delete the extras (use Zammad), keep them all (keep Kimai) or skip.", len(found), ids)}
+		stored, err := r.openConflict(ctx, c, nil)
+		if err != nil {
+			return &saved, nil, err
+		}
+		return &saved, &stored, nil
+	}
+}
+
+// searchMarker finds the timesheets carrying an entry's marker. Kimai's
+// term search is a substring match, so results are checked exactly.
+func (r *runner) searchMarker(ctx context.Context, entryID int64) ([]tb.Timesheet, error) {
+	marker := Marker(r.instance, entryID)
+	var found []tb.Timesheet
+	err := r.k.ListTimesheets(ctx, kimai.TimesheetFilter{Term: marker, User: "all"}, func(page []tb.Timesheet) error {
+		for _, s := range page {
+			if inst, id, ok := ParseMarker(s.Description); ok && inst == r.instance && id == entryID {
+				found = append(found, s)
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
+func (r *runner) recordPreview(plan Plan) {
+	for _, c := range plan.Changes {
+		pc := tb.PlannedChange{Action: c.Action, EntryID: c.EntryID, TicketID: c.TicketID, Reason: c.Reason, Before: c.Observed}
+		if c.Link != nil {
+			pc.TimesheetID = c.Link.TimesheetID
+		}
+		if c.Desired != nil && c.Desired.Sheet != nil && c.Action != tb.ActionDelete {
+			pc.After = c.Desired.Sheet
+			if len(c.Desired.Creates) > 0 {
+				var names []string
+				for _, cs := range c.Desired.Creates {
+					names = append(names, fmt.Sprintf("%s %q", cs.Kind, cs.Name))
+				}
+				pc.Reason = joinReason(pc.Reason, fmt.Sprintf("would auto-create %v", names))
+			}
+		}
+		if c.Conflict != nil {
+			pc.Conflict, pc.Reason = c.Conflict.Kind, c.Conflict.Message
+		}
+		r.run.Plan = append(r.run.Plan, pc)
+		r.countAction(c)
+	}
+}
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func (r *runner) countAction(c Change) {
+	r.bump(func(n *tb.Counts) {
+		switch c.Action {
+		case tb.ActionCreate:
+			n.Created++
+		case tb.ActionUpdate:
+			n.Updated++
+		case tb.ActionDelete:
+			n.Deleted++
+		case tb.ActionUnchanged:
+			n.Unchanged++
+		case tb.ActionSkip:
+			n.Skipped++
+		case tb.ActionConflict:
+			n.Conflicts++
+		}
+	})
+}
+
+func (r *runner) advanceCursor(ctx context.Context, newest time.Time) {
+	if newest.IsZero() {
+		return
+	}
+	r.mu.Lock()
+	failed := r.failedUpdatedAt
+	r.mu.Unlock()
+	if !failed.IsZero() && failed.Before(newest) {
+		// Don't move past an entry that failed: the next run re-reads it
+		// (the overlap covers the margin).
+		newest = failed.Add(-time.Millisecond)
+	}
+	cur, ok, err := r.e.store.GetCursor(ctx, r.profile.ID)
+	if err == nil && ok && !newest.After(cur.UpdatedAt) {
+		return
+	}
+	if err := r.e.store.PutCursor(ctx, tb.Cursor{ProfileID: r.profile.ID, UpdatedAt: newest, RunID: r.run.ID}); err != nil {
+		r.itemError(0, time.Time{}, fmt.Errorf("engine: store cursor: %w", err))
+	}
+}
+
+func (r *runner) bump(f func(*tb.Counts)) {
+	r.mu.Lock()
+	f(&r.counts)
+	r.mu.Unlock()
+}
+
+// itemError records a per-entry failure without stopping the run.
+func (r *runner) itemError(entryID int64, updatedAt time.Time, err error) {
+	r.log.Warn("item failed", slog.Int64("entry_id", entryID), slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counts.Errors++
+	if !updatedAt.IsZero() && (r.failedUpdatedAt.IsZero() || updatedAt.Before(r.failedUpdatedAt)) {
+		r.failedUpdatedAt = updatedAt
+	}
+	if len(r.itemErrors) < r.e.opts.MaxItemErrors {
+		r.itemErrors = append(r.itemErrors, tb.ItemError{EntryID: entryID, Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err)})
+	}
+}
+
+func (r *runner) addAudit(ev tb.AuditEvent) {
+	now := r.e.now()
+	ev.ID, ev.Time = NewID(now), now
+	ev.ProfileID, ev.RunID = r.profile.ID, r.run.ID
+	if ev.Actor == "" {
+		ev.Actor = r.req.Actor
+	}
+	r.mu.Lock()
+	r.audit = append(r.audit, ev)
+	r.mu.Unlock()
+}
+
+func (r *runner) flushAudit(ctx context.Context) {
+	r.mu.Lock()
+	evs := r.audit
+	r.audit = nil
+	r.mu.Unlock()
+	if len(evs) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.e.store.AppendAudit(sctx, evs...); err != nil {
+		r.log.Error("write audit events", slog.Int("count", len(evs)), slog.String("err", err.Error()))
+	}
+}
+
+func entrySubject(id int64) string { return fmt.Sprintf("entry %d", id) }
+
+func keys[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// forEach runs fn over items with at most n in flight and returns the first
+// error (after the others finish).
+func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
+	if len(items) == 0 {
+		return nil
+	}
+	if n > len(items) {
+		n = len(items)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan T)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range ch {
+				if err := fn(ctx, it); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		select {
+		case ch <- it:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(ch)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		// parent cancelled
+		return context.Cause(ctx)
+	}
+	return first
+}
