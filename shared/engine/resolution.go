@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -168,4 +167,4 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 		Message: fmt.Sprintf("%s resolved with %s", c.Kind, res), Before: before.Status, After: c.Status})
 }
 
-var _ = time.Second
+

@@ -567,29 +567,21 @@ func (r *runner) recoverPending(ctx context.Context, in *PlanInput) error {
 		if conflict != nil {
 			in.Conflicts[l.EntryID] = *conflict
 		}
-		replace := func(ls []tb.Link) {
-			for i := range ls {
-				if ls[i].EntryID == l.EntryID {
-					if nl == nil {
-						ls = append(ls[:i], ls[i+1:]...)
-					} else {
-						ls[i] = *nl
-					}
-					break
-				}
-			}
-		}
 		if _, ok := in.Links[l.EntryID]; ok {
 			if nl == nil {
 				delete(in.Links, l.EntryID)
 			} else {
 				in.Links[l.EntryID] = *nl
 			}
-		} else {
-			replace(in.Vanished)
-			if nl == nil {
-				in.Vanished = slices.DeleteFunc(in.Vanished, func(x tb.Link) bool { return x.EntryID == l.EntryID })
+			return nil
+		}
+		for i := range in.Vanished {
+			if in.Vanished[i].EntryID == l.EntryID && nl != nil {
+				in.Vanished[i] = *nl
 			}
+		}
+		if nl == nil {
+			in.Vanished = slices.DeleteFunc(in.Vanished, func(x tb.Link) bool { return x.EntryID == l.EntryID })
 		}
 		return nil
 	})

@@ -1,0 +1,229 @@
+package kimaisim
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Faults describes failures to inject. The zero value injects nothing.
+// Rates are probabilities in [0, 1], rolled independently per matching
+// request with the server's seeded generator, in this order: hang, rate
+// limit, error, fail-after-write. Latency applies to every matching request.
+type Faults struct {
+	// Latency delays every matching request before anything else happens.
+	Latency time.Duration
+	// ErrorRate answers 500 {"code":500,"message":"Internal Server Error"}
+	// without doing anything.
+	ErrorRate float64
+	// RateLimitRate answers 429 without doing anything, with a Retry-After
+	// header of RetryAfter rounded up to whole seconds (no header when
+	// RetryAfter is 0).
+	RateLimitRate float64
+	RetryAfter    time.Duration
+	// HangRate blocks the request until the client goes away, the server is
+	// closed, or MaxHang (default 30 s) passes; after MaxHang the request
+	// is served normally (a very slow answer).
+	HangRate float64
+	MaxHang  time.Duration
+	// FailAfterWriteRate applies to timesheet writes only (POST
+	// /api/timesheets, PATCH and DELETE /api/timesheets/{id}): the write is
+	// committed, then — if it succeeded — the answer is replaced by a 500,
+	// or the connection is dropped without an answer when DropConnection is
+	// set. A write Kimai refused (4xx) is answered normally, since nothing
+	// was committed and nothing is ambiguous.
+	FailAfterWriteRate float64
+	DropConnection     bool
+
+	// Method and PathPrefix restrict faults to matching requests ("" matches
+	// everything), e.g. Method "POST", PathPrefix "/api/timesheets". Match,
+	// when set, must also return true. Path is the request's URL path.
+	Method     string
+	PathPrefix string
+	Match      func(method, path string) bool
+}
+
+type faultState struct {
+	mu  sync.Mutex
+	f   Faults
+	rng *rand.Rand
+}
+
+func (fs *faultState) seed(seed uint64) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// SetFaults replaces the active faults; it takes effect for requests that
+// arrive afterwards (requests already hanging keep hanging).
+func (s *Server) SetFaults(f Faults) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.f = f
+}
+
+// ClearFaults switches fault injection off.
+func (s *Server) ClearFaults() { s.SetFaults(Faults{}) }
+
+// CurrentFaults returns the active faults.
+func (s *Server) CurrentFaults() Faults {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	return s.faults.f
+}
+
+type faultDecision struct {
+	latency        time.Duration
+	hang           bool
+	maxHang        time.Duration
+	rateLimit      bool
+	retryAfter     time.Duration
+	serverError    bool
+	failAfterWrite bool
+	drop           bool
+}
+
+func (f Faults) matches(method, path string) bool {
+	if f.Method != "" && !strings.EqualFold(f.Method, method) {
+		return false
+	}
+	if f.PathPrefix != "" && !strings.HasPrefix(path, f.PathPrefix) {
+		return false
+	}
+	if f.Match != nil && !f.Match(method, path) {
+		return false
+	}
+	return true
+}
+
+// decide rolls the dice for one request. Only configured kinds consume
+// random numbers, so a given configuration and seed give a reproducible
+// sequence of outcomes for a sequence of requests.
+func (fs *faultState) decide(method, path string, timesheetWrite bool) (faultDecision, bool) {
+	fs.mu.Lock()
+	f := fs.f
+	fs.mu.Unlock()
+	// Match is user code: call it without holding the lock.
+	if !f.matches(method, path) {
+		return faultDecision{}, false
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	roll := func(rate float64) bool {
+		if rate <= 0 {
+			return false
+		}
+		return fs.rng.Float64() < rate
+	}
+	d := faultDecision{latency: f.Latency, maxHang: f.MaxHang, retryAfter: f.RetryAfter, drop: f.DropConnection}
+	if d.maxHang <= 0 {
+		d.maxHang = 30 * time.Second
+	}
+	d.hang = roll(f.HangRate)
+	d.rateLimit = roll(f.RateLimitRate)
+	d.serverError = roll(f.ErrorRate)
+	if timesheetWrite {
+		d.failAfterWrite = roll(f.FailAfterWriteRate)
+	}
+	return d, true
+}
+
+func isTimesheetWrite(pattern string) bool {
+	switch pattern {
+	case "POST /api/timesheets", "PATCH /api/timesheets/{id}", "DELETE /api/timesheets/{id}":
+		return true
+	}
+	return false
+}
+
+// injectFaults applies the active faults to one request and reports whether
+// it fully handled the request.
+func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, pattern string) bool {
+	d, ok := s.faults.decide(r.Method, r.URL.Path, isTimesheetWrite(pattern))
+	if !ok {
+		return false
+	}
+	if d.latency > 0 && !s.wait(r, d.latency) {
+		s.abandon(w, r)
+		return true
+	}
+	if d.hang {
+		// The server only notices a vanished client once the request body
+		// has been consumed, so read it now and hand the handler a copy.
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !s.wait(r, d.maxHang) {
+			s.abandon(w, r)
+			return true
+		}
+	}
+	if d.rateLimit {
+		if d.retryAfter > 0 {
+			secs := int64((d.retryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		}
+		writeError(w, http.StatusTooManyRequests)
+		return true
+	}
+	if d.serverError {
+		writeError(w, http.StatusInternalServerError)
+		return true
+	}
+	if d.failAfterWrite {
+		rec := httptest.NewRecorder()
+		s.route(rec, r, pattern)
+		if rec.Code >= 300 {
+			copyRecorded(w, rec)
+			return true
+		}
+		if d.drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return true
+				}
+			}
+		}
+		writeError(w, http.StatusInternalServerError)
+		return true
+	}
+	return false
+}
+
+// wait blocks for d and reports false when the client went away or the
+// server is closing first.
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+}
+
+// abandon ends a request whose wait was cut short: nothing to write when the
+// client is gone; a 503 when the server is shutting down (never an empty 200).
+func (s *Server) abandon(w http.ResponseWriter, r *http.Request) {
+	if r.Context().Err() == nil {
+		writeError(w, http.StatusServiceUnavailable)
+	}
+}
+
+func copyRecorded(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}

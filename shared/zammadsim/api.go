@@ -1,0 +1,767 @@
+package zammadsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/decimal"
+)
+
+// This file holds the routes and handlers. Every handler runs with s.mu
+// held and returns a value to encode; the response is written after the
+// lock is released, so a slow client cannot stall the simulator.
+
+// session is the authenticated caller of a request.
+type session struct {
+	user *User
+	tok  *token
+}
+
+// may reports whether the caller holds any of perms. A permission grants
+// its sub-permissions ("admin" grants "admin.time_accounting").
+func (c *session) may(perms ...string) bool {
+	for _, want := range perms {
+		for _, have := range c.tok.perms {
+			if have == want || strings.HasPrefix(want, have+".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// admin reports whether the caller sees exception details in 500 bodies
+// (Zammad shows them to admins only).
+func (c *session) admin() bool {
+	for _, p := range c.tok.perms {
+		if p == "admin" || strings.HasPrefix(p, "admin.") {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	errAuthRequired = apiError{http.StatusForbidden, "Authentication required", true}
+	errTokenPerm    = apiError{http.StatusForbidden, "Token authorization failed.", true}
+)
+
+// result is what a handler produces.
+type result struct {
+	status int
+	body   any
+	err    *apiError
+}
+
+func ok(body any) result           { return result{status: http.StatusOK, body: body} }
+func fail(e apiError) result       { return result{err: &e} }
+func failp(e *apiError) result     { return result{err: e} }
+func created(body any) result      { return result{status: http.StatusCreated, body: body} }
+func denied() result               { return fail(errTokenPerm) }
+func notFound(m, id string) result { return fail(errNotFound(m, id)) }
+
+// handler handles an authenticated request; q merges query and JSON body.
+type handler func(r *http.Request, c *session, q url.Values, body map[string]json.RawMessage) result
+
+// route registers pattern ("METHOD /path"); perms, when given, are
+// required (any of them) before the handler runs.
+func (s *Server) route(pattern string, perms []string, h handler) {
+	_, path, _ := strings.Cut(pattern, " ")
+	s.mux.HandleFunc(pattern, s.withFaults(pattern, path, func(w http.ResponseWriter, r *http.Request) {
+		c, aerr := s.authenticate(r)
+		if aerr != nil {
+			writeError(w, r, *aerr)
+			return
+		}
+		if len(perms) > 0 && !c.may(perms...) {
+			writeError(w, r, errTokenPerm)
+			return
+		}
+		q := r.URL.Query()
+		var body map[string]json.RawMessage
+		if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+			raw, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+			if len(bytes.TrimSpace(raw)) > 0 {
+				if err := json.Unmarshal(raw, &body); err != nil {
+					writeError(w, r, apiError{http.StatusBadRequest, "Error occurred while parsing request parameters.", false})
+					return
+				}
+				for k, v := range body {
+					if sv, ok := scalar(v); ok && !q.Has(k) {
+						q.Set(k, sv)
+					}
+				}
+			}
+		}
+		s.mu.Lock()
+		res := h(r, c, q, body)
+		if res.err != nil && res.err.status == http.StatusInternalServerError && !c.admin() {
+			// Non-admins get an opaque error id instead of the exception.
+			res.err = &apiError{status: http.StatusInternalServerError, msg: "Error ID qZ3v9xKc: Please contact your administrator."}
+		}
+		var b []byte
+		var err error
+		if res.err == nil {
+			b, err = json.Marshal(res.body)
+		}
+		s.mu.Unlock()
+		switch {
+		case res.err != nil:
+			writeError(w, r, *res.err)
+		case err != nil:
+			panic(fmt.Sprintf("zammadsim: encode %s: %v", pattern, err))
+		default:
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(res.status)
+			w.Write(b)
+		}
+	}))
+}
+
+// scalar renders a JSON scalar as a parameter string.
+func scalar(v json.RawMessage) (string, bool) {
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		return "", false
+	}
+	switch t := x.(type) {
+	case string:
+		return t, true
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(t), true
+	}
+	return "", false
+}
+
+// authenticate mirrors ApplicationController::Authenticates for the
+// schemes the simulator knows.
+func (s *Server) authenticate(r *http.Request) (*session, *apiError) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, rest, _ := strings.Cut(h, " ")
+	rest = strings.TrimSpace(rest)
+	var tok string
+	bearer := false
+	switch strings.ToLower(scheme) {
+	case "token":
+		tok = rest
+		if v, ok := strings.CutPrefix(rest, "token="); ok {
+			tok = strings.Trim(v, `"`)
+		}
+	case "bearer":
+		tok, bearer = rest, true
+	case "basic":
+		return nil, &apiError{http.StatusUnauthorized, "Invalid BasicAuth credentials", true}
+	}
+	if tok == "" {
+		return nil, &errAuthRequired
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[tok]
+	switch {
+	case !ok && bearer:
+		return nil, &apiError{http.StatusUnauthorized, "The provided token is invalid.", true}
+	case !ok:
+		return nil, &apiError{http.StatusUnauthorized, "Can't find User for Token", true}
+	case t.expired:
+		return nil, &apiError{http.StatusUnauthorized, "Not authorized (token expired)!", true}
+	}
+	u := s.users[t.userID]
+	if u == nil || u.Inactive {
+		return nil, &apiError{http.StatusUnauthorized, "Login failed. Have you double-checked your credentials and completed the email verification step?", true}
+	}
+	uc := *u
+	return &session{user: &uc, tok: t}, nil
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	admin := []string{PermAdminTimeAccounting}
+	agent := []string{PermTicketAgent}
+	ticketTime := []string{PermAdminTimeAccounting, PermTicketAgent}
+
+	if !s.noGlobal {
+		s.route("GET /api/v1/time_accountings", nil, s.listEntries)
+		s.route("POST /api/v1/time_accountings", admin, s.createEntry)
+		s.route("GET /api/v1/time_accountings/{id}", admin, s.showEntry)
+		s.route("PUT /api/v1/time_accountings/{id}", admin, s.updateEntry)
+		s.route("DELETE /api/v1/time_accountings/{id}", admin, s.destroyEntry)
+	}
+	s.route("GET /api/v1/tickets/{ticket_id}/time_accountings", ticketTime, s.listEntries)
+	s.route("POST /api/v1/tickets/{ticket_id}/time_accountings", ticketTime, s.createEntry)
+	s.route("GET /api/v1/tickets/{ticket_id}/time_accountings/{id}", ticketTime, s.showEntry)
+	s.route("PUT /api/v1/tickets/{ticket_id}/time_accountings/{id}", admin, s.updateEntry)
+	s.route("DELETE /api/v1/tickets/{ticket_id}/time_accountings/{id}", admin, s.destroyEntry)
+	s.route("GET /api/v1/time_accounting/types", admin, s.listTypes)
+
+	s.route("GET /api/v1/tickets", agent, s.listTickets)
+	s.route("GET /api/v1/tickets/{id}", agent, s.showTicket)
+	s.route("GET /api/v1/tickets/search", agent, s.searchTickets)
+	s.route("POST /api/v1/tickets/search", agent, s.searchTickets)
+	s.route("GET /api/v1/ticket_states", nil, s.listStates)
+
+	orgPerm := []string{PermAdminOrganization, PermTicketAgent}
+	s.route("GET /api/v1/organizations", orgPerm, s.listOrgs)
+	s.route("GET /api/v1/organizations/{id}", orgPerm, s.showOrg)
+	userPerm := []string{PermAdminUser, PermTicketAgent}
+	s.route("GET /api/v1/users", userPerm, s.listUsers)
+	s.route("GET /api/v1/users/me", nil, s.me)
+	s.route("GET /api/v1/users/{id}", userPerm, s.showUser)
+	groupPerm := []string{PermAdminGroup, PermTicketAgent}
+	s.route("GET /api/v1/groups", groupPerm, s.listGroups)
+	s.route("GET /api/v1/groups/{id}", groupPerm, s.showGroup)
+
+	// Anything else is a Rails routing error (404), answered without
+	// authentication — also how a Zammad without the global time
+	// accounting API answers /api/v1/time_accountings.
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		key := r.Method + " (no route)"
+		s.withFaults(key, "", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, apiError{http.StatusNotFound, fmt.Sprintf("No route matches [%s] %s", r.Method, r.URL.Path), true})
+		})(w, r)
+	})
+}
+
+// pathID reads a numeric path value; Rails' find with a non-numeric id
+// simply finds nothing.
+func pathID(r *http.Request, name string) (int64, string) {
+	raw := r.PathValue(name)
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return -1, raw
+	}
+	return n, raw
+}
+
+// ---- time accountings ----
+
+// listEntries serves the global list (optionally ?ticket_id=) and the
+// per-ticket list.
+func (s *Server) listEntries(r *http.Request, c *session, q url.Values, _ map[string]json.RawMessage) result {
+	var ticketID int64
+	var raw string
+	scoped := true
+	switch {
+	case r.PathValue("ticket_id") != "":
+		ticketID, raw = pathID(r, "ticket_id")
+	case q.Has("ticket_id"):
+		raw = q.Get("ticket_id")
+		ticketID = int64(rubyToI(raw))
+	default:
+		scoped = false
+	}
+	if !scoped {
+		// The global list: no ticket to check agent access against.
+		if !c.may(PermAdminTimeAccounting) {
+			return denied()
+		}
+	} else {
+		if !c.may(PermAdminTimeAccounting, PermTicketAgent) {
+			return denied()
+		}
+		if s.tickets[ticketID] == nil {
+			return notFound("Ticket", raw)
+		}
+	}
+	ords, aerr := parseOrder(q, entryColumns, "id", false)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	rows := make([]*Entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		if !scoped || e.TicketID == ticketID {
+			rows = append(rows, e)
+		}
+	}
+	sortRows(s, rows, entryColumns, ords, func(e *Entry) int64 { return e.ID })
+	pg, aerr := page(q, rows, 500, 1000)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	expand := truthy(q.Get("expand"))
+	out := make([]any, len(pg))
+	for i, e := range pg {
+		out[i] = s.entryView(e, expand)
+	}
+	return ok(out)
+}
+
+// findEntry finds the entry of the request, scoped to the ticket in the
+// path when there is one (404 for another ticket's entry).
+func (s *Server) findEntry(r *http.Request) (*Entry, *apiError) {
+	id, raw := pathID(r, "id")
+	e := s.entries[id]
+	if tid, rawTicket := pathID(r, "ticket_id"); rawTicket != "" {
+		if s.tickets[tid] == nil {
+			x := errNotFound("Ticket", rawTicket)
+			return nil, &x
+		}
+		if e == nil || e.TicketID != tid {
+			x := apiError{http.StatusNotFound, fmt.Sprintf(`Couldn't find Ticket::TimeAccounting with 'id'=%s [WHERE "ticket_time_accountings"."ticket_id" = $1]`, raw), true}
+			return nil, &x
+		}
+	}
+	if e == nil {
+		x := errNotFound("Ticket::TimeAccounting", raw)
+		return nil, &x
+	}
+	return e, nil
+}
+
+func (s *Server) showEntry(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	e, aerr := s.findEntry(r)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	return ok(s.entryView(e, truthy(q.Get("expand"))))
+}
+
+// entryParams validates the writable attributes of an entry body.
+type entryParams struct {
+	unit, hasUnit   bool
+	timeUnit        decimal.Dec
+	typeID, article int64
+	hasType         bool
+	hasArticle      bool
+}
+
+func (s *Server) readEntryParams(body map[string]json.RawMessage, self int64) (entryParams, *apiError) {
+	var p entryParams
+	if raw, ok := body["time_unit"]; ok {
+		p.hasUnit = true
+		var d decimal.Dec
+		t := strings.TrimSpace(string(raw))
+		switch {
+		case t == "null" || t == `""`:
+			x := errUnprocessable("Time unit can't be blank")
+			return p, &x
+		case d.UnmarshalJSON(raw) != nil:
+			x := errUnprocessable("Time unit is not a number")
+			return p, &x
+		}
+		d = round2(d)
+		if d.Cmp(maxUnit) > 0 || d.Cmp(maxUnit.Neg()) < 0 {
+			x := apiError{http.StatusUnprocessableEntity, "PG::NumericValueOutOfRange: ERROR:  numeric field overflow", false}
+			return p, &x
+		}
+		p.timeUnit = d
+	}
+	for _, f := range []struct {
+		key string
+		dst *int64
+		has *bool
+	}{{"type_id", &p.typeID, &p.hasType}, {"ticket_article_id", &p.article, &p.hasArticle}} {
+		raw, ok := body[f.key]
+		if !ok {
+			continue
+		}
+		*f.has = true
+		if strings.TrimSpace(string(raw)) == "null" {
+			continue
+		}
+		sv, _ := scalar(raw)
+		n, err := strconv.ParseInt(sv, 10, 64)
+		if err != nil || n <= 0 {
+			x := errUnprocessable(fmt.Sprintf("%s is invalid", f.key))
+			return p, &x
+		}
+		*f.dst = n
+	}
+	if p.hasType && p.typeID != 0 && s.types[p.typeID] == nil {
+		x := apiError{http.StatusUnprocessableEntity, `PG::ForeignKeyViolation: ERROR:  insert or update on table "ticket_time_accountings" violates foreign key constraint "fk_rails_type_id"`, false}
+		return p, &x
+	}
+	if p.hasArticle && p.article != 0 && s.articleTaken(p.article, self) {
+		x := errUnprocessable("This object already exists.")
+		return p, &x
+	}
+	return p, nil
+}
+
+func (s *Server) createEntry(r *http.Request, c *session, q url.Values, body map[string]json.RawMessage) result {
+	var tid int64
+	if raw := r.PathValue("ticket_id"); raw != "" {
+		tid, _ = pathID(r, "ticket_id")
+		if s.tickets[tid] == nil {
+			return notFound("Ticket", raw)
+		}
+	} else {
+		tid = int64(rubyToI(q.Get("ticket_id")))
+		if s.tickets[tid] == nil {
+			return fail(errUnprocessable("Ticket must exist"))
+		}
+	}
+	p, aerr := s.readEntryParams(body, 0)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	if !p.hasUnit {
+		return fail(errUnprocessable("Time unit can't be blank"))
+	}
+	now := s.clock()
+	e := &Entry{ID: s.id("entries", 0), TicketID: tid, TicketArticleID: p.article, TimeUnit: p.timeUnit,
+		TypeID: p.typeID, CreatedByID: c.user.ID, CreatedAt: now, UpdatedAt: now}
+	s.entries[e.ID] = e
+	s.indexArticle(0, e)
+	t := s.tickets[tid]
+	t.entryCount++
+	s.ticketTotalChanged(t, e.TimeUnit, now)
+	return created(s.entryView(e, false))
+}
+
+func (s *Server) updateEntry(r *http.Request, _ *session, _ url.Values, body map[string]json.RawMessage) result {
+	e, aerr := s.findEntry(r)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	p, aerr := s.readEntryParams(body, e.ID)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	delta := decimal.Dec{}
+	if p.hasUnit {
+		delta = p.timeUnit.Sub(e.TimeUnit)
+		e.TimeUnit = p.timeUnit
+	}
+	if p.hasType {
+		e.TypeID = p.typeID
+	}
+	if p.hasArticle {
+		old := e.TicketArticleID
+		e.TicketArticleID = p.article
+		s.indexArticle(old, e)
+	}
+	e.UpdatedAt = s.clock()
+	s.ticketTotalChanged(s.tickets[e.TicketID], delta, e.UpdatedAt)
+	return ok(s.entryView(e, false))
+}
+
+func (s *Server) destroyEntry(r *http.Request, _ *session, _ url.Values, _ map[string]json.RawMessage) result {
+	e, aerr := s.findEntry(r)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	s.deleteEntry(e.ID)
+	return ok(map[string]any{})
+}
+
+func (s *Server) listTypes(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	return listModel(s, q, s.types, typeColumns, func(t *Type) int64 { return t.ID }, typeView)
+}
+
+// listModel is model_index_render: sortable, default 500, max 1000.
+func listModel[T any](s *Server, q url.Values, m map[int64]T, cols columns[T], id func(T) int64, view func(T) any) result {
+	ords, aerr := parseOrder(q, cols, "id", false)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	rows := make([]T, 0, len(m))
+	for _, v := range m {
+		rows = append(rows, v)
+	}
+	sortRows(s, rows, cols, ords, id)
+	pg, aerr := page(q, rows, 500, 1000)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	out := make([]any, len(pg))
+	for i, v := range pg {
+		out[i] = view(v)
+	}
+	return ok(out)
+}
+
+// ---- tickets ----
+
+func (s *Server) listTickets(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	// TicketsController#index: always id ASC, default 100, max 100.
+	rows := make([]*ticketRec, 0, len(s.tickets))
+	for _, t := range s.tickets {
+		rows = append(rows, t)
+	}
+	slices.SortFunc(rows, func(a, b *ticketRec) int { return cmpInt(a.ID, b.ID) })
+	pg, aerr := page(q, rows, 100, 100)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	expand := truthy(q.Get("expand"))
+	out := make([]any, len(pg))
+	for i, t := range pg {
+		out[i] = s.ticketView(t, expand)
+	}
+	return ok(out)
+}
+
+func (s *Server) showTicket(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	id, raw := pathID(r, "id")
+	t := s.tickets[id]
+	if t == nil {
+		return notFound("Ticket", raw)
+	}
+	return ok(s.ticketView(t, truthy(q.Get("expand"))))
+}
+
+// searchTickets is the condition search that works without Elasticsearch
+// (Selector::Sql), plus a LIKE fallback for query. Default 50, max 200,
+// sorted by updated_at desc. Without expand the answer is Zammad's
+// {tickets, tickets_count, assets} bundle.
+func (s *Server) searchTickets(_ *http.Request, _ *session, q url.Values, body map[string]json.RawMessage) result {
+	var match func(*ticketRec) bool = func(*ticketRec) bool { return true }
+	var cond json.RawMessage
+	if raw, ok := body["condition"]; ok {
+		cond = raw
+	} else if v := q.Get("condition"); v != "" {
+		cond = json.RawMessage(v)
+	}
+	if len(cond) > 0 && string(cond) != "null" {
+		m, err := compileCondition(cond)
+		if err != nil {
+			return fail(errUnprocessable(err.Error()))
+		}
+		match = m
+	}
+	query := strings.ToLower(strings.TrimSpace(q.Get("query")))
+	ords, aerr := parseOrder(q, ticketColumns, "updated_at", true)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	var rows []*ticketRec
+	for _, t := range s.tickets {
+		if !match(t) {
+			continue
+		}
+		if query != "" && query != "*" && !strings.Contains(strings.ToLower(t.Title), query) && !strings.Contains(t.Number, query) {
+			continue
+		}
+		rows = append(rows, t)
+	}
+	sortRows(s, rows, ticketColumns, ords, func(t *ticketRec) int64 { return t.ID })
+	pg, aerr := page(q, rows, 50, 200)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	if truthy(q.Get("expand")) {
+		out := make([]any, len(pg))
+		for i, t := range pg {
+			out[i] = s.ticketView(t, true)
+		}
+		return ok(out)
+	}
+	ids := make([]int64, len(pg))
+	assets := map[string]any{}
+	for i, t := range pg {
+		ids[i] = t.ID
+		assets[strconv.FormatInt(t.ID, 10)] = s.ticketView(t, false)
+	}
+	return ok(map[string]any{"tickets": ids, "tickets_count": len(ids), "assets": map[string]any{"Ticket": assets}})
+}
+
+// compileCondition understands the condition forms Timebridge uses: the
+// classic map {"ticket.attr": {"operator", "value"}} and the expert form
+// {"operator": "AND"|"OR", "conditions": [{"name", "operator", "value"}]}.
+// Supported: created_at/updated_at with "after (absolute)"/"before
+// (absolute)", and id-like attributes with "is"/"is not".
+func compileCondition(raw json.RawMessage) (func(*ticketRec) bool, error) {
+	var expert struct {
+		Operator   string            `json:"operator"`
+		Conditions []json.RawMessage `json:"conditions"`
+	}
+	if json.Unmarshal(raw, &expert) == nil && expert.Conditions != nil {
+		var parts []func(*ticketRec) bool
+		for _, c := range expert.Conditions {
+			var one struct {
+				Name     string          `json:"name"`
+				Operator string          `json:"operator"`
+				Value    json.RawMessage `json:"value"`
+			}
+			if err := json.Unmarshal(c, &one); err != nil {
+				return nil, fmt.Errorf("invalid condition: %v", err)
+			}
+			var f func(*ticketRec) bool
+			var err error
+			if one.Name == "" {
+				f, err = compileCondition(c)
+			} else {
+				f, err = compileTerm(one.Name, one.Operator, one.Value)
+			}
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, f)
+		}
+		or := strings.EqualFold(expert.Operator, "OR")
+		return func(t *ticketRec) bool {
+			for _, p := range parts {
+				if p(t) == or {
+					return or
+				}
+			}
+			return !or
+		}, nil
+	}
+	var classic map[string]struct {
+		Operator string          `json:"operator"`
+		Value    json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &classic); err != nil {
+		return nil, fmt.Errorf("invalid condition: %v", err)
+	}
+	var parts []func(*ticketRec) bool
+	for name, c := range classic {
+		f, err := compileTerm(name, c.Operator, c.Value)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, f)
+	}
+	return func(t *ticketRec) bool {
+		for _, p := range parts {
+			if !p(t) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+func compileTerm(name, op string, value json.RawMessage) (func(*ticketRec) bool, error) {
+	attr, okPrefix := strings.CutPrefix(name, "ticket.")
+	if !okPrefix {
+		return nil, fmt.Errorf("zammadsim supports ticket.* conditions only, not %q", name)
+	}
+	switch attr {
+	case "created_at", "updated_at":
+		var v string
+		if err := json.Unmarshal(value, &v); err != nil {
+			return nil, fmt.Errorf("invalid value for %s", name)
+		}
+		at, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid time %q for %s", v, name)
+		}
+		get := func(t *ticketRec) time.Time { return t.CreatedAt }
+		if attr == "updated_at" {
+			get = func(t *ticketRec) time.Time { return t.UpdatedAt }
+		}
+		switch op {
+		case "after (absolute)":
+			return func(t *ticketRec) bool { return !get(t).Before(at) }, nil
+		case "before (absolute)":
+			return func(t *ticketRec) bool { return !get(t).After(at) }, nil
+		}
+	case "id", "organization_id", "group_id", "customer_id", "owner_id", "state_id", "priority_id":
+		col := ticketColumns[attr]
+		var vals []int64
+		var one any
+		if err := json.Unmarshal(value, &one); err != nil {
+			return nil, fmt.Errorf("invalid value for %s", name)
+		}
+		items, isList := one.([]any)
+		if !isList {
+			items = []any{one}
+		}
+		for _, it := range items {
+			n, err := strconv.ParseInt(fmt.Sprint(it), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("invalid value %v for %s", it, name)
+			}
+			vals = append(vals, n)
+		}
+		in := func(t *ticketRec) bool { k := col(t); return !k.null && slices.Contains(vals, k.n) }
+		switch op {
+		case "is":
+			return in, nil
+		case "is not":
+			return func(t *ticketRec) bool { return !in(t) }, nil
+		}
+	}
+	return nil, fmt.Errorf("zammadsim does not support the condition %q %q", name, op)
+}
+
+func (s *Server) listStates(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	type state struct {
+		ID     int64  `json:"id"`
+		Name   string `json:"name"`
+		Active bool   `json:"active"`
+	}
+	m := map[int64]*state{}
+	for name, id := range states {
+		m[id] = &state{ID: id, Name: name, Active: name != "removed"}
+	}
+	cols := columns[*state]{"id": func(x *state) sortKey { return keyInt(x.ID) }, "name": func(x *state) sortKey { return keyStr(x.Name) }}
+	return listModel(s, q, m, cols, func(x *state) int64 { return x.ID }, func(x *state) any { return x })
+}
+
+// ---- organizations, users, groups ----
+
+func (s *Server) listOrgs(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	return listModel(s, q, s.orgs, orgColumns, func(o *Organization) int64 { return o.ID }, s.orgView)
+}
+
+func (s *Server) showOrg(r *http.Request, _ *session, _ url.Values, _ map[string]json.RawMessage) result {
+	id, raw := pathID(r, "id")
+	o := s.orgs[id]
+	if o == nil {
+		return notFound("Organization", raw)
+	}
+	return ok(s.orgView(o))
+}
+
+func (s *Server) listUsers(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	// UsersController#index: id ASC, default 100, max 1000.
+	rows := make([]*User, 0, len(s.users))
+	for _, u := range s.users {
+		rows = append(rows, u)
+	}
+	slices.SortFunc(rows, func(a, b *User) int { return cmpInt(a.ID, b.ID) })
+	pg, aerr := page(q, rows, 100, 1000)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	expand := truthy(q.Get("expand"))
+	out := make([]any, len(pg))
+	for i, u := range pg {
+		out[i] = s.userView(u, expand)
+	}
+	return ok(out)
+}
+
+func (s *Server) showUser(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	id, raw := pathID(r, "id")
+	u := s.users[id]
+	if u == nil {
+		return notFound("User", raw)
+	}
+	return ok(s.userView(u, truthy(q.Get("expand"))))
+}
+
+func (s *Server) me(_ *http.Request, c *session, q url.Values, _ map[string]json.RawMessage) result {
+	u := s.users[c.user.ID]
+	if u == nil {
+		return notFound("User", strconv.FormatInt(c.user.ID, 10))
+	}
+	return ok(s.userView(u, truthy(q.Get("expand"))))
+}
+
+func (s *Server) listGroups(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	return listModel(s, q, s.groups, groupColumns, func(g *Group) int64 { return g.ID }, groupView)
+}
+
+func (s *Server) showGroup(r *http.Request, _ *session, _ url.Values, _ map[string]json.RawMessage) result {
+	id, raw := pathID(r, "id")
+	g := s.groups[id]
+	if g == nil {
+		return notFound("Group", raw)
+	}
+	return ok(groupView(g))
+}
