@@ -27,6 +27,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kimai"
+	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/zammad"
 )
@@ -64,6 +65,7 @@ type KimaiAPI interface {
 var (
 	_ ZammadAPI = (*zammad.Client)(nil)
 	_ KimaiAPI  = (*kimai.Client)(nil)
+	_ Store     = (*store.Store)(nil)
 )
 
 // Store is the state the engine reads and writes.
@@ -80,7 +82,7 @@ type Store interface {
 	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
 	ConflictByID(ctx context.Context, id string) (tb.Conflict, error)
 	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
-	PutRun(ctx context.Context, r tb.Run) error
+	PutRun(ctx context.Context, r tb.Run) (tb.Run, error)
 	AppendAudit(ctx context.Context, events ...tb.AuditEvent) error
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
@@ -183,7 +185,7 @@ func NewID(now time.Time) string {
 	return now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(b[:])
 }
 
-func leaseName(profileID string) string { return "profile#" + profileID }
+func leaseName(profileID string) string { return "profile-" + profileID }
 
 // Run executes one run and returns its record. The record is also stored.
 // An error means the run could not be carried out at all (its record says
@@ -223,7 +225,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 			log.Warn("release lease", slog.String("err", err.Error()))
 		}
 	}()
-	if err := e.store.PutRun(ctx, run); err != nil {
+	if _, err := e.store.PutRun(ctx, run); err != nil {
 		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
 	}
 
@@ -249,7 +251,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if perr := e.store.PutRun(sctx, r.run); perr != nil {
+	if _, perr := e.store.PutRun(sctx, r.run); perr != nil {
 		log.Error("store run record", slog.String("err", perr.Error()))
 	}
 	if !req.DryRun {
@@ -292,7 +294,7 @@ func (e *Engine) fail(ctx context.Context, run tb.Run, err error, log *slog.Logg
 	log.Error("run failed", slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_ = e.store.PutRun(sctx, run)
+	_, _ = e.store.PutRun(sctx, run)
 	return run, err
 }
 

@@ -1,0 +1,213 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/decimal"
+	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/kimai"
+	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/store"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/upstream"
+	"github.com/timebridge/timebridge/shared/zammad"
+	"github.com/timebridge/timebridge/shared/zammadsim"
+)
+
+func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }
+
+const (
+	zToken = "zammad-token-1234"
+	kToken = "kimai-token-5678"
+)
+
+// harness is one Zammad simulator, one Kimai simulator, a fresh DynamoDB
+// table on kumo and an engine with one profile between them.
+type harness struct {
+	t       testing.TB
+	zs      *zammadsim.Server
+	ks      *kimaisim.Server
+	st      *store.Store
+	eng     *engine.Engine
+	profile tb.Profile
+	now     time.Time
+	// crash, when set, is consulted before a link is recorded as synced;
+	// returning true simulates the process dying between Kimai's answer and
+	// the link write.
+	crash func(l tb.Link) bool
+}
+
+type options struct {
+	profile     func(p *tb.Profile)
+	policy      upstream.Policy
+	engine      engine.Options
+	kimaiTZ     string
+	kimaiRoles  []string
+}
+
+func fastPolicy() upstream.Policy {
+	return upstream.Policy{MaxAttempts: 6, BaseDelay: 2 * time.Millisecond, MaxDelay: 20 * time.Millisecond,
+		AttemptTimeout: 2 * time.Second, MaxRetryAfter: 3 * time.Second}
+}
+
+func newHarness(t testing.TB, o options) *harness {
+	t.Helper()
+	env := kumotest.Get(t)
+	h := &harness{t: t, now: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return h.now }
+
+	h.zs = zammadsim.New(zammadsim.WithClock(clock))
+	zURL := h.zs.Start()
+	t.Cleanup(h.zs.Close)
+	h.zs.AddUser(zammadsim.User{ID: 1, Login: "sync", Email: "sync@example.com"})
+	h.zs.AddToken(zToken, 1, "admin.time_accounting", "ticket.agent", "admin.user", "admin.organization")
+
+	h.ks = kimaisim.New(kimaisim.WithClock(clock), kimaisim.WithSeed(7))
+	kURL := h.ks.Start()
+	t.Cleanup(h.ks.Close)
+	roles := o.kimaiRoles
+	if roles == nil {
+		roles = []string{kimaisim.RoleSuperAdmin}
+	}
+	tz := o.kimaiTZ
+	if tz == "" {
+		tz = "Europe/Berlin"
+	}
+	h.ks.AddUser(kimaisim.User{ID: 1, Username: "sync", Email: "sync@example.com", Timezone: tz, Roles: roles, Enabled: true}, kToken)
+
+	h.st = env.NewStore(t)
+	policy := o.policy
+	if policy.MaxAttempts == 0 {
+		policy = fastPolicy()
+	}
+	connect := engine.ConnectorFunc(func(ctx context.Context, p tb.Profile) (engine.ZammadAPI, engine.KimaiAPI, error) {
+		z, err := zammad.New(zURL, zToken, zammad.WithRetryPolicy(policy))
+		if err != nil {
+			return nil, nil, err
+		}
+		k, err := kimai.New(kURL, kToken, kimai.WithPolicy(policy))
+		if err != nil {
+			return nil, nil, err
+		}
+		return z, k, nil
+	})
+	eo := o.engine
+	if eo.RetryDelay == 0 {
+		eo.RetryDelay = 5 * time.Millisecond
+	}
+	h.eng = engine.New(&crashStore{Store: h.st, h: h}, connect, nil, eo)
+	h.eng.SetClock(clock)
+
+	p := tb.Profile{ID: "p1", Name: "Support", ZammadConnectorID: "z1", KimaiConnectorID: "k1", Enabled: true,
+		AutoCreateCustomers: true, AutoCreateProjects: true, AutoCreateActivities: true}
+	if o.profile != nil {
+		o.profile(&p)
+	}
+	created, err := h.st.CreateProfile(context.Background(), p)
+	if err != nil {
+		t.Fatalf("create profile: %v", err)
+	}
+	h.profile = created
+	return h
+}
+
+// crashStore wraps the store to simulate a crash after Kimai answered.
+type crashStore struct {
+	*store.Store
+	h *harness
+}
+
+func (c *crashStore) PutLink(ctx context.Context, l tb.Link, expect int64) (tb.Link, error) {
+	if c.h.crash != nil && l.State == tb.LinkSynced && c.h.crash(l) {
+		return tb.Link{}, errCrash
+	}
+	return c.Store.PutLink(ctx, l, expect)
+}
+
+var errCrash = &crashError{}
+
+type crashError struct{}
+
+func (*crashError) Error() string { return "simulated crash before the link write" }
+
+// seed adds an organization, an agent, a type and a ticket.
+func (h *harness) seedBasics() (ticketID, agentID, typeID int64) {
+	h.zs.AddOrganization(zammadsim.Organization{ID: 2, Name: `Chrispresso "Inc." <coffee>`})
+	h.zs.AddUser(zammadsim.User{ID: 3, Login: "chris", Firstname: "Chris", Lastname: "Miller", Email: "chris@example.com", OrganizationID: 2})
+	h.zs.AddGroup(zammadsim.Group{ID: 1, Name: "Users"})
+	h.zs.AddType(zammadsim.Type{ID: 2, Name: "Billable support"})
+	h.zs.AddTicket(zammadsim.Ticket{ID: 50, Number: "53003", Title: "Order 787556", OrganizationID: 2, GroupID: 1, CustomerID: 3})
+	return 50, 3, 2
+}
+
+func (h *harness) addEntry(ticket, agent, typ int64, units string, at time.Time) zammadsim.Entry {
+	return h.zs.AddEntry(zammadsim.Entry{TicketID: ticket, CreatedByID: agent, TypeID: typ, TimeUnit: decimal.MustParse(units), CreatedAt: at, UpdatedAt: at})
+}
+
+func (h *harness) run(mode tb.RunMode, mut ...func(*engine.Request)) tb.Run {
+	h.t.Helper()
+	req := engine.Request{ProfileID: h.profile.ID, Mode: mode, Trigger: "test"}
+	for _, m := range mut {
+		m(&req)
+	}
+	r, err := h.eng.Run(context.Background(), req)
+	if err != nil {
+		h.t.Fatalf("run %s: %v (%+v)", mode, err, r.Error)
+	}
+	return r
+}
+
+// kimaiWrites counts POST/PATCH/DELETE requests to Kimai.
+func (h *harness) kimaiWrites() int {
+	n := 0
+	for k, v := range h.ks.Requests() {
+		if len(k) > 4 && (k[:4] == "POST" || k[:5] == "PATCH" || k[:6] == "DELETE") {
+			n += v
+		}
+	}
+	return n
+}
+
+// sheetsByMarker groups Kimai's timesheets by the entry id in their marker.
+func (h *harness) sheetsByEntry() map[int64][]tb.Timesheet {
+	out := map[int64][]tb.Timesheet{}
+	for _, s := range h.ks.Timesheets() {
+		if _, id, ok := engine.ParseMarker(s.Description); ok {
+			out[id] = append(out[id], s)
+		}
+	}
+	return out
+}
+
+func (h *harness) openConflicts() []tb.Conflict {
+	h.t.Helper()
+	cs, err := h.st.ListConflicts(context.Background(), h.profile.ID, tb.ConflictOpen)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].EntryID < cs[j].EntryID })
+	return cs
+}
+
+func (h *harness) conflictOf(entryID int64) tb.Conflict {
+	h.t.Helper()
+	c, err := h.st.ConflictByID(context.Background(), tb.ConflictID(h.profile.ID, entryID))
+	if err != nil {
+		h.t.Fatalf("conflict of entry %d: %v", entryID, err)
+	}
+	return c
+}
+
+func (h *harness) resolve(entryID int64, res tb.Resolution) tb.Conflict {
+	h.t.Helper()
+	c, err := h.eng.Resolve(context.Background(), tb.ConflictID(h.profile.ID, entryID), res, "tester")
+	if err != nil {
+		h.t.Fatalf("resolve %d with %s: %v", entryID, res, err)
+	}
+	return c
+}
