@@ -21,7 +21,7 @@ func FuzzNet(f *testing.F) {
 			agent := int64(data[i] % 3)
 			typ := int64(data[i+1] % 3)
 			units := int64(int16(binary.BigEndian.Uint16(data[i+2 : i+4]))) // −32768…32767 hundredths
-			minute := int(data[i]) * 7 % 50                                  // collisions on purpose
+			minute := int(data[i]) * 7 % 50                                 // collisions on purpose
 			entries = append(entries, Entry{
 				ID: int64(len(entries) + 1), TicketID: 1, AgentID: agent, TypeID: typ,
 				Units:     decimal.MustParse(hundredths(units)),

@@ -43,11 +43,11 @@ type harness struct {
 }
 
 type options struct {
-	profile     func(p *tb.Profile)
-	policy      upstream.Policy
-	engine      engine.Options
-	kimaiTZ     string
-	kimaiRoles  []string
+	profile    func(p *tb.Profile)
+	policy     upstream.Policy
+	engine     engine.Options
+	kimaiTZ    string
+	kimaiRoles []string
 }
 
 func fastPolicy() upstream.Policy {

@@ -18,7 +18,9 @@ func desired(entryID int64, minutes int) Desired {
 	return Desired{Entry: Netted{Entry: Entry{ID: entryID, TicketID: 1}}, Sheet: &s, Hash: Hash(&s)}
 }
 
-func noSheet(entryID int64) Desired { return Desired{Entry: Netted{Entry: Entry{ID: entryID, TicketID: 1}}} }
+func noSheet(entryID int64) Desired {
+	return Desired{Entry: Netted{Entry: Entry{ID: entryID, TicketID: 1}}}
+}
 
 func link(entryID, tsID int64, state tb.LinkState, hash string, baseline tb.Timesheet) tb.Link {
 	return tb.Link{EntryID: entryID, TicketID: 1, TimesheetID: tsID, State: state, SourceHash: hash, Baseline: baseline, Version: 3}
@@ -39,46 +41,46 @@ func TestCalculate(t *testing.T) {
 	gone := map[int64]Observation{100: {Found: false}}
 
 	tests := []struct {
-		name      string
-		in        PlanInput
-		action    tb.ChangeAction
-		conflict  tb.ConflictKind
-		linkOnly  bool
-		closes    bool
-		needObs   []int64
+		name     string
+		in       PlanInput
+		action   tb.ChangeAction
+		conflict tb.ConflictKind
+		linkOnly bool
+		closes   bool
+		needObs  []int64
 	}{
 		{name: "new entry is created",
 			in: PlanInput{Desired: []Desired{d15}}, action: tb.ActionCreate},
 		{name: "unchanged entry",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}},
+			in:     PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}},
 			action: tb.ActionUnchanged},
 		{name: "changed entry, Kimai untouched → update",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
+			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
 			action: tb.ActionUpdate, needObs: []int64{100}},
 		{name: "changed entry, edited in Kimai → conflict",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
+			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
 			action: tb.ActionConflict, conflict: tb.ConflictEditedInKimai, needObs: []int64{100}},
 		{name: "changed entry, deleted in Kimai → conflict",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
 			action: tb.ActionConflict, conflict: tb.ConflictDeletedInKimai, needObs: []int64{100}},
 		{name: "changed entry, exported in Kimai → locked",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported)},
+			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported)},
 			action: tb.ActionConflict, conflict: tb.ConflictLockedInKimai, needObs: []int64{100}},
 		{name: "unchanged but observed deleted in Kimai (full run) → conflict",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			in:     PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
 			action: tb.ActionConflict, conflict: tb.ConflictDeletedInKimai},
 		{name: "tags in another order are not an edit",
 			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, withTags(base, "zammad", "b"))},
 				Observed: found(withTags(base, "b", "zammad"))},
 			action: tb.ActionUpdate, needObs: []int64{100}},
 		{name: "netted to zero → delete",
-			in: PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
+			in:     PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
 			action: tb.ActionDelete, needObs: []int64{100}},
 		{name: "netted to zero, edited in Kimai → conflict",
-			in: PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
+			in:     PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
 			action: tb.ActionConflict, conflict: tb.ConflictEditedInKimai, needObs: []int64{100}},
 		{name: "netted to zero, already gone in Kimai → link only",
-			in: PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			in:     PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
 			action: tb.ActionDelete, linkOnly: true, needObs: []int64{100}},
 		{name: "no timesheet wanted, none there",
 			in: PlanInput{Desired: []Desired{noSheet(1)}}, action: tb.ActionUnchanged},
@@ -93,7 +95,7 @@ func TestCalculate(t *testing.T) {
 		{name: "pending of a live run is left alone",
 			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkPending, d15.Hash, tb.Timesheet{})}}, action: tb.ActionSkip},
 		{name: "blocking conflict stops the entry",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Conflicts: conflict(tb.ConflictEditedInKimai)},
+			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Conflicts: conflict(tb.ConflictEditedInKimai)},
 			action: tb.ActionSkip},
 		{name: "use_zammad overwrites an edit",
 			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited),

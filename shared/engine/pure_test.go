@@ -102,11 +102,11 @@ func TestSeconds(t *testing.T) {
 		{"1", "60", 3600},
 		{"0.25", "60", 900},
 		{"2", "15", 1800},
-		{"7.5", "1", 480},   // half a minute rounds up
-		{"7.4", "1", 420},   // 7.4 min → 7
-		{"0.1", "1", 60},    // positive time books at least a minute
+		{"7.5", "1", 480}, // half a minute rounds up
+		{"7.4", "1", 420}, // 7.4 min → 7
+		{"0.1", "1", 60},  // positive time books at least a minute
 		{"0.333333", "60", 1200},
-		{"1", "0.5", 60},    // 30 s rounds up to a minute
+		{"1", "0.5", 60},                        // 30 s rounds up to a minute
 		{"9999.99", "60", 36000000 - 60 + 60*0}, // 599999.4 min → 599999 min
 	}
 	tests[len(tests)-1].want = 599999 * 60

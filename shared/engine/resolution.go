@@ -166,5 +166,3 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 		Type: "conflict.resolved", Subject: entrySubject(c.EntryID),
 		Message: fmt.Sprintf("%s resolved with %s", c.Kind, res), Before: before.Status, After: c.Status})
 }
-
-

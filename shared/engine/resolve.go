@@ -58,9 +58,9 @@ type KimaiUser struct {
 
 type catalogIndex struct {
 	customers, projects, activities map[int64]int
-	custNum, projNum, actNum         map[string]int64
-	users                            map[int64]KimaiUser
-	userEmail                        map[string]int64
+	custNum, projNum, actNum        map[string]int64
+	users                           map[int64]KimaiUser
+	userEmail                       map[string]int64
 }
 
 func (c *Catalog) index() *catalogIndex {
