@@ -1,0 +1,154 @@
+package engine_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/kimaisim"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/zammadsim"
+)
+
+// BenchmarkSync10k measures the scale target: a first full sync of 10,000
+// Zammad entries on 500 tickets into an empty Kimai, both simulators
+// answering every request after 10 ms, then an unchanged second full run
+// that must not write. Each iteration builds a fresh harness (simulators
+// and DynamoDB table) outside the timer; the timer covers the first sync
+// only. Run it with -benchtime=1x: one iteration takes well under a minute.
+//
+// Reported metrics (of the last iteration):
+//
+//	entries/min       created entries per minute of wall time of the first sync
+//	kimai-req/created all Kimai requests of the first sync per created entry
+//	zammad-req        Zammad requests of the first sync
+//	rerun-writes      Kimai POST/PATCH/DELETE requests of the unchanged re-run (must be 0)
+//	rerun-s           wall time of the unchanged re-run
+//	peak-rss-MB       process peak RSS after the runs (includes both in-process
+//	                  simulators; a high-water mark over the whole process, so a
+//	                  later sub-benchmark also reports earlier ones' peak)
+//
+// The latency=0 sub-benchmark is a diagnostic: it shows the floor set by
+// CPU and DynamoDB (kumo) with no network latency at all.
+func BenchmarkSync10k(b *testing.B) {
+	for _, lat := range []time.Duration{10 * time.Millisecond, 0} {
+		b.Run(fmt.Sprintf("latency=%s", lat), func(b *testing.B) { benchSync(b, 10_000, 500, lat) })
+	}
+}
+
+func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
+	b.ReportAllocs()
+	var (
+		firstWall, rerunWall time.Duration
+		created              int
+		kimaiReq, zammadReq  int
+		rerunWrites          int
+	)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		h := newHarness(b, options{})
+		// Every entry within the 60-day deletion window of h.now.
+		demo := h.zs.SeedDemo(zammadsim.DemoConfig{
+			Seed: 42, Tickets: tickets, Entries: entries,
+			Start: h.now.Add(-50 * 24 * time.Hour), Span: 45 * 24 * time.Hour,
+		})
+		if demo.Entries != entries || len(demo.TicketIDs) != tickets {
+			b.Fatalf("demo: %d entries on %d tickets", demo.Entries, len(demo.TicketIDs))
+		}
+		h.zs.SetFaults(zammadsim.Faults{Latency: latency})
+		h.ks.SetFaults(kimaisim.Faults{Latency: latency})
+		h.zs.ResetCounters()
+		h.ks.ResetCounters()
+
+		b.StartTimer()
+		t0 := time.Now()
+		run := h.run(tb.ModeFull)
+		firstWall = time.Since(t0)
+		b.StopTimer()
+
+		kReqs, zReqs := h.ks.Requests(), h.zs.Requests()
+		created = run.Counts.Created
+		kimaiReq, zammadReq = sum(kReqs), sum(zReqs)
+		if run.Status != tb.RunSucceeded || run.Counts.Errors != 0 || run.Counts.Conflicts != 0 {
+			b.Fatalf("first run: %s %+v %+v", run.Status, run.Counts, run.ItemErrors)
+		}
+		byEntry := h.sheetsByEntry()
+		for id, ss := range byEntry {
+			if len(ss) != 1 {
+				b.Fatalf("entry %d has %d timesheets", id, len(ss))
+			}
+			if e, ok := h.zs.Entry(id); !ok || e.TimeUnit.Sign() <= 0 || ss[0].Duration <= 0 {
+				b.Fatalf("timesheet %d for entry %d (in Zammad: %v, %s units) with duration %d", ss[0].ID, id, ok, e.TimeUnit, ss[0].Duration)
+			}
+		}
+		if len(byEntry) != created || created == 0 {
+			b.Fatalf("Kimai holds timesheets for %d entries, run created %d", len(byEntry), created)
+		}
+		// Entries with a positive net after corrections get a timesheet;
+		// corrections and entries netted to zero don't.
+		if created > entries-demo.Corrections {
+			b.Fatalf("created %d > %d entries - %d corrections", created, entries, demo.Corrections)
+		}
+
+		h.ks.ResetCounters()
+		h.zs.ResetCounters()
+		t1 := time.Now()
+		rerun := h.run(tb.ModeFull)
+		rerunWall = time.Since(t1)
+		rerunWrites = h.kimaiWrites()
+		if rerunWrites != 0 || rerun.Counts.Created+rerun.Counts.Updated+rerun.Counts.Deleted != 0 || rerun.Counts.Errors != 0 {
+			b.Fatalf("unchanged re-run wrote: %d Kimai writes, %+v", rerunWrites, rerun.Counts)
+		}
+		if i == b.N-1 {
+			b.Logf("first run: %+v in %s; %d corrections, %d untyped", run.Counts, firstWall.Round(time.Millisecond), demo.Corrections, demo.Untyped)
+			b.Logf("first run Kimai requests (%d): %s", kimaiReq, top(kReqs))
+			b.Logf("first run Zammad requests (%d): %s", zammadReq, top(zReqs))
+			b.Logf("re-run: %+v in %s; Kimai %s; Zammad %s", rerun.Counts, rerunWall.Round(time.Millisecond), top(h.ks.Requests()), top(h.zs.Requests()))
+		}
+		h.zs.Close()
+		h.ks.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(created)/firstWall.Minutes(), "entries/min")
+	b.ReportMetric(float64(kimaiReq)/float64(created), "kimai-req/created")
+	b.ReportMetric(float64(zammadReq), "zammad-req")
+	b.ReportMetric(float64(rerunWrites), "rerun-writes")
+	b.ReportMetric(rerunWall.Seconds(), "rerun-s")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-rss-MB") // Linux: Maxrss is in KiB
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// top lists request counts, largest first.
+func top(m map[string]int) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if m[ks[i]] != m[ks[j]] {
+			return m[ks[i]] > m[ks[j]]
+		}
+		return ks[i] < ks[j]
+	})
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}

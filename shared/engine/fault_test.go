@@ -1,0 +1,131 @@
+package engine_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/kimaisim"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/upstream"
+	"github.com/timebridge/timebridge/shared/zammadsim"
+)
+
+// TestFaultsExactlyOnce syncs 2,000 entries through an unreliable Kimai and
+// Zammad — 10% server errors, rate limiting with Retry-After, hangs,
+// "commit the write, then fail the response", dropped connections — while
+// the process "crashes" between Kimai's answer and the link write for some
+// entries. Runs repeat (as the schedule would) until one finishes clean;
+// afterwards Kimai must hold exactly one timesheet per entry.
+func TestFaultsExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long fault test")
+	}
+	h := newHarness(t, options{
+		policy: upstream.Policy{MaxAttempts: 5, BaseDelay: 2 * time.Millisecond, MaxDelay: 20 * time.Millisecond,
+			AttemptTimeout: 300 * time.Millisecond, MaxRetryAfter: 2 * time.Second},
+		engine: engine.Options{CreateAttempts: 3, RetryDelay: 5 * time.Millisecond},
+	})
+	demo := h.zs.SeedDemo(zammadsim.DemoConfig{Seed: 3, Tickets: 100, Entries: 2000, Organizations: 8, Agents: 6, Types: 4,
+		Start: h.now.AddDate(0, 0, -40), Span: 35 * 24 * time.Hour})
+	if demo.Entries != 2000 {
+		t.Fatalf("seeded %d entries", demo.Entries)
+	}
+
+	h.zs.SetFaults(zammadsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.02, RetryAfter: time.Second})
+	h.ks.SetFaults(kimaisim.Faults{ErrorRate: 0.10, RateLimitRate: 0.01, RetryAfter: time.Second,
+		HangRate: 0.003, MaxHang: 2 * time.Second, FailAfterWriteRate: 0.05})
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	crashes := 0
+	h.crash = func(l tb.Link) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.Float64() < 0.03 {
+			crashes++
+			return true
+		}
+		return false
+	}
+
+	var runs []tb.Run
+	for i := 0; i < 12; i++ {
+		if i == 2 {
+			// From the third run on, let Kimai drop connections after writing instead
+			// of answering 500.
+			h.ks.SetFaults(kimaisim.Faults{ErrorRate: 0.10, FailAfterWriteRate: 0.05, DropConnection: true, HangRate: 0.003, MaxHang: 2 * time.Second})
+		}
+		run, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
+		if err != nil && !apperr.Retryable(err) {
+			t.Fatalf("run %d failed with a non-transient error: %v", i, err)
+		}
+		runs = append(runs, run)
+		if err == nil && run.Counts.Errors == 0 && i >= 3 {
+			break
+		}
+	}
+	h.crash = nil
+	h.zs.SetFaults(zammadsim.Faults{})
+	h.ks.SetFaults(kimaisim.Faults{})
+	final := h.run(tb.ModeFull)
+	t.Logf("runs: %d with faults, crashes simulated: %d, final: %+v", len(runs), crashes, final.Counts)
+	for i, r := range runs {
+		t.Logf("run %d: %s %+v", i, r.Status, r.Counts)
+	}
+
+	// Expected: one timesheet per entry whose net time is positive.
+	byEntry := h.sheetsByEntry()
+	want := 0
+	dups, missing := 0, 0
+	links := map[int64]tb.Link{}
+	if err := h.st.Links(context.Background(), h.profile.ID, func(ls []tb.Link) error {
+		for _, l := range ls {
+			links[l.EntryID] = l
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		switch l.State {
+		case tb.LinkSynced:
+			want++
+			if n := len(byEntry[l.EntryID]); n == 0 {
+				missing++
+			} else if n > 1 {
+				dups++
+			}
+			if len(byEntry[l.EntryID]) == 1 && byEntry[l.EntryID][0].ID != l.TimesheetID {
+				t.Errorf("entry %d links %d but Kimai has %d", l.EntryID, l.TimesheetID, byEntry[l.EntryID][0].ID)
+			}
+		case tb.LinkPending:
+			t.Errorf("entry %d still pending after a clean run", l.EntryID)
+		}
+	}
+	for id, ss := range byEntry {
+		if l, ok := links[id]; !ok || l.State != tb.LinkSynced {
+			t.Errorf("orphan timesheet(s) %v for entry %d (link %+v)", ss, id, l)
+		}
+		if len(ss) > 1 {
+			dups++
+		}
+	}
+	if dups != 0 || missing != 0 {
+		t.Fatalf("duplicates %d, missing %d (of %d)", dups, missing, want)
+	}
+	if want < 1500 || len(h.ks.Timesheets()) != want {
+		t.Fatalf("Kimai holds %d timesheets, %d expected", len(h.ks.Timesheets()), want)
+	}
+	// Every positive-net entry is synced: compare with a dry run.
+	preview := h.run(tb.ModeFull, func(r *engine.Request) { r.DryRun = true })
+	if preview.Counts.Created != 0 || preview.Counts.Updated != 0 || preview.Counts.Deleted != 0 {
+		t.Fatalf("not converged: %+v", preview.Counts)
+	}
+	if final.Counts.Created+final.Counts.Updated+final.Counts.Deleted != 0 && len(runs) < 12 {
+		t.Logf("the clean run still had work: %+v", final.Counts)
+	}
+}
