@@ -1,0 +1,88 @@
+// Package store persists Timebridge's state in a single DynamoDB table
+// (on-demand capacity). It is the only package that knows the table layout.
+//
+// # Table
+//
+// Keys are strings: partition key "pk", sort key "sk". One global secondary
+// index "gsi1" (keys "gsi1pk", "gsi1sk", projection ALL) serves the few
+// access patterns the base table cannot. The number attribute "expires_at"
+// (Unix seconds) is the table's TTL attribute. Every item also carries
+// "type" (connector, profile, link, …) for humans and scans; an audit
+// event's own type is therefore stored as "event_type". Other attributes
+// are snake_case scalars; nested values (a link's baseline, a conflict's
+// snapshots, a run's counts and errors) are JSON strings, decimals their
+// string form.
+//
+// Numbers inside keys are zero-padded to 12 digits so that they sort
+// numerically. Times inside keys and in attributes are UTC RFC 3339 with a
+// fixed nine-digit fraction ("2025-01-02T03:04:05.000000000Z"): still valid
+// RFC3339Nano, but, unlike time.RFC3339Nano's trimmed form, it sorts
+// chronologically as a string ("…05Z" would sort after "…05.1Z").
+//
+//	item          pk                   sk                            gsi1pk                 gsi1sk
+//	connector     CONNECTOR            <id>                          -                      -
+//	profile       PROFILE              <id>                          -                      -
+//	mapping       P#<pid>              MAP#<kind>#<source>           -                      -
+//	link          P#<pid>              LINK#<entry>                  LT#<pid>#<ticket>      <entry>
+//	cursor        P#<pid>              CURSOR                        -                      -
+//	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
+//	run           RUN#<id>             RUN                           RUNS#<pid>             <queued>#<id>
+//	run plan part RUN#<id>             PLAN#<gen>#<part>             -                      -
+//	audit event   AUDIT#<pid or ->     <time>#<id>                   AUDIT                  <time>#<id>
+//	delivery      DELIVERY#<id>        DELIVERY                      -                      -     (expires_at)
+//	lease         LEASE#<name>         LEASE                         -                      -     (expires_at)
+//
+// Access patterns:
+//
+//   - Connectors and profiles are few: one partition each, listed with one
+//     strongly consistent Query.
+//   - Everything the engine touches for one profile lives in partition
+//     P#<pid>: mappings, links, the cursor and conflicts are each one
+//     begins_with Query, and DeleteProfileData empties the partition.
+//   - Links are keyed by entry alone, not by ticket and entry. An entry's
+//     link is the exactly-once ledger (PutLink with expectVersion 0 is the
+//     claim), so its key must not change when Zammad moves the entry to
+//     another ticket (ticket merge); otherwise the same entry could be claimed
+//     twice under two keys. One ticket's links are found through gsi1
+//     (LinksByTicket). That read is eventually consistent, which is safe:
+//     a link missed there is still protected by the conditional claim, which
+//     then fails with apperr.Conflict.
+//   - Conflicts: one item per entry (ConflictID), gsi1 lists them by status
+//     across profiles.
+//   - Runs are addressed by id alone; gsi1 lists a profile's runs newest
+//     first. A dry run's plan can exceed DynamoDB's 400 KB item limit, so it
+//     is stored gzip-compressed in "plan part" items under the run's
+//     partition; a new generation is written before the run item points to it
+//     and the old one is deleted afterwards, so readers never see a half
+//     plan. ListRuns returns runs without their plan; GetRun includes it.
+//   - Audit events: one partition per profile (base table, newest first) and
+//     one global gsi1 partition for the cross-profile log. Before/After are
+//     stored as JSON strings and come back as json.RawMessage. With
+//     WithAuditRetention, events carry expires_at and DynamoDB deletes them.
+//     The single global gsi1 partition limits the audit log to about 1,000
+//     writes per second, far above what the Kimai API allows the engine.
+//   - Webhook deliveries and leases expire through expires_at; because TTL
+//     deletion is lazy (up to days), conditions also treat an item whose
+//     expiry has passed as absent.
+//
+// # Consistency rules
+//
+// Uniqueness and versions are enforced with condition expressions, never by
+// reading first: Create* use attribute_not_exists, Update*/Delete* and the
+// versioned Put* compare the stored "version". A failed condition is
+// apperr.Conflict; a missing item is apperr.NotFound. Base-table reads are
+// strongly consistent; gsi1 reads (LinksByTicket, cross-profile conflicts,
+// ListRuns, the global audit log) are eventually consistent.
+//
+// # Deleting a profile
+//
+// DeleteProfile deletes the profile item (version-checked) and then calls
+// DeleteProfileData, which removes the profile's partition (mappings, links,
+// cursor, conflicts) and its runs with their plans, in batches. Audit events
+// are kept: they are the history of what Timebridge did (they expire only
+// through the audit retention). DeleteProfileData is idempotent; if it fails
+// DeleteProfile reports an error saying so, and calling DeleteProfileData
+// again finishes the job. A sync run racing with the deletion may write a few
+// items after the purge; the engine should check that its profile still
+// exists when a run starts and ends.
+package store

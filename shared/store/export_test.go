@@ -1,0 +1,8 @@
+package store
+
+// Internals exported to the external tests.
+var (
+	FormatTime   = fmtTime
+	ClassifyErr  = classify
+	DecodeCursor = decodeCursor
+)

@@ -1,0 +1,387 @@
+package store
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/timebridge"
+)
+
+const (
+	skRun        = "RUN"
+	skPlanPrefix = "PLAN#"
+	// planPartSize is the compressed plan bytes per plan part item, well
+	// below DynamoDB's 400 KB item limit.
+	planPartSize = 300 * 1024
+	// DefaultRunPageSize and MaxRunPageSize bound ListRuns.
+	DefaultRunPageSize = 50
+	MaxRunPageSize     = 500
+)
+
+func pkRun(id string) string { return "RUN#" + id }
+
+type runItem struct {
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	GSI1PK      string `dynamodbav:"gsi1pk"`
+	GSI1SK      string `dynamodbav:"gsi1sk"`
+	Type        string `dynamodbav:"type"`
+	ID          string `dynamodbav:"id"`
+	ProfileID   string `dynamodbav:"profile_id"`
+	Trigger     string `dynamodbav:"trigger,omitempty"`
+	Mode        string `dynamodbav:"mode,omitempty"`
+	DryRun      bool   `dynamodbav:"dry_run"`
+	TicketID    int64  `dynamodbav:"ticket_id,omitempty"`
+	From        string `dynamodbav:"from,omitempty"`
+	To          string `dynamodbav:"to,omitempty"`
+	Status      string `dynamodbav:"status"`
+	QueuedAt    string `dynamodbav:"queued_at"`
+	StartedAt   string `dynamodbav:"started_at,omitempty"`
+	FinishedAt  string `dynamodbav:"finished_at,omitempty"`
+	DurationMS  int64  `dynamodbav:"duration_ms"`
+	Counts      string `dynamodbav:"counts"`                 // JSON Counts
+	Error       string `dynamodbav:"error_detail,omitempty"` // JSON ErrorDetail
+	ItemErrors  string `dynamodbav:"item_errors,omitempty"`  // JSON []ItemError
+	Requester   string `dynamodbav:"requester,omitempty"`
+	PlanGen     string `dynamodbav:"plan_gen,omitempty"`
+	PlanParts   int    `dynamodbav:"plan_parts,omitempty"`
+	PlanEntries int    `dynamodbav:"plan_entries,omitempty"`
+}
+
+type planPartItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	Type string `dynamodbav:"type"`
+	Data []byte `dynamodbav:"data"`
+}
+
+func planSK(gen string, part int) string { return fmt.Sprintf("%s%s#%04d", skPlanPrefix, gen, part) }
+
+func toRunItem(r timebridge.Run) (runItem, error) {
+	it := runItem{
+		PK: pkRun(r.ID), SK: skRun,
+		GSI1PK: "RUNS#" + r.ProfileID, GSI1SK: fmtTime(r.QueuedAt) + "#" + r.ID,
+		Type: "run",
+		ID:   r.ID, ProfileID: r.ProfileID, Trigger: r.Trigger, Mode: string(r.Mode), DryRun: r.DryRun,
+		TicketID: r.TicketID, From: fmtTimePtr(r.From), To: fmtTimePtr(r.To),
+		Status: string(r.Status), QueuedAt: fmtTime(r.QueuedAt),
+		StartedAt: fmtTimePtr(r.StartedAt), FinishedAt: fmtTimePtr(r.FinishedAt),
+		DurationMS: r.DurationMS, Requester: r.Requester,
+	}
+	var err error
+	if it.Counts, err = jsonString(r.Counts); err != nil {
+		return it, err
+	}
+	if r.Error != nil {
+		if it.Error, err = jsonString(r.Error); err != nil {
+			return it, err
+		}
+	}
+	if r.ItemErrors != nil {
+		if it.ItemErrors, err = jsonString(r.ItemErrors); err != nil {
+			return it, err
+		}
+	}
+	return it, nil
+}
+
+func (it runItem) domain() (timebridge.Run, error) {
+	var tp timeParser
+	r := timebridge.Run{
+		ID: it.ID, ProfileID: it.ProfileID, Trigger: it.Trigger, Mode: timebridge.RunMode(it.Mode),
+		DryRun: it.DryRun, TicketID: it.TicketID, From: tp.ptr(it.From), To: tp.ptr(it.To),
+		Status: timebridge.RunStatus(it.Status), QueuedAt: tp.t(it.QueuedAt),
+		StartedAt: tp.ptr(it.StartedAt), FinishedAt: tp.ptr(it.FinishedAt),
+		DurationMS: it.DurationMS, Requester: it.Requester,
+	}
+	if tp.err != nil {
+		return r, tp.err
+	}
+	if err := fromJSON(it.Counts, &r.Counts); err != nil {
+		return r, err
+	}
+	if it.Error != "" {
+		r.Error = new(timebridge.ErrorDetail)
+		if err := fromJSON(it.Error, r.Error); err != nil {
+			return r, err
+		}
+	}
+	if err := fromJSON(it.ItemErrors, &r.ItemErrors); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}
+
+// normRun makes every time of r UTC, as it is returned after a round trip.
+func normRun(r timebridge.Run) timebridge.Run {
+	r.QueuedAt = r.QueuedAt.UTC()
+	r.From, r.To = utcPtr(r.From), utcPtr(r.To)
+	r.StartedAt, r.FinishedAt = utcPtr(r.StartedAt), utcPtr(r.FinishedAt)
+	if r.Plan != nil {
+		plan := make([]timebridge.PlannedChange, len(r.Plan))
+		for i, c := range r.Plan {
+			c.Before, c.After = normTimesheetPtr(c.Before), normTimesheetPtr(c.After)
+			plan[i] = c
+		}
+		r.Plan = plan
+	}
+	return r
+}
+
+// PutRun creates or replaces a run (unconditionally: a run has one writer,
+// the worker executing it). QueuedAt is set to now when zero; an empty ID is
+// assigned. A non-empty Plan is stored compressed in plan parts (see the
+// package documentation); a run put without a Plan has none afterwards.
+func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, error) {
+	const op = "store: put run"
+	if r.QueuedAt.IsZero() {
+		r.QueuedAt = st.now()
+	}
+	if r.ID == "" {
+		r.ID = NewID(r.QueuedAt)
+	}
+	if err := checkID(op, "run id", r.ID); err != nil {
+		return r, err
+	}
+	if err := checkID(op, "profile id", r.ProfileID); err != nil {
+		return r, err
+	}
+	r = normRun(r)
+	it, err := toRunItem(r)
+	if err != nil {
+		return r, internal(op, err)
+	}
+
+	// Write the new plan generation first, then the run item pointing to it.
+	var parts []avMap
+	if len(r.Plan) > 0 {
+		gz, err := compressJSON(r.Plan)
+		if err != nil {
+			return r, internal(op, err)
+		}
+		it.PlanGen = NewID(st.now())
+		it.PlanEntries = len(r.Plan)
+		for i := 0; i*planPartSize < len(gz); i++ {
+			chunk := gz[i*planPartSize : min((i+1)*planPartSize, len(gz))]
+			p, err := marshal(op, planPartItem{PK: pkRun(r.ID), SK: planSK(it.PlanGen, i), Type: "run_plan", Data: chunk})
+			if err != nil {
+				return r, err
+			}
+			parts = append(parts, p)
+		}
+		it.PlanParts = len(parts)
+		reqs := make([]types.WriteRequest, len(parts))
+		for i, p := range parts {
+			reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: p}}
+		}
+		if err := st.batchWrite(ctx, op, reqs); err != nil {
+			return r, err
+		}
+	}
+	item, err := marshal(op, it)
+	if err != nil {
+		return r, err
+	}
+	res, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:    aws.String(st.table),
+		Item:         item,
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return r, classify(err, op)
+	}
+	// Delete the plan generation the run item pointed to before.
+	if old := strAttr(res.Attributes, "plan_gen"); old != "" && old != it.PlanGen {
+		if err := st.deletePlanGen(ctx, op, r.ID, old); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func (st *Store) deletePlanGen(ctx context.Context, op, runID, gen string) error {
+	var keys []avMap
+	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: avMap{":pk": avS(pkRun(runID)), ":prefix": avS(skPlanPrefix + gen + "#")},
+		ProjectionExpression:      aws.String("pk, sk"),
+		ConsistentRead:            aws.Bool(true),
+	}, func(items []avMap) error { keys = append(keys, items...); return nil })
+	if err != nil {
+		return err
+	}
+	return st.batchDelete(ctx, op, keys)
+}
+
+// GetRun returns a run with its plan, apperr.NotFound if there is none.
+func (st *Store) GetRun(ctx context.Context, id string) (timebridge.Run, error) {
+	const op = "store: get run"
+	if err := checkID(op, "run id", id); err != nil {
+		return timebridge.Run{}, err
+	}
+	// A concurrent PutRun may replace the plan generation between reading
+	// the run item and its parts; read again in that case.
+	for attempt := 0; ; attempt++ {
+		var it runItem
+		ok, err := st.getItem(ctx, op, key(pkRun(id), skRun), &it)
+		if err != nil {
+			return timebridge.Run{}, err
+		}
+		if !ok {
+			return timebridge.Run{}, notFound(op, "run "+id)
+		}
+		r, err := conv(op, it.domain)
+		if err != nil || it.PlanParts == 0 {
+			return r, err
+		}
+		plan, complete, err := st.readPlan(ctx, op, id, it.PlanGen, it.PlanParts)
+		if err != nil {
+			return r, err
+		}
+		if complete {
+			r.Plan = plan
+			return r, nil
+		}
+		if attempt == 2 {
+			return r, apperr.New(apperr.Internal, op, "The run's plan is incomplete; the details are in the logs.")
+		}
+	}
+}
+
+func (st *Store) readPlan(ctx context.Context, op, runID, gen string, parts int) ([]timebridge.PlannedChange, bool, error) {
+	var its []planPartItem
+	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: avMap{":pk": avS(pkRun(runID)), ":prefix": avS(skPlanPrefix + gen + "#")},
+		ConsistentRead:            aws.Bool(true),
+	}, func(items []avMap) error {
+		var page []planPartItem
+		if err := attributevalue.UnmarshalListOfMaps(items, &page); err != nil {
+			return internal(op, err)
+		}
+		its = append(its, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if len(its) != parts {
+		return nil, false, nil
+	}
+	var gz bytes.Buffer
+	for i, p := range its {
+		if p.SK != planSK(gen, i) {
+			return nil, false, nil
+		}
+		gz.Write(p.Data)
+	}
+	var plan []timebridge.PlannedChange
+	if err := decompressJSON(gz.Bytes(), &plan); err != nil {
+		return nil, false, internal(op, err)
+	}
+	return plan, true, nil
+}
+
+// ListRuns returns a page of a profile's runs, newest (QueuedAt) first,
+// without their plans (GetRun has them). limit ≤ 0 means
+// DefaultRunPageSize; it is capped at MaxRunPageSize. next is "" on the last
+// page; otherwise pass it as cursor for the next page. The list is read from
+// gsi1 and therefore eventually consistent.
+func (st *Store) ListRuns(ctx context.Context, pid string, limit int, cursor string) ([]timebridge.Run, string, error) {
+	const op = "store: list runs"
+	if err := checkID(op, "profile id", pid); err != nil {
+		return nil, "", err
+	}
+	limit = pageSize(limit, DefaultRunPageSize, MaxRunPageSize)
+	gpk := "RUNS#" + pid
+	start, err := decodeCursor(op, cursor, map[string]string{attrGSI1PK: gpk}, attrGSI1PK, attrGSI1SK, attrPK, attrSK)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := st.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(st.table),
+		IndexName:                 aws.String(indexGSI1),
+		KeyConditionExpression:    aws.String("gsi1pk = :pk"),
+		ExpressionAttributeValues: avMap{":pk": avS(gpk)},
+		ScanIndexForward:          aws.Bool(false),
+		ExclusiveStartKey:         start,
+		// One more than asked, to know whether another page exists.
+		Limit: aws.Int32(int32(limit + 1)),
+	})
+	if err != nil {
+		return nil, "", classify(err, op)
+	}
+	items := res.Items
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = encodeCursor(items[limit-1], attrGSI1PK, attrGSI1SK, attrPK, attrSK)
+	} else if len(res.LastEvaluatedKey) > 0 {
+		// The backend stopped early (1 MB page limit): continue from there.
+		next = encodeCursor(res.LastEvaluatedKey, attrGSI1PK, attrGSI1SK, attrPK, attrSK)
+	}
+	var its []runItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {
+		return nil, "", internal(op, err)
+	}
+	out := make([]timebridge.Run, 0, len(its))
+	for _, it := range its {
+		r, err := conv(op, it.domain)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, r)
+	}
+	return out, next, nil
+}
+
+func pageSize(limit, def, maxSize int) int {
+	if limit <= 0 {
+		return def
+	}
+	return min(limit, maxSize)
+}
+
+func compressJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func decompressJSON(b []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
