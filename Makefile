@@ -64,8 +64,9 @@ vet: ## go vet ./...
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: ## engine benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/engine/...
+bench: $(KUMO_BIN) ## 10,000-entry sync benchmark (10 ms latency) and the other benchmarks
+	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
+		$(GO) test -run '^$$' -bench 'BenchmarkSync10k/latency=10ms' -benchtime=1x -benchmem ./shared/engine/
 
 .PHONY: fmt
 fmt: ## gofmt -s -w all Go files
