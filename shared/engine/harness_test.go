@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kimai"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
-	"github.com/timebridge/timebridge/shared/zammad"
+	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
@@ -85,22 +85,30 @@ func newHarness(t testing.TB, o options) *harness {
 	if policy.MaxAttempts == 0 {
 		policy = fastPolicy()
 	}
-	connect := engine.ConnectorFunc(func(ctx context.Context, p tb.Profile) (engine.ZammadAPI, engine.KimaiAPI, error) {
-		z, err := zammad.New(zURL, zToken, zammad.WithRetryPolicy(policy))
-		if err != nil {
-			return nil, nil, err
+	// Connectors live in DynamoDB and their tokens in Secrets Manager, as
+	// in production; the engine reaches both through connect.Connector.
+	ctx := context.Background()
+	secrets := vault.New(env.Secrets, "timebridge/"+kumotest.UniqueName(t)+"/", time.Minute)
+	for _, c := range []tb.Connector{
+		{ID: "z1", Kind: tb.KindZammad, Name: "Zammad", BaseURL: zURL, TokenSecret: "connectors/z1/token"},
+		{ID: "k1", Kind: tb.KindKimai, Name: "Kimai", BaseURL: kURL, TokenSecret: "connectors/k1/token"},
+	} {
+		if _, err := h.st.CreateConnector(ctx, c); err != nil {
+			t.Fatalf("create connector: %v", err)
 		}
-		k, err := kimai.New(kURL, kToken, kimai.WithPolicy(policy))
-		if err != nil {
-			return nil, nil, err
-		}
-		return z, k, nil
-	})
+	}
+	if err := secrets.Put(ctx, "connectors/z1/token", zToken); err != nil {
+		t.Fatalf("store token: %v", err)
+	}
+	if err := secrets.Put(ctx, "connectors/k1/token", kToken); err != nil {
+		t.Fatalf("store token: %v", err)
+	}
+	connector := connect.New(h.st, secrets, connect.Options{Policy: policy})
 	eo := o.engine
 	if eo.RetryDelay == 0 {
 		eo.RetryDelay = 5 * time.Millisecond
 	}
-	h.eng = engine.New(&crashStore{Store: h.st, h: h}, connect, nil, eo)
+	h.eng = engine.New(&crashStore{Store: h.st, h: h}, connector, nil, eo)
 	h.eng.SetClock(clock)
 
 	p := tb.Profile{ID: "p1", Name: "Support", ZammadConnectorID: "z1", KimaiConnectorID: "k1", Enabled: true,

@@ -1,0 +1,72 @@
+package connect
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+type fakeStore map[string]tb.Connector
+
+func (f fakeStore) GetConnector(_ context.Context, id string) (tb.Connector, error) {
+	c, ok := f[id]
+	if !ok {
+		return c, apperr.New(apperr.NotFound, "store", "no connector")
+	}
+	return c, nil
+}
+
+type fakeSecrets map[string]string
+
+func (f fakeSecrets) Get(_ context.Context, name string) (string, error) {
+	v, ok := f[name]
+	if !ok {
+		return "", apperr.New(apperr.NotFound, "vault", "no secret")
+	}
+	return v, nil
+}
+
+func TestConnect(t *testing.T) {
+	store := fakeStore{
+		"z": {ID: "z", Kind: tb.KindZammad, Name: "Z", BaseURL: "https://zammad.example.com", TokenSecret: "z/token"},
+		"k": {ID: "k", Kind: tb.KindKimai, Name: "K", BaseURL: "https://kimai.example.com", TokenSecret: "k/token"},
+		"n": {ID: "n", Kind: tb.KindKimai, Name: "No token", BaseURL: "https://kimai.example.com"},
+		"m": {ID: "m", Kind: tb.KindKimai, Name: "Missing", BaseURL: "https://kimai.example.com", TokenSecret: "gone"},
+		"b": {ID: "b", Kind: tb.KindKimai, Name: "Bad URL", BaseURL: "ftp://x", TokenSecret: "k/token"},
+	}
+	secrets := fakeSecrets{"z/token": "zz-secret-1", "k/token": "kk-secret-2"}
+	tests := []struct {
+		name, z, k string
+		kind       apperr.Kind
+		msg        string
+	}{
+		{"ok", "z", "k", "", ""},
+		{"no zammad connector", "", "k", apperr.Validation, "no zammad connector"},
+		{"unknown connector", "z", "x", apperr.NotFound, ""},
+		{"kinds swapped", "k", "z", apperr.Validation, "is a kimai connector"},
+		{"no token", "z", "n", apperr.Validation, "has no token"},
+		{"token gone from Secrets Manager", "z", "m", apperr.Validation, "missing from Secrets Manager"},
+		{"bad base URL", "z", "b", apperr.Validation, "base URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(store, secrets, Options{})
+			z, k, err := c.Connect(context.Background(), tb.Profile{ZammadConnectorID: tt.z, KimaiConnectorID: tt.k})
+			if apperr.KindOf(err) != tt.kind {
+				t.Fatalf("kind %q, want %q: %v", apperr.KindOf(err), tt.kind, err)
+			}
+			if err == nil && (z == nil || k == nil || z.Instance() == "") {
+				t.Fatal("clients missing")
+			}
+			if err != nil && !strings.Contains(strings.ToLower(apperr.MessageOf(err)), strings.ToLower(tt.msg)) {
+				t.Fatalf("message %q lacks %q", apperr.MessageOf(err), tt.msg)
+			}
+			if err != nil && (strings.Contains(err.Error(), "secret-1") || strings.Contains(err.Error(), "secret-2")) {
+				t.Fatal("token in error")
+			}
+		})
+	}
+}
