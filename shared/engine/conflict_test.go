@@ -82,36 +82,21 @@ var scenarios = map[tb.ConflictKind]scenario{
 	}},
 	tb.ConflictUnmappedActivity: {
 		opts: options{profile: func(p *tb.Profile) { p.AutoCreateActivities = false }},
-		produce: func(h *harness) int64 {
-			tid, agent, typ := h.seedBasics()
-			e := h.addEntry(tid, agent, typ, "30", at(8, 0))
-			h.run(tb.ModeFull)
-			return e.ID
-		},
+		produce: oneEntry,
 		fix: func(h *harness, id int64) {
 			a := h.ks.AddActivity(kimaisim.Activity{Name: "Support"})
 			mustMap(h, tb.MapActivity, "2", a.ID)
 		}},
 	tb.ConflictUnmappedCustomer: {
 		opts: options{profile: func(p *tb.Profile) { p.AutoCreateCustomers = false }},
-		produce: func(h *harness) int64 {
-			tid, agent, typ := h.seedBasics()
-			e := h.addEntry(tid, agent, typ, "30", at(8, 0))
-			h.run(tb.ModeFull)
-			return e.ID
-		},
+		produce: oneEntry,
 		fix: func(h *harness, id int64) {
 			c := h.ks.AddCustomer(kimaisim.Customer{Name: "Chrispresso"})
 			mustMap(h, tb.MapCustomer, "2", c.ID)
 		}},
 	tb.ConflictUnmappedProject: {
 		opts: options{profile: func(p *tb.Profile) { p.ProjectStrategy = tb.ProjectPerTicket; p.AutoCreateProjects = false }},
-		produce: func(h *harness) int64 {
-			tid, agent, typ := h.seedBasics()
-			e := h.addEntry(tid, agent, typ, "30", at(8, 0))
-			h.run(tb.ModeFull)
-			return e.ID
-		},
+		produce: oneEntry,
 		fix: func(h *harness, id int64) {
 			c := h.ks.AddCustomer(kimaisim.Customer{Name: "Chrispresso"})
 			p := h.ks.AddProject(kimaisim.Project{CustomerID: c.ID, Name: "Order 787556"})
@@ -119,12 +104,7 @@ var scenarios = map[tb.ConflictKind]scenario{
 		}},
 	tb.ConflictUnmappedUser: {
 		opts: options{profile: func(p *tb.Profile) { p.UserMode = tb.UserExplicit; p.StrictUsers = true }},
-		produce: func(h *harness) int64 {
-			tid, agent, typ := h.seedBasics()
-			e := h.addEntry(tid, agent, typ, "30", at(8, 0))
-			h.run(tb.ModeFull)
-			return e.ID
-		},
+		produce: oneEntry,
 		fix: func(h *harness, id int64) { mustMap(h, tb.MapUser, "3", 1) }},
 	tb.ConflictRejectedByKimai: {
 		produce: func(h *harness) int64 {
@@ -153,6 +133,14 @@ var scenarios = map[tb.ConflictKind]scenario{
 			e, _ := h.zs.Entry(id)
 			h.addEntry(e.TicketID, e.CreatedByID, e.TypeID, "60", at(7, 0))
 		}},
+}
+
+// oneEntry books one entry and runs a full sync.
+func oneEntry(h *harness) int64 {
+	tid, agent, typ := h.seedBasics()
+	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
+	h.run(tb.ModeFull)
+	return e.ID
 }
 
 func mustMap(h *harness, kind tb.MappingKind, src string, target int64) {
