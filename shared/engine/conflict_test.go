@@ -81,21 +81,21 @@ var scenarios = map[tb.ConflictKind]scenario{
 		return e.ID
 	}},
 	tb.ConflictUnmappedActivity: {
-		opts: options{profile: func(p *tb.Profile) { p.AutoCreateActivities = false }},
+		opts:    options{profile: func(p *tb.Profile) { p.AutoCreateActivities = false }},
 		produce: oneEntry,
 		fix: func(h *harness, id int64) {
 			a := h.ks.AddActivity(kimaisim.Activity{Name: "Support"})
 			mustMap(h, tb.MapActivity, "2", a.ID)
 		}},
 	tb.ConflictUnmappedCustomer: {
-		opts: options{profile: func(p *tb.Profile) { p.AutoCreateCustomers = false }},
+		opts:    options{profile: func(p *tb.Profile) { p.AutoCreateCustomers = false }},
 		produce: oneEntry,
 		fix: func(h *harness, id int64) {
 			c := h.ks.AddCustomer(kimaisim.Customer{Name: "Chrispresso"})
 			mustMap(h, tb.MapCustomer, "2", c.ID)
 		}},
 	tb.ConflictUnmappedProject: {
-		opts: options{profile: func(p *tb.Profile) { p.ProjectStrategy = tb.ProjectPerTicket; p.AutoCreateProjects = false }},
+		opts:    options{profile: func(p *tb.Profile) { p.ProjectStrategy = tb.ProjectPerTicket; p.AutoCreateProjects = false }},
 		produce: oneEntry,
 		fix: func(h *harness, id int64) {
 			c := h.ks.AddCustomer(kimaisim.Customer{Name: "Chrispresso"})
@@ -103,9 +103,9 @@ var scenarios = map[tb.ConflictKind]scenario{
 			mustMap(h, tb.MapProject, "ticket-50", p.ID)
 		}},
 	tb.ConflictUnmappedUser: {
-		opts: options{profile: func(p *tb.Profile) { p.UserMode = tb.UserExplicit; p.StrictUsers = true }},
+		opts:    options{profile: func(p *tb.Profile) { p.UserMode = tb.UserExplicit; p.StrictUsers = true }},
 		produce: oneEntry,
-		fix: func(h *harness, id int64) { mustMap(h, tb.MapUser, "3", 1) }},
+		fix:     func(h *harness, id int64) { mustMap(h, tb.MapUser, "3", 1) }},
 	tb.ConflictRejectedByKimai: {
 		produce: func(h *harness) int64 {
 			tid, agent, typ := h.seedBasics()
