@@ -344,19 +344,7 @@ func (s *Server) handleCustomers(w http.ResponseWriter, r *http.Request, me *Use
 }
 
 func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request, me *User) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.mu.Lock()
-	c := s.customers[id]
-	var j customerJSON
-	if c != nil {
-		j = toCustomerJSON(c)
-	}
-	s.mu.Unlock()
-	if c == nil {
-		writeError(w, http.StatusNotFound)
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
+	showEntity(s, w, r, s.customers, func(c *Customer) any { return toCustomerJSON(c) })
 }
 
 var customerFields = []string{"name", "number", "comment", "company", "vatId", "contact", "address",
@@ -548,19 +536,7 @@ func (s *Server) handleProjects(w http.ResponseWriter, r *http.Request, me *User
 }
 
 func (s *Server) handleProject(w http.ResponseWriter, r *http.Request, me *User) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.mu.Lock()
-	p := s.projects[id]
-	var j projectJSON
-	if p != nil {
-		j = s.toProjectJSON(p)
-	}
-	s.mu.Unlock()
-	if p == nil {
-		writeError(w, http.StatusNotFound)
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
+	showEntity(s, w, r, s.projects, func(p *Project) any { return s.toProjectJSON(p) })
 }
 
 var projectFields = []string{"name", "comment", "orderNumber", "orderDate", "start", "end", "customer",
@@ -692,19 +668,7 @@ func (s *Server) handleActivities(w http.ResponseWriter, r *http.Request, me *Us
 }
 
 func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request, me *User) {
-	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	s.mu.Lock()
-	a := s.activities[id]
-	var j activityJSON
-	if a != nil {
-		j = s.toActivityJSON(a)
-	}
-	s.mu.Unlock()
-	if a == nil {
-		writeError(w, http.StatusNotFound)
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
+	showEntity(s, w, r, s.activities, func(a *Activity) any { return s.toActivityJSON(a) })
 }
 
 var activityFields = []string{"name", "comment", "project", "color", "visible", "billable", "number",
@@ -910,4 +874,22 @@ func parseTermPart(term string) (part, field string, excluded bool) {
 		excluded = true
 	}
 	return term, field, excluded
+}
+
+// showEntity answers GET /api/<entities>/{id}: the entity as JSON, or 404.
+// The view is rendered under the lock because it may read related entities.
+func showEntity[T any](s *Server, w http.ResponseWriter, r *http.Request, m map[int64]*T, view func(*T) any) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	e := m[id]
+	var j any
+	if e != nil {
+		j = view(e)
+	}
+	s.mu.Unlock()
+	if e == nil {
+		writeError(w, http.StatusNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, j)
 }
