@@ -171,6 +171,8 @@ type Request struct {
 	DryRun    bool
 	Trigger   string // schedule, webhook, manual, resolution
 	Actor     string // who asked ("engine" when empty)
+	// QueuedAt is when the run was queued (zero: now).
+	QueuedAt time.Time
 	// force marks entries resolved by a human (set by Resolve).
 	force map[int64]tb.Resolution
 }
@@ -201,6 +203,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 	run := tb.Run{ID: req.RunID, ProfileID: req.ProfileID, Trigger: req.Trigger, Mode: req.Mode,
 		DryRun: req.DryRun, TicketID: req.TicketID, Status: tb.RunRunning, QueuedAt: start, StartedAt: &start,
 		Requester: req.Actor}
+	if !req.QueuedAt.IsZero() {
+		run.QueuedAt = req.QueuedAt
+	}
 	if req.Mode == tb.ModeRange {
 		f, t := req.From, req.To
 		run.From, run.To = &f, &t

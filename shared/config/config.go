@@ -1,0 +1,107 @@
+// Package config reads a function's configuration from the environment once
+// and reports every missing or invalid variable in one error, so that a
+// misconfigured function fails fast at start-up with the whole list.
+//
+// Variables (the README's configuration table is the user-facing copy):
+//
+//	TIMEBRIDGE_TABLE          DynamoDB table (all functions)
+//	TIMEBRIDGE_SECRET_PREFIX  Secrets Manager name prefix for tokens and webhook secrets (all)
+//	TIMEBRIDGE_QUEUE_URL      SQS queue of runs (all)
+//	TIMEBRIDGE_ADMIN_SECRET   secret holding the admin user and JWT key (api)
+//	TIMEBRIDGE_PUBLIC_URL     public base URL, for webhook URLs shown to users (api)
+//	TIMEBRIDGE_LOCAL_MODE     "1" allows http:// and loopback connector URLs (local stack only)
+//	LOG_LEVEL                 debug, info (default), warn, error
+//
+// AWS endpoint, region and credentials come from the standard SDK variables.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Config is the configuration of one function.
+type Config struct {
+	Table        string
+	SecretPrefix string
+	QueueURL     string
+	AdminSecret  string
+	PublicURL    string
+	LocalMode    bool
+	LogLevel     slog.Level
+}
+
+// Need names the variables a function requires beyond the common ones.
+type Need int
+
+const (
+	// NeedAdmin requires TIMEBRIDGE_ADMIN_SECRET and TIMEBRIDGE_PUBLIC_URL (the api function).
+	NeedAdmin Need = 1 << iota
+)
+
+// Load reads the configuration; getenv is os.Getenv when nil.
+func Load(getenv func(string) string, needs ...Need) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var need Need
+	for _, n := range needs {
+		need |= n
+	}
+	var c Config
+	var missing, invalid []string
+	req := func(name string, dst *string) {
+		*dst = strings.TrimSpace(getenv(name))
+		if *dst == "" {
+			missing = append(missing, name)
+		}
+	}
+	req("TIMEBRIDGE_TABLE", &c.Table)
+	req("TIMEBRIDGE_SECRET_PREFIX", &c.SecretPrefix)
+	req("TIMEBRIDGE_QUEUE_URL", &c.QueueURL)
+	if need&NeedAdmin != 0 {
+		req("TIMEBRIDGE_ADMIN_SECRET", &c.AdminSecret)
+		req("TIMEBRIDGE_PUBLIC_URL", &c.PublicURL)
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+	switch v := getenv("TIMEBRIDGE_LOCAL_MODE"); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.LocalMode = true
+	default:
+		invalid = append(invalid, "TIMEBRIDGE_LOCAL_MODE="+v+" (use 1 or 0)")
+	}
+	switch v := strings.ToLower(getenv("LOG_LEVEL")); v {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		invalid = append(invalid, "LOG_LEVEL="+v+" (use debug, info, warn or error)")
+	}
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("missing environment variables: %s", strings.Join(missing, ", ")))
+	}
+	if len(invalid) > 0 {
+		errs = append(errs, fmt.Errorf("invalid environment variables: %s", strings.Join(invalid, "; ")))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// Logger returns the JSON logger every function uses: stable keys, the
+// function name on every line.
+func (c Config) Logger(function string) *slog.Logger {
+	h := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel})
+	return slog.New(h).With(slog.String("function", function))
+}
