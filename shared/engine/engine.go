@@ -215,7 +215,10 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 	if err := validateRequest(req); err != nil {
 		return e.fail(ctx, run, err, log)
 	}
-	ok, err := e.store.AcquireLease(ctx, leaseName(req.ProfileID), req.RunID, e.opts.LeaseTTL)
+	// The owner is unique per attempt, not per run: a queue may deliver one
+	// run's message twice at once, and both copies must not hold the lease.
+	owner := NewID(start) + "/" + req.RunID
+	ok, err := e.store.AcquireLease(ctx, leaseName(req.ProfileID), owner, e.opts.LeaseTTL)
 	if err != nil {
 		return e.fail(ctx, run, fmt.Errorf("engine: acquire lease for profile %s: %w", req.ProfileID, err), log)
 	}
@@ -226,7 +229,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 		// Release with a fresh context: the run's may be spent.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := e.store.ReleaseLease(rctx, leaseName(req.ProfileID), req.RunID); err != nil {
+		if err := e.store.ReleaseLease(rctx, leaseName(req.ProfileID), owner); err != nil {
 			log.Warn("release lease", slog.String("err", err.Error()))
 		}
 	}()

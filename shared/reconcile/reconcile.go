@@ -1,0 +1,315 @@
+// Package reconcile is the SQS consumer: it turns each queued run message
+// into an engine run and tells SQS, through partial batch responses
+// (ReportBatchItemFailures), which messages to keep.
+//
+// What happens to a message:
+//
+//   - success, or a permanent failure (auth, permission, not_found,
+//     validation): the message is deleted (not reported). A permanent
+//     failure would fail again; the engine has already stored the run
+//     record as failed with the classified reason, which is what the admin
+//     sees.
+//   - the profile is busy (engine.ErrBusy: another run of it holds the
+//     lease): reported as a failure, and its visibility is shortened with
+//     ChangeMessageVisibility so it comes back soon rather than after the
+//     queue's long visibility timeout: RetryDelay (30 s) on the first
+//     receive, doubling with every receive up to MaxRetryDelay (15 min, the
+//     longest a run can hold the lease). Busy receives count towards the
+//     queue's maxReceiveCount; the doubling makes a handful of receives span
+//     the longest possible run (30 s+1 m+2 m+4 m+8 m+15 m ≈ 30 min before
+//     the 7th receive), so size maxReceiveCount with that in mind.
+//   - a transient failure (connection, timeout, rate_limited, upstream) or
+//     an unexpected one (internal, conflict): reported as a failure; SQS
+//     redelivers it after the visibility timeout (for rate limiting, after
+//     the server's Retry-After when that is known).
+//   - a poison message (not a valid queue.Message): logged and reported as
+//     a failure, never deleted here, with its visibility shortened to
+//     RetryDelay (waiting cannot repair it). After the queue's
+//     maxReceiveCount SQS moves it to the dead-letter queue, where it stays
+//     for inspection and raises the DLQ alarm. Every message that keeps
+//     failing ends there.
+//
+// Runs of one profile never overlap: the engine takes a per-profile lease in
+// DynamoDB before it starts, across all concurrent Lambda invocations. Within
+// one batch the handler runs a profile's messages one after the other (so
+// they do not collide with each other on the lease) and different profiles
+// concurrently.
+//
+// Every run gets a context that ends Margin before the Lambda deadline, so
+// that a run cut short still has time to store its record, release its
+// lease and answer; messages not started by then are reported as failures
+// and come back.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/queue"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// Defaults of Deps.
+const (
+	DefaultMargin        = 30 * time.Second
+	DefaultRetryDelay    = 30 * time.Second
+	DefaultMaxRetryDelay = 15 * time.Minute
+	DefaultConcurrency   = 4
+	// maxVisibility is SQS's limit for a message's visibility timeout.
+	maxVisibility = 12 * time.Hour
+)
+
+// Engine runs one run (engine.Engine satisfies it).
+type Engine interface {
+	Run(ctx context.Context, req engine.Request) (tb.Run, error)
+}
+
+// SQSAPI is the consumer-side part of the SQS client the handler uses.
+type SQSAPI interface {
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// Deps are the handler's collaborators and settings.
+type Deps struct {
+	Engine Engine
+	// SQS and QueueURL shorten the visibility of messages to retry soon.
+	// Without them those messages come back after the queue's visibility
+	// timeout.
+	SQS      SQSAPI
+	QueueURL string
+	Logger   *slog.Logger // nil discards
+	// Margin is how long before the Lambda deadline runs are stopped
+	// (default 30 s; at most half the remaining time).
+	Margin time.Duration
+	// RetryDelay is the visibility given to a poison message and, on its
+	// first receive, to a message whose profile was busy (default 30 s).
+	RetryDelay time.Duration
+	// MaxRetryDelay caps the doubling of a busy message's delay (default
+	// 15 min, the engine's default lease TTL).
+	MaxRetryDelay time.Duration
+	// Concurrency bounds how many profiles run at once (default 4).
+	Concurrency int
+}
+
+// Handler consumes SQS batches.
+type Handler struct {
+	d Deps
+}
+
+var _ Engine = (*engine.Engine)(nil)
+
+// New returns a Handler.
+func New(d Deps) *Handler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Margin <= 0 {
+		d.Margin = DefaultMargin
+	}
+	if d.RetryDelay <= 0 {
+		d.RetryDelay = DefaultRetryDelay
+	}
+	if d.MaxRetryDelay <= 0 {
+		d.MaxRetryDelay = DefaultMaxRetryDelay
+	}
+	if d.Concurrency <= 0 {
+		d.Concurrency = DefaultConcurrency
+	}
+	return &Handler{d: d}
+}
+
+// outcome is what to do with one message.
+type outcome int
+
+const (
+	done       outcome = iota // delete: succeeded or failed for good
+	retry                     // keep: redelivered after the visibility timeout
+	retryAfter                // keep: redelivered after the given delay
+)
+
+type result struct {
+	outcome outcome
+	after   time.Duration // for retryAfter
+}
+
+func soon(d time.Duration) result { return result{outcome: retryAfter, after: d} }
+
+// Handle processes one SQS batch. It never returns an error: a failed
+// invocation would make SQS redeliver the whole batch, including the runs
+// that succeeded.
+func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	log := h.d.Logger
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		log = log.With(slog.String("request_id", lc.AwsRequestID))
+	}
+	runCtx, cancel := h.runContext(ctx)
+	defer cancel()
+
+	results := make([]result, len(ev.Records))
+	msgs := make([]queue.Message, len(ev.Records))
+	// Group by profile in arrival order; poison messages are settled now.
+	var order []string
+	groups := map[string][]int{}
+	for i, rec := range ev.Records {
+		m, err := queue.Decode(rec.Body)
+		if err != nil {
+			body := rec.Body
+			if len(body) > 256 {
+				body = body[:256] + "…"
+			}
+			log.Error("poison message: reported as failed until SQS moves it to the dead-letter queue",
+				slog.String("message_id", rec.MessageId), slog.String("receive_count", rec.Attributes["ApproximateReceiveCount"]),
+				slog.String("err", err.Error()), slog.String("body", body))
+			results[i] = soon(h.d.RetryDelay)
+			continue
+		}
+		msgs[i] = m
+		if _, ok := groups[m.ProfileID]; !ok {
+			order = append(order, m.ProfileID)
+		}
+		groups[m.ProfileID] = append(groups[m.ProfileID], i)
+	}
+
+	sem := make(chan struct{}, h.d.Concurrency)
+	var wg sync.WaitGroup
+	for _, pid := range order {
+		idx := groups[pid]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			for _, i := range idx {
+				results[i] = h.process(runCtx, log, ev.Records[i], msgs[i])
+			}
+		}()
+	}
+	wg.Wait()
+
+	var resp events.SQSEventResponse
+	for i, rec := range ev.Records {
+		r := results[i]
+		if r.outcome == done {
+			continue
+		}
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		if r.outcome == retryAfter {
+			h.setVisibility(ctx, log, rec, r.after)
+		}
+	}
+	return resp, nil
+}
+
+// runContext ends Margin before the invocation's deadline, or at half the
+// remaining time when less than twice the margin is left.
+func (h *Handler) runContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	margin := h.d.Margin
+	if rem := time.Until(dl); rem < 2*margin {
+		margin = rem / 2
+	}
+	return context.WithDeadline(ctx, dl.Add(-margin))
+}
+
+// process runs one message and decides its fate.
+func (h *Handler) process(ctx context.Context, log *slog.Logger, rec events.SQSMessage, m queue.Message) result {
+	log = log.With(slog.String("message_id", rec.MessageId), slog.String("run_id", m.RunID), slog.String("profile_id", m.ProfileID),
+		slog.String("mode", string(m.Mode)), slog.String("trigger", m.Trigger), slog.String("receive_count", rec.Attributes["ApproximateReceiveCount"]))
+	if m.Delivery != "" {
+		log = log.With(slog.String("delivery", m.Delivery))
+	}
+	if ctx.Err() != nil {
+		log.Warn("run not started: the invocation is about to time out; it will be retried")
+		return soon(h.d.RetryDelay)
+	}
+	req := engine.Request{RunID: m.RunID, ProfileID: m.ProfileID, Mode: m.Mode, TicketID: m.TicketID, DryRun: m.DryRun,
+		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec)}
+	if m.From != nil {
+		req.From = *m.From
+	}
+	if m.To != nil {
+		req.To = *m.To
+	}
+	run, err := h.d.Engine.Run(ctx, req)
+	kind := apperr.KindOf(err)
+	switch {
+	case err == nil:
+		log.Info("run done", slog.String("status", string(run.Status)))
+		return result{outcome: done}
+	case errors.Is(err, engine.ErrBusy):
+		after := h.busyDelay(rec)
+		log.Info("profile busy: run retried soon", slog.Duration("retry_in", after))
+		return soon(after)
+	case kind == apperr.Auth || kind == apperr.Permission || kind == apperr.NotFound || kind == apperr.Validation:
+		log.Warn("run failed permanently: not retried", slog.String("class", string(kind)), slog.String("err", err.Error()))
+		return result{outcome: done}
+	case kind == apperr.RateLimited && apperr.RetryAfterOf(err) > 0:
+		after := min(max(apperr.RetryAfterOf(err), h.d.RetryDelay), maxVisibility)
+		log.Warn("run rate limited: retried after Retry-After", slog.Duration("retry_in", after), slog.String("err", err.Error()))
+		return soon(after)
+	case ctx.Err() != nil && kind == apperr.Timeout:
+		// Stopped by the margin before the Lambda deadline, not by a slow
+		// upstream: nothing to back off from.
+		log.Warn("run stopped before the invocation deadline: retried soon", slog.String("err", err.Error()))
+		return soon(h.d.RetryDelay)
+	default:
+		log.Warn("run failed: retried after the visibility timeout", slog.String("class", string(kind)), slog.String("err", err.Error()))
+		return result{outcome: retry}
+	}
+}
+
+// busyDelay is RetryDelay doubled for every earlier receive of the
+// message, capped at MaxRetryDelay.
+func (h *Handler) busyDelay(rec events.SQSMessage) time.Duration {
+	n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	if err != nil || n < 1 {
+		n = 1
+	}
+	d := h.d.RetryDelay
+	for i := 1; i < n && d < h.d.MaxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, h.d.MaxRetryDelay)
+}
+
+// setVisibility makes a failed message visible again after d. It runs on
+// the invocation's own context (not the run context, which may be over);
+// a failure only delays the retry until the normal visibility timeout.
+func (h *Handler) setVisibility(ctx context.Context, log *slog.Logger, rec events.SQSMessage, d time.Duration) {
+	if h.d.SQS == nil || h.d.QueueURL == "" || rec.ReceiptHandle == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := h.d.SQS.ChangeMessageVisibility(cctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(h.d.QueueURL), ReceiptHandle: aws.String(rec.ReceiptHandle), VisibilityTimeout: int32(d / time.Second),
+	})
+	if err != nil {
+		log.Warn("change message visibility", slog.String("message_id", rec.MessageId), slog.String("err", err.Error()))
+	}
+}
+
+// sentAt is when SQS received the message (SentTimestamp, Unix ms), the
+// closest the consumer knows to the queued time; zero lets the engine use
+// now.
+func sentAt(rec events.SQSMessage) time.Time {
+	ms, err := strconv.ParseInt(rec.Attributes["SentTimestamp"], 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}

@@ -1,0 +1,179 @@
+// Package schedule is the scheduler function's logic: on every EventBridge
+// tick (every 5 minutes) it queues an incremental run for each enabled
+// profile whose interval is due, and a full run (the one that notices
+// Zammad's silent hard deletes) once a day.
+//
+// "Due" is kept in DynamoDB as leases, not computed from the last run: the
+// tick takes the lease "sched-inc-<profile>" for the profile's interval and
+// "sched-full-<profile>" for a day. Taking it succeeds only once the
+// previous one has expired, so the lease's expiry is the schedule. Every tick
+// uses a fresh owner, so a tick delivered twice (EventBridge is at least
+// once) or two overlapping ticks queue a run only once. If queueing fails,
+// the lease is released so that the next tick (or Lambda's retry of this
+// one, as Handle then fails) tries again.
+//
+// The lease is taken for the interval minus a grace (1 minute, at most half
+// the interval): ticks arrive a little early or late, and without the grace a
+// tick a few seconds before the expiry would push the run back by a whole
+// tick. With a 5-minute tick a 15-minute interval therefore runs every 15
+// minutes, give or take the tick's jitter.
+//
+// Disabled profiles get nothing and their leases are left alone, so a
+// re-enabled profile is due at the next tick.
+package schedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/timebridge/timebridge/shared/queue"
+	"github.com/timebridge/timebridge/shared/store"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// Defaults of Deps.
+const (
+	DefaultGrace     = time.Minute
+	DefaultFullEvery = 24 * time.Hour
+)
+
+// Store is the part of the store the scheduler uses.
+type Store interface {
+	ListProfiles(ctx context.Context) ([]tb.Profile, error)
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
+	queue.Runs
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Deps are the scheduler's collaborators and settings.
+type Deps struct {
+	Store  Store
+	Queue  queue.Sink
+	Logger *slog.Logger // nil discards
+	// Now and NewID default to time.Now and store.NewID. The store's lease
+	// arithmetic uses the store's own clock (store.WithClock).
+	Now   func() time.Time
+	NewID func(time.Time) string
+	// Grace is subtracted from every lease (default 1 minute, at most half
+	// the period).
+	Grace time.Duration
+	// FullEvery is the period of full runs (default 24 h).
+	FullEvery time.Duration
+}
+
+// Scheduler queues due runs.
+type Scheduler struct {
+	d Deps
+}
+
+// New returns a Scheduler.
+func New(d Deps) *Scheduler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.NewID == nil {
+		d.NewID = store.NewID
+	}
+	if d.Grace <= 0 {
+		d.Grace = DefaultGrace
+	}
+	if d.FullEvery <= 0 {
+		d.FullEvery = DefaultFullEvery
+	}
+	return &Scheduler{d: d}
+}
+
+// IncrementalLease names the lease whose expiry is a profile's next
+// incremental run.
+func IncrementalLease(profileID string) string { return "sched-inc-" + profileID }
+
+// FullLease names the lease of a profile's daily full run.
+func FullLease(profileID string) string { return "sched-full-" + profileID }
+
+// Handle queues the runs that are due. It fails (so that Lambda retries the
+// event) when profiles cannot be listed or a due run could not be queued;
+// runs queued before the failure are not queued again by the retry.
+func (s *Scheduler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
+	now := s.d.Now()
+	owner := "tick-" + s.d.NewID(now)
+	log := s.d.Logger.With(slog.String("event_id", ev.ID), slog.String("tick", owner))
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		log = log.With(slog.String("request_id", lc.AwsRequestID))
+	}
+	profiles, err := s.d.Store.ListProfiles(ctx)
+	if err != nil {
+		log.Error("list profiles", slog.String("err", err.Error()))
+		return fmt.Errorf("schedule: list profiles: %w", err)
+	}
+	var errs []error
+	queued, disabled := 0, 0
+	for _, p := range profiles {
+		if !p.Enabled {
+			disabled++
+			continue
+		}
+		p = p.WithDefaults()
+		interval := time.Duration(p.IntervalMinutes) * time.Minute
+		// The full run first: when both are due, it is the one that must
+		// not be skipped, and the incremental run queued after it simply
+		// waits for the profile's lease.
+		for _, k := range []struct {
+			lease  string
+			period time.Duration
+			mode   tb.RunMode
+		}{
+			{FullLease(p.ID), s.d.FullEvery, tb.ModeFull},
+			{IncrementalLease(p.ID), interval, tb.ModeIncremental},
+		} {
+			ok, err := s.queueIfDue(ctx, log, p.ID, k.lease, owner, k.period, k.mode)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				queued++
+			}
+		}
+	}
+	log.Info("schedule tick", slog.Int("profiles", len(profiles)), slog.Int("disabled", disabled), slog.Int("queued", queued),
+		slog.Int("errors", len(errs)))
+	return errors.Join(errs...)
+}
+
+// queueIfDue takes the lease and, when that succeeds, queues the run.
+func (s *Scheduler) queueIfDue(ctx context.Context, log *slog.Logger, pid, lease, owner string, period time.Duration, mode tb.RunMode) (bool, error) {
+	log = log.With(slog.String("profile_id", pid), slog.String("mode", string(mode)))
+	ttl := period - min(s.d.Grace, period/2)
+	due, err := s.d.Store.AcquireLease(ctx, lease, owner, ttl)
+	if err != nil {
+		log.Error("schedule lease", slog.String("err", err.Error()))
+		return false, fmt.Errorf("schedule: profile %s %s lease: %w", pid, mode, err)
+	}
+	if !due {
+		return false, nil
+	}
+	run, err := queue.Submit(ctx, s.d.Store, s.d.Queue, queue.Message{ProfileID: pid, Mode: mode, Trigger: "schedule", Actor: "scheduler"},
+		s.d.Now(), s.d.NewID)
+	if err != nil {
+		// Give the slot back so the next tick queues the run.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.d.Store.ReleaseLease(rctx, lease, owner); rerr != nil {
+			log.Warn("release schedule lease", slog.String("err", rerr.Error()))
+		}
+		log.Error("queue scheduled run", slog.String("run_id", run.ID), slog.String("err", err.Error()))
+		return false, fmt.Errorf("schedule: profile %s %s run: %w", pid, mode, err)
+	}
+	log.Info("scheduled run queued", slog.String("run_id", run.ID), slog.Duration("next_in", ttl))
+	return true, nil
+}
