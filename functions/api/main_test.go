@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/timebridge/timebridge/shared/config"
+)
+
+// The test binary runs main() itself when this variable is set, so that
+// start-up can be tested as a process (it exits).
+const runMainEnv = "TIMEBRIDGE_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestFailsFast: without its configuration the function exits 1 at once
+// with one JSON log line naming every problem, the api-only variables
+// included.
+func TestFailsFast(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"no configuration", []string{"TIMEBRIDGE_LOCAL_MODE=maybe"},
+			[]string{"TIMEBRIDGE_TABLE", "TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_QUEUE_URL",
+				"TIMEBRIDGE_ADMIN_SECRET", "TIMEBRIDGE_PUBLIC_URL", "TIMEBRIDGE_LOCAL_MODE=maybe"}},
+		{"no AWS region", []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q",
+			"TIMEBRIDGE_ADMIN_SECRET=timebridge/admin", "TIMEBRIDGE_PUBLIC_URL=https://tb.example.com"},
+			[]string{"AWS_REGION"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			home := t.TempDir() // no shared AWS config with a region
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append([]string{runMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + home,
+				"AWS_CONFIG_FILE=" + home + "/none", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/none"}, c.env...)
+			out, err := cmd.Output()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit: %v, output %s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("want one log line, got %q", out)
+			}
+			var line map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+				t.Fatalf("not JSON: %s", lines[0])
+			}
+			if line["level"] != "ERROR" || line["function"] != "api" {
+				t.Fatalf("log line %v", line)
+			}
+			msg, _ := line["err"].(string)
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Fatalf("error %q does not name %s", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSampleEvent serves events/api-gateway-v2-request.json through the
+// same adapter call the Lambda runtime makes. GET /api/health touches no
+// AWS service, so no emulator is needed.
+func TestSampleEvent(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", "api-gateway-v2-request.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{Table: "t", SecretPrefix: "p", QueueURL: "http://127.0.0.1:1/q",
+		AdminSecret: "timebridge/admin", PublicURL: "https://tb.example.com"}
+	awsCfg := aws.Config{Region: "eu-central-1"}
+	h := newHandler(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	res, err := httpadapter.NewV2(h).ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, res.Body)
+	}
+	var body map[string]string
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || body["status"] != "ok" {
+		t.Fatalf("body %q", res.Body)
+	}
+	if got := res.Headers["X-Request-Id"]; got != ev.RequestContext.RequestID {
+		t.Fatalf("X-Request-Id %q, want API Gateway's %q", got, ev.RequestContext.RequestID)
+	}
+
+	// An authenticated route answers 401 without touching AWS.
+	ev.RawPath, ev.RequestContext.HTTP.Path, ev.RouteKey = "/api/profiles", "/api/profiles", "GET /api/profiles"
+	res, err = httpadapter.NewV2(h).ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 401 || !strings.Contains(res.Body, `"unauthorized"`) {
+		t.Fatalf("unauthenticated: %d %s", res.StatusCode, res.Body)
+	}
+}

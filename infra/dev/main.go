@@ -1,0 +1,50 @@
+// Command dev runs the whole Timebridge product locally (`make dev`): kumo
+// with the resources of template.yaml, the four real function binaries,
+// the SQS and schedule glue, the HTTP front on 127.0.0.1:8080, and demo
+// Zammad and Kimai simulators. Ctrl-C stops everything it started.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/timebridge/timebridge/shared/devstack"
+)
+
+func main() {
+	root := flag.String("root", ".", "repository root")
+	data := flag.String("data", ".local/kumo", "kumo data directory (state survives restarts; make dev-reset clears it)")
+	addr := flag.String("addr", "127.0.0.1:8080", "HTTP front address")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	abs, _ := filepath.Abs(*root)
+	dataDir, _ := filepath.Abs(*data)
+	s, err := devstack.Start(ctx, devstack.Options{Root: abs, DataDir: dataDir, HTTPAddr: *addr, Logger: log})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "make dev:", err)
+		os.Exit(1)
+	}
+	fmt.Printf(`
+  Timebridge is running (Ctrl-C stops everything)
+
+  Console and API   %s            (OpenAPI: %s/api/openapi.json)
+  Sign in           user %q, password %q
+  Demo Zammad       %s   token %s
+  Demo Kimai        %s   token %s
+  Zammad webhook    %s/webhooks/zammad/<profile id>
+  AWS (kumo)        %s   data in %s
+
+`, s.URL, s.URL, s.AdminUser, s.AdminPassword, s.ZammadURL, s.ZammadToken, s.KimaiURL, s.KimaiToken, s.URL, s.KumoURL, dataDir)
+	<-ctx.Done()
+	fmt.Println("stopping…")
+	s.Close()
+}

@@ -1,0 +1,132 @@
+package api
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/auth"
+)
+
+// concrete turns a route pattern into a request path with well-formed ids.
+func concrete(path string) string {
+	r := strings.NewReplacer("{id}", "01JQ7Z3M2Y8K4T6V9B1C5D7F0H", "{kind}", "activity", "{source_id}", "3")
+	return r.Replace(path)
+}
+
+func TestLogin(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) {
+		c.throttle = auth.ThrottleOptions{FreeAttempts: 3, BaseLockout: time.Minute}
+	})
+	r := h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth).want(t, 200)
+	m := r.obj(t)
+	exp, err := time.Parse(time.RFC3339, m["expires_at"].(string))
+	if err != nil || !exp.Equal(h.clock.now().Add(12*time.Hour)) {
+		t.Fatalf("expires_at %v (%v), want now+12h", m["expires_at"], err)
+	}
+	if tok, _ := m["token"].(string); strings.Count(tok, ".") != 2 {
+		t.Fatalf("token %q is not a JWT", tok)
+	}
+
+	for name, body := range map[string]any{
+		"wrong password": map[string]string{"username": adminUser, "password": "nope"},
+		"wrong user":     map[string]string{"username": "root", "password": adminPassword},
+	} {
+		e := h.do("POST", "/api/auth/login", body, noAuth, fromIP("198.51.100.1")).wantError(t, 401, CodeUnauth, "")
+		if strings.Contains(e.Message, "user") && strings.Contains(e.Message, "not exist") {
+			t.Errorf("%s: the message tells which part was wrong: %q", name, e.Message)
+		}
+	}
+	// Validation comes before the password check and names the field.
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser}, noAuth).wantError(t, 400, CodeValidation, "password")
+	h.do("POST", "/api/auth/login", map[string]any{"username": 5, "password": "x"}, noAuth).wantError(t, 400, CodeValidation, "username")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "otp": "1"}, noAuth).wantError(t, 400, CodeValidation, "otp")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": strings.Repeat("x", 1025)}, noAuth).wantError(t, 400, CodeValidation, "password")
+
+	// Throttling: 3 free failures per username+IP, then lockouts; while
+	// locked even the right password is refused with 429 and Retry-After.
+	const ip = "192.0.2.77"
+	for i := 0; i < 4; i++ {
+		h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "guess"}, noAuth, fromIP(ip)).want(t, 401)
+	}
+	r = h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP(ip))
+	r.wantError(t, 429, CodeRateLimited, "")
+	if r.header.Get("Retry-After") != "60" {
+		t.Fatalf("Retry-After %q, want 60", r.header.Get("Retry-After"))
+	}
+	// Another address is not affected; the lockout ends.
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.78")).want(t, 200)
+	h.clock.add(time.Minute)
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP(ip)).want(t, 200)
+
+	if types := h.auditTypes(""); len(types) == 0 || types[0] != "auth.login" {
+		t.Fatalf("audit %v, want auth.login events", types)
+	}
+}
+
+// TestEveryRouteNeedsAuth sends every non-public route without a token,
+// with a malformed header, with a forged token and with an expired token.
+func TestEveryRouteNeedsAuth(t *testing.T) {
+	h := newHarness(t)
+	public := map[string]bool{}
+	for _, r := range PublicRoutes() {
+		public[r] = true
+	}
+	if len(public) != 3 || !public["GET /api/health"] || !public["POST /api/auth/login"] || !public["GET /api/openapi.json"] {
+		t.Fatalf("public routes %v", PublicRoutes())
+	}
+	forged := strings.Split(h.token, ".")
+	forged[1] = strings.TrimRight(forged[1], "A") + "B"
+	cases := map[string]reqOpt{
+		"missing":  noAuth,
+		"basic":    header("Authorization", "Basic YWRtaW46cGFzcw=="),
+		"empty":    header("Authorization", "Bearer "),
+		"garbage":  bearer("not-a-jwt"),
+		"forged":   bearer(strings.Join(forged, ".")),
+		"too long": bearer(strings.Repeat("a", 5000)),
+	}
+	for _, rt := range Routes() {
+		if public[rt] {
+			continue
+		}
+		method, path, _ := strings.Cut(rt, " ")
+		for name, opt := range cases {
+			r := h.do(method, concrete(path), nil, opt)
+			r.wantError(t, 401, CodeUnauth, "")
+			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s (%s): no WWW-Authenticate", rt, name)
+			}
+		}
+	}
+	// Public routes answer without a token.
+	h.do("GET", "/api/health", nil, noAuth).want(t, 200)
+	h.do("GET", "/api/openapi.json", nil, noAuth).want(t, 200)
+
+	// An expired token says so.
+	h.do("GET", "/api/connectors", nil).want(t, 200)
+	h.clock.add(12*time.Hour + time.Second)
+	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, CodeUnauth, "")
+	if !strings.Contains(e.Message, "expired") {
+		t.Fatalf("expired token message %q", e.Message)
+	}
+}
+
+func TestUnknownRouteAndMethod(t *testing.T) {
+	h := newHarness(t)
+	h.do("GET", "/api/nope", nil).wantError(t, 404, CodeNotFound, "")
+	h.do("GET", "/api/connectors/a/b/c", nil).wantError(t, 404, CodeNotFound, "")
+	for _, p := range []string{"/api//connectors", "/api/connectors/../profiles", "/api/./health", "/api/runs/%2E%2E", "/api/connectors/", "/api", "/"} {
+		h.do("GET", p, nil).wantError(t, 404, CodeNotFound, "")
+	}
+	r := h.do("DELETE", "/api/runs", nil)
+	r.want(t, 405)
+	if r.header.Get("Allow") != "GET" {
+		t.Fatalf("Allow %q", r.header.Get("Allow"))
+	}
+	r.apiError(t)
+	r = h.do("PUT", "/api/connectors/01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil)
+	r.want(t, 405)
+	if got := r.header.Get("Allow"); got != "GET, PATCH, DELETE" {
+		t.Fatalf("Allow %q", got)
+	}
+}

@@ -1,0 +1,148 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/store"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+func (s *server) listConflicts(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q, err := query(r, "profile_id", "status")
+	if err != nil {
+		return err
+	}
+	p := problems{}
+	pid := queryID(p, q, "profile_id")
+	status := tb.ConflictStatus(q.Get("status"))
+	switch status {
+	case "", tb.ConflictOpen, tb.ConflictResolved:
+	default:
+		p.add("status", "must be open or resolved")
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	if pid != "" {
+		if _, err := s.Store.GetProfile(ctx, pid); err != nil {
+			return err
+		}
+	}
+	cs, err := s.Store.ListConflicts(ctx, pid, status)
+	if err != nil {
+		return err
+	}
+	out := make([]conflictView, len(cs))
+	for i, c := range cs {
+		out[i] = viewConflict(c)
+	}
+	writeJSON(w, http.StatusOK, list[conflictView]{Items: out})
+	return nil
+}
+
+// conflictID validates the {id} path value: a conflict id is
+// "<profile id>.<entry id>".
+func conflictID(r *http.Request) (string, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := store.ParseConflictID(id); err != nil {
+		return "", fieldError("id", "is not a conflict id (<profile id>.<entry id>)")
+	}
+	return id, nil
+}
+
+func (s *server) getConflict(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	id, err := conflictID(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.Store.ConflictByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, viewConflict(c))
+	return nil
+}
+
+type resolveInput struct {
+	Action string `json:"action"`
+}
+
+func (s *server) resolveConflict(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, err := query(r); err != nil {
+		return err
+	}
+	id, err := conflictID(r)
+	if err != nil {
+		return err
+	}
+	var in resolveInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	action := tb.Resolution(in.Action)
+	switch action {
+	case tb.ResolveUseZammad, tb.ResolveKeepKimai, tb.ResolveSkip, tb.ResolveRetry:
+	case "":
+		return fieldError("action", "is required (use_zammad, keep_kimai, skip or retry)")
+	default:
+		return fieldError("action", "must be use_zammad, keep_kimai, skip or retry")
+	}
+	c, err := s.Store.ConflictByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.Status != tb.ConflictOpen {
+		msg := "This conflict is already resolved"
+		if c.Resolution != "" {
+			msg += fmt.Sprintf(" (%s", c.Resolution)
+			if c.ResolvedBy != "" {
+				msg += " by " + c.ResolvedBy
+			}
+			msg += ")"
+		}
+		return apperr.New(apperr.Conflict, "api: resolve conflict", msg+".")
+	}
+	if !c.Kind.Allows(action) {
+		allowed := make([]string, 0, 3)
+		for _, a := range c.Kind.Resolutions() {
+			allowed = append(allowed, string(a))
+		}
+		return fieldError("action", fmt.Sprintf("does not apply to a %s conflict; use %s", c.Kind, strings.Join(allowed, ", ")))
+	}
+	who := actor(ctx)
+	after, err := s.Resolver.Resolve(ctx, id, action, who)
+	ev := auditEvent{ProfileID: c.ProfileID, Type: "conflict.resolve_requested", Subject: "conflict " + id,
+		Before: viewConflict(c)}
+	if err != nil {
+		ev.Message = fmt.Sprintf("Asked to resolve a %s conflict with %s; it failed: %s", c.Kind, action, apperr.MessageOf(err))
+		s.audit(r, ev)
+		return resolverError(err)
+	}
+	ev.Message = fmt.Sprintf("Resolved a %s conflict with %s (now %s)", c.Kind, action, after.Status)
+	ev.After = viewConflict(after)
+	s.audit(r, ev)
+	writeJSON(w, http.StatusOK, viewConflict(after))
+	return nil
+}
+
+// resolverError keeps the engine's own kinds (conflict: already resolved
+// or a run in progress; validation: the action does not apply) but turns
+// Zammad's or Kimai's refusals into upstream errors (see asUpstream).
+func resolverError(err error) error {
+	switch apperr.KindOf(err) {
+	case apperr.Auth, apperr.Permission, apperr.RateLimited:
+		return asUpstream(err)
+	}
+	return err
+}

@@ -1,0 +1,400 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/store"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/vault"
+)
+
+const (
+	maxNameLength  = 100
+	maxTokenLength = 4096
+)
+
+type connectorCreate struct {
+	Kind    string  `json:"kind"`
+	Name    string  `json:"name"`
+	BaseURL string  `json:"base_url"`
+	Token   *string `json:"token"`
+}
+
+type connectorPatch struct {
+	Kind    *string `json:"kind"` // refused: a connector's kind is fixed
+	Name    *string `json:"name"`
+	BaseURL *string `json:"base_url"`
+	Token   *string `json:"token"`
+	Version *int64  `json:"version"`
+}
+
+// checkToken validates a pasted upstream token.
+func checkToken(p problems, field, v string) string {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		p.add(field, "must not be empty (leave the field out to keep the current token)")
+	case len(v) > maxTokenLength:
+		p.add(field, fmt.Sprintf("must have at most %d characters", maxTokenLength))
+	case strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' }):
+		p.add(field, "must not contain spaces, quotes or line breaks; paste only the token")
+	}
+	return v
+}
+
+func checkKind(p problems, v string) tb.ConnectorKind {
+	switch k := tb.ConnectorKind(v); k {
+	case tb.KindZammad, tb.KindKimai:
+		return k
+	case "":
+		p.add("kind", "is required (zammad or kimai)")
+	default:
+		p.add("kind", "must be zammad or kimai")
+	}
+	return ""
+}
+
+func (s *server) listConnectors(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	cs, err := s.Store.ListConnectors(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]connectorView, len(cs))
+	for i, c := range cs {
+		out[i] = viewConnector(c)
+	}
+	writeJSON(w, http.StatusOK, list[connectorView]{Items: out})
+	return nil
+}
+
+func (s *server) createConnector(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var in connectorCreate
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	p := problems{}
+	kind := checkKind(p, in.Kind)
+	name := checkText(p, "name", in.Name, true, maxNameLength)
+	base := s.checkBaseURL(ctx, p, "base_url", in.BaseURL)
+	var token string
+	if in.Token != nil {
+		token = checkToken(p, "token", *in.Token)
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	c := tb.Connector{ID: store.NewID(s.Now()), Kind: kind, Name: name, BaseURL: base}
+	if token != "" {
+		c.TokenSecret = connectorTokenName(c.ID)
+		if err := s.Vault.Put(ctx, c.TokenSecret, token); err != nil {
+			return err
+		}
+		c.TokenHint = vault.Hint(token)
+	}
+	created, err := s.Store.CreateConnector(ctx, c)
+	if err != nil {
+		if c.TokenSecret != "" {
+			s.dropSecret(ctx, c.TokenSecret)
+		}
+		return err
+	}
+	v := viewConnector(created)
+	s.audit(r, auditEvent{Type: "connector.created", Subject: "connector " + created.ID,
+		Message: fmt.Sprintf("Created %s connector %q", created.Kind, created.Name), After: v})
+	setETag(w, created.Version)
+	w.Header().Set("Location", "/api/connectors/"+created.ID)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// dropSecret deletes a secret as cleanup; failures only get logged.
+func (s *server) dropSecret(ctx context.Context, name string) {
+	if err := s.Vault.Delete(context.WithoutCancel(ctx), name); err != nil {
+		s.Logger.Warn("secret cleanup failed", "request_id", requestIDOf(ctx), "secret", name, "err", err.Error())
+	}
+}
+
+func (s *server) loadConnector(r *http.Request) (tb.Connector, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return tb.Connector{}, err
+	}
+	return s.Store.GetConnector(r.Context(), id)
+}
+
+func (s *server) getConnector(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	c, err := s.loadConnector(r)
+	if err != nil {
+		return err
+	}
+	setETag(w, c.Version)
+	writeJSON(w, http.StatusOK, viewConnector(c))
+	return nil
+}
+
+// staleVersion is the answer when a client's expected version is not the
+// stored one.
+func staleVersion(what string, current int64) error {
+	return apperr.New(apperr.Conflict, "api: version check",
+		fmt.Sprintf("The %s was changed in the meantime (version %d is current); reload it and try again.", what, current))
+}
+
+func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var in connectorPatch
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	expect, ok, err := expectedVersion(r, in.Version)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fieldError("version", "is required (the version you read, or send If-Match)")
+	}
+	cur, err := s.Store.GetConnector(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cur.Version != expect {
+		return staleVersion("connector", cur.Version)
+	}
+	p := problems{}
+	next := cur
+	if in.Kind != nil && tb.ConnectorKind(*in.Kind) != cur.Kind {
+		p.add("kind", "cannot be changed; create a new connector instead")
+	}
+	if in.Name != nil {
+		next.Name = checkText(p, "name", *in.Name, true, maxNameLength)
+	}
+	if in.BaseURL != nil {
+		next.BaseURL = s.checkBaseURL(ctx, p, "base_url", *in.BaseURL)
+	}
+	var token string
+	if in.Token != nil {
+		token = checkToken(p, "token", *in.Token)
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	// A new token goes to the vault before the record; should the record
+	// update fail (a concurrent change), the previous token is put back so
+	// that the stored hint keeps describing the stored token.
+	restore := func() {}
+	if token != "" {
+		if next.TokenSecret == "" {
+			next.TokenSecret = connectorTokenName(id)
+		}
+		restore = func() { s.dropSecret(ctx, next.TokenSecret) }
+		if cur.TokenSecret != "" {
+			old, err := s.Vault.Get(ctx, cur.TokenSecret)
+			switch {
+			case err == nil:
+				restore = func() {
+					if err := s.Vault.Put(context.WithoutCancel(ctx), cur.TokenSecret, old); err != nil {
+						s.Logger.Error("restoring a connector token failed", "request_id", requestIDOf(ctx),
+							"connector_id", id, "err", err.Error())
+					}
+				}
+			case !apperr.Is(err, apperr.NotFound):
+				return err
+			}
+		}
+		if err := s.Vault.Put(ctx, next.TokenSecret, token); err != nil {
+			return err
+		}
+		next.TokenHint = vault.Hint(token)
+	}
+	updated, err := s.Store.UpdateConnector(ctx, next, expect)
+	if err != nil {
+		restore()
+		return err
+	}
+	v := viewConnector(updated)
+	msg := fmt.Sprintf("Updated connector %q", updated.Name)
+	if token != "" {
+		msg += " (token replaced)"
+	}
+	s.audit(r, auditEvent{Type: "connector.updated", Subject: "connector " + id, Message: msg,
+		Before: viewConnector(cur), After: v})
+	setETag(w, updated.Version)
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, err := query(r); err != nil {
+		return err
+	}
+	cur, err := s.loadConnector(r)
+	if err != nil {
+		return err
+	}
+	expect, ok, err := expectedVersion(r, nil)
+	if err != nil {
+		return err
+	}
+	if ok && expect != cur.Version {
+		return staleVersion("connector", cur.Version)
+	}
+	profiles, err := s.Store.ListProfiles(ctx)
+	if err != nil {
+		return err
+	}
+	var users []string
+	for _, p := range profiles {
+		if p.ZammadConnectorID == cur.ID || p.KimaiConnectorID == cur.ID {
+			users = append(users, fmt.Sprintf("%q", p.Name))
+		}
+	}
+	if len(users) > 0 {
+		slices.Sort(users)
+		return apperr.New(apperr.Conflict, "api: delete connector",
+			fmt.Sprintf("The connector is used by profile %s; change or delete those profiles first.", strings.Join(users, ", ")))
+	}
+	if err := s.Store.DeleteConnector(ctx, cur.ID, cur.Version); err != nil {
+		return err
+	}
+	if cur.TokenSecret != "" {
+		s.dropSecret(ctx, cur.TokenSecret)
+	}
+	s.audit(r, auditEvent{Type: "connector.deleted", Subject: "connector " + cur.ID,
+		Message: fmt.Sprintf("Deleted connector %q", cur.Name), Before: viewConnector(cur)})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// connectorToken reads a connector's token from the vault. A missing token
+// is a validation error that says how to fix it.
+func (s *server) connectorToken(ctx context.Context, c tb.Connector) (string, error) {
+	if c.TokenSecret == "" {
+		return "", &apperr.Error{Kind: apperr.Validation, Op: "api: connector token",
+			Message: "The connector has no token; paste one into the connector first.",
+			Fields:  map[string]string{"token": "is not set"}}
+	}
+	tok, err := s.Vault.Get(ctx, c.TokenSecret)
+	if apperr.Is(err, apperr.NotFound) {
+		return "", &apperr.Error{Kind: apperr.Validation, Op: "api: connector token", Err: err,
+			Message: "The connector's token is missing from Secrets Manager; paste the token into the connector again.",
+			Fields:  map[string]string{"token": "is missing from Secrets Manager"}}
+	}
+	return tok, err
+}
+
+// testResponse is the answer of POST /api/connectors/{id}/test.
+type testResponse struct {
+	ConnectorID string           `json:"connector_id"`
+	Kind        tb.ConnectorKind `json:"kind"`
+	BaseURL     string           `json:"base_url"`
+	TestResult
+}
+
+func (s *server) testConnector(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, err := query(r); err != nil {
+		return err
+	}
+	if err := emptyBody(r); err != nil {
+		return err
+	}
+	c, err := s.loadConnector(r)
+	if err != nil {
+		return err
+	}
+	out := testResponse{ConnectorID: c.ID, Kind: c.Kind, BaseURL: c.BaseURL}
+	tok, err := s.connectorToken(ctx, c)
+	switch {
+	case apperr.Is(err, apperr.Validation):
+		out.TestResult = failedBefore(CheckAuth, string(apperr.Auth), apperr.MessageOf(err))
+	case err != nil:
+		return err
+	default:
+		if msg := s.recheckURL(ctx, c.BaseURL); msg != "" {
+			out.TestResult = failedBefore(CheckConnection, string(apperr.Validation), "The base URL "+msg+".")
+		} else {
+			out.TestResult = s.Prober.Test(ctx, c.Kind, c.BaseURL, tok)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// recheckURL repeats the address check of a stored base URL before it is
+// called (DNS may have changed since the connector was saved).
+func (s *server) recheckURL(ctx context.Context, base string) string {
+	if s.LocalMode {
+		return ""
+	}
+	p := problems{}
+	s.checkBaseURL(ctx, p, "base_url", base)
+	return p["base_url"]
+}
+
+func (s *server) connectorCatalog(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, err := query(r); err != nil {
+		return err
+	}
+	c, err := s.loadConnector(r)
+	if err != nil {
+		return err
+	}
+	tok, err := s.connectorToken(ctx, c)
+	if err != nil {
+		return err
+	}
+	if msg := s.recheckURL(ctx, c.BaseURL); msg != "" {
+		return fieldError("base_url", msg)
+	}
+	cat, err := s.Catalog.Catalog(ctx, c.Kind, c.BaseURL, tok)
+	if err != nil {
+		return asUpstream(err)
+	}
+	body := map[string]any{"connector_id": c.ID, "kind": c.Kind, "warnings": cat.Warnings}
+	if cat.Warnings == nil {
+		body["warnings"] = []CatalogWarning{}
+	}
+	for name, items := range cat.Sections {
+		if items == nil {
+			items = []CatalogItem{}
+		}
+		body[name] = items
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// asUpstream reclassifies an error from Zammad or Kimai so that it cannot
+// be mistaken for one of the API's own: an upstream 401 must not look like
+// an expired session (the client would log out), an upstream 404 not like
+// a missing connector. The message, which names the fix, is kept.
+func asUpstream(err error) error {
+	e, ok := apperr.As(err)
+	if !ok {
+		return err
+	}
+	switch e.Kind {
+	case apperr.Auth, apperr.Permission, apperr.NotFound, apperr.RateLimited, apperr.Validation:
+		c := *e
+		c.Kind, c.Fields, c.RetryAfter = apperr.Upstream, nil, 0
+		return &c
+	}
+	return err
+}

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+)
+
+// route is one entry of the route table.
+type route struct {
+	Method string
+	Path   string // a ServeMux pattern path, also the OpenAPI path template
+	Public bool   // no bearer token needed
+	Handle func(*server, http.ResponseWriter, *http.Request) error
+}
+
+// routeTable is every route of the API. The OpenAPI document lists exactly
+// these (TestOpenAPIMatchesRoutes).
+var routeTable = []route{
+	{"GET", "/api/health", true, (*server).health},
+	{"GET", "/api/openapi.json", true, (*server).openAPI},
+	{"POST", "/api/auth/login", true, (*server).login},
+
+	{"GET", "/api/connectors", false, (*server).listConnectors},
+	{"POST", "/api/connectors", false, (*server).createConnector},
+	{"GET", "/api/connectors/{id}", false, (*server).getConnector},
+	{"PATCH", "/api/connectors/{id}", false, (*server).patchConnector},
+	{"DELETE", "/api/connectors/{id}", false, (*server).deleteConnector},
+	{"POST", "/api/connectors/{id}/test", false, (*server).testConnector},
+	{"GET", "/api/connectors/{id}/catalog", false, (*server).connectorCatalog},
+
+	{"GET", "/api/profiles", false, (*server).listProfiles},
+	{"POST", "/api/profiles", false, (*server).createProfile},
+	{"GET", "/api/profiles/{id}", false, (*server).getProfile},
+	{"PATCH", "/api/profiles/{id}", false, (*server).patchProfile},
+	{"DELETE", "/api/profiles/{id}", false, (*server).deleteProfile},
+	{"POST", "/api/profiles/{id}/webhook-secret", false, (*server).rotateWebhookSecret},
+
+	{"GET", "/api/profiles/{id}/mappings", false, (*server).listMappings},
+	{"PUT", "/api/profiles/{id}/mappings", false, (*server).putMapping},
+	{"DELETE", "/api/profiles/{id}/mappings/{kind}/{source_id}", false, (*server).deleteMapping},
+
+	{"POST", "/api/profiles/{id}/runs", false, (*server).startRun},
+	{"GET", "/api/runs", false, (*server).listRuns},
+	{"GET", "/api/runs/{id}", false, (*server).getRun},
+
+	{"GET", "/api/conflicts", false, (*server).listConflicts},
+	{"GET", "/api/conflicts/{id}", false, (*server).getConflict},
+	{"POST", "/api/conflicts/{id}/resolve", false, (*server).resolveConflict},
+
+	{"GET", "/api/audit", false, (*server).listAudit},
+}
+
+func (s *server) routes() []route { return routeTable }
+
+// Routes lists every route as "METHOD /path", public ones included.
+func Routes() []string {
+	out := make([]string, len(routeTable))
+	for i, r := range routeTable {
+		out[i] = r.Method + " " + r.Path
+	}
+	return out
+}
+
+// PublicRoutes lists the routes that need no bearer token.
+func PublicRoutes() []string {
+	var out []string
+	for _, r := range routeTable {
+		if r.Public {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI returns the embedded OpenAPI 3.1 document.
+func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
+
+func (s *server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// The document changes only with a deployment.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openAPIDoc)
+	return nil
+}
+
+func (s *server) health(w http.ResponseWriter, r *http.Request) error {
+	if _, err := query(r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "time": s.Now().UTC().Format(time.RFC3339)})
+	return nil
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) error {
+	var in loginRequest
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	p := problems{}
+	if in.Username == "" {
+		p.add("username", "is required")
+	} else if len(in.Username) > 128 {
+		p.add("username", "must have at most 128 characters")
+	}
+	if in.Password == "" {
+		p.add("password", "is required")
+	} else if len(in.Password) > 1024 {
+		p.add("password", "must have at most 1024 characters")
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	tok, err := s.Auth.Login(r.Context(), in.Username, in.Password, r.RemoteAddr)
+	if err != nil {
+		return err
+	}
+	s.audit(r, auditEvent{Type: "auth.login", Subject: "user " + in.Username, Actor: in.Username, Message: "Logged in"})
+	writeJSON(w, http.StatusOK, tok)
+	return nil
+}
+
+// ---- audit ----
+
+type auditEvent struct {
+	ProfileID, RunID, Actor, Type, Subject, Message string
+	Before, After                                   any
+}
+
+// audit appends one event with the request's user as actor. The mutation
+// it records has already happened, so a failure to append is logged (with
+// the request id) rather than turned into an error answer that would
+// suggest the mutation failed.
+func (s *server) audit(r *http.Request, e auditEvent) {
+	if e.Actor == "" {
+		e.Actor = actor(r.Context())
+	}
+	now := s.Now()
+	// Not cancelled with the request: the mutation is done, its record must be too.
+	err := s.Store.AppendAudit(context.WithoutCancel(r.Context()), auditRecord(e, now))
+	if err != nil {
+		s.Logger.Error("audit append failed", "request_id", requestIDOf(r.Context()), "type", e.Type,
+			"subject", e.Subject, "class", string(apperr.KindOf(err)), "err", err.Error())
+	}
+}

@@ -1,0 +1,491 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/kimai"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/upstream"
+	"github.com/timebridge/timebridge/shared/zammad"
+)
+
+// Check names of a connector test, in the order they are reported.
+const (
+	CheckConnection  = "connection"  // the base URL answers as the expected application
+	CheckAuth        = "auth"        // the token is accepted
+	CheckPermissions = "permissions" // the token may do what Timebridge needs
+	CheckVersion     = "version"     // the application is recent enough
+)
+
+// Check statuses.
+const (
+	StatusOK      = "ok"
+	StatusFailed  = "failed"
+	StatusWarning = "warning" // works, but some settings will not
+	StatusSkipped = "skipped" // not tried because an earlier check failed
+)
+
+// Check is one line of a connector test.
+type Check struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Class   string `json:"class,omitempty"` // apperr kind of a failure
+	Message string `json:"message"`
+}
+
+// TestUser is the upstream user the token belongs to.
+type TestUser struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+}
+
+// TestResult is the outcome of a connector test. OK is false when any
+// check failed; warnings do not fail it.
+type TestResult struct {
+	OK      bool      `json:"ok"`
+	Checks  []Check   `json:"checks"`
+	Version string    `json:"version,omitempty"`
+	User    *TestUser `json:"user,omitempty"`
+}
+
+// failedBefore is a result whose check `name` failed before anything was
+// called; the checks before it count as not tried.
+func failedBefore(name, class, msg string) TestResult {
+	res := TestResult{}
+	failed := false
+	for _, n := range []string{CheckConnection, CheckAuth, CheckPermissions, CheckVersion} {
+		switch {
+		case n == name:
+			res.Checks = append(res.Checks, Check{Name: n, Status: StatusFailed, Class: class, Message: msg})
+			failed = true
+		case failed:
+			res.Checks = append(res.Checks, Check{Name: n, Status: StatusSkipped, Message: "Not checked: fix the failed check first."})
+		default:
+			res.Checks = append(res.Checks, Check{Name: n, Status: StatusSkipped, Message: "Not checked."})
+		}
+	}
+	return res
+}
+
+// CatalogItem is one entry of an upstream catalog.
+type CatalogItem struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Active bool   `json:"active"`
+	Number string `json:"number,omitempty"` // Kimai's external number
+	Email  string `json:"email,omitempty"`  // agents and users
+	// CustomerID is a Kimai project's customer, ProjectID a Kimai
+	// activity's project (0: a global activity).
+	CustomerID int64 `json:"customer_id,omitempty"`
+	ProjectID  int64 `json:"project_id,omitempty"`
+}
+
+// CatalogWarning says that one section could not be read and why.
+type CatalogWarning struct {
+	Section string `json:"section"`
+	Class   string `json:"class"`
+	Message string `json:"message"`
+}
+
+// Catalog is what a connector's upstream offers for mappings: for Zammad
+// the sections types, organizations, agents and groups; for Kimai
+// customers, projects, activities and users. A section the token may not
+// read is empty with a warning; other failures fail the whole read.
+type Catalog struct {
+	Sections map[string][]CatalogItem
+	Warnings []CatalogWarning
+}
+
+// UpstreamOptions tune Upstream; zero fields take defaults.
+type UpstreamOptions struct {
+	// LocalMode allows loopback and other internal addresses (the local
+	// stack's simulators); otherwise the dialer refuses them.
+	LocalMode bool
+	Logger    *slog.Logger
+	// AttemptTimeout bounds one HTTP attempt (default 8s); Timeout bounds
+	// a whole test or catalog read (default 25s, inside API Gateway's 30s).
+	AttemptTimeout time.Duration
+	Timeout        time.Duration
+}
+
+// Upstream tests connectors and reads their catalogs with the real Zammad
+// and Kimai clients. It is safe for concurrent use.
+type Upstream struct {
+	opts UpstreamOptions
+	http *http.Client
+}
+
+// NewUpstream returns an Upstream.
+func NewUpstream(o UpstreamOptions) *Upstream {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = 8 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 25 * time.Second
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if !o.LocalMode {
+		// No proxy: the dialer's address check must see the real target.
+		tr.Proxy = nil
+		tr.DialContext = guardedDialer().DialContext
+	}
+	return &Upstream{opts: o, http: &http.Client{Transport: tr}}
+}
+
+// interactive: a person is waiting, so fewer retries than a sync run.
+func (u *Upstream) policy() upstream.Policy {
+	return upstream.Policy{MaxAttempts: 2, AttemptTimeout: u.opts.AttemptTimeout, MaxRetryAfter: 5 * time.Second}
+}
+
+func (u *Upstream) zammad(baseURL, token string) (*zammad.Client, error) {
+	return zammad.New(baseURL, token, zammad.WithHTTPClient(u.http), zammad.WithRetryPolicy(u.policy()),
+		zammad.WithLogger(u.opts.Logger))
+}
+
+func (u *Upstream) kimai(baseURL, token string) (*kimai.Client, error) {
+	return kimai.New(baseURL, token, kimai.WithHTTPClient(u.http), kimai.WithPolicy(u.policy()),
+		kimai.WithLogger(u.opts.Logger))
+}
+
+// checker accumulates checks in a fixed order.
+type checker struct {
+	res    TestResult
+	failed bool
+}
+
+func (c *checker) ok(name, msg string) {
+	c.res.Checks = append(c.res.Checks, Check{Name: name, Status: StatusOK, Message: msg})
+}
+
+func (c *checker) warn(name string, err error, msg string) {
+	if msg == "" {
+		msg = apperr.MessageOf(err)
+	}
+	c.res.Checks = append(c.res.Checks, Check{Name: name, Status: StatusWarning, Class: string(apperr.KindOf(err)), Message: msg})
+}
+
+func (c *checker) fail(name string, err error) {
+	c.res.Checks = append(c.res.Checks, Check{Name: name, Status: StatusFailed, Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err)})
+	c.failed = true
+}
+
+// skipRest marks the checks not yet reported as skipped.
+func (c *checker) skipRest() {
+	for _, n := range []string{CheckConnection, CheckAuth, CheckPermissions, CheckVersion} {
+		if !slices.ContainsFunc(c.res.Checks, func(x Check) bool { return x.Name == n }) {
+			c.res.Checks = append(c.res.Checks, Check{Name: n, Status: StatusSkipped, Message: "Not checked: fix the failed check first."})
+		}
+	}
+}
+
+func (c *checker) done() TestResult {
+	c.skipRest()
+	order := map[string]int{CheckConnection: 0, CheckAuth: 1, CheckPermissions: 2, CheckVersion: 3}
+	slices.SortStableFunc(c.res.Checks, func(a, b Check) int { return order[a.Name] - order[b.Name] })
+	c.res.OK = !slices.ContainsFunc(c.res.Checks, func(x Check) bool { return x.Status == StatusFailed })
+	return c.res
+}
+
+// reachFailure reports whether err means the base URL did not answer as
+// the application (as opposed to refusing the token).
+func reachFailure(err error) bool {
+	switch apperr.KindOf(err) {
+	case apperr.Connection, apperr.Timeout, apperr.Upstream, apperr.RateLimited, apperr.Internal, apperr.NotFound:
+		return true
+	}
+	return false
+}
+
+// Test checks a connector: reachability, the token, the permissions
+// Timebridge needs and the version. It never returns an error: each
+// failure is a failed check whose message names the fix.
+func (u *Upstream) Test(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) TestResult {
+	ctx, cancel := context.WithTimeout(ctx, u.opts.Timeout)
+	defer cancel()
+	switch kind {
+	case tb.KindZammad:
+		return u.testZammad(ctx, baseURL, token)
+	case tb.KindKimai:
+		return u.testKimai(ctx, baseURL, token)
+	}
+	return failedBefore(CheckConnection, string(apperr.Validation), fmt.Sprintf("Unknown connector kind %q.", kind))
+}
+
+func (u *Upstream) testZammad(ctx context.Context, baseURL, token string) TestResult {
+	var c checker
+	z, err := u.zammad(baseURL, token)
+	if err != nil {
+		// zammad.New refuses only a malformed URL or token.
+		name := CheckConnection
+		if strings.Contains(apperr.MessageOf(err), "token") {
+			name = CheckAuth
+		}
+		return failedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+	}
+	caps, err := z.Probe(ctx)
+	if caps.User.ID == 0 && err != nil { // GET /users/me failed
+		if reachFailure(err) {
+			c.fail(CheckConnection, err)
+		} else {
+			c.ok(CheckConnection, "Zammad answered.")
+			c.fail(CheckAuth, err)
+		}
+		return c.done()
+	}
+	c.ok(CheckConnection, "Zammad answered.")
+	c.ok(CheckAuth, fmt.Sprintf("The token belongs to %s.", caps.User.FullName()))
+	c.res.User = &TestUser{ID: caps.User.ID, Name: caps.User.FullName(), Email: caps.User.Email}
+	switch {
+	case err != nil && apperr.Is(err, apperr.Validation): // too old for the global time accounting API
+		c.fail(CheckVersion, err)
+		return c.done()
+	case err != nil && !caps.GlobalEntries && apperr.Is(err, apperr.Permission):
+		c.fail(CheckPermissions, err)
+		return c.done()
+	case err != nil && !caps.ActivityTypes && apperr.Is(err, apperr.NotFound):
+		c.fail(CheckVersion, err)
+		return c.done()
+	case err != nil:
+		c.fail(CheckPermissions, err)
+		return c.done()
+	}
+	// The engine reads tickets, organizations, users and groups too.
+	if _, err := z.Groups(ctx); err != nil {
+		c.fail(CheckPermissions, err)
+	} else {
+		c.ok(CheckPermissions, "The token may read time accounting (admin.time_accounting), activity types and groups.")
+	}
+	c.res.Version = "6.1 or newer"
+	c.ok(CheckVersion, fmt.Sprintf("Zammad has the global time accounting API and %d activity types (Zammad 6.1 or newer).", caps.TypeCount))
+	return c.done()
+}
+
+// minKimaiVersionID is Kimai 2.14, the first release with Bearer API tokens.
+const minKimaiVersionID = 21400
+
+// kimaiVersionID computes Kimai's VERSION_ID ("2.14.0" → 21400) for
+// answers that lack versionId.
+func kimaiVersionID(v string) int {
+	parts := strings.SplitN(v, ".", 3)
+	n := 0
+	for i, mul := range []int{10000, 100, 1} {
+		if i >= len(parts) {
+			break
+		}
+		d, _ := strconv.Atoi(strings.TrimFunc(parts[i], func(r rune) bool { return r < '0' || r > '9' }))
+		n += d * mul
+	}
+	return n
+}
+
+func (u *Upstream) testKimai(ctx context.Context, baseURL, token string) TestResult {
+	var c checker
+	k, err := u.kimai(baseURL, token)
+	if err != nil {
+		name := CheckConnection
+		if strings.Contains(apperr.MessageOf(err), "token") {
+			name = CheckAuth
+		}
+		return failedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+	}
+	ver, err := k.Version(ctx)
+	if err != nil {
+		if reachFailure(err) {
+			c.fail(CheckConnection, err)
+		} else {
+			c.ok(CheckConnection, "Kimai answered.")
+			c.fail(CheckAuth, err)
+		}
+		return c.done()
+	}
+	c.ok(CheckConnection, "Kimai answered.")
+	c.res.Version = ver.Version
+	id := ver.VersionID
+	if id == 0 {
+		id = kimaiVersionID(ver.Version)
+	}
+	if id < minKimaiVersionID {
+		c.fail(CheckVersion, apperr.New(apperr.Validation, "kimai: version",
+			fmt.Sprintf("Kimai %s is too old: Timebridge needs Kimai 2.14 or newer (API tokens); update Kimai.", ver.Version)))
+	} else {
+		c.ok(CheckVersion, fmt.Sprintf("Kimai %s.", ver.Version))
+	}
+	me, err := k.Me(ctx)
+	if err != nil {
+		c.fail(CheckAuth, err)
+		return c.done()
+	}
+	c.ok(CheckAuth, fmt.Sprintf("The token belongs to %s.", me.Username))
+	c.res.User = &TestUser{ID: me.ID, Name: me.Username, Email: me.Email}
+
+	// Reading the catalog is required; everything else depends on the
+	// profile's settings, so it is a warning.
+	for _, read := range []func(context.Context) error{
+		func(ctx context.Context) error { _, err := k.Customers(ctx); return err },
+		func(ctx context.Context) error { _, err := k.Projects(ctx); return err },
+		func(ctx context.Context) error { _, err := k.Activities(ctx); return err },
+	} {
+		if err := read(ctx); err != nil {
+			c.fail(CheckPermissions, err)
+			return c.done()
+		}
+	}
+	roles := map[string]bool{}
+	for _, r := range me.Roles {
+		roles[strings.ToUpper(r)] = true
+	}
+	admin := roles["ROLE_ADMIN"] || roles["ROLE_SUPER_ADMIN"]
+	lead := admin || roles["ROLE_TEAMLEAD"]
+	_, usersErr := k.Users(ctx)
+	var notes []string
+	if !lead {
+		notes = append(notes, "it may book time only for itself: keep the profile's user mode at \"token\", or give it the team lead role in Kimai to book for each agent")
+	}
+	if !admin {
+		notes = append(notes, "it cannot create customers, projects or activities: turn auto-create off in the profile and map them, or give it the administrator role in Kimai")
+	}
+	if usersErr != nil {
+		notes = append(notes, "it cannot list users (view_user), so user mode \"email\" cannot match agents: map agents explicitly, or give it the administrator role")
+	}
+	if len(notes) > 0 {
+		perm := apperr.New(apperr.Permission, "kimai: permissions", "")
+		c.warn(CheckPermissions, perm, fmt.Sprintf("The Kimai user %s works, but %s.", me.Username, strings.Join(notes, "; ")))
+	} else {
+		c.ok(CheckPermissions, fmt.Sprintf("The Kimai user %s may read the catalog, book for other users and create customers, projects and activities.", me.Username))
+	}
+	return c.done()
+}
+
+// Catalog reads the sections of a connector's catalog concurrently.
+func (u *Upstream) Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) (Catalog, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.opts.Timeout)
+	defer cancel()
+	var readers map[string]func(context.Context) ([]CatalogItem, error)
+	switch kind {
+	case tb.KindZammad:
+		z, err := u.zammad(baseURL, token)
+		if err != nil {
+			return Catalog{}, err
+		}
+		readers = map[string]func(context.Context) ([]CatalogItem, error){
+			"types": func(ctx context.Context) ([]CatalogItem, error) {
+				ts, err := z.Types(ctx)
+				return mapItems(ts, func(t zammad.ActivityType) CatalogItem {
+					return CatalogItem{ID: t.ID, Name: t.Name, Active: t.Active}
+				}), err
+			},
+			"organizations": func(ctx context.Context) ([]CatalogItem, error) {
+				os, err := z.Organizations(ctx)
+				return mapItems(os, func(o zammad.Organization) CatalogItem {
+					return CatalogItem{ID: o.ID, Name: o.Name, Active: o.Active}
+				}), err
+			},
+			// Zammad's user list does not say who is an agent, so every
+			// user is offered (customers included); id 1 is the system user.
+			"agents": func(ctx context.Context) ([]CatalogItem, error) {
+				us, err := z.Users(ctx)
+				us = slices.DeleteFunc(us, func(u zammad.User) bool { return u.ID == 1 })
+				return mapItems(us, func(u zammad.User) CatalogItem {
+					return CatalogItem{ID: u.ID, Name: u.FullName(), Email: u.Email, Active: u.Active}
+				}), err
+			},
+			"groups": func(ctx context.Context) ([]CatalogItem, error) {
+				gs, err := z.Groups(ctx)
+				return mapItems(gs, func(g zammad.Group) CatalogItem {
+					return CatalogItem{ID: g.ID, Name: g.Name, Active: g.Active}
+				}), err
+			},
+		}
+	case tb.KindKimai:
+		k, err := u.kimai(baseURL, token)
+		if err != nil {
+			return Catalog{}, err
+		}
+		readers = map[string]func(context.Context) ([]CatalogItem, error){
+			"customers": func(ctx context.Context) ([]CatalogItem, error) {
+				cs, err := k.Customers(ctx)
+				return mapItems(cs, func(c kimai.Customer) CatalogItem {
+					return CatalogItem{ID: c.ID, Name: c.Name, Number: c.Number, Active: c.Visible}
+				}), err
+			},
+			"projects": func(ctx context.Context) ([]CatalogItem, error) {
+				ps, err := k.Projects(ctx)
+				return mapItems(ps, func(p kimai.Project) CatalogItem {
+					return CatalogItem{ID: p.ID, Name: p.Name, Number: p.Number, Active: p.Visible, CustomerID: p.CustomerID}
+				}), err
+			},
+			"activities": func(ctx context.Context) ([]CatalogItem, error) {
+				as, err := k.Activities(ctx)
+				return mapItems(as, func(a kimai.Activity) CatalogItem {
+					return CatalogItem{ID: a.ID, Name: a.Name, Number: a.Number, Active: a.Visible, ProjectID: a.ProjectID}
+				}), err
+			},
+			"users": func(ctx context.Context) ([]CatalogItem, error) {
+				us, err := k.Users(ctx)
+				return mapItems(us, func(u kimai.User) CatalogItem {
+					return CatalogItem{ID: u.ID, Name: u.Username, Email: u.Email, Active: u.Enabled}
+				}), err
+			},
+		}
+	default:
+		return Catalog{}, apperr.New(apperr.Validation, "api: catalog", fmt.Sprintf("Unknown connector kind %q.", kind))
+	}
+
+	type result struct {
+		name  string
+		items []CatalogItem
+		err   error
+	}
+	results := make(chan result, len(readers))
+	var wg sync.WaitGroup
+	for name, read := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			items, err := read(ctx)
+			results <- result{name, items, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	cat := Catalog{Sections: map[string][]CatalogItem{}}
+	var fatal error
+	for res := range results {
+		switch {
+		case res.err == nil:
+			cat.Sections[res.name] = res.items
+		case apperr.Is(res.err, apperr.Permission) || apperr.Is(res.err, apperr.NotFound):
+			cat.Sections[res.name] = []CatalogItem{}
+			cat.Warnings = append(cat.Warnings, CatalogWarning{Section: res.name,
+				Class: string(apperr.KindOf(res.err)), Message: apperr.MessageOf(res.err)})
+		case fatal == nil:
+			fatal = res.err
+		}
+	}
+	if fatal != nil {
+		return Catalog{}, fatal
+	}
+	slices.SortFunc(cat.Warnings, func(a, b CatalogWarning) int { return strings.Compare(a.Section, b.Section) })
+	return cat, nil
+}
+
+func mapItems[T any](in []T, f func(T) CatalogItem) []CatalogItem {
+	out := make([]CatalogItem, 0, len(in))
+	for _, v := range in {
+		out = append(out, f(v))
+	}
+	return out
+}

@@ -1,0 +1,426 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+)
+
+const testPassword = "correct horse battery"
+
+// testSecret builds an admin secret with a cheap bcrypt hash (MinCost) so
+// that tests stay fast; NewAdminSecret's cost-12 path is tested once.
+func testSecret(t testing.TB, user, password string) (string, []byte) {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	b, _ := json.Marshal(map[string]string{"username": user, "password_hash": string(h), "jwt_key": base64.StdEncoding.EncodeToString(key)})
+	return string(b), key
+}
+
+func testAdmin(t testing.TB) Admin {
+	t.Helper()
+	s, _ := testSecret(t, "admin", testPassword)
+	a, err := ParseAdminSecret(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestNewAdminSecret(t *testing.T) {
+	s, err := NewAdminSecret(" admin ", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s, testPassword) {
+		t.Fatal("the secret contains the password")
+	}
+	var j map[string]string
+	if err := json.Unmarshal([]byte(s), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j["username"] != "admin" || !strings.HasPrefix(j["password_hash"], fmt.Sprintf("$2a$%d$", BcryptCost)) {
+		t.Fatalf("unexpected secret fields: username %q hash prefix %q", j["username"], j["password_hash"][:7])
+	}
+	a, err := ParseAdminSecret(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One check only: each costs a full bcrypt at BcryptCost (slow under -race).
+	if !a.CheckPassword(testPassword) {
+		t.Fatal("password check wrong")
+	}
+	if len(a.key) != 32 {
+		t.Fatalf("key length %d", len(a.key))
+	}
+	for _, bad := range []struct{ user, pw string }{{"", testPassword}, {"admin", "short"}, {"admin", strings.Repeat("x", 73)}} {
+		if _, err := NewAdminSecret(bad.user, bad.pw); err == nil {
+			t.Errorf("NewAdminSecret(%q, %d chars) accepted", bad.user, len(bad.pw))
+		}
+	}
+}
+
+func TestParseAdminSecretRejects(t *testing.T) {
+	good, _ := testSecret(t, "admin", testPassword)
+	var base map[string]string
+	_ = json.Unmarshal([]byte(good), &base)
+	with := func(k, v string) string {
+		m := map[string]string{}
+		for kk, vv := range base {
+			m[kk] = vv
+		}
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	cases := map[string]string{
+		"not json":       "nope",
+		"no username":    with("username", ""),
+		"no hash":        with("password_hash", ""),
+		"unknown hash":   with("password_hash", "md5$abc"),
+		"broken bcrypt":  with("password_hash", "$2a$xx$abc"),
+		"argon2":         with("password_hash", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
+		"no key":         with("jwt_key", ""),
+		"short key":      with("jwt_key", base64.StdEncoding.EncodeToString([]byte("short"))),
+		"non-base64 key": with("jwt_key", "!!!not base64!!!"),
+		"short plain":    `{"username":"admin","password":"short-plain"}`,
+	}
+	for name, v := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseAdminSecret(v)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !apperr.Is(err, apperr.Internal) {
+				t.Fatalf("kind %s", apperr.KindOf(err))
+			}
+			if strings.Contains(err.Error(), base["password_hash"]) || strings.Contains(err.Error(), base["jwt_key"]) {
+				t.Fatal("error leaks the secret")
+			}
+		})
+	}
+}
+
+func TestPlainFallback(t *testing.T) {
+	// A CloudFormation-generated secret: plain password, no jwt_key.
+	plain := strings.Repeat("Ab3", 12)
+	p, err := ParseAdminSecret(fmt.Sprintf(`{"username":"admin","password":%q}`, plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.CheckPassword(plain) || p.CheckPassword(plain+"x") || len(p.key) != 32 {
+		t.Fatal("plain fallback wrong")
+	}
+	// The template's other form: a bcrypt hash with a generated 64-character
+	// alphanumeric jwt_key (valid base64 of 48 bytes).
+	h, _ := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	gen, err := ParseAdminSecret(fmt.Sprintf(`{"username":"admin","password_hash":%q,"jwt_key":%q}`, h, strings.Repeat("aZ09", 16)))
+	if err != nil || len(gen.key) != 48 {
+		t.Fatalf("generated jwt_key: %v (%d bytes)", err, len(gen.key))
+	}
+	p2, _ := ParseAdminSecret(fmt.Sprintf(`{"username":"admin","password":%q}`, plain+"x"))
+	if bytes.Equal(p.key, p2.key) {
+		t.Fatal("derived keys of different passwords are equal")
+	}
+}
+
+func TestBcryptRefusesOverlongPassword(t *testing.T) {
+	long := strings.Repeat("a", 72)
+	h, _ := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
+	a := Admin{Username: "admin", hash: string(h), key: make([]byte, 32)}
+	if !a.CheckPassword(long) {
+		t.Fatal("72-byte password refused")
+	}
+	// bcrypt itself would accept this (it ignores bytes after the 72nd).
+	if a.CheckPassword(long + "tail") {
+		t.Fatal("overlong password accepted")
+	}
+}
+
+func TestAdminNeverPrintsSecrets(t *testing.T) {
+	s, key := testSecret(t, "admin", testPassword)
+	a, err := ParseAdminSecret(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "admin", a)
+	outs := []string{fmt.Sprint(a), fmt.Sprintf("%+v", a), fmt.Sprintf("%#v", a), fmt.Sprintf("%v", struct{ A Admin }{a}), buf.String()}
+	for _, out := range outs {
+		if strings.Contains(out, a.hash) || strings.Contains(out, string(key)) || strings.Contains(out, "$2a$") {
+			t.Fatalf("printed secret: %s", out)
+		}
+	}
+}
+
+func newAuth(t testing.TB, c *clock, o ThrottleOptions) *Authenticator {
+	return New(StaticAdmin(testAdmin(t)), Options{Now: c.now, Throttle: o})
+}
+
+func TestLoginAndVerify(t *testing.T) {
+	c := &clock{t: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}
+	a := newAuth(t, c, ThrottleOptions{})
+	ctx := context.Background()
+	tok, err := a.Login(ctx, "admin", testPassword, "203.0.113.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := c.now().Add(DefaultTokenTTL); !tok.ExpiresAt.Equal(want) {
+		t.Fatalf("expires_at %v, want %v", tok.ExpiresAt, want)
+	}
+	cl, err := a.Verify(ctx, tok.Token)
+	if err != nil || cl.Username != "admin" {
+		t.Fatalf("verify: %v %+v", err, cl)
+	}
+
+	for name, tc := range map[string]struct{ user, pw string }{
+		"wrong password": {"admin", "wrong"},
+		"wrong user":     {"root", testPassword},
+		"empty":          {"", ""},
+		"case":           {"Admin", testPassword},
+	} {
+		if _, err := a.Login(ctx, tc.user, tc.pw, "203.0.113.6"); !apperr.Is(err, apperr.Auth) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	c.add(DefaultTokenTTL + time.Second)
+	_, err = a.Verify(ctx, tok.Token)
+	if !apperr.Is(err, apperr.Auth) || apperr.MessageOf(err) != msgExpired {
+		t.Fatalf("expired token: %v", err)
+	}
+}
+
+func TestVerifyRejectsForgedTokens(t *testing.T) {
+	c := &clock{t: time.Now()}
+	admin := testAdmin(t)
+	a := New(StaticAdmin(admin), Options{Now: c.now})
+	now := time.Now()
+	claims := func() jwt.RegisteredClaims {
+		return jwt.RegisteredClaims{Issuer: Issuer, Subject: "admin", Audience: jwt.ClaimStrings{Audience},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}
+	}
+	sign := func(m jwt.SigningMethod, cl jwt.RegisteredClaims, key any) string {
+		s, err := jwt.NewWithClaims(m, cl).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	otherKey := bytes.Repeat([]byte{1}, 32)
+	noExp := claims()
+	noExp.ExpiresAt = nil
+	wrongAud := claims()
+	wrongAud.Audience = jwt.ClaimStrings{"other"}
+	wrongSub := claims()
+	wrongSub.Subject = "root"
+	wrongIss := claims()
+	wrongIss.Issuer = "someone"
+	good := sign(jwt.SigningMethodHS256, claims(), admin.key)
+	cases := map[string]string{
+		"other key":       sign(jwt.SigningMethodHS256, claims(), otherKey),
+		"alg none":        sign(jwt.SigningMethodNone, claims(), jwt.UnsafeAllowNoneSignatureType),
+		"HS512":           sign(jwt.SigningMethodHS512, claims(), admin.key),
+		"no exp":          sign(jwt.SigningMethodHS256, noExp, admin.key),
+		"wrong audience":  sign(jwt.SigningMethodHS256, wrongAud, admin.key),
+		"wrong subject":   sign(jwt.SigningMethodHS256, wrongSub, admin.key),
+		"wrong issuer":    sign(jwt.SigningMethodHS256, wrongIss, admin.key),
+		"tampered":        good[:len(good)-2] + "xx",
+		"garbage":         "abc.def.ghi",
+		"empty":           "",
+		"too long":        strings.Repeat("a", MaxTokenLength+1),
+		"payload swapped": strings.Split(good, ".")[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","exp":9999999999,"iss":"timebridge","aud":"timebridge-api"}`)) + "." + strings.Split(good, ".")[2],
+	}
+	if _, err := a.Verify(context.Background(), good); err != nil {
+		t.Fatalf("good token refused: %v", err)
+	}
+	for name, tok := range cases {
+		_, err := a.Verify(context.Background(), tok)
+		if !apperr.Is(err, apperr.Auth) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+func TestLoginThrottle(t *testing.T) {
+	c := &clock{t: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}
+	a := newAuth(t, c, ThrottleOptions{FreeAttempts: 3, FreeAttemptsPerUser: 6, BaseLockout: time.Second, MaxLockout: 8 * time.Second})
+	ctx := context.Background()
+	const ip = "198.51.100.7:5555"
+	for i := 0; i < 3; i++ {
+		if _, err := a.Login(ctx, "admin", "wrong", ip); !apperr.Is(err, apperr.Auth) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// The 4th failure locks the pair for 1s.
+	if _, err := a.Login(ctx, "admin", "wrong", ip); !apperr.Is(err, apperr.Auth) {
+		t.Fatalf("4th attempt: %v", err)
+	}
+	_, err := a.Login(ctx, "admin", testPassword, ip)
+	if !apperr.Is(err, apperr.RateLimited) || apperr.RetryAfterOf(err) != time.Second {
+		t.Fatalf("locked login with the right password: %v (retry after %v)", err, apperr.RetryAfterOf(err))
+	}
+	// Another address is not locked yet.
+	if _, err := a.Login(ctx, "admin", "wrong", "198.51.100.8"); !apperr.Is(err, apperr.Auth) {
+		t.Fatalf("other ip: %v", err)
+	}
+	// Exponential: the next failure after the lockout locks for 2s.
+	c.add(time.Second)
+	if _, err := a.Login(ctx, "admin", "wrong", ip); !apperr.Is(err, apperr.Auth) {
+		t.Fatalf("after lockout: %v", err)
+	}
+	if _, err := a.Login(ctx, "admin", testPassword, ip); apperr.RetryAfterOf(err) != 2*time.Second {
+		t.Fatalf("second lockout: %v (retry after %v)", err, apperr.RetryAfterOf(err))
+	}
+	// The username alone is now at 6 failures; one more from anywhere locks it everywhere.
+	if _, err := a.Login(ctx, "ADMIN", "wrong", "198.51.100.9"); !apperr.Is(err, apperr.Auth) {
+		t.Fatalf("7th failure: %v", err)
+	}
+	if _, err := a.Login(ctx, "admin", testPassword, "192.0.2.1"); !apperr.Is(err, apperr.RateLimited) {
+		t.Fatalf("user lockout from a fresh ip: %v", err)
+	}
+	// Lockouts end; success resets.
+	c.add(10 * time.Second)
+	if _, err := a.Login(ctx, "admin", testPassword, ip); err != nil {
+		t.Fatalf("after lockouts: %v", err)
+	}
+	if _, err := a.Login(ctx, "admin", "wrong", ip); !apperr.Is(err, apperr.Auth) {
+		t.Fatalf("after reset: %v", err)
+	}
+}
+
+func TestThrottleBound(t *testing.T) {
+	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	th := newThrottle(ThrottleOptions{FreeAttempts: 1, MaxEntries: 10, Forget: time.Hour})
+	// One locked key …
+	th.fail(now, "locked", 0)
+	// … survives a flood of fresh keys.
+	for i := 0; i < 100; i++ {
+		th.fail(now.Add(time.Duration(i)*time.Millisecond), fmt.Sprint("k", i), 1)
+	}
+	if th.size() > 10 {
+		t.Fatalf("size %d > bound", th.size())
+	}
+	if th.wait(now, "locked") == 0 {
+		t.Fatal("the locked key was evicted by unlocked ones")
+	}
+	// Forgotten keys go first.
+	later := now.Add(2 * time.Hour)
+	th.fail(later, "new", 1)
+	if th.size() != 1 {
+		t.Fatalf("forgotten keys kept: %d", th.size())
+	}
+}
+
+type countingGetter struct {
+	mu    sync.Mutex
+	calls int
+	value string
+	err   error
+}
+
+func (g *countingGetter) Get(context.Context, string) (string, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls++
+	return g.value, g.err
+}
+
+func TestLoaderCaches(t *testing.T) {
+	s, _ := testSecret(t, "admin", testPassword)
+	g := &countingGetter{value: s}
+	c := &clock{t: time.Now()}
+	l := NewLoader(g, "timebridge/admin", time.Minute)
+	l.now = c.now
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if a, err := l.Admin(ctx); err != nil || a.Username != "admin" {
+			t.Fatal(a, err)
+		}
+	}
+	if g.calls != 1 {
+		t.Fatalf("calls %d, want 1", g.calls)
+	}
+	c.add(2 * time.Minute)
+	s2, _ := testSecret(t, "root", testPassword)
+	g.value = s2
+	if a, _ := l.Admin(ctx); a.Username != "root" || g.calls != 2 {
+		t.Fatalf("not refreshed: %v, %d calls", a, g.calls)
+	}
+	// A failing refresh keeps the last good value.
+	c.add(2 * time.Minute)
+	g.err = errors.New("secrets manager down")
+	if a, err := l.Admin(ctx); err != nil || a.Username != "root" {
+		t.Fatalf("stale value not served: %v %v", a, err)
+	}
+	// Without a good value the error is returned.
+	l2 := NewLoader(&countingGetter{err: apperr.New(apperr.Internal, "x", "down")}, "n", 0)
+	if _, err := l2.Admin(ctx); err == nil {
+		t.Fatal("no error")
+	}
+	l3 := NewLoader(&countingGetter{value: "garbage"}, "n", 0)
+	if _, err := l3.Admin(ctx); !apperr.Is(err, apperr.Internal) {
+		t.Fatalf("malformed: %v", err)
+	}
+}
+
+type fakeSM struct{ value *string }
+
+func (f fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if aws.ToString(in.SecretId) != "arn:aws:secretsmanager:eu-west-1:1:secret:admin-AbCdEf" {
+		return nil, errors.New("ResourceNotFoundException")
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: f.value}, nil
+}
+
+func TestFromSecretsManager(t *testing.T) {
+	v := "value"
+	g := FromSecretsManager(fakeSM{&v})
+	got, err := g.Get(context.Background(), "arn:aws:secretsmanager:eu-west-1:1:secret:admin-AbCdEf")
+	if err != nil || got != "value" {
+		t.Fatal(got, err)
+	}
+	if _, err := g.Get(context.Background(), "other"); !apperr.Is(err, apperr.Internal) {
+		t.Fatalf("missing: %v", err)
+	}
+	if _, err := FromSecretsManager(fakeSM{}).Get(context.Background(), "arn:aws:secretsmanager:eu-west-1:1:secret:admin-AbCdEf"); err == nil {
+		t.Fatal("binary secret accepted")
+	}
+}
