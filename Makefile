@@ -89,5 +89,107 @@ clean: ## remove build outputs (bin/, .local/, coverage files)
 	rm -rf $(BIN_DIR) .local
 	rm -f coverage.out coverage.html cover.out *.coverprofile
 
-# Later: `make dev` (local stack) and per-function `build-<LogicalId>`
-# targets (SAM's makefile builder) go below.
+# ---- Lambda functions -----------------------------------------------------------
+
+# functions/<dir> for each function of template.yaml (logical id
+# <Dir>Function; infra/samtemplate's test keeps the two in step).
+FUNCTIONS     := api webhook scheduler reconcile
+FUNCTIONS_BIN := $(BIN_DIR)/functions
+# lambda.norpc drops aws-lambda-go's legacy RPC entry point, which the
+# provided.al2023 runtime never uses; -trimpath and -s -w make smaller,
+# reproducible binaries. CGO_ENABLED=0: static, no libc dependency.
+LAMBDA_BUILD  = CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w'
+
+# SAM's makefile builder (template.yaml: BuildMethod makefile, CodeUri .)
+# runs `make build-<LogicalId>` with ARTIFACTS_DIR set and zips
+# $(ARTIFACTS_DIR)/bootstrap; linux/arm64 matches the template's
+# Architectures.
+define sam_build
+	@test -n "$(ARTIFACTS_DIR)" || { echo "$@: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
+	GOOS=linux GOARCH=arm64 $(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+endef
+
+.PHONY: build-ApiFunction build-WebhookFunction build-SchedulerFunction build-ReconcileFunction
+build-ApiFunction:
+	$(call sam_build,api)
+build-WebhookFunction:
+	$(call sam_build,webhook)
+build-SchedulerFunction:
+	$(call sam_build,scheduler)
+build-ReconcileFunction:
+	$(call sam_build,reconcile)
+
+# Always handed to go build, whose cache decides what is stale.
+.PHONY: FORCE
+FORCE:
+
+$(FUNCTIONS_BIN)/%/bootstrap: FORCE
+	$(LAMBDA_BUILD) -o $@ ./functions/$*
+
+.PHONY: build
+build: $(foreach f,$(FUNCTIONS),$(FUNCTIONS_BIN)/$(f)/bootstrap) ## build the four function binaries for this machine into bin/functions/<name>/bootstrap
+	@echo "built for $$($(GO) env GOOS)/$$($(GO) env GOARCH) (sam build makes linux/arm64):"
+	@for f in $(FUNCTIONS); do \
+		bytes=$$(wc -c < $(FUNCTIONS_BIN)/$$f/bootstrap); \
+		awk -v f="$$f" -v b="$$bytes" -v p="$(FUNCTIONS_BIN)/$$f/bootstrap" 'BEGIN { printf "  %-10s %5.1f MiB  %s\n", f, b / 1048576, p }'; \
+	done
+
+# ---- deploy ----------------------------------------------------------------------
+
+# ENV names a samconfig.toml environment: default (stack timebridge-dev) or
+# prod (timebridge-prod). ADMIN_PASSWORD=... sets the admin password: it is
+# hashed here (bcrypt, shared/auth) and only the hash goes to CloudFormation;
+# without it the first deploy generates a password into the admin secret and
+# later deploys keep whatever is there (sam deploy reuses the previous
+# AdminPasswordHash). make passes command-line variables to recipes in the
+# environment, so the password never appears in a command line.
+ENV ?= default
+
+# $(call samconfig,<command>,<key>): a string value of [$(ENV).<command>.parameters].
+samconfig = $(shell awk -v sect='[$(ENV).$(1).parameters]' -v key='$(2)' \
+	'/^\[/ { in_sect = ($$0 == sect); next } \
+	 in_sect && $$1 == key && $$2 == "=" { sub(/^[^=]*=[ \t]*"/, ""); sub(/"[ \t]*$$/, ""); print; exit }' samconfig.toml)
+
+STACK_NAME = $(call samconfig,global,stack_name)
+
+# Reads one output of the deployed stack.
+stack_output = aws cloudformation describe-stacks --stack-name '$(STACK_NAME)' \
+	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text
+
+.PHONY: deploy
+deploy: ## sam build + sam deploy --config-env $(ENV) (default|prod), upload web/dist, invalidate CloudFront
+	@command -v sam >/dev/null 2>&1 || { echo "make deploy: the AWS SAM CLI (sam) is not installed: https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
+	@command -v aws >/dev/null 2>&1 || { echo "make deploy: the AWS CLI (aws) is not installed: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html" >&2; exit 1; }
+	@test -n "$(STACK_NAME)" || { echo "make deploy: ENV=$(ENV) is not an environment of samconfig.toml (use ENV=default or ENV=prod)" >&2; exit 1; }
+	sam build --config-env $(ENV)
+	@if [[ -n "$${ADMIN_PASSWORD:-}" ]]; then \
+		hash="$$($(GO) run ./infra/samtemplate/adminhash)"; \
+		echo "sam deploy --config-env $(ENV) (with a new admin password hash)"; \
+		sam deploy --config-env $(ENV) --parameter-overrides $(call samconfig,deploy,parameter_overrides) "AdminPasswordHash=$$hash"; \
+	else \
+		echo "sam deploy --config-env $(ENV)"; \
+		sam deploy --config-env $(ENV); \
+	fi
+	@bucket="$$($(call stack_output,SpaBucketName))"; dist="$$($(call stack_output,DistributionId))"; \
+	if [[ -f web/dist/index.html ]]; then \
+		aws s3 sync web/dist "s3://$$bucket" --delete --only-show-errors && \
+		aws cloudfront create-invalidation --distribution-id "$$dist" --paths '/*' --query Invalidation.Id --output text >/dev/null && \
+		echo "uploaded web/dist to s3://$$bucket, invalidated CloudFront $$dist"; \
+	else \
+		echo "make deploy: web/dist/index.html not found: the admin UI was not uploaded (build web/ first, then run make deploy again)" >&2; \
+	fi
+	@echo; echo "Timebridge ($(STACK_NAME)): $$($(call stack_output,AppUrl))"; \
+	echo "Zammad webhook: $$($(call stack_output,WebhookUrlPattern))"; \
+	echo "First login: user $$($(call stack_output,AdminUsername)); unless you deployed with ADMIN_PASSWORD=..., the generated password is in"; \
+	echo "  aws secretsmanager get-secret-value --secret-id '$$($(call stack_output,AdminSecretArn))' --query SecretString --output text"
+
+# ---- local stack ----------------------------------------------------------------
+
+.PHONY: dev
+dev: $(KUMO_BIN) ## the whole product on 127.0.0.1:8080 (kumo, the four functions, demo Zammad and Kimai); Ctrl-C stops it
+	@if [[ -f web/package.json ]]; then (cd web && npm ci --no-audit --no-fund && npm run build); fi
+	$(GO) run ./infra/dev -root . -data .local/kumo
+
+.PHONY: dev-reset
+dev-reset: ## forget the local stack's state (kumo data in .local/kumo)
+	rm -rf .local/kumo
