@@ -14,6 +14,7 @@ import (
 	"github.com/timebridge/timebridge/shared/config"
 	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/netguard"
 	"github.com/timebridge/timebridge/shared/reconcile"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/vault"
@@ -31,7 +32,7 @@ func main() {
 	}
 	st := store.New(awsconfig.DynamoDB(awsCfg), cfg.Table)
 	secrets := vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, vault.DefaultTTL)
-	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log}), log, engine.Options{})
+	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{})
 	h := reconcile.New(reconcile.Deps{
 		Engine:   eng,
 		SQS:      awsconfig.SQS(awsCfg),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/netguard"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
@@ -151,8 +152,8 @@ func TestAllowedAddr(t *testing.T) {
 		"224.0.0.1": false, "::": false, "::1": false, "fc00::1": false, "fdff::1": false, "fe80::abcd": false,
 		"::ffff:169.254.169.254": false, "64:ff9b::808:808": true, "64:ff9b::7f00:1": false, "ff02::1": false,
 	} {
-		if got := allowedAddr(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("allowedAddr(%s) = %v, want %v", addr, got, want)
+		if got := netguard.Allowed(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Allowed(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kimai"
+	"github.com/timebridge/timebridge/shared/netguard"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
 	"github.com/timebridge/timebridge/shared/zammad"
@@ -136,13 +137,7 @@ func NewUpstream(o UpstreamOptions) *Upstream {
 	if o.Timeout <= 0 {
 		o.Timeout = 25 * time.Second
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if !o.LocalMode {
-		// No proxy: the dialer's address check must see the real target.
-		tr.Proxy = nil
-		tr.DialContext = guardedDialer().DialContext
-	}
-	return &Upstream{opts: o, http: &http.Client{Transport: tr}}
+	return &Upstream{opts: o, http: netguard.HTTPClient(o.LocalMode)}
 }
 
 // interactive: a person is waiting, so fewer retries than a sync run.

@@ -2,14 +2,14 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/timebridge/timebridge/shared/netguard"
 )
 
 // Connector base URLs are fetched by Timebridge's functions inside AWS, so
@@ -21,36 +21,8 @@ import (
 // IPv6 metadata address fd00:ec2::254), unspecified, multicast or broadcast
 // address. Private RFC 1918 ranges stay allowed: a self-hosted Zammad or
 // Kimai inside the VPC is a legitimate target. The resolution is checked
-// again at dial time by the clients the API builds (guardedDialer), so a
+// again at dial time (netguard.HTTPClient, also used by the sync), so a
 // DNS answer that changes after the check (rebinding) is refused too.
-
-// allowedAddr reports whether a connector may point at address a.
-func allowedAddr(a netip.Addr) bool {
-	if !a.IsValid() {
-		return false
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		b := a.As16()
-		if b[0]&0xfe == 0xfc { // fc00::/7 unique local
-			return false
-		}
-		// NAT64 (64:ff9b::/96) embeds an IPv4 address: judge that one.
-		if nat64.Contains(a) {
-			return allowedAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-		}
-	}
-	if a.Is4() {
-		b := a.As4()
-		if b[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) { // 0.0.0.0/8, broadcast
-			return false
-		}
-	}
-	return !(a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified())
-}
-
-var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 
 // Messages of base URL problems.
 const (
@@ -123,7 +95,7 @@ func (s *server) checkBaseURL(ctx context.Context, p problems, field, raw string
 // literal is judged directly, a name by every address it resolves to.
 func (s *server) checkHost(ctx context.Context, host string) string {
 	if a, err := netip.ParseAddr(host); err == nil {
-		if !allowedAddr(a) {
+		if !netguard.Allowed(a) {
 			return msgURLForbiddenAddr
 		}
 		return ""
@@ -135,28 +107,9 @@ func (s *server) checkHost(ctx context.Context, host string) string {
 		return "has a host name that cannot be resolved; check the spelling"
 	}
 	for _, a := range addrs {
-		if !allowedAddr(a) {
+		if !netguard.Allowed(a) {
 			return msgURLForbiddenAddr
 		}
 	}
 	return ""
-}
-
-// errForbiddenAddr is returned by the guarded dialer.
-var errForbiddenAddr = errors.New("connection to an internal address refused (SSRF protection)")
-
-// guardedDialer returns a dialer that refuses forbidden addresses at
-// connect time, after DNS resolution.
-func guardedDialer() *net.Dialer {
-	return &net.Dialer{
-		Timeout:   10 * time.Second,
-		KeepAlive: 30 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !allowedAddr(ap.Addr()) {
-				return errForbiddenAddr
-			}
-			return nil
-		},
-	}
 }

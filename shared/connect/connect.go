@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
@@ -30,6 +31,9 @@ type Secrets interface {
 
 // Options tune the clients; zero values take the clients' defaults.
 type Options struct {
+	// HTTPClient carries the internal-address guard in AWS
+	// (netguard.HTTPClient); nil uses the clients' default.
+	HTTPClient     *http.Client
 	Policy         upstream.Policy
 	AttemptTimeout time.Duration
 	Logger         *slog.Logger
@@ -64,6 +68,10 @@ func (c *Connector) Connect(ctx context.Context, p tb.Profile) (engine.ZammadAPI
 	}
 	zopts := []zammad.Option{zammad.WithLogger(c.opts.Logger)}
 	kopts := []kimai.Option{kimai.WithLogger(c.opts.Logger)}
+	if c.opts.HTTPClient != nil {
+		zopts = append(zopts, zammad.WithHTTPClient(c.opts.HTTPClient))
+		kopts = append(kopts, kimai.WithHTTPClient(c.opts.HTTPClient))
+	}
 	if c.opts.Policy != (upstream.Policy{}) {
 		zopts = append(zopts, zammad.WithRetryPolicy(c.opts.Policy))
 		kopts = append(kopts, kimai.WithPolicy(c.opts.Policy))

@@ -1,0 +1,76 @@
+// Package netguard keeps connectors from reaching internal addresses (no
+// server-side request forgery through a connector's base URL): loopback,
+// link-local (the metadata service), unique-local, unspecified, multicast.
+// The check runs at dial time, after DNS resolution, so a DNS answer that
+// changes after validation (rebinding) is refused too. Every client that
+// talks to a user-supplied URL in AWS (the API's connector tests and
+// catalogs, the engine's sync clients) uses HTTPClient.
+package netguard
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// Allowed reports whether a connector may point at address a.
+func Allowed(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		b := a.As16()
+		if b[0]&0xfe == 0xfc { // fc00::/7 unique local
+			return false
+		}
+		// NAT64 (64:ff9b::/96) embeds an IPv4 address: judge that one.
+		if nat64.Contains(a) {
+			return Allowed(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		}
+	}
+	if a.Is4() {
+		b := a.As4()
+		if b[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) { // 0.0.0.0/8, broadcast
+			return false
+		}
+	}
+	return !(a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified())
+}
+
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// ErrForbidden is returned by the guarded dialer.
+var ErrForbidden = errors.New("connection to an internal address refused (SSRF protection)")
+
+// Dialer returns a dialer that refuses forbidden addresses at
+// connect time, after DNS resolution.
+func Dialer() *net.Dialer {
+	return &net.Dialer{
+		Timeout:   10 * time.Second,
+		KeepAlive: 30 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !Allowed(ap.Addr()) {
+				return ErrForbidden
+			}
+			return nil
+		},
+	}
+}
+
+// HTTPClient returns the client for user-supplied upstream URLs. Local mode
+// (the local stack's simulators on 127.0.0.1) skips the guard.
+func HTTPClient(local bool) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if !local {
+		// No proxy: the dialer's address check must see the real target.
+		tr.Proxy = nil
+		tr.DialContext = Dialer().DialContext
+	}
+	return &http.Client{Transport: tr}
+}
