@@ -129,3 +129,15 @@ func (st *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	}
 	return nil
 }
+
+// ForgetDelivery removes a recorded delivery, so that the sender's retry is
+// processed: used when the work a delivery asked for could not be queued.
+// A missing record is not an error.
+func (st *Store) ForgetDelivery(ctx context.Context, id string) error {
+	const op = "store: forget delivery"
+	if err := checkID(op, "delivery id", id); err != nil {
+		return err
+	}
+	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &st.table, Key: key("DELIVERY#"+id, "DELIVERY")})
+	return classify(err, op)
+}

@@ -85,6 +85,7 @@ func SecretName(profileID string) string { return "profiles/" + profileID + "/we
 type Store interface {
 	GetProfile(ctx context.Context, id string) (tb.Profile, error)
 	RecordDelivery(ctx context.Context, id string, ttl time.Duration) (bool, error)
+	ForgetDelivery(ctx context.Context, id string) error
 	queue.Runs
 }
 
@@ -231,9 +232,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	run, err := queue.Submit(ctx, h.d.Store, h.d.Queue, msg, h.d.Now(), h.d.NewID)
 	if err != nil {
-		// The delivery stays recorded, so Zammad's retry of this call is
-		// answered as a duplicate; the profile's next scheduled incremental
-		// run picks the change up, and the failed run record shows why.
+		// Forget the delivery so that Zammad's retry (it retries 5xx up
+		// to four times) is processed rather than taken for a duplicate.
+		if ferr := h.d.Store.ForgetDelivery(context.WithoutCancel(ctx), dkey); ferr != nil {
+			log.Warn("forget delivery", slog.String("err", ferr.Error()))
+		}
 		h.fail(w, log.With(slog.String("run_id", run.ID)), "queue run", err)
 		return
 	}
