@@ -64,9 +64,15 @@ vet: ## go vet ./...
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: $(KUMO_BIN) ## 10,000-entry sync benchmark (10 ms latency) and the other benchmarks
+bench: $(KUMO_BIN) ## sync (10,000 entries), API list latency, webhook ack, bootstrap start-up
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -run '^$$' -bench 'BenchmarkSync10k/latency=10ms' -benchtime=1x -benchmem ./shared/engine/
+	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
+		$(GO) test -run '^$$' -bench BenchmarkListLatency -benchtime 500x ./shared/api/
+	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
+		$(GO) test -run '^$$' -bench BenchmarkWebhook -benchtime 500x -benchmem ./shared/webhook/
+	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
+		$(GO) test -run '^$$' -bench BenchmarkBootstrapStartup -benchtime 10x ./shared/devstack/
 
 .PHONY: fmt
 fmt: ## gofmt -s -w all Go files
