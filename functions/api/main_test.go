@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/timebridge/timebridge/shared/starttest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,63 +19,20 @@ import (
 	"github.com/timebridge/timebridge/shared/config"
 )
 
-// The test binary runs main() itself when this variable is set, so that
-// start-up can be tested as a process (it exits).
-const runMainEnv = "TIMEBRIDGE_TEST_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { starttest.Main(m, main) }
 
 // TestFailsFast: without its configuration the function exits 1 at once
 // with one JSON log line naming every problem, the api-only variables
 // included.
 func TestFailsFast(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		env  []string
-		want []string
-	}{
-		{"no configuration", []string{"TIMEBRIDGE_LOCAL_MODE=maybe"},
-			[]string{"TIMEBRIDGE_TABLE", "TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_QUEUE_URL",
+	starttest.FailsFast(t, "api", []starttest.Case{
+		{Name: "no configuration", Env: []string{"TIMEBRIDGE_LOCAL_MODE=maybe"},
+			Want: []string{"TIMEBRIDGE_TABLE", "TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_QUEUE_URL",
 				"TIMEBRIDGE_ADMIN_SECRET", "TIMEBRIDGE_PUBLIC_URL", "TIMEBRIDGE_LOCAL_MODE=maybe"}},
-		{"no AWS region", []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q",
+		{Name: "no AWS region", Env: []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q",
 			"TIMEBRIDGE_ADMIN_SECRET=timebridge/admin", "TIMEBRIDGE_PUBLIC_URL=https://tb.example.com"},
-			[]string{"AWS_REGION"}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			home := t.TempDir() // no shared AWS config with a region
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append([]string{runMainEnv + "=1", "PATH=" + os.Getenv("PATH"), "HOME=" + home,
-				"AWS_CONFIG_FILE=" + home + "/none", "AWS_SHARED_CREDENTIALS_FILE=" + home + "/none"}, c.env...)
-			out, err := cmd.Output()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("exit: %v, output %s", err, out)
-			}
-			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-			if len(lines) != 1 {
-				t.Fatalf("want one log line, got %q", out)
-			}
-			var line map[string]any
-			if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
-				t.Fatalf("not JSON: %s", lines[0])
-			}
-			if line["level"] != "ERROR" || line["function"] != "api" {
-				t.Fatalf("log line %v", line)
-			}
-			msg, _ := line["err"].(string)
-			for _, w := range c.want {
-				if !strings.Contains(msg, w) {
-					t.Fatalf("error %q does not name %s", msg, w)
-				}
-			}
-		})
-	}
+			Want: []string{"AWS_REGION"}},
+	})
 }
 
 // TestSampleEvent serves events/api-gateway-v2-request.json through the
