@@ -235,3 +235,61 @@ func TestRunErrorsAreClassified(t *testing.T) {
 		t.Fatal("lease leaked")
 	}
 }
+
+// TestFullRunObservesKimai: a full run also checks unchanged entries
+// against Kimai — a timesheet deleted there becomes a conflict, a copy
+// becomes a duplicate conflict, and a timesheet whose link was lost is
+// adopted rather than created again.
+func TestFullRunObservesKimai(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	e1 := h.addEntry(tid, agent, typ, "15", at(8, 0))
+	e2 := h.addEntry(tid, agent, typ, "20", at(9, 0))
+	e3 := h.addEntry(tid, agent, typ, "25", at(10, 0))
+	h.run(tb.ModeFull)
+	ctx := context.Background()
+
+	h.ks.DeleteTimesheet(h.sheetsByEntry()[e1.ID][0].ID)
+	copySheet, _ := h.ks.Sheet(h.sheetsByEntry()[e2.ID][0].ID)
+	copySheet.ID = 0
+	h.ks.AddTimesheet(copySheet)
+	if err := h.st.DeleteLink(ctx, h.profile.ID, tid, e3.ID, mustLink(t, h, tid, e3.ID).Version); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.ks.Timesheets())
+	run := h.run(tb.ModeFull)
+	if run.Counts.Created != 0 || len(h.ks.Timesheets()) != before {
+		t.Fatalf("full run created timesheets: %+v", run.Counts)
+	}
+	if c := h.conflictOf(e1.ID); c.Kind != tb.ConflictDeletedInKimai {
+		t.Fatalf("e1: %+v", c)
+	}
+	if c := h.conflictOf(e2.ID); c.Kind != tb.ConflictDuplicateInKimai || len(c.Duplicates) != 2 {
+		t.Fatalf("e2: %+v", c)
+	}
+	if l := mustLink(t, h, tid, e3.ID); l.State != tb.LinkSynced || l.TimesheetID != h.sheetsByEntry()[e3.ID][0].ID {
+		t.Fatalf("e3 not adopted: %+v", l)
+	}
+	// Settled: the next full run writes nothing and raises nothing new.
+	writes := h.kimaiWrites()
+	if run = h.run(tb.ModeFull); h.kimaiWrites() != writes || run.Counts.Conflicts != 0 {
+		t.Fatalf("not settled: %+v", run.Counts)
+	}
+	// Duplicates without any link (both orphans) resolve to one timesheet.
+	if err := h.st.DeleteLink(ctx, h.profile.ID, tid, e2.ID, mustLink(t, h, tid, e2.ID).Version); err != nil {
+		t.Fatal(err)
+	}
+	h.resolve(e2.ID, tb.ResolveUseZammad)
+	if n := len(h.sheetsByEntry()[e2.ID]); n != 1 {
+		t.Fatalf("e2 has %d timesheets after use_zammad", n)
+	}
+}
+
+func mustLink(t *testing.T, h *harness, tid, eid int64) tb.Link {
+	t.Helper()
+	l, err := h.st.GetLink(context.Background(), h.profile.ID, tid, eid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

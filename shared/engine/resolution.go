@@ -75,6 +75,12 @@ func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor stri
 		return fmt.Errorf("engine: connect profile %s: %w", p.ID, err)
 	}
 	l, err := e.store.GetLink(ctx, c.ProfileID, c.TicketID, c.EntryID)
+	if apperr.Is(err, apperr.NotFound) && c.Kimai != nil {
+		// Duplicates found without a link: keep the lowest id and adopt it,
+		// so the forced run updates it instead of creating another.
+		l, err = e.store.PutLink(ctx, tb.Link{ProfileID: c.ProfileID, EntryID: c.EntryID, TicketID: c.TicketID, State: tb.LinkSynced,
+			TimesheetID: c.Kimai.ID, Baseline: *c.Kimai, RunID: "resolve-" + c.ID, UpdatedAt: e.now()}, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("engine: load link of entry %d: %w", c.EntryID, err)
 	}

@@ -510,6 +510,13 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 		}
 	}
 
+	if r.req.Mode == tb.ModeFull {
+		from := r.e.now().AddDate(0, 0, -r.profile.DeletionWindowDays-1)
+		if err := r.observeKimai(ctx, &in, from); err != nil {
+			return in, err
+		}
+	}
+
 	need := NeedsObservation(in)
 	var mu sync.Mutex
 	err = forEach(ctx, r.e.opts.ReadConcurrency, need, func(ctx context.Context, id int64) error {
@@ -815,4 +822,88 @@ func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Conte
 		return context.Cause(ctx)
 	}
 	return first
+}
+
+// observeKimai lists every Timebridge timesheet in Kimai since from (paged,
+// tag "zammad", all users) so that a full run also sees what happened in
+// Kimai to entries that did not change in Zammad: a linked timesheet that
+// is gone (deleted_in_kimai), several timesheets carrying one entry's
+// marker (duplicate_in_kimai), and timesheets whose link was lost (for
+// example after the table was restored), which are adopted instead of being
+// created a second time.
+func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time) error {
+	byEntry := map[int64][]tb.Timesheet{}
+	err := r.k.ListTimesheets(ctx, kimai.TimesheetFilter{Tags: []string{tb.DefaultTag}, Begin: from.In(r.loc), User: kimai.UserAll},
+		func(page []tb.Timesheet) error {
+			for _, s := range page {
+				if inst, id, ok := ParseMarker(s.Description); ok && inst == r.instance {
+					byEntry[id] = append(byEntry[id], s)
+				}
+			}
+			return nil
+		})
+	if apperr.Is(err, apperr.Validation) {
+		// Kimai refuses a filter on a tag it doesn't know: then nothing
+		// carries it yet (dry run before the first sync).
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("engine: list kimai timesheets: %w", err)
+	}
+	for _, d := range in.Desired {
+		id := d.Entry.ID
+		found := byEntry[id]
+		sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
+		l, linked := in.Links[id]
+		if _, open := in.Conflicts[id]; !open && len(found) > 1 && !r.req.DryRun && (!linked || l.State != tb.LinkSkipped) {
+			ids := make([]int64, len(found))
+			for i, s := range found {
+				ids[i] = s.ID
+			}
+			// A human who kept exactly these duplicates is not asked again.
+			if prev, err := r.e.store.ConflictByID(ctx, tb.ConflictID(r.profile.ID, id)); err == nil &&
+				prev.Kind == tb.ConflictDuplicateInKimai && prev.Resolution == tb.ResolveKeepKimai && slices.Equal(prev.Duplicates, ids) {
+				continue
+			}
+			k := found[0]
+			c, err := r.openConflict(ctx, tb.Conflict{Kind: tb.ConflictDuplicateInKimai, EntryID: id, TicketID: d.Entry.TicketID, Kimai: &k,
+				Duplicates: ids, Desired: d.Sheet,
+				Message: fmt.Sprintf("Kimai holds %d timesheets for this one Zammad entry (%v); delete the extras (use Zammad), keep them all (keep Kimai) or skip.", len(found), ids)}, nil)
+			if err != nil {
+				return err
+			}
+			in.Conflicts[id] = c
+			continue
+		}
+		switch {
+		case linked && l.State == tb.LinkSynced && !l.Baseline.Begin.Before(from):
+			if _, fetched := in.Observed[l.TimesheetID]; fetched {
+				continue
+			}
+			obs := Observation{}
+			for _, s := range found {
+				if s.ID == l.TimesheetID {
+					obs = Observation{Found: true, Sheet: s}
+				}
+			}
+			in.Observed[l.TimesheetID] = obs
+		case !linked && len(found) == 1 && !r.req.DryRun:
+			// The timesheet exists but the link doesn't: adopt it. An empty
+			// source hash makes the plan bring it up to date (guarded by the
+			// adopted baseline like any update).
+			s := found[0]
+			nl := tb.Link{ProfileID: r.profile.ID, EntryID: id, TicketID: d.Entry.TicketID, State: tb.LinkSynced, TimesheetID: s.ID,
+				Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
+			saved, err := r.e.store.PutLink(ctx, nl, 0)
+			if err != nil {
+				r.itemError(id, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
+				continue
+			}
+			in.Links[id] = saved
+			in.Observed[s.ID] = Observation{Found: true, Sheet: s}
+			r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(id),
+				Message: fmt.Sprintf("Adopted timesheet %d, found by its marker without a link", s.ID), After: s})
+		}
+	}
+	return nil
 }
