@@ -11,6 +11,7 @@ import (
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
+	"github.com/timebridge/timebridge/shared/zammad"
 )
 
 const (
@@ -191,6 +192,9 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 		token = checkToken(p, "token", *in.Token)
 	}
 	if err := p.err(); err != nil {
+		return err
+	}
+	if err := s.checkInstanceChange(ctx, cur, next); err != nil {
 		return err
 	}
 	// A new token goes to the vault before the record; should the record
@@ -397,4 +401,32 @@ func asUpstream(err error) error {
 		return &c
 	}
 	return err
+}
+
+// checkInstanceChange refuses a new base URL for a Zammad connector that
+// profiles use when it names another Zammad instance: every synced
+// timesheet's marker carries the instance id, so the next run would no
+// longer recognise Timebridge's own timesheets. Same-instance spellings
+// (trailing slash, default port, case) are fine.
+func (s *server) checkInstanceChange(ctx context.Context, cur, next tb.Connector) error {
+	if cur.Kind != tb.KindZammad || next.BaseURL == cur.BaseURL {
+		return nil
+	}
+	before, err1 := zammad.InstanceID(cur.BaseURL)
+	after, err2 := zammad.InstanceID(next.BaseURL)
+	if err1 != nil || err2 != nil || before == after {
+		return nil
+	}
+	profiles, err := s.Store.ListProfiles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, pr := range profiles {
+		if pr.ZammadConnectorID == cur.ID {
+			return &apperr.Error{Kind: apperr.Conflict, Op: "api: update connector",
+				Message: fmt.Sprintf("Profile %q syncs this Zammad; a base URL naming another instance would orphan its timesheets in Kimai. Create a new connector (and profile) for the other Zammad instead.", pr.Name),
+				Fields:  map[string]string{"base_url": "names another Zammad instance than the one profile " + pr.Name + " has synced"}}
+		}
+	}
+	return nil
 }

@@ -378,3 +378,21 @@ func TestUpstreamTestFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectorInstanceChange: a Zammad connector that a profile syncs may
+// not be pointed at another Zammad instance (the markers of its timesheets
+// name the instance); another spelling of the same URL is fine.
+func TestConnectorInstanceChange(t *testing.T) {
+	h := newHarness(t)
+	for _, host := range []string{"other.example.com", "third.example.com"} {
+		h.hosts[host] = []netip.Addr{netip.MustParseAddr("203.0.113.7")}
+	}
+	zid, kid := h.connectors()
+	get := func() float64 { return h.do("GET", "/api/connectors/"+zid, nil).want(t, 200).obj(t)["version"].(float64) }
+	// Unused: any URL goes.
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "version": get()}).want(t, 200)
+	h.do("POST", "/api/profiles", map[string]any{"name": "Support", "zammad_connector_id": zid, "kimai_connector_id": kid}).want(t, 201)
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://third.example.com", "version": get()}).
+		wantError(t, 409, CodeConflict, "base_url")
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://OTHER.example.com:443/", "version": get()}).want(t, 200)
+}
