@@ -1,0 +1,260 @@
+// Typed client for the Timebridge API. Every request and response type comes
+// from schema.d.ts, generated from shared/api/openapi.json (npm run gen:api;
+// npm test fails when the two drift).
+import type { components, paths } from "./schema";
+
+export type Schemas = components["schemas"];
+export type Connector = Schemas["Connector"];
+export type ConnectorCreate = Schemas["ConnectorCreate"];
+export type ConnectorPatch = Schemas["ConnectorPatch"];
+export type ConnectorTest = Schemas["ConnectorTest"];
+export type Check = Schemas["Check"];
+export type Catalog = Schemas["Catalog"];
+export type CatalogItem = Schemas["CatalogItem"];
+export type Profile = Schemas["Profile"];
+export type ProfileInput = Schemas["ProfileInput"];
+export type ProfileCreated = Schemas["ProfileCreated"];
+export type WebhookSecret = Schemas["WebhookSecret"];
+export type Mapping = Schemas["Mapping"];
+export type MappingInput = Schemas["MappingInput"];
+export type MappingKind = Mapping["kind"];
+export type RunRequest = Schemas["RunRequest"];
+export type RunAccepted = Schemas["RunAccepted"];
+export type Run = Schemas["Run"];
+export type Counts = Schemas["Counts"];
+export type PlannedChange = Schemas["PlannedChange"];
+export type Timesheet = Schemas["Timesheet"];
+export type Conflict = Schemas["Conflict"];
+export type Resolution = Schemas["ResolveRequest"]["action"];
+export type AuditEvent = Schemas["AuditEvent"];
+export type Token = Schemas["Token"];
+export type ErrorCode = Schemas["Error"]["error"]["code"];
+
+/** An API failure: the server's error envelope, or a synthetic one for network trouble. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode | "network";
+  readonly fields: Record<string, string>;
+  constructor(status: number, code: ErrorCode | "network", message: string, fields: Record<string, string> = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.fields = fields;
+  }
+}
+
+const codes: readonly ErrorCode[] = [
+  "validation_failed",
+  "not_found",
+  "unauthorized",
+  "forbidden",
+  "conflict",
+  "rate_limited",
+  "upstream_error",
+  "internal",
+];
+
+function codeForStatus(status: number): ErrorCode {
+  if (status === 400 || status === 413) return "validation_failed";
+  if (status === 401) return "unauthorized";
+  if (status === 403) return "forbidden";
+  if (status === 404) return "not_found";
+  if (status === 409) return "conflict";
+  if (status === 429) return "rate_limited";
+  if (status === 502 || status === 503 || status === 504) return "upstream_error";
+  return "internal";
+}
+
+/** Parses `{"error":{"code","message","fields"}}`; tolerates anything else. */
+export function parseErrorEnvelope(status: number, body: unknown): ApiError {
+  const env = (body as { error?: unknown } | null)?.error as
+    | { code?: unknown; message?: unknown; fields?: unknown }
+    | undefined;
+  const code =
+    env && typeof env.code === "string" && (codes as readonly string[]).includes(env.code)
+      ? (env.code as ErrorCode)
+      : codeForStatus(status);
+  const message =
+    env && typeof env.message === "string" && env.message
+      ? env.message
+      : `The server answered ${status} without an explanation. Try again; if it persists, check the API logs.`;
+  const fields: Record<string, string> = {};
+  if (env && env.fields && typeof env.fields === "object") {
+    for (const [k, v] of Object.entries(env.fields as Record<string, unknown>)) {
+      if (typeof v === "string") fields[k] = v;
+    }
+  }
+  return new ApiError(status, code, message, fields);
+}
+
+// ---- session ---------------------------------------------------------------
+
+const SESSION_KEY = "timebridge.session";
+export const SESSION_EXPIRED_MESSAGE = "Your session has expired. Sign in again to continue.";
+
+export interface Session {
+  token: string;
+  expires_at: string;
+}
+
+export function loadSession(): Session | null {
+  try {
+    const raw = sessionStorage.getItem(SESSION_KEY);
+    if (!raw) return null;
+    const s = JSON.parse(raw) as Session;
+    if (!s.token) return null;
+    if (s.expires_at && Date.parse(s.expires_at) <= Date.now()) {
+      sessionStorage.removeItem(SESSION_KEY);
+      return null;
+    }
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(s: Session): void {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
+}
+
+export function clearSession(): void {
+  sessionStorage.removeItem(SESSION_KEY);
+}
+
+type ExpiredListener = (message: string) => void;
+const expiredListeners = new Set<ExpiredListener>();
+
+/** Called when the API answers 401 to an authenticated request. Returns an unsubscribe. */
+export function onSessionExpired(fn: ExpiredListener): () => void {
+  expiredListeners.add(fn);
+  return () => expiredListeners.delete(fn);
+}
+
+// ---- typed request ---------------------------------------------------------
+
+type Method = "get" | "post" | "put" | "patch" | "delete";
+type Op<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
+type JsonOf<R> = R extends { content: { "application/json": infer T } } ? T : void;
+type Success<O> = O extends { responses: infer R }
+  ? { [K in keyof R]: K extends 200 | 201 | 202 | 204 ? JsonOf<R[K]> : never }[keyof R]
+  : never;
+type Body<O> = O extends { requestBody?: { content: { "application/json": infer B } } } ? B : never;
+type Query<O> = O extends { parameters: { query?: infer Q } } ? Q : never;
+
+export interface RequestOptions<O> {
+  path?: Record<string, string>;
+  query?: Query<O>;
+  body?: Body<O>;
+  signal?: AbortSignal;
+  /** Login answers 401 for a wrong password: that is not an expired session. */
+  anonymous?: boolean;
+}
+
+function expand(path: string, params: Record<string, string> = {}): string {
+  return path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const v = params[name];
+    if (v === undefined) throw new Error(`missing path parameter ${name}`);
+    return encodeURIComponent(v);
+  });
+}
+
+function queryString(q: unknown): string {
+  if (!q || typeof q !== "object") return "";
+  const sp = new URLSearchParams();
+  for (const [k, v] of Object.entries(q as Record<string, unknown>)) {
+    if (v === undefined || v === null || v === "") continue;
+    sp.set(k, String(v));
+  }
+  const s = sp.toString();
+  return s ? `?${s}` : "";
+}
+
+export let apiBase = "";
+export function setApiBase(base: string): void {
+  apiBase = base.replace(/\/$/, "");
+}
+
+export async function request<P extends keyof paths, M extends Method>(
+  method: M,
+  path: P,
+  opts: RequestOptions<Op<P, M>> = {},
+): Promise<Success<Op<P, M>>> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  const session = opts.anonymous ? null : loadSession();
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(opts.body);
+  }
+  const url = apiBase + expand(path as string, opts.path) + queryString(opts.query);
+  let res: Response;
+  try {
+    res = await fetch(url, { method: method.toUpperCase(), headers, body, signal: opts.signal });
+  } catch (e) {
+    if ((e as Error)?.name === "AbortError") throw e;
+    throw new ApiError(
+      0,
+      "network",
+      "Cannot reach the Timebridge API. Check your network connection and that the server is running.",
+    );
+  }
+  if (res.status === 204) return undefined as Success<Op<P, M>>;
+  const text = await res.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
+  if (!res.ok) {
+    const err = parseErrorEnvelope(res.status, data);
+    if (res.status === 401 && !opts.anonymous) {
+      clearSession();
+      for (const fn of expiredListeners) fn(SESSION_EXPIRED_MESSAGE);
+    }
+    throw err;
+  }
+  return data as Success<Op<P, M>>;
+}
+
+// ---- endpoints ---------------------------------------------------------------
+
+export const api = {
+  async login(username: string, password: string): Promise<Token> {
+    const t = await request("post", "/api/auth/login", { body: { username, password }, anonymous: true });
+    saveSession({ token: t.token, expires_at: t.expires_at });
+    return t;
+  },
+  listConnectors: () => request("get", "/api/connectors").then((r) => r.items),
+  createConnector: (body: ConnectorCreate) => request("post", "/api/connectors", { body }),
+  updateConnector: (id: string, body: ConnectorPatch) =>
+    request("patch", "/api/connectors/{id}", { path: { id }, body }),
+  deleteConnector: (id: string) => request("delete", "/api/connectors/{id}", { path: { id } }),
+  testConnector: (id: string) => request("post", "/api/connectors/{id}/test", { path: { id } }),
+  catalog: (id: string) => request("get", "/api/connectors/{id}/catalog", { path: { id } }),
+  listProfiles: () => request("get", "/api/profiles").then((r) => r.items),
+  createProfile: (body: ProfileInput) => request("post", "/api/profiles", { body }),
+  updateProfile: (id: string, body: ProfileInput) => request("patch", "/api/profiles/{id}", { path: { id }, body }),
+  deleteProfile: (id: string) => request("delete", "/api/profiles/{id}", { path: { id } }),
+  rotateSecret: (id: string) => request("post", "/api/profiles/{id}/webhook-secret", { path: { id } }),
+  listMappings: (id: string) => request("get", "/api/profiles/{id}/mappings", { path: { id } }).then((r) => r.items),
+  putMapping: (id: string, body: MappingInput) => request("put", "/api/profiles/{id}/mappings", { path: { id }, body }),
+  deleteMapping: (id: string, kind: MappingKind, sourceId: string) =>
+    request("delete", "/api/profiles/{id}/mappings/{kind}/{source_id}", {
+      path: { id, kind, source_id: sourceId },
+    }),
+  startRun: (id: string, body: RunRequest) => request("post", "/api/profiles/{id}/runs", { path: { id }, body }),
+  listRuns: (q: { profile_id?: string; limit?: number; cursor?: string } = {}) =>
+    request("get", "/api/runs", { query: q }),
+  getRun: (id: string) => request("get", "/api/runs/{id}", { path: { id } }),
+  listConflicts: (q: { profile_id?: string; status?: "open" | "resolved" } = {}) =>
+    request("get", "/api/conflicts", { query: q }).then((r) => r.items),
+  resolveConflict: (id: string, action: Resolution) =>
+    request("post", "/api/conflicts/{id}/resolve", { path: { id }, body: { action } }),
+  listAudit: (q: { profile_id?: string; type?: string; from?: string; to?: string; limit?: number; cursor?: string }) =>
+    request("get", "/api/audit", { query: q }),
+};

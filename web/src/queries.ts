@@ -1,0 +1,32 @@
+// Query keys per resource, and the hooks that read them. Mutations invalidate
+// exactly the keys of the resources they change.
+import { useQuery } from "@tanstack/react-query";
+import { api } from "./api/client";
+
+export const keys = {
+  connectors: ["connectors"] as const,
+  catalog: (id: string) => ["connectors", id, "catalog"] as const,
+  profiles: ["profiles"] as const,
+  mappings: (profileId: string) => ["profiles", profileId, "mappings"] as const,
+  runs: ["runs"] as const,
+  runsFor: (profileId: string) => ["runs", "list", profileId] as const,
+  run: (id: string) => ["runs", "one", id] as const,
+  conflicts: ["conflicts"] as const,
+  conflictsBy: (status: "open" | "resolved") => ["conflicts", status] as const,
+  audit: ["audit"] as const,
+  auditView: (f: object) => ["audit", "view", f] as const,
+  syncedHours: (profileId: string) => ["audit", "synced-hours", profileId] as const,
+};
+
+export const useConnectors = () => useQuery({ queryKey: keys.connectors, queryFn: api.listConnectors });
+export const useProfiles = () => useQuery({ queryKey: keys.profiles, queryFn: api.listProfiles });
+export const useConflicts = (status: "open" | "resolved") =>
+  useQuery({ queryKey: keys.conflictsBy(status), queryFn: () => api.listConflicts({ status }) });
+export const useRunsFor = (profileId: string) =>
+  useQuery({
+    queryKey: keys.runsFor(profileId),
+    queryFn: () => api.listRuns({ profile_id: profileId, limit: 50 }).then((r) => r.items),
+    // Keep the dashboard live while a run is queued or running.
+    refetchInterval: (q) =>
+      q.state.data?.some((r) => r.status === "queued" || r.status === "running") ? 2000 : 30000,
+  });

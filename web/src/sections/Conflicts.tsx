@@ -1,0 +1,283 @@
+import { useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { api, type Conflict, type Resolution, type Timesheet } from "../api/client";
+import { keys, useConflicts, useProfiles } from "../queries";
+import { Empty, QueryError, Section, Spinner, errorMessage, fmtHours, fmtTime, useApiMutation, useToast } from "../ui";
+
+export const actionLabels: Record<Resolution, string> = {
+  use_zammad: "Use Zammad",
+  keep_kimai: "Keep Kimai",
+  skip: "Skip",
+  retry: "Retry",
+};
+
+const kindLabels: Record<Conflict["kind"], string> = {
+  edited_in_kimai: "Edited in Kimai",
+  deleted_in_kimai: "Deleted in Kimai",
+  locked_in_kimai: "Locked (exported) in Kimai",
+  duplicate_in_kimai: "Duplicate in Kimai",
+  deleted_in_zammad: "Deleted in Zammad",
+  unmapped_activity: "Unmapped activity",
+  unmapped_customer: "Unmapped customer",
+  unmapped_project: "Unmapped project",
+  unmapped_user: "Unmapped user",
+  rejected_by_kimai: "Rejected by Kimai",
+  unmatched_negative: "Unmatched negative correction",
+};
+
+function SheetView({ s, label }: { s?: Timesheet; label: string }) {
+  if (!s) return <p className="muted">{label}</p>;
+  return (
+    <dl className="kv">
+      {s.id !== undefined && (
+        <>
+          <dt>Timesheet</dt>
+          <dd>#{s.id}</dd>
+        </>
+      )}
+      <dt>Begin</dt>
+      <dd>{fmtTime(s.begin)}</dd>
+      <dt>End</dt>
+      <dd>{fmtTime(s.end)}</dd>
+      <dt>Duration</dt>
+      <dd>{fmtHours(s.duration)}</dd>
+      <dt>Project / activity</dt>
+      <dd>
+        #{s.project} / #{s.activity}
+      </dd>
+      {s.user !== undefined && (
+        <>
+          <dt>User</dt>
+          <dd>#{s.user}</dd>
+        </>
+      )}
+      {s.description && (
+        <>
+          <dt>Description</dt>
+          <dd>{s.description}</dd>
+        </>
+      )}
+      {s.exported && (
+        <>
+          <dt>Exported</dt>
+          <dd>yes (locked)</dd>
+        </>
+      )}
+    </dl>
+  );
+}
+
+export function ConflictCard({ c }: { c: Conflict }) {
+  const resolve = useApiMutation({
+    mutationFn: (action: Resolution) => api.resolveConflict(c.id, action),
+    success: (r, action) => `Entry ${c.entry_id}: ${actionLabels[action]} — ${r.status === "resolved" ? "resolved" : "requested"}.`,
+    invalidate: () => [keys.conflicts, keys.runs, keys.audit],
+  });
+  const z = c.zammad;
+  return (
+    <article className="card conflict" data-testid="conflict-card" data-entry={c.entry_id} aria-labelledby={`conflict-${c.id}`}>
+      <h4 id={`conflict-${c.id}`}>
+        Ticket {z?.ticket_number ? `#${z.ticket_number}` : c.ticket_id} · entry {c.entry_id}
+        {z?.ticket_title ? ` — ${z.ticket_title}` : ""}
+      </h4>
+      <p>{c.message}</p>
+      <div className="sides">
+        <div className="side" aria-label="Zammad side">
+          <h5>Zammad</h5>
+          {z ? (
+            <dl className="kv">
+              <dt>Time units</dt>
+              <dd>
+                {z.time_unit ?? "—"}
+                {z.net_unit && z.net_unit !== z.time_unit ? ` (net ${z.net_unit})` : ""}
+              </dd>
+              <dt>Type / agent</dt>
+              <dd>
+                {z.type_id ?? "—"} / {z.agent_id ?? "—"}
+              </dd>
+              <dt>Booked</dt>
+              <dd>{fmtTime(z.created_at)}</dd>
+              {c.source_key && (
+                <>
+                  <dt>Source</dt>
+                  <dd>{c.source_key}</dd>
+                </>
+              )}
+            </dl>
+          ) : (
+            <p className="muted">The entry no longer exists in Zammad.</p>
+          )}
+          {c.desired && (
+            <>
+              <h6>Timebridge would write</h6>
+              <SheetView s={c.desired} label="Nothing to write." />
+            </>
+          )}
+        </div>
+        <div className="side" aria-label="Kimai side">
+          <h5>Kimai</h5>
+          <SheetView s={c.kimai} label="No Kimai timesheet for this entry." />
+          {c.duplicates && c.duplicates.length > 0 && <p className="small">Duplicates: {c.duplicates.map((d) => `#${d}`).join(", ")}</p>}
+        </div>
+      </div>
+      <div className="actions" role="group" aria-label={`Resolve entry ${c.entry_id}`}>
+        {c.actions.map((a) => (
+          <button key={a} type="button" data-testid={`resolve-${a}`} className={a === "use_zammad" ? "primary" : undefined} disabled={resolve.isPending} onClick={() => resolve.mutate(a)}>
+            {actionLabels[a]}
+          </button>
+        ))}
+        {resolve.isPending && <Spinner label="Resolving…" />}
+      </div>
+    </article>
+  );
+}
+
+const PAGE = 100;
+
+export function ConflictGroup({ kind, items }: { kind: Conflict["kind"]; items: Conflict[] }) {
+  const qc = useQueryClient();
+  const toast = useToast();
+  const common = (["use_zammad", "keep_kimai", "skip", "retry"] as Resolution[]).filter((a) => items.every((c) => c.actions.includes(a)));
+  const [action, setAction] = useState<Resolution | "">("");
+  const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
+  const chosen = action || common[0] || "";
+  const [showAll, setShowAll] = useState(false);
+
+  async function bulk() {
+    if (!chosen) return;
+    const list = items.slice();
+    let ok = 0;
+    const failures: string[] = [];
+    setProgress({ done: 0, total: list.length });
+    // One API call per conflict, a few at a time, in list order.
+    let next = 0;
+    const worker = async () => {
+      while (next < list.length) {
+        const c = list[next++];
+        try {
+          await api.resolveConflict(c.id, chosen);
+          ok++;
+        } catch (e) {
+          failures.push(`entry ${c.entry_id}: ${errorMessage(e)}`);
+        }
+        setProgress((p) => (p ? { ...p, done: p.done + 1 } : p));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, list.length) }, worker));
+    setProgress(null);
+    if (ok > 0) toast.push("success", `${actionLabels[chosen]}: ${ok} of ${list.length} conflicts resolved.`);
+    if (failures.length > 0) toast.push("error", `${failures.length} failed — ${failures.slice(0, 3).join("; ")}`);
+    for (const k of [keys.conflicts, keys.runs, keys.audit]) void qc.invalidateQueries({ queryKey: k });
+  }
+
+  const selectId = `bulk-${kind}`;
+  return (
+    <section className="conflict-group" data-testid="conflict-group" data-kind={kind} aria-labelledby={`group-${kind}`}>
+      <h3 id={`group-${kind}`}>
+        {kindLabels[kind] ?? kind} <span className="count">{items.length}</span>
+      </h3>
+      {items.length > 1 && common.length > 0 && (
+        <div className="toolbar bulk">
+          <label htmlFor={selectId}>Resolve all {items.length} with</label>
+          <select id={selectId} value={chosen} onChange={(e) => setAction(e.target.value as Resolution)} disabled={!!progress}>
+            {common.map((a) => (
+              <option key={a} value={a}>
+                {actionLabels[a]}
+              </option>
+            ))}
+          </select>
+          <button type="button" data-testid="bulk-resolve" onClick={bulk} disabled={!!progress}>
+            Resolve all
+          </button>
+          {progress && (
+            <span role="status">
+              <progress max={progress.total} value={progress.done} aria-label="Bulk resolve progress" /> {progress.done}/{progress.total}
+            </span>
+          )}
+        </div>
+      )}
+      <div className="conflict-list">
+        {(showAll ? items : items.slice(0, PAGE)).map((c) => (
+          <ConflictCard key={c.id} c={c} />
+        ))}
+      </div>
+      {!showAll && items.length > PAGE && (
+        <button type="button" onClick={() => setShowAll(true)}>
+          Show all {items.length}
+        </button>
+      )}
+    </section>
+  );
+}
+
+export function Conflicts() {
+  const open = useConflicts("open");
+  const resolved = useConflicts("resolved");
+  const profiles = useProfiles();
+  const [profileId, setProfileId] = useState("");
+  const filter = (xs: Conflict[]) => (profileId ? xs.filter((c) => c.profile_id === profileId) : xs);
+  const groups = new Map<Conflict["kind"], Conflict[]>();
+  for (const c of filter(open.data ?? [])) groups.set(c.kind, [...(groups.get(c.kind) ?? []), c]);
+  const history = filter(resolved.data ?? [])
+    .slice()
+    .sort((a, b) => (b.resolved_at ?? b.updated_at).localeCompare(a.resolved_at ?? a.updated_at))
+    .slice(0, 50);
+  return (
+    <Section id="conflicts" title="Conflicts">
+      <p className="muted">What Timebridge cannot decide safely waits here. Each resolution is audited.</p>
+      {(profiles.data?.length ?? 0) > 1 && (
+        <div className="toolbar">
+          <label htmlFor="conflict-profile">Profile</label>
+          <select id="conflict-profile" value={profileId} onChange={(e) => setProfileId(e.target.value)}>
+            <option value="">All profiles</option>
+            {profiles.data!.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+      {open.isPending && <Spinner />}
+      {open.isError && <QueryError error={open.error} />}
+      {open.data && groups.size === 0 && <Empty>No open conflicts. Everything synced cleanly; new conflicts appear here after a run.</Empty>}
+      {[...groups.entries()].map(([kind, items]) => (
+        <ConflictGroup key={kind} kind={kind} items={items} />
+      ))}
+      <details className="history">
+        <summary>Resolved history ({history.length})</summary>
+        {resolved.isError && <QueryError error={resolved.error} />}
+        {history.length === 0 ? (
+          <Empty>No resolved conflicts yet.</Empty>
+        ) : (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Entry</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Resolution</th>
+                  <th scope="col">By</th>
+                  <th scope="col">When</th>
+                </tr>
+              </thead>
+              <tbody>
+                {history.map((c) => (
+                  <tr key={c.id}>
+                    <td>
+                      {c.entry_id} (ticket {c.zammad?.ticket_number ?? c.ticket_id})
+                    </td>
+                    <td>{kindLabels[c.kind] ?? c.kind}</td>
+                    <td>{c.resolution ? actionLabels[c.resolution] : "—"}</td>
+                    <td>{c.resolved_by ?? "—"}</td>
+                    <td>{fmtTime(c.resolved_at)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </details>
+    </Section>
+  );
+}

@@ -1,0 +1,317 @@
+import { useEffect, useRef, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, type AuditEvent, type PlannedChange, type Profile, type Run } from "../api/client";
+import { keys, useConflicts, useProfiles, useRunsFor } from "../queries";
+import { Empty, QueryError, Section, Spinner, StatusBadge, fmtDuration, fmtHours, fmtTime, useApiMutation, useToast } from "../ui";
+
+const DAY = 86_400_000;
+const terminal = (r?: Run) => !!r && r.status !== "queued" && r.status !== "running";
+
+export function countsSummary(r: Run): string {
+  const n = r.counts;
+  const parts = [`${n.created} created`, `${n.updated} updated`, `${n.deleted} deleted`, `${n.conflicts} conflicts`];
+  if (n.errors) parts.push(`${n.errors} errors`);
+  return parts.join(", ");
+}
+
+/** Polls a run until it finishes. */
+export function useRun(id: string | null) {
+  return useQuery({
+    queryKey: keys.run(id ?? ""),
+    queryFn: () => api.getRun(id!),
+    enabled: !!id,
+    refetchInterval: (q) => (terminal(q.state.data) ? false : 1500),
+  });
+}
+
+function localDay(t: number): string {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+/** Seconds synced per local day, from the audit log's timesheet.created events. */
+function useSyncedHours(profileId: string) {
+  return useQuery({
+    queryKey: keys.syncedHours(profileId),
+    staleTime: 60_000,
+    queryFn: async () => {
+      const now = new Date();
+      const monthStart = new Date(now.getFullYear(), now.getMonth(), 1).getTime();
+      const from = new Date(Math.min(monthStart, now.getTime() - 30 * DAY)).toISOString();
+      const events: AuditEvent[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 5; page++) {
+        const r = await api.listAudit({ profile_id: profileId, type: "timesheet.created", from, limit: 1000, cursor });
+        events.push(...r.items);
+        if (!r.next_cursor) break;
+        cursor = r.next_cursor;
+      }
+      const perDay = new Map<string, number>();
+      for (const e of events) {
+        const secs = Number((e.after as { duration?: unknown } | undefined)?.duration ?? 0);
+        if (!Number.isFinite(secs)) continue;
+        const day = localDay(Date.parse(e.time));
+        perDay.set(day, (perDay.get(day) ?? 0) + secs);
+      }
+      return { perDay, truncated: !!cursor };
+    },
+  });
+}
+
+function HoursChart({ perDay }: { perDay: Map<string, number> }) {
+  const today = new Date();
+  today.setHours(12, 0, 0, 0);
+  const days = Array.from({ length: 30 }, (_, i) => localDay(today.getTime() - (29 - i) * DAY));
+  const vals = days.map((d) => (perDay.get(d) ?? 0) / 3600);
+  const max = Math.max(1, ...vals);
+  const total = vals.reduce((a, b) => a + b, 0);
+  const w = 10;
+  return (
+    <figure className="chart">
+      <svg viewBox={`0 0 ${days.length * w} 60`} preserveAspectRatio="none" role="img" aria-label={`Synced hours per day, last 30 days: ${total.toFixed(1)} h in total, at most ${max.toFixed(1)} h a day`}>
+        <line x1="0" y1="59.5" x2={days.length * w} y2="59.5" className="axis" />
+        {vals.map((v, i) => {
+          const h = (v / max) * 56;
+          return (
+            <rect key={days[i]} x={i * w + 1} y={59 - h} width={w - 2} height={h} className="bar">
+              <title>{`${days[i]}: ${v.toFixed(2)} h`}</title>
+            </rect>
+          );
+        })}
+      </svg>
+      <figcaption className="muted small">
+        Synced hours per day, last 30 days ({days[0]} – {days[29]})
+      </figcaption>
+    </figure>
+  );
+}
+
+function PlanTable({ plan }: { plan: PlannedChange[] }) {
+  const visible = plan.filter((p) => p.action !== "unchanged");
+  const count = (a: PlannedChange["action"]) => plan.filter((p) => p.action === a).length;
+  return (
+    <div>
+      <p className="plan-summary" role="status">
+        Plan: <strong>{count("create")}</strong> creates, <strong>{count("update")}</strong> updates, <strong>{count("delete")}</strong> deletes,{" "}
+        <strong>{count("conflict")}</strong> conflicts, {count("skip")} skipped, {count("unchanged")} unchanged.
+      </p>
+      {visible.length === 0 ? (
+        <Empty>Nothing to write: Kimai already matches Zammad.</Empty>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="plan-table">
+            <thead>
+              <tr>
+                <th scope="col">Action</th>
+                <th scope="col">Ticket</th>
+                <th scope="col">Entry</th>
+                <th scope="col">Timesheet</th>
+                <th scope="col">Change</th>
+              </tr>
+            </thead>
+            <tbody>
+              {visible.map((p, i) => (
+                <tr key={`${p.entry_id}-${i}`} data-action={p.action}>
+                  <td>
+                    <StatusBadge status={p.action} />
+                  </td>
+                  <td>{p.ticket_id}</td>
+                  <td>{p.entry_id}</td>
+                  <td>{p.timesheet_id ? `#${p.timesheet_id}` : "—"}</td>
+                  <td>
+                    {p.before && p.after
+                      ? `${fmtHours(p.before.duration)} → ${fmtHours(p.after.duration)}`
+                      : p.after
+                        ? `${fmtHours(p.after.duration)} at ${fmtTime(p.after.begin)}`
+                        : p.before
+                          ? `remove ${fmtHours(p.before.duration)}`
+                          : ""}
+                    {p.conflict ? ` ${p.conflict}` : ""}
+                    {p.reason ? ` — ${p.reason}` : ""}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
+
+type Mode = "incremental" | "full";
+
+function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }) {
+  const qc = useQueryClient();
+  const toast = useToast();
+  const runs = useRunsFor(p.id);
+  const hours = useSyncedHours(p.id);
+  const [mode, setMode] = useState<Mode>("incremental");
+  const [previewId, setPreviewId] = useState<string | null>(null);
+  const [watchId, setWatchId] = useState<string | null>(null);
+  const preview = useRun(previewId);
+  const watched = useRun(watchId);
+  const announced = useRef<string | null>(null);
+
+  useEffect(() => {
+    const r = watched.data;
+    if (!r || !terminal(r) || announced.current === r.id) return;
+    announced.current = r.id;
+    const detail = r.error_detail ? ` ${r.error_detail.message}` : "";
+    toast.push(r.status === "failed" ? "error" : "success", `Run ${r.status} for “${p.name}”: ${countsSummary(r)}.${detail}`);
+    for (const k of [keys.runs, keys.conflicts, keys.audit]) void qc.invalidateQueries({ queryKey: k });
+  }, [watched.data, p.name, qc, toast]);
+
+  const start = useApiMutation({
+    mutationFn: (v: { mode: Mode; dry_run: boolean }) => api.startRun(p.id, v),
+    success: (r, v) => (r.status === "failed" ? null : v.dry_run ? `Preview queued (${v.mode}); building the plan…` : `${v.mode === "full" ? "Full" : "Incremental"} run queued for “${p.name}”.`),
+    invalidate: () => [keys.runs],
+    onSuccess: (r, v) => {
+      if (r.status === "failed") toast.push("error", `The run could not be queued; see Runs for the error detail.`);
+      if (v.dry_run) setPreviewId(r.id);
+      else {
+        setWatchId(r.id);
+        setPreviewId(null);
+      }
+    },
+  });
+
+  const list = runs.data ?? [];
+  const real = list.filter((r) => !r.dry_run);
+  const last = list[0];
+  const synced = real.reduce((a, r) => a + r.counts.created, 0);
+  const lastIncr = real.find((r) => r.mode === "incremental");
+  const next = !p.enabled
+    ? "off — profile disabled"
+    : lastIncr
+      ? fmtTime(new Date(Math.max(Date.parse(lastIncr.queued_at) + p.interval_minutes * 60_000, Date.now())).toISOString())
+      : "within 5 minutes";
+  const now = new Date();
+  const weekStart = new Date(now.getFullYear(), now.getMonth(), now.getDate() - ((now.getDay() + 6) % 7)).getTime();
+  const monthStart = new Date(now.getFullYear(), now.getMonth(), 1).getTime();
+  let week = 0;
+  let month = 0;
+  for (const [day, secs] of hours.data?.perDay ?? []) {
+    const t = new Date(`${day}T12:00:00`).getTime();
+    if (t >= weekStart) week += secs;
+    if (t >= monthStart) month += secs;
+  }
+  const busy = start.isPending || (!!watchId && !terminal(watched.data));
+  const previewBusy = !!previewId && !terminal(preview.data);
+
+  return (
+    <article className="card dashboard-card" data-testid="dashboard-card" data-profile={p.id} aria-labelledby={`dash-${p.id}`}>
+      <h3 id={`dash-${p.id}`}>{p.name}</h3>
+      <dl className="stats">
+        <div>
+          <dt>Last run</dt>
+          <dd>{last ? <><StatusBadge status={last.status} /> <span className="small">{fmtTime(last.queued_at)}</span></> : "never"}</dd>
+        </div>
+        <div>
+          <dt>Entries synced</dt>
+          <dd data-testid="synced-entries">{synced}</dd>
+        </div>
+        <div>
+          <dt>Hours this week</dt>
+          <dd>{hours.data ? fmtHours(week) : "…"}</dd>
+        </div>
+        <div>
+          <dt>Hours this month</dt>
+          <dd>{hours.data ? fmtHours(month) : "…"}</dd>
+        </div>
+        <div>
+          <dt>Open conflicts</dt>
+          <dd data-testid="open-conflicts">{openConflicts}</dd>
+        </div>
+        <div>
+          <dt>Next scheduled run</dt>
+          <dd className="small">{next}</dd>
+        </div>
+      </dl>
+      {hours.data && <HoursChart perDay={hours.data.perDay} />}
+      <div className="actions">
+        <button type="button" className="primary" data-testid="sync-now" disabled={busy} onClick={() => start.mutate({ mode: "incremental", dry_run: false })}>
+          {busy ? "Syncing…" : "Sync now"}
+        </button>
+        <label htmlFor={`mode-${p.id}`} className="inline-label">
+          Preview mode
+        </label>
+        <select id={`mode-${p.id}`} value={mode} onChange={(e) => setMode(e.target.value as Mode)}>
+          <option value="incremental">Incremental</option>
+          <option value="full">Full</option>
+        </select>
+        <button type="button" data-testid="preview" disabled={previewBusy || start.isPending} onClick={() => start.mutate({ mode, dry_run: true })}>
+          Preview
+        </button>
+      </div>
+      {busy && watched.data && <Spinner label={`Run ${watched.data.status}…`} />}
+      {previewId && (
+        <div className="preview" aria-live="polite">
+          {!terminal(preview.data) && <Spinner label={`Preview ${preview.data?.status ?? "queued"}… nothing is written.`} />}
+          {preview.isError && <QueryError error={preview.error} />}
+          {terminal(preview.data) && (
+            <>
+              {preview.data!.status === "failed" ? (
+                <p className="error-box" role="alert">
+                  Preview failed: {preview.data!.error_detail?.message ?? "see Runs for details."}
+                </p>
+              ) : (
+                <PlanTable plan={preview.data!.plan ?? []} />
+              )}
+              <div className="actions">
+                <button
+                  type="button"
+                  className="primary"
+                  data-testid="apply-preview"
+                  disabled={preview.data!.status === "failed" || busy}
+                  onClick={() => start.mutate({ mode: preview.data!.mode === "full" ? "full" : "incremental", dry_run: false })}
+                >
+                  Apply
+                </button>
+                <button type="button" onClick={() => setPreviewId(null)}>
+                  Discard preview
+                </button>
+              </div>
+            </>
+          )}
+        </div>
+      )}
+      <h4>Recent runs</h4>
+      {runs.isError && <QueryError error={runs.error} />}
+      {list.length === 0 ? (
+        <Empty>No runs yet. Press “Preview” to see what would be written, or “Sync now”.</Empty>
+      ) : (
+        <ul className="recent">
+          {list.slice(0, 5).map((r) => (
+            <li key={r.id}>
+              <StatusBadge status={r.status} /> {r.dry_run ? "preview" : r.mode} · {r.trigger} · {fmtTime(r.queued_at)} · {countsSummary(r)}
+              {r.duration_ms > 0 && ` · ${fmtDuration(r.duration_ms)}`}
+            </li>
+          ))}
+        </ul>
+      )}
+    </article>
+  );
+}
+
+export function Dashboard() {
+  const profiles = useProfiles();
+  const open = useConflicts("open");
+  return (
+    <Section id="dashboard" title="Dashboard">
+      {profiles.isPending && <Spinner />}
+      {profiles.isError && <QueryError error={profiles.error} />}
+      {profiles.data && profiles.data.length === 0 && (
+        <Empty>
+          Nothing to show yet. Add a Zammad and a Kimai connector under <a href="#connectors">Connectors</a>, then create a sync profile under{" "}
+          <a href="#profiles">Profiles</a>.
+        </Empty>
+      )}
+      <div className="cards">
+        {profiles.data?.map((p) => (
+          <ProfileCard key={p.id} p={p} openConflicts={(open.data ?? []).filter((c) => c.profile_id === p.id).length} />
+        ))}
+      </div>
+    </Section>
+  );
+}

@@ -1,0 +1,258 @@
+import { useEffect, useMemo, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { api, type CatalogItem, type Mapping, type MappingKind, type Profile } from "../api/client";
+import { keys, useConflicts, useProfiles } from "../queries";
+import { Empty, QueryError, Section, Spinner, useApiMutation } from "../ui";
+
+const kindInfo: Record<MappingKind, { label: string; source: string; target: string }> = {
+  activity: { label: "Activities", source: "Zammad type", target: "Kimai activity" },
+  customer: { label: "Customers", source: "Zammad organization", target: "Kimai customer" },
+  project: { label: "Projects", source: "Project key", target: "Kimai project" },
+  user: { label: "Users", source: "Zammad agent", target: "Kimai user" },
+};
+
+interface SourceItem {
+  id: string;
+  name: string;
+  detail?: string;
+}
+
+function sourcesFor(kind: MappingKind, profile: Profile, z?: { types?: CatalogItem[]; organizations?: CatalogItem[]; agents?: CatalogItem[] }): SourceItem[] {
+  const item = (c: CatalogItem, id = String(c.id)): SourceItem => ({ id, name: c.name, detail: c.email || (c.active ? undefined : "inactive") });
+  switch (kind) {
+    case "activity":
+      return (z?.types ?? []).map((c) => item(c));
+    case "customer":
+      return (z?.organizations ?? []).map((c) => item(c));
+    case "user":
+      return (z?.agents ?? []).map((c) => item(c));
+    case "project":
+      // Only the customer strategy has a catalog of keys; ticket and group keys are typed in.
+      return profile.project_strategy === "customer" ? (z?.organizations ?? []).map((c) => item(c, `org-${c.id}`)) : [];
+  }
+}
+
+function targetsFor(kind: MappingKind, k?: { activities?: CatalogItem[]; customers?: CatalogItem[]; projects?: CatalogItem[]; users?: CatalogItem[] }): CatalogItem[] {
+  switch (kind) {
+    case "activity":
+      return k?.activities ?? [];
+    case "customer":
+      return k?.customers ?? [];
+    case "project":
+      return k?.projects ?? [];
+    case "user":
+      return k?.users ?? [];
+  }
+}
+
+function MappingRow({
+  profileId,
+  kind,
+  source,
+  current,
+  targets,
+  blocking,
+}: {
+  profileId: string;
+  kind: MappingKind;
+  source: SourceItem;
+  current?: Mapping;
+  targets: CatalogItem[];
+  blocking: number;
+}) {
+  const [target, setTarget] = useState(current ? String(current.target_id) : "");
+  useEffect(() => setTarget(current ? String(current.target_id) : ""), [current]);
+  const info = kindInfo[kind];
+  const targetName = (id: number) => targets.find((t) => t.id === id)?.name ?? `#${id}`;
+  const put = useApiMutation({
+    mutationFn: () => api.putMapping(profileId, { kind, source_id: source.id, target_id: Number(target) }),
+    success: (m) => `Mapped ${info.source.toLowerCase()} “${source.name}” to ${info.target} “${targetName(m.target_id)}”.`,
+    invalidate: () => [keys.mappings(profileId)],
+  });
+  const del = useApiMutation({
+    mutationFn: () => api.deleteMapping(profileId, kind, source.id),
+    success: () => `Removed the mapping of “${source.name}”.`,
+    invalidate: () => [keys.mappings(profileId)],
+  });
+  const selectId = `map-${kind}-${source.id}`;
+  return (
+    <li className="mapping-row" data-testid="mapping-row" data-kind={kind} data-source={source.id} data-mapped={current ? "true" : "false"}>
+      <div className="mapping-source">
+        <strong>{source.name}</strong> <span className="muted small">({source.id}{source.detail ? `, ${source.detail}` : ""})</span>
+        {blocking > 0 && <span className="badge badge-failed"> blocks {blocking} {blocking === 1 ? "entry" : "entries"}</span>}
+        <div className="muted small">{current ? `→ ${targetName(current.target_id)}` : "not mapped (external number, auto-create, then conflict)"}</div>
+      </div>
+      <div className="mapping-edit">
+        <label htmlFor={selectId} className="sr-only">
+          {info.target} for {source.name}
+        </label>
+        <select id={selectId} value={target} onChange={(e) => setTarget(e.target.value)}>
+          <option value="">Choose {info.target.toLowerCase()}…</option>
+          {targets.map((t) => (
+            <option key={t.id} value={t.id}>
+              {t.name}
+              {t.number ? ` (${t.number})` : ""}
+              {t.active ? "" : " — inactive"}
+            </option>
+          ))}
+        </select>
+        <button type="button" className="primary" disabled={!target || put.isPending || String(current?.target_id ?? "") === target} onClick={() => put.mutate(undefined)}>
+          Save
+        </button>
+        {current && (
+          <button type="button" onClick={() => del.mutate(undefined)} disabled={del.isPending} aria-label={`Remove mapping of ${source.name}`}>
+            Remove
+          </button>
+        )}
+      </div>
+    </li>
+  );
+}
+
+function ManualProjectMapping({ profileId, targets }: { profileId: string; targets: CatalogItem[] }) {
+  const [source, setSource] = useState("");
+  const [target, setTarget] = useState("");
+  const valid = /^(org-\d+|ticket-\d+|group-\d+-org-\d+)$/.test(source.trim());
+  const put = useApiMutation({
+    mutationFn: () => api.putMapping(profileId, { kind: "project", source_id: source.trim(), target_id: Number(target) }),
+    success: (m) => `Mapped project key ${m.source_id} to Kimai project #${m.target_id}.`,
+    invalidate: () => [keys.mappings(profileId)],
+    onSuccess: () => setSource(""),
+  });
+  return (
+    <form
+      className="inline-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (valid && target) put.mutate(undefined);
+      }}
+    >
+      <div className="field">
+        <label htmlFor="manual-project-key">Project key</label>
+        <input id="manual-project-key" value={source} onChange={(e) => setSource(e.target.value)} placeholder="ticket-123 or group-2-org-5" aria-invalid={source !== "" && !valid ? true : undefined} aria-describedby="manual-project-key-hint" />
+        <small id="manual-project-key-hint" className="hint">
+          org-&lt;id&gt;, ticket-&lt;id&gt; or group-&lt;id&gt;-org-&lt;id&gt;
+        </small>
+      </div>
+      <div className="field">
+        <label htmlFor="manual-project-target">Kimai project</label>
+        <select id="manual-project-target" value={target} onChange={(e) => setTarget(e.target.value)}>
+          <option value="">Choose…</option>
+          {targets.map((t) => (
+            <option key={t.id} value={t.id}>
+              {t.name}
+            </option>
+          ))}
+        </select>
+      </div>
+      <button type="submit" className="primary" disabled={!valid || !target || put.isPending}>
+        Save mapping
+      </button>
+    </form>
+  );
+}
+
+export function Mappings() {
+  const profiles = useProfiles();
+  const [profileId, setProfileId] = useState("");
+  const [kind, setKind] = useState<MappingKind>("activity");
+  const [search, setSearch] = useState("");
+  const profile = profiles.data?.find((p) => p.id === profileId) ?? profiles.data?.[0];
+  const pid = profile?.id ?? "";
+  const zCat = useQuery({ queryKey: keys.catalog(profile?.zammad_connector_id ?? ""), queryFn: () => api.catalog(profile!.zammad_connector_id), enabled: !!profile, staleTime: 60_000 });
+  const kCat = useQuery({ queryKey: keys.catalog(profile?.kimai_connector_id ?? ""), queryFn: () => api.catalog(profile!.kimai_connector_id), enabled: !!profile, staleTime: 60_000 });
+  const maps = useQuery({ queryKey: keys.mappings(pid), queryFn: () => api.listMappings(pid), enabled: !!pid });
+  const open = useConflicts("open");
+
+  const blocking = useMemo(() => {
+    const m = new Map<string, number>();
+    for (const c of open.data ?? []) {
+      if (c.profile_id !== pid || c.kind !== `unmapped_${kind}`) continue;
+      const key = c.source_key ?? "";
+      m.set(key, (m.get(key) ?? 0) + 1);
+    }
+    return m;
+  }, [open.data, pid, kind]);
+
+  if (profiles.isPending) return <Section id="mappings" title="Mappings"><Spinner /></Section>;
+  if (!profile)
+    return (
+      <Section id="mappings" title="Mappings">
+        <Empty>Create a sync profile first; mappings belong to a profile.</Empty>
+      </Section>
+    );
+
+  const current = (maps.data ?? []).filter((m) => m.kind === kind);
+  const byId = new Map(current.map((m) => [m.source_id, m]));
+  let sources = sourcesFor(kind, profile, zCat.data);
+  // Mappings (and blocking keys) whose source is not in the catalog still get a row.
+  const known = new Set(sources.map((s) => s.id));
+  for (const m of current) if (!known.has(m.source_id)) sources.push({ id: m.source_id, name: m.source_id }), known.add(m.source_id);
+  for (const k of blocking.keys()) if (k && !known.has(k)) sources.push({ id: k, name: k }), known.add(k);
+  const needle = search.trim().toLowerCase();
+  if (needle) sources = sources.filter((s) => s.name.toLowerCase().includes(needle) || s.id.includes(needle));
+  const targets = targetsFor(kind, kCat.data);
+  const unmappedBlocking = [...blocking.entries()].filter(([k]) => !byId.has(k));
+
+  return (
+    <Section id="mappings" title="Mappings">
+      <p className="muted">
+        Explicit mappings win over Kimai’s external numbers and auto-creation. Unmapped items that block entries show up as conflicts.
+      </p>
+      <div className="toolbar">
+        <div className="field">
+          <label htmlFor="mapping-profile">Profile</label>
+          <select id="mapping-profile" value={pid} onChange={(e) => setProfileId(e.target.value)}>
+            {profiles.data!.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="mapping-kind">Kind</label>
+          <select id="mapping-kind" value={kind} onChange={(e) => setKind(e.target.value as MappingKind)}>
+            {(Object.keys(kindInfo) as MappingKind[]).map((k) => (
+              <option key={k} value={k}>
+                {kindInfo[k].label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="mapping-search">Search</label>
+          <input id="mapping-search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} placeholder={`Filter ${kindInfo[kind].source.toLowerCase()}s`} />
+        </div>
+      </div>
+      {unmappedBlocking.length > 0 && (
+        <p className="notice" role="status">
+          {unmappedBlocking.length} unmapped {kindInfo[kind].source.toLowerCase()}
+          {unmappedBlocking.length === 1 ? " blocks" : "s block"} entries: {unmappedBlocking.map(([k, n]) => `${k || "(unknown)"} (${n})`).join(", ")}. Map them below, then retry the conflicts.
+        </p>
+      )}
+      {(zCat.isPending || kCat.isPending || maps.isPending) && <Spinner label="Loading catalogs from Zammad and Kimai…" />}
+      {zCat.isError && <QueryError error={zCat.error} />}
+      {kCat.isError && <QueryError error={kCat.error} />}
+      {maps.isError && <QueryError error={maps.error} />}
+      {[...(zCat.data?.warnings ?? []), ...(kCat.data?.warnings ?? [])].map((w, i) => (
+        <p key={i} className="notice">
+          {w.section}: {w.message}
+        </p>
+      ))}
+      {kind === "project" && profile.project_strategy !== "customer" && <ManualProjectMapping profileId={pid} targets={targets} />}
+      {zCat.data && kCat.data && sources.length === 0 && (
+        <Empty>
+          {needle ? "Nothing matches the search." : `No ${kindInfo[kind].source.toLowerCase()}s found in Zammad for this kind.`}
+        </Empty>
+      )}
+      {sources.length > 0 && (
+        <ul className="list mapping-list" aria-label={`${kindInfo[kind].label} mappings`}>
+          {sources.map((s) => (
+            <MappingRow key={`${pid}-${kind}-${s.id}`} profileId={pid} kind={kind} source={s} current={byId.get(s.id)} targets={targets} blocking={blocking.get(s.id) ?? 0} />
+          ))}
+        </ul>
+      )}
+    </Section>
+  );
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { ConnectorForm } from "./Connectors";
+import { ProfileForm } from "./Profiles";
+import { mockFetch, renderWithProviders, signIn } from "../test/helpers";
+import type { Connector } from "../api/client";
+
+const conn = (id: string, kind: "zammad" | "kimai", name: string): Connector => ({
+  id, kind, name, base_url: `https://${kind}.example.com`, token_set: true, token_hint: "…ab12", version: 1,
+  created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
+});
+
+describe("connector form", () => {
+  it("validates on the client before sending", async () => {
+    const { calls } = mockFetch({});
+    renderWithProviders(<ConnectorForm />);
+    await userEvent.type(screen.getByLabelText("Base URL"), "not a url");
+    await userEvent.click(screen.getByRole("button", { name: "Save connector" }));
+    expect(screen.getByLabelText("Name")).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByLabelText("Name")).toHaveAccessibleDescription(/Enter a name/);
+    expect(screen.getByLabelText("Base URL")).toHaveAccessibleDescription(/full URL/);
+    expect(screen.getByLabelText("Token")).toHaveAccessibleDescription(/Paste the API token/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("sends the connector and shows the server's field errors next to the fields", async () => {
+    signIn();
+    const { calls } = mockFetch({
+      "POST /api/connectors": {
+        status: 400,
+        body: { error: { code: "validation_failed", message: "Some fields are invalid.", fields: { base_url: "must not point to a private address" } } },
+      },
+    });
+    renderWithProviders(<ConnectorForm />);
+    await userEvent.selectOptions(screen.getByLabelText("Kind"), "kimai");
+    await userEvent.type(screen.getByLabelText("Name"), "Kimai");
+    await userEvent.type(screen.getByLabelText("Base URL"), "https://10.0.0.1");
+    await userEvent.type(screen.getByLabelText("Token"), "secret-token");
+    await userEvent.click(screen.getByRole("button", { name: "Save connector" }));
+    await waitFor(() => expect(screen.getByLabelText("Base URL")).toHaveAccessibleDescription("must not point to a private address"));
+    expect(calls[0]).toMatchObject({ method: "POST", body: { kind: "kimai", name: "Kimai", base_url: "https://10.0.0.1", token: "secret-token" } });
+    expect(await screen.findByTestId("toast")).toHaveTextContent("Some fields are invalid.");
+  });
+
+  it("edits without resending the write-only token unless replaced", async () => {
+    signIn();
+    const c = conn("c1", "zammad", "Helpdesk");
+    const { calls } = mockFetch({ "PATCH /api/connectors/{id}": { body: { ...c, name: "Helpdesk 2", version: 2 } } });
+    renderWithProviders(<ConnectorForm connector={c} />);
+    expect(screen.getByLabelText("Token")).toHaveValue("");
+    expect(screen.getByLabelText("Token")).toHaveAccessibleDescription(/…ab12/);
+    await userEvent.clear(screen.getByLabelText("Name"));
+    await userEvent.type(screen.getByLabelText("Name"), "Helpdesk 2");
+    await userEvent.click(screen.getByRole("button", { name: "Save connector" }));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(calls[0].url).toBe("/api/connectors/c1");
+    expect(calls[0].body).toEqual({ name: "Helpdesk 2", base_url: "https://zammad.example.com", version: 1 });
+    expect(await screen.findByTestId("toast")).toHaveTextContent("Connector “Helpdesk 2” saved");
+  });
+});
+
+describe("profile form", () => {
+  const connectors = [conn("z1", "zammad", "Helpdesk"), conn("k1", "kimai", "Kimai")];
+
+  it("validates on the client before sending", async () => {
+    const { calls } = mockFetch({});
+    renderWithProviders(<ProfileForm connectors={connectors} />);
+    const form = screen.getByTestId("profile-form");
+    await userEvent.clear(within(form).getByLabelText("Minutes per unit"));
+    await userEvent.type(within(form).getByLabelText("Minutes per unit"), "0");
+    await userEvent.click(within(form).getByRole("button", { name: "Save profile" }));
+    expect(within(form).getByLabelText("Name")).toHaveAttribute("aria-invalid", "true");
+    expect(within(form).getByLabelText("Zammad connector")).toHaveAccessibleDescription(/Choose the Zammad connector/);
+    expect(within(form).getByLabelText("Kimai connector")).toHaveAccessibleDescription(/Choose the Kimai connector/);
+    expect(within(form).getByLabelText("Minutes per unit")).toHaveAccessibleDescription(/above 0/);
+    expect(calls).toHaveLength(0);
+  });
+
+  it("offers only connectors of the right kind, sends every setting, shows server field errors", async () => {
+    signIn();
+    const { calls } = mockFetch({
+      "POST /api/profiles": {
+        status: 400,
+        body: { error: { code: "validation_failed", message: "Invalid profile.", fields: { kimai_connector_id: "connector k1 is not reachable" } } },
+      },
+    });
+    renderWithProviders(<ProfileForm connectors={connectors} />);
+    const zSel = screen.getByLabelText("Zammad connector");
+    expect(within(zSel).queryByText("Kimai")).toBeNull();
+    await userEvent.type(screen.getByLabelText("Name"), "Support");
+    await userEvent.selectOptions(zSel, "z1");
+    await userEvent.selectOptions(screen.getByLabelText("Kimai connector"), "k1");
+    await userEvent.clear(screen.getByLabelText("Minutes per unit"));
+    await userEvent.type(screen.getByLabelText("Minutes per unit"), "15");
+    await userEvent.selectOptions(screen.getByLabelText("Project strategy"), "ticket");
+    await userEvent.click(screen.getByLabelText("Auto-create customers"));
+    await userEvent.click(screen.getByLabelText("Enabled"));
+    await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    await waitFor(() => expect(screen.getByLabelText("Kimai connector")).toHaveAccessibleDescription("connector k1 is not reachable"));
+    expect(calls[0].body).toMatchObject({
+      name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "15",
+      project_strategy: "ticket", auto_create_customers: false, auto_create_projects: true, auto_create_activities: true,
+      enabled: true, interval_minutes: 15, deletion_window_days: 60, concurrency: 8, tags: [],
+    });
+  });
+});
