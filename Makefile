@@ -55,7 +55,7 @@ $(KUMO_BIN): $(KUMO_MOD)/go.mod $(KUMO_MOD)/go.sum
 # ---- checks -------------------------------------------------------------------
 
 .PHONY: test
-test: $(KUMO_BIN) vet ## go vet, then all tests with -race; integration tests must not skip
+test: $(KUMO_BIN) vet web-test e2e ## go vet, the console's tests, the browser tests, then all Go tests with -race
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
@@ -189,11 +189,37 @@ deploy: ## sam build + sam deploy --config-env $(ENV) (default|prod), upload web
 	echo "First login: user $$($(call stack_output,AdminUsername)); unless you deployed with ADMIN_PASSWORD=..., the generated password is in"; \
 	echo "  aws secretsmanager get-secret-value --secret-id '$$($(call stack_output,AdminSecretArn))' --query SecretString --output text"
 
+# ---- web console (web/) and its browser tests (web/e2e/) -------------------------
+
+# Debian's chromium, which playwright-core drives (never a downloaded browser).
+CHROMIUM ?= /usr/bin/chromium
+
+# npm ci runs once per change of the lockfile, not once per target.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+.PHONY: web-build
+web-build: web/node_modules/.package-lock.json ## production build of the console into web/dist
+	cd web && npm run build
+
+.PHONY: web-test
+web-test: web/node_modules/.package-lock.json ## the console's unit/component tests (Vitest) and API drift check
+	cd web && npm test
+
+.PHONY: chromium
+chromium: ## install Debian's chromium (apt, as root) when $(CHROMIUM) is missing; not root: says so and skips
+	@if [[ -x "$(CHROMIUM)" ]]; then echo "chromium: $$($(CHROMIUM) --version 2>/dev/null | head -1)"; \
+	elif [[ "$$(id -u)" == 0 ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else echo "make chromium: $(CHROMIUM) is missing; not root, so the install is skipped (sudo apt-get update && sudo apt-get install -y chromium); the browser tests will report it" >&2; fi
+
+.PHONY: e2e
+e2e: $(KUMO_BIN) chromium web-build ## browser tests: the issue 4 scenario in chromium against the local stack (screenshots in web/e2e/artifacts)
+	cd web/e2e && npm ci --no-audit --no-fund && CHROMIUM_PATH=$(CHROMIUM) npm test
+
 # ---- local stack ----------------------------------------------------------------
 
 .PHONY: dev
-dev: $(KUMO_BIN) ## the whole product on 127.0.0.1:8080 (kumo, the four functions, demo Zammad and Kimai); Ctrl-C stops it
-	@if [[ -f web/package.json ]]; then (cd web && npm ci --no-audit --no-fund && npm run build); fi
+dev: $(KUMO_BIN) web-build ## the whole product on 127.0.0.1:8080 (kumo, the four functions, demo Zammad and Kimai); Ctrl-C stops it
 	$(GO) run ./infra/dev -root . -data .local/kumo
 
 .PHONY: dev-reset

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,11 @@ import (
 func main() {
 	root := flag.String("root", ".", "repository root")
 	data := flag.String("data", ".local/kumo", "kumo data directory (state survives restarts; make dev-reset clears it)")
-	addr := flag.String("addr", "127.0.0.1:8080", "HTTP front address")
+	addr := flag.String("addr", "127.0.0.1:8080", "HTTP front address (port 0 picks a free one)")
+	zammadAddr := flag.String("zammad-addr", "127.0.0.1:8081", "demo Zammad simulator address (port 0 picks a free one)")
+	kimaiAddr := flag.String("kimai-addr", "127.0.0.1:8082", "demo Kimai simulator address (port 0 picks a free one)")
+	kumoPort := flag.Int("kumo-port", 4566, "kumo (local AWS emulator) port on 127.0.0.1")
+	adminPassword := flag.String("admin-password", "", "admin password (default: $TIMEBRIDGE_ADMIN_PASSWORD, else generated)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -28,7 +33,8 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	abs, _ := filepath.Abs(*root)
 	dataDir, _ := filepath.Abs(*data)
-	s, err := devstack.Start(ctx, devstack.Options{Root: abs, DataDir: dataDir, HTTPAddr: *addr, Logger: log})
+	s, err := devstack.Start(ctx, devstack.Options{Root: abs, DataDir: dataDir, HTTPAddr: *addr,
+		ZammadAddr: *zammadAddr, KimaiAddr: *kimaiAddr, KumoPort: *kumoPort, AdminPassword: *adminPassword, Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "make dev:", err)
 		os.Exit(1)
@@ -44,6 +50,10 @@ func main() {
   AWS (kumo)        %s   data in %s
 
 `, s.URL, s.URL, s.AdminUser, s.AdminPassword, s.ZammadURL, s.ZammadToken, s.KimaiURL, s.KimaiToken, s.URL, s.KumoURL, dataDir)
+	// One machine-readable line for scripts and browser tests (web/e2e).
+	ready, _ := json.Marshal(map[string]string{"url": s.URL, "user": s.AdminUser, "password": s.AdminPassword,
+		"zammad": s.ZammadURL, "zammad_token": s.ZammadToken, "kimai": s.KimaiURL, "kimai_token": s.KimaiToken, "kumo": s.KumoURL})
+	fmt.Printf("TIMEBRIDGE_READY %s\n", ready)
 	<-ctx.Done()
 	fmt.Println("stopping…")
 	s.Close()
