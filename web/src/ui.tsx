@@ -34,9 +34,9 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   const push = useCallback(
     (kind: ToastKind, message: string) => {
       const id = next.current++;
-      setItems((xs) => [...xs.slice(-4), { id, kind, message }]);
+      setItems((xs) => [...xs.slice(-2), { id, kind, message }]);
       // Errors stay until dismissed: they carry the fix.
-      if (kind !== "error") setTimeout(() => dismiss(id), 8000);
+      if (kind !== "error") setTimeout(() => dismiss(id), 5000);
     },
     [dismiss],
   );
