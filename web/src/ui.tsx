@@ -232,6 +232,26 @@ export function serverFieldErrors(e: unknown): Record<string, string> {
 
 // ---- misc -----------------------------------------------------------------------
 
+/** The form-level error of a failed save, when the server named no field. */
+export function FormError({ error, isError }: { error: unknown; isError: boolean }) {
+  if (!isError || Object.keys(serverFieldErrors(error)).length > 0) return null;
+  return (
+    <p className="error-box" role="alert">
+      {errorMessage(error)}
+    </p>
+  );
+}
+
+/** "Load more" for a cursor-paged list. */
+export function LoadMore({ q }: { q: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => unknown } }) {
+  if (!q.hasNextPage) return null;
+  return (
+    <button type="button" onClick={() => q.fetchNextPage()} disabled={q.isFetchingNextPage}>
+      {q.isFetchingNextPage ? "Loading…" : "Load more"}
+    </button>
+  );
+}
+
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
 }

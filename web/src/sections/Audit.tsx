@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, type AuditEvent } from "../api/client";
 import { keys, useProfiles } from "../queries";
-import { Empty, QueryError, Section, Spinner, fmtTime } from "../ui";
+import { Empty, LoadMore, QueryError, Section, Spinner, fmtTime } from "../ui";
 
 export const auditTypes = [
   "auth.login",
@@ -189,11 +189,7 @@ export function Audit() {
           </table>
         </div>
       )}
-      {q.hasNextPage && (
-        <button type="button" onClick={() => q.fetchNextPage()} disabled={q.isFetchingNextPage}>
-          {q.isFetchingNextPage ? "Loading…" : "Load more"}
-        </button>
-      )}
+      <LoadMore q={q} />
     </Section>
   );
 }

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, type Connector, type ConnectorTest } from "../api/client";
 import { keys, useConnectors, useProfiles } from "../queries";
 import {
+  FormError,
   ConfirmButton,
   Empty,
   QueryError,
@@ -10,7 +11,6 @@ import {
   Spinner,
   StatusBadge,
   TextField,
-  errorMessage,
   fmtTime,
   serverFieldErrors,
   useApiMutation,
@@ -138,11 +138,7 @@ export function ConnectorForm({
               : "Kimai: your user → API access → create an API token."
         }
       />
-      {save.isError && Object.keys(serverFieldErrors(save.error)).length === 0 && (
-        <p className="error-box" role="alert">
-          {errorMessage(save.error)}
-        </p>
-      )}
+      <FormError error={save.error} isError={save.isError} />
       <div className="actions">
         <button type="submit" className="primary" disabled={save.isPending}>
           {save.isPending ? "Saving…" : "Save connector"}

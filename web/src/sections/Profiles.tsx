@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, type Connector, type Profile, type ProfileInput } from "../api/client";
 import { keys, useConnectors, useProfiles } from "../queries";
 import {
+  FormError,
   CheckboxField,
   ConfirmButton,
   Empty,
@@ -12,7 +13,6 @@ import {
   StatusBadge,
   TextField,
   copyText,
-  errorMessage,
   serverFieldErrors,
   useApiMutation,
   useToast,
@@ -224,11 +224,7 @@ export function ProfileForm({
         <CheckboxField label="Strict users" name="strict_users" checked={v.strict_users} onChange={(x) => set("strict_users", x)} errors={errors} />
         <CheckboxField label="Enabled" name="enabled" checked={v.enabled} onChange={(x) => set("enabled", x)} errors={errors} />
       </fieldset>
-      {save.isError && Object.keys(serverFieldErrors(save.error)).length === 0 && (
-        <p className="error-box" role="alert">
-          {errorMessage(save.error)}
-        </p>
-      )}
+      <FormError error={save.error} isError={save.isError} />
       <div className="actions">
         <button type="submit" className="primary" disabled={save.isPending}>
           {save.isPending ? "Saving…" : "Save profile"}

@@ -2,7 +2,7 @@ import { Fragment, useState } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api } from "../api/client";
 import { keys, useProfiles } from "../queries";
-import { Empty, QueryError, Section, Spinner, StatusBadge, fmtDuration, fmtTime } from "../ui";
+import { Empty, LoadMore, QueryError, Section, Spinner, StatusBadge, fmtDuration, fmtTime } from "../ui";
 
 export function Runs() {
   const profiles = useProfiles();
@@ -119,11 +119,7 @@ export function Runs() {
           </table>
         </div>
       )}
-      {q.hasNextPage && (
-        <button type="button" onClick={() => q.fetchNextPage()} disabled={q.isFetchingNextPage}>
-          {q.isFetchingNextPage ? "Loading…" : "Load more"}
-        </button>
-      )}
+      <LoadMore q={q} />
     </Section>
   );
 }
