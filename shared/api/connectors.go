@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -193,6 +194,12 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := p.err(); err != nil {
 		return err
+	}
+	// The stored token never follows the connector to another server: a
+	// session (or a stolen one) could otherwise read it out by pointing the
+	// connector at a host it controls and pressing "test".
+	if token == "" && cur.TokenSecret != "" && movesServer(cur.BaseURL, next.BaseURL) {
+		return fieldError("token", "is required when the base URL moves to another server (the stored token is never sent to a new host)")
 	}
 	if err := s.checkInstanceChange(ctx, cur, next); err != nil {
 		return err
@@ -429,4 +436,24 @@ func (s *server) checkInstanceChange(ctx context.Context, cur, next tb.Connector
 		}
 	}
 	return nil
+}
+
+// movesServer reports whether two base URLs reach different servers
+// (scheme, host or port differ; the path may change freely).
+func movesServer(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return a != b
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	return !strings.EqualFold(ua.Scheme, ub.Scheme) || !strings.EqualFold(ua.Hostname(), ub.Hostname()) || port(ua) != port(ub)
 }

@@ -389,10 +389,15 @@ func TestConnectorInstanceChange(t *testing.T) {
 	}
 	zid, kid := h.connectors()
 	get := func() float64 { return h.do("GET", "/api/connectors/"+zid, nil).want(t, 200).obj(t)["version"].(float64) }
-	// Unused: any URL goes.
-	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "version": get()}).want(t, 200)
+	// Moving to another server needs the token again: the stored one never
+	// follows the connector to a new host.
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "version": get()}).
+		wantError(t, 400, CodeValidation, "token")
+	// Unused: any URL goes (with its token).
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "token": "zammad-token-0003", "version": get()}).want(t, 200)
 	h.do("POST", "/api/profiles", map[string]any{"name": "Support", "zammad_connector_id": zid, "kimai_connector_id": kid}).want(t, 201)
-	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://third.example.com", "version": get()}).
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://third.example.com", "token": "zammad-token-0004", "version": get()}).
 		wantError(t, 409, CodeConflict, "base_url")
+	// Another spelling of the same server keeps the token.
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://OTHER.example.com:443/", "version": get()}).want(t, 200)
 }
