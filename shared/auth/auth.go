@@ -107,8 +107,8 @@ func (a *Authenticator) Login(ctx context.Context, username, password, sourceIP 
 			Message: fmt.Sprintf("Too many failed logins; try again in %d seconds.", secs)}
 	}
 	if len(username) > MaxUsernameLength || len(password) > MaxPasswordLength {
-		a.throttle.fail(now, pairKey, a.throttle.opts.FreeAttempts)
-		a.throttle.fail(now, userKey, a.throttle.opts.FreeAttemptsPerUser)
+		a.throttle.fail(now, pairKey, a.throttle.opts.FreeAttempts, a.throttle.opts.MaxLockout)
+		a.throttle.fail(now, userKey, a.throttle.opts.FreeAttemptsPerUser, a.throttle.opts.MaxUserLockout)
 		return Token{}, apperr.New(apperr.Auth, op, msgWrongLogin)
 	}
 	admin, err := a.src.Admin(ctx)
@@ -119,8 +119,8 @@ func (a *Authenticator) Login(ctx context.Context, username, password, sourceIP 
 	userOK := admin.CheckUsername(strings.TrimSpace(username))
 	passOK := admin.CheckPassword(password)
 	if !userOK || !passOK {
-		a.throttle.fail(now, pairKey, a.throttle.opts.FreeAttempts)
-		a.throttle.fail(now, userKey, a.throttle.opts.FreeAttemptsPerUser)
+		a.throttle.fail(now, pairKey, a.throttle.opts.FreeAttempts, a.throttle.opts.MaxLockout)
+		a.throttle.fail(now, userKey, a.throttle.opts.FreeAttemptsPerUser, a.throttle.opts.MaxUserLockout)
 		return Token{}, apperr.New(apperr.Auth, op, msgWrongLogin)
 	}
 	a.throttle.reset(pairKey, userKey)

@@ -330,10 +330,10 @@ func TestThrottleBound(t *testing.T) {
 	now := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	th := newThrottle(ThrottleOptions{FreeAttempts: 1, MaxEntries: 10, Forget: time.Hour})
 	// One locked key …
-	th.fail(now, "locked", 0)
+	th.fail(now, "locked", 0, time.Minute)
 	// … survives a flood of fresh keys.
 	for i := 0; i < 100; i++ {
-		th.fail(now.Add(time.Duration(i)*time.Millisecond), fmt.Sprint("k", i), 1)
+		th.fail(now.Add(time.Duration(i)*time.Millisecond), fmt.Sprint("k", i), 1, time.Minute)
 	}
 	if th.size() > 10 {
 		t.Fatalf("size %d > bound", th.size())
@@ -343,7 +343,7 @@ func TestThrottleBound(t *testing.T) {
 	}
 	// Forgotten keys go first.
 	later := now.Add(2 * time.Hour)
-	th.fail(later, "new", 1)
+	th.fail(later, "new", 1, time.Minute)
 	if th.size() != 1 {
 		t.Fatalf("forgotten keys kept: %d", th.size())
 	}
@@ -422,5 +422,22 @@ func TestFromSecretsManager(t *testing.T) {
 	}
 	if _, err := FromSecretsManager(fakeSM{}).Get(context.Background(), "arn:aws:secretsmanager:eu-west-1:1:secret:admin-AbCdEf"); err == nil {
 		t.Fatal("binary secret accepted")
+	}
+}
+
+// TestNoLongAdminLockout: the username is public, so failures spread over
+// many addresses must not lock the admin out for long; the per-user brake
+// stays short while each guessing address is locked for longer.
+func TestNoLongAdminLockout(t *testing.T) {
+	c := &clock{t: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}
+	a := newAuth(t, c, ThrottleOptions{})
+	ctx := context.Background()
+	for i := 0; i < 200; i++ {
+		_, _ = a.Login(ctx, "admin", "wrong", fmt.Sprintf("203.0.113.%d", i%250))
+		c.add(100 * time.Millisecond)
+	}
+	c.add(31 * time.Second)
+	if _, err := a.Login(ctx, "admin", testPassword, "192.0.2.50"); err != nil {
+		t.Fatalf("the admin is still locked out 31 s after an attack from many addresses: %v", err)
 	}
 }

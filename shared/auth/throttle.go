@@ -18,6 +18,11 @@ type ThrottleOptions struct {
 	// (default 1s), up to MaxLockout (default 15m).
 	BaseLockout time.Duration
 	MaxLockout  time.Duration
+	// MaxUserLockout caps the lockout of the per-username key (default
+	// 30s). The username is public, so a long per-user lockout would let
+	// anyone lock the admin out from many addresses; a short one still
+	// bounds guessing spread over many addresses to a few per minute.
+	MaxUserLockout time.Duration
 	// Forget drops a key's failures this long after its last failure once
 	// its lockout is over (default 1h).
 	Forget time.Duration
@@ -37,6 +42,9 @@ func (o ThrottleOptions) withDefaults() ThrottleOptions {
 	}
 	if o.MaxLockout <= 0 {
 		o.MaxLockout = 15 * time.Minute
+	}
+	if o.MaxUserLockout <= 0 {
+		o.MaxUserLockout = 30 * time.Second
 	}
 	if o.Forget <= 0 {
 		o.Forget = time.Hour
@@ -86,7 +94,7 @@ func (t *throttle) wait(now time.Time, keys ...string) time.Duration {
 }
 
 // fail records a failure of key, allowed free failures before lockouts.
-func (t *throttle) fail(now time.Time, key string, free int) {
+func (t *throttle) fail(now time.Time, key string, free int, maxLockout time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f, ok := t.entries[key]
@@ -104,10 +112,10 @@ func (t *throttle) fail(now time.Time, key string, free int) {
 	f.last = now
 	if over := f.count - free; over > 0 {
 		d := t.opts.BaseLockout
-		for i := 1; i < over && d < t.opts.MaxLockout; i++ {
+		for i := 1; i < over && d < maxLockout; i++ {
 			d *= 2
 		}
-		f.lockedUntil = now.Add(min(d, t.opts.MaxLockout))
+		f.lockedUntil = now.Add(min(d, maxLockout))
 	}
 }
 
