@@ -27,9 +27,18 @@ func Allowed(a netip.Addr) bool {
 		if b[0]&0xfe == 0xfc { // fc00::/7 unique local
 			return false
 		}
-		// NAT64 (64:ff9b::/96) embeds an IPv4 address: judge that one.
-		if nat64.Contains(a) {
+		// Forms that embed an IPv4 address: judge that one. NAT64
+		// (64:ff9b::/96), IPv4-compatible (::/96, deprecated but routed by
+		// some stacks) and 6to4 (2002::/16, the address in bytes 2–5).
+		if nat64.Contains(a) || v4compat.Contains(a) {
 			return Allowed(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		}
+		if sixToFour.Contains(a) {
+			return Allowed(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+		// Local-use NAT64 and deprecated site-local addresses are internal.
+		if nat64Local.Contains(a) || siteLocal.Contains(a) {
+			return false
 		}
 	}
 	if a.Is4() {
@@ -37,12 +46,22 @@ func Allowed(a netip.Addr) bool {
 		if b[0] == 0 || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) { // 0.0.0.0/8, broadcast
 			return false
 		}
+		if sharedSpace.Contains(a) { // 100.64.0.0/10, carrier-grade NAT: never a public server
+			return false
+		}
 	}
 	return !(a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified())
 }
 
-var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+var (
+	nat64       = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local  = netip.MustParsePrefix("64:ff9b:1::/48")
+	v4compat    = netip.MustParsePrefix("::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+	siteLocal   = netip.MustParsePrefix("fec0::/10")
+	sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+)
 
 // ErrForbidden is returned by the guarded dialer.
 var ErrForbidden = errors.New("connection to an internal address refused (SSRF protection)")
