@@ -411,3 +411,13 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestJSONContentTypeRequired: a body in any other type (text/plain needs no
+// CORS preflight in a browser) is refused before it is read.
+func TestJSONContentTypeRequired(t *testing.T) {
+	h := newHarness(t)
+	h.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "x"}, header("Content-Type", "text/plain")).
+		wantError(t, 400, CodeValidation, "Content-Type")
+	h.do("POST", "/api/connectors", map[string]any{"kind": "kimai", "name": "K", "base_url": "https://kimai.example.com"},
+		header("Content-Type", "application/x-www-form-urlencoded")).wantError(t, 400, CodeValidation, "Content-Type")
+}

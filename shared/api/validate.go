@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -57,6 +58,11 @@ func fieldError(field, msg string) error {
 func decodeJSON(r *http.Request, dst any) error {
 	if r.Body == nil {
 		return fieldError("body", "is required (a JSON object)")
+	}
+	// Only application/json: a browser sends other types (text/plain) from
+	// any site without a CORS preflight, which must not reach the API.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return fieldError("Content-Type", "must be application/json")
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
