@@ -117,6 +117,8 @@ func TestRuns(t *testing.T) {
 		{map[string]any{"mode": "range", "from": day(0), "to": day(367)}, "to"},
 		{map[string]any{"mode": "range", "from": "2025-01-01", "to": day(1)}, "from"},
 		{map[string]any{"mode": "range", "from": 5, "to": day(1)}, "from"},
+		{map[string]any{"mode": "range", "from": "0001-01-01T00:00:00Z", "to": "0001-02-01T00:00:00Z"}, "from"},
+		{map[string]any{"mode": "range", "from": "9999-01-01T00:00:00Z", "to": "9999-02-01T00:00:00Z"}, "to"},
 		{map[string]any{"mode": "full", "from": day(0)}, "from"},
 		{map[string]any{"mode": "full", "dry_run": "yes"}, "dry_run"},
 		{map[string]any{"mode": "full", "ticket_id": 5}, "ticket_id"},

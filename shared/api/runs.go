@@ -68,6 +68,10 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) error {
 			p.add("to", "must be after from")
 		case from != nil && to != nil && to.Sub(*from) > maxRangeDays*24*time.Hour:
 			p.add("to", fmt.Sprintf("must be at most %d days after from; split longer backfills", maxRangeDays))
+		case from != nil && from.Before(s.Now().AddDate(-10, 0, 0)):
+			p.add("from", "must be within the last 10 years")
+		case to != nil && to.After(s.Now().AddDate(0, 0, 2)):
+			p.add("to", "must not be more than a day in the future")
 		}
 	} else if mode != "" {
 		if in.From != nil {
