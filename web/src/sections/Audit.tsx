@@ -35,9 +35,14 @@ interface Filters {
   to: string; // yyyy-mm-dd, local, inclusive
 }
 
-function csvCell(v: unknown): string {
-  const s = v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
-  return /[",\n\r]/.test(s) || /^[=+\-@]/.test(s) ? `"${(/^[=+\-@]/.test(s) ? "'" : "") + s.replace(/"/g, '""')}"` : s;
+// A cell a spreadsheet could read as a formula: =, +, -, @ (also their
+// full-width forms) after optional leading whitespace or control characters.
+const formulaStart = /^[\s\u0000-\u001f]*[=+\-@\uff1d\uff0b\uff0d\uff20]/;
+
+export function csvCell(v: unknown): string {
+  const raw = v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
+  const s = formulaStart.test(raw) ? "'" + raw : raw;
+  return /[",\n\r\t]/.test(s) || s !== raw ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export function auditCsv(events: AuditEvent[]): string {
