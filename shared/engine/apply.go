@@ -24,10 +24,6 @@ func (r *runner) apply(ctx context.Context, plan Plan) {
 		}
 		return nil // never stop the run for one entry
 	})
-	if err := ctx.Err(); err != nil {
-		r.itemError(0, time.Time{}, apperr.Wrap(err, apperr.Timeout, "engine: apply",
-			"The run ran out of time before finishing; the rest continues with the next run."))
-	}
 }
 
 func (r *runner) applyOne(ctx context.Context, c Change) error {
@@ -84,7 +80,10 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 	sheet, err := r.createWithRecovery(ctx, d)
 	if err != nil {
 		var dup *duplicateError
+		var unsettled *unsettledError
 		switch {
+		case errors.As(err, &unsettled):
+			return fmt.Errorf("engine: create timesheet for entry %d (kept pending for recovery): %w", d.Entry.ID, err)
 		case errors.As(err, &dup):
 			_, _, serr := r.settlePending(ctx, pending, dup.found)
 			return serr
@@ -138,10 +137,14 @@ func (e *duplicateError) Error() string {
 
 // createWithRecovery POSTs the timesheet. A POST is not idempotent: after an
 // ambiguous failure (timeout, 5xx, dropped connection) Kimai may have
-// stored it, so before trying again Kimai is searched for the marker.
+// stored it, so it is only POSTed again once a marker search has shown it
+// is not there. If that search fails too, or a later attempt fails in a
+// way that would normally release the claim, the outcome stays unsettled:
+// the pending link is kept and the next run's recovery decides.
 func (r *runner) createWithRecovery(ctx context.Context, d *Desired) (tb.Timesheet, error) {
 	in := r.input(d.Sheet)
 	delay := r.e.opts.RetryDelay
+	ambiguous := false
 	var lastErr error
 	for attempt := 1; attempt <= r.e.opts.CreateAttempts; attempt++ {
 		s, err := r.k.CreateTimesheet(ctx, in)
@@ -149,20 +152,25 @@ func (r *runner) createWithRecovery(ctx context.Context, d *Desired) (tb.Timeshe
 			return s, nil
 		}
 		lastErr = err
-		if certainFailure(err) || apperr.Is(err, apperr.Validation) || ctx.Err() != nil {
+		if certainFailure(err) || ctx.Err() != nil {
+			if ambiguous {
+				return tb.Timesheet{}, &unsettledError{err: err}
+			}
 			return tb.Timesheet{}, err
 		}
+		ambiguous = true
 		found, serr := r.searchMarker(ctx, d.Entry.ID)
-		if serr == nil {
-			switch len(found) {
-			case 1:
-				r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(d.Entry.ID),
-					Message: fmt.Sprintf("Kimai stored timesheet %d although its answer was lost; adopted", found[0].ID)})
-				return found[0], nil
-			case 0:
-			default:
-				return tb.Timesheet{}, &duplicateError{found: found}
-			}
+		if serr != nil {
+			return tb.Timesheet{}, &unsettledError{err: fmt.Errorf("%w (and the marker search failed: %v)", err, serr)}
+		}
+		switch len(found) {
+		case 0:
+		case 1:
+			r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(d.Entry.ID),
+				Message: fmt.Sprintf("Kimai stored timesheet %d although its answer was lost; adopted", found[0].ID)})
+			return found[0], nil
+		default:
+			return tb.Timesheet{}, &duplicateError{found: found}
 		}
 		if attempt < r.e.opts.CreateAttempts {
 			if err := sleep(ctx, delay); err != nil {
@@ -173,6 +181,13 @@ func (r *runner) createWithRecovery(ctx context.Context, d *Desired) (tb.Timeshe
 	}
 	return tb.Timesheet{}, lastErr
 }
+
+// unsettledError: a create may or may not have reached Kimai; only the
+// pending link's recovery (a marker search in a later run) can tell.
+type unsettledError struct{ err error }
+
+func (e *unsettledError) Error() string { return "engine: create outcome unknown: " + e.err.Error() }
+func (e *unsettledError) Unwrap() error { return e.err }
 
 // certainFailure reports errors after which Kimai certainly stored nothing.
 func certainFailure(err error) bool {

@@ -78,8 +78,12 @@ func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor stri
 	if apperr.Is(err, apperr.NotFound) && c.Kimai != nil {
 		// Duplicates found without a link: keep the lowest id and adopt it,
 		// so the forced run updates it instead of creating another.
-		l, err = e.store.PutLink(ctx, tb.Link{ProfileID: c.ProfileID, EntryID: c.EntryID, TicketID: c.TicketID, State: tb.LinkSynced,
-			TimesheetID: c.Kimai.ID, Baseline: *c.Kimai, RunID: "resolve-" + c.ID, UpdatedAt: e.now()}, 0)
+		nl := tb.Link{ProfileID: c.ProfileID, EntryID: c.EntryID, TicketID: c.TicketID, State: tb.LinkSynced,
+			TimesheetID: c.Kimai.ID, Baseline: *c.Kimai, RunID: "resolve-" + c.ID, UpdatedAt: e.now()}
+		if c.Zammad != nil {
+			nl.EntryCreatedAt = c.Zammad.CreatedAt // keeps it inside full runs' deletion window
+		}
+		l, err = e.store.PutLink(ctx, nl, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("engine: load link of entry %d: %w", c.EntryID, err)
@@ -147,6 +151,14 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 			}
 		case tb.ConflictDuplicateInKimai:
 			// All duplicates stay; the linked one remains the managed one.
+			// Without a link (found by a full run), the lowest id becomes
+			// the managed one, so nothing creates yet another.
+			if (!exists || l.State != tb.LinkSynced) && c.Kimai != nil {
+				nl.State, nl.TimesheetID, nl.Baseline = tb.LinkSynced, c.Kimai.ID, *c.Kimai
+				if c.Desired != nil {
+					nl.SourceHash = Hash(c.Desired)
+				}
+			}
 		case tb.ConflictDeletedInZammad:
 			// The timesheet stays in Kimai and is no longer managed.
 			remove = exists

@@ -95,7 +95,14 @@ func (r *runner) execute(ctx context.Context) error {
 		return nil
 	}
 	r.apply(ctx, plan)
-	if r.req.Mode == tb.ModeIncremental && ctx.Err() == nil {
+	if ctx.Err() != nil {
+		// Cut off by the deadline: fail the run as a timeout so the queue
+		// retries it (a re-run is cheap: finished entries are unchanged).
+		// A range backfill would otherwise never pick up the rest.
+		return apperr.Wrap(ctx.Err(), apperr.Timeout, "engine: apply",
+			"The run ran out of time before finishing; it is retried and continues where it stopped.")
+	}
+	if r.req.Mode == tb.ModeIncremental {
 		r.advanceCursor(ctx, newest)
 	}
 	return nil
@@ -191,6 +198,23 @@ func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64]
 	err := forEach(ctx, r.e.opts.ReadConcurrency, ids, func(ctx context.Context, id int64) error {
 		t, err := r.z.Ticket(ctx, id)
 		if apperr.Is(err, apperr.NotFound) {
+			// 404 means deleted, or not visible to the token's user. Only
+			// call it gone (its timesheets are then deleted) when its
+			// entries are gone too, as seen by the admin-level list.
+			scanned, inScan := known[id]
+			hasEntries := len(scanned) > 0
+			if !inScan {
+				zs, eerr := r.z.TicketEntries(ctx, id)
+				if eerr != nil && !apperr.Is(eerr, apperr.NotFound) {
+					return fmt.Errorf("engine: zammad ticket %d entries: %w", id, eerr)
+				}
+				hasEntries = len(zs) > 0
+			}
+			if hasEntries {
+				r.itemError(0, time.Time{}, apperr.Wrap(err, apperr.Permission, fmt.Sprintf("engine: zammad ticket %d", id),
+					fmt.Sprintf("Zammad ticket %d has time entries but the token's user cannot read the ticket; give it access to all groups.", id)))
+				return nil
+			}
 			mu.Lock()
 			out[id] = &ticketData{ticket: Ticket{ID: id}, gone: true}
 			mu.Unlock()
@@ -201,8 +225,9 @@ func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64]
 		}
 		entries, ok := known[id]
 		if !ok {
+			// The ticket exists, so a 404 for its entries is not "no entries".
 			zs, err := r.z.TicketEntries(ctx, id)
-			if err != nil && !apperr.Is(err, apperr.NotFound) {
+			if err != nil {
 				return fmt.Errorf("engine: zammad ticket %d entries: %w", id, err)
 			}
 			for _, e := range zs {
