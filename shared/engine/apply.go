@@ -102,7 +102,9 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 	}
 	link := pending
 	link.State, link.TimesheetID, link.Baseline, link.UpdatedAt = tb.LinkSynced, sheet.ID, sheet, r.e.now()
-	if _, err := r.e.store.PutLink(ctx, link, pending.Version); err != nil {
+	pctx, cancel := persistCtx(ctx)
+	defer cancel()
+	if _, err := r.e.store.PutLink(pctx, link, pending.Version); err != nil {
 		return fmt.Errorf("engine: record timesheet %d for entry %d: %w", sheet.ID, d.Entry.ID, err)
 	}
 	r.bump(func(n *tb.Counts) { n.Created++ })
@@ -208,18 +210,32 @@ func rejectedMessage(err error) string {
 
 func (r *runner) applyUpdate(ctx context.Context, c Change) error {
 	d, l := c.Desired, *c.Link
-	s, err := r.k.UpdateTimesheet(ctx, l.TimesheetID, r.input(d.Sheet))
-	if err != nil {
-		return r.writeFailed(ctx, c, err, "update")
+	var s tb.Timesheet
+	if c.LinkOnly && c.Observed != nil {
+		s = *c.Observed
+	} else {
+		var err error
+		s, err = r.k.UpdateTimesheet(ctx, l.TimesheetID, r.input(d.Sheet))
+		if err != nil {
+			return r.writeFailed(ctx, c, err, "update")
+		}
 	}
 	nl := l
 	nl.SourceHash, nl.Baseline, nl.RunID, nl.UpdatedAt = d.Hash, s, r.run.ID, r.e.now()
-	if _, err := r.e.store.PutLink(ctx, nl, l.Version); err != nil {
+	pctx, cancel := persistCtx(ctx)
+	defer cancel()
+	if _, err := r.e.store.PutLink(pctx, nl, l.Version); err != nil {
 		return fmt.Errorf("engine: record update of timesheet %d for entry %d: %w", l.TimesheetID, l.EntryID, err)
 	}
-	r.bump(func(n *tb.Counts) { n.Updated++ })
-	r.addAudit(tb.AuditEvent{Type: "timesheet.updated", Subject: entrySubject(l.EntryID),
-		Message: fmt.Sprintf("Updated timesheet %d", l.TimesheetID), Before: l.Baseline, After: s})
+	if c.LinkOnly {
+		r.bump(func(n *tb.Counts) { n.Unchanged++ })
+		r.addAudit(tb.AuditEvent{Type: "link.refreshed", Subject: entrySubject(l.EntryID),
+			Message: fmt.Sprintf("Timesheet %d already held the current content; the link caught up", l.TimesheetID), After: s})
+	} else {
+		r.bump(func(n *tb.Counts) { n.Updated++ })
+		r.addAudit(tb.AuditEvent{Type: "timesheet.updated", Subject: entrySubject(l.EntryID),
+			Message: fmt.Sprintf("Updated timesheet %d", l.TimesheetID), Before: l.Baseline, After: s})
+	}
 	if c.CloseConflict {
 		return r.closeConflict(ctx, l.EntryID, "timesheet updated")
 	}
@@ -372,4 +388,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// persistCtx is the context of the bookkeeping write that follows a
+// successful Kimai call: it must not be skipped because the run's deadline
+// passed in between (that would leave Timebridge's own write looking like
+// someone else's), but it is bounded.
+func persistCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }

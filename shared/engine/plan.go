@@ -227,6 +227,11 @@ func guardedWrite(ch Change, l tb.Link, obs Observation, observed bool, force tb
 		ch.Action = tb.ActionConflict
 		ch.Conflict = &ConflictSpec{Kind: tb.ConflictDeletedInKimai,
 			Message: fmt.Sprintf("Timesheet %d was deleted in Kimai, but its Zammad entry changed; re-create it (use Zammad), accept the deletion (keep Kimai) or skip the entry.", l.TimesheetID)}
+	case action == tb.ActionUpdate && ch.Desired != nil && ch.Desired.Sheet != nil && SameAsBaseline(*ch.Desired.Sheet, obs.Sheet):
+		// Kimai already holds what Timebridge wants (an update that
+		// reached Kimai before its link write was lost): only the link
+		// catches up.
+		ch.Action, ch.LinkOnly, ch.Reason = tb.ActionUpdate, true, "Kimai already holds this content"
 	case obs.Sheet.Exported:
 		ch.Action = tb.ActionConflict
 		ch.Conflict = &ConflictSpec{Kind: tb.ConflictLockedInKimai,

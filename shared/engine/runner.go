@@ -519,6 +519,16 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 			return in, err
 		}
 	}
+	if scanned != nil && len(vanished) > 0 {
+		// Offset-paged lists can skip a row when another is deleted during
+		// the scan: confirm each vanished entry against its ticket before
+		// deleting anything.
+		confirmed, err := r.confirmVanished(ctx, vanished)
+		if err != nil {
+			return in, err
+		}
+		vanished = confirmed
+	}
 	in.Vanished = vanished
 
 	conflicts, err := r.e.store.ListConflicts(ctx, r.profile.ID, tb.ConflictOpen)
@@ -911,6 +921,18 @@ func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time
 					obs = Observation{Found: true, Sheet: s}
 				}
 			}
+			if !obs.Found {
+				// Paged listings can skip rows, and the tag or begin may
+				// have been edited out of the filter: only a direct read
+				// says it is gone.
+				s, err := r.k.Timesheet(ctx, l.TimesheetID)
+				switch {
+				case err == nil:
+					obs = Observation{Found: true, Sheet: s}
+				case !apperr.Is(err, apperr.NotFound):
+					return fmt.Errorf("engine: kimai timesheet %d: %w", l.TimesheetID, err)
+				}
+			}
 			in.Observed[l.TimesheetID] = obs
 		case !linked && len(found) == 1 && !r.req.DryRun:
 			// The timesheet exists but the link doesn't: adopt it. An empty
@@ -931,4 +953,34 @@ func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time
 		}
 	}
 	return nil
+}
+
+// confirmVanished keeps the links whose entries their ticket really no
+// longer has (one read per affected ticket; vanished entries are rare).
+func (r *runner) confirmVanished(ctx context.Context, vanished []tb.Link) ([]tb.Link, error) {
+	byTicket := map[int64][]tb.Link{}
+	for _, l := range vanished {
+		byTicket[l.TicketID] = append(byTicket[l.TicketID], l)
+	}
+	var mu sync.Mutex
+	var out []tb.Link
+	err := forEach(ctx, r.e.opts.ReadConcurrency, keys(byTicket), func(ctx context.Context, tid int64) error {
+		zs, err := r.z.TicketEntries(ctx, tid)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return fmt.Errorf("engine: confirm deletions on ticket %d: %w", tid, err)
+		}
+		still := map[int64]bool{}
+		for _, e := range zs {
+			still[e.ID] = true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range byTicket[tid] {
+			if !still[l.EntryID] {
+				out = append(out, l)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
