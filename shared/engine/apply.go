@@ -22,6 +22,7 @@ func (r *runner) apply(ctx context.Context, plan Plan) {
 			}
 			r.itemError(c.EntryID, upd, err)
 		}
+		r.flushAuditIfFull(ctx)
 		return nil // never stop the run for one entry
 	})
 }

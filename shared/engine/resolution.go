@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -19,6 +20,14 @@ import (
 //   - keep_kimai accepts Kimai's current state as the new baseline.
 //   - skip marks the entry as never to be synced again.
 func (e *Engine) Resolve(ctx context.Context, conflictID string, res tb.Resolution, actor string) (tb.Conflict, error) {
+	// Resolutions run inside an API request: stop early enough that the
+	// run record, the lease and the audit are written before the caller's
+	// deadline (the API function's timeout) ends the process.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-resolveMargin))
+		defer cancel()
+	}
 	c, err := e.store.ConflictByID(ctx, conflictID)
 	if err != nil {
 		return c, fmt.Errorf("engine: load conflict %s: %w", conflictID, err)
@@ -102,6 +111,9 @@ func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor stri
 	}
 	return e.store.AppendAudit(ctx, evs...)
 }
+
+// resolveMargin is kept free at the end of a resolution's deadline.
+const resolveMargin = 5 * time.Second
 
 // settle applies keep_kimai or skip directly to the link.
 func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, actor string) error {

@@ -789,6 +789,19 @@ func (r *runner) addAudit(ev tb.AuditEvent) {
 	r.mu.Unlock()
 }
 
+// auditBatch is how many events apply buffers before writing them, so that
+// a process killed mid-run loses at most this many.
+const auditBatch = 100
+
+func (r *runner) flushAuditIfFull(ctx context.Context) {
+	r.mu.Lock()
+	full := len(r.audit) >= auditBatch
+	r.mu.Unlock()
+	if full {
+		r.flushAudit(ctx)
+	}
+}
+
 func (r *runner) flushAudit(ctx context.Context) {
 	r.mu.Lock()
 	evs := r.audit
