@@ -209,16 +209,14 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 	// that the stored hint keeps describing the stored token.
 	restore := func() {}
 	if token != "" {
-		if next.TokenSecret == "" {
-			next.TokenSecret = connectorTokenName(id)
-		}
+		next.TokenSecret = connectorTokenName(id)
 		restore = func() { s.dropSecret(ctx, next.TokenSecret) }
 		if cur.TokenSecret != "" {
-			old, err := s.Vault.Get(ctx, cur.TokenSecret)
+			old, err := s.Vault.Get(ctx, connectorTokenName(cur.ID))
 			switch {
 			case err == nil:
 				restore = func() {
-					if err := s.Vault.Put(context.WithoutCancel(ctx), cur.TokenSecret, old); err != nil {
+					if err := s.Vault.Put(context.WithoutCancel(ctx), connectorTokenName(cur.ID), old); err != nil {
 						s.Logger.Error("restoring a connector token failed", "request_id", requestIDOf(ctx),
 							"connector_id", id, "err", err.Error())
 					}
@@ -284,7 +282,7 @@ func (s *server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if cur.TokenSecret != "" {
-		s.dropSecret(ctx, cur.TokenSecret)
+		s.dropSecret(ctx, connectorTokenName(cur.ID))
 	}
 	s.audit(r, auditEvent{Type: "connector.deleted", Subject: "connector " + cur.ID,
 		Message: fmt.Sprintf("Deleted connector %q", cur.Name), Before: viewConnector(cur)})
@@ -300,7 +298,7 @@ func (s *server) connectorToken(ctx context.Context, c tb.Connector) (string, er
 			Message: "The connector has no token; paste one into the connector first.",
 			Fields:  map[string]string{"token": "is not set"}}
 	}
-	tok, err := s.Vault.Get(ctx, c.TokenSecret)
+	tok, err := s.Vault.Get(ctx, connectorTokenName(c.ID))
 	if apperr.Is(err, apperr.NotFound) {
 		return "", &apperr.Error{Kind: apperr.Validation, Op: "api: connector token", Err: err,
 			Message: "The connector's token is missing from Secrets Manager; paste the token into the connector again.",

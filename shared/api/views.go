@@ -80,5 +80,5 @@ func auditRecord(e auditEvent, now time.Time) tb.AuditEvent {
 
 // Secret names in the vault (relative to the stack's prefix), as the
 // contract fixes them.
-func connectorTokenName(id string) string   { return "connectors/" + id + "/token" }
-func profileWebhookSecret(id string) string { return "profiles/" + id + "/webhook-secret" }
+func connectorTokenName(id string) string   { return tb.ConnectorTokenSecret(id) }
+func profileWebhookSecret(id string) string { return tb.ProfileWebhookSecret(id) }

@@ -106,7 +106,8 @@ func (c *Connector) load(ctx context.Context, id string, kind tb.ConnectorKind) 
 	if conn.TokenSecret == "" {
 		return conn, "", apperr.New(apperr.Validation, "connect", fmt.Sprintf("Connector %q has no token; paste one in the connector.", conn.Name))
 	}
-	tok, err := c.secrets.Get(ctx, conn.TokenSecret)
+	// The name is derived from the id, not read from the record.
+	tok, err := c.secrets.Get(ctx, tb.ConnectorTokenSecret(conn.ID))
 	if err != nil {
 		if apperr.Is(err, apperr.NotFound) {
 			return conn, "", apperr.Wrap(err, apperr.Validation, "connect",

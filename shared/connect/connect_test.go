@@ -37,7 +37,11 @@ func TestConnect(t *testing.T) {
 		"m": {ID: "m", Kind: tb.KindKimai, Name: "Missing", BaseURL: "https://kimai.example.com", TokenSecret: "gone"},
 		"b": {ID: "b", Kind: tb.KindKimai, Name: "Bad URL", BaseURL: "ftp://x", TokenSecret: "k/token"},
 	}
-	secrets := fakeSecrets{"z/token": "zz-secret-1", "k/token": "kk-secret-2"}
+	// A record naming another secret (say, a webhook secret) is ignored:
+	// the token's name is derived from the connector id.
+	store["r"] = tb.Connector{ID: "r", Kind: tb.KindKimai, Name: "Redirected", BaseURL: "https://kimai.example.com", TokenSecret: "profiles/p/webhook-secret"}
+	secrets := fakeSecrets{"connectors/z/token": "zz-secret-1", "connectors/k/token": "kk-secret-2", "connectors/b/token": "kk-secret-2",
+		"profiles/p/webhook-secret": "hook-secret-3"}
 	tests := []struct {
 		name, z, k string
 		kind       apperr.Kind
@@ -50,6 +54,7 @@ func TestConnect(t *testing.T) {
 		{"no token", "z", "n", apperr.Validation, "has no token"},
 		{"token gone from Secrets Manager", "z", "m", apperr.Validation, "missing from Secrets Manager"},
 		{"bad base URL", "z", "b", apperr.Validation, "base URL"},
+		{"secret name from the id, not the record", "z", "r", apperr.Validation, "missing from Secrets Manager"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
