@@ -388,7 +388,9 @@ func TestConnectorInstanceChange(t *testing.T) {
 		h.hosts[host] = []netip.Addr{netip.MustParseAddr("203.0.113.7")}
 	}
 	zid, kid := h.connectors()
-	get := func() float64 { return h.do("GET", "/api/connectors/"+zid, nil).want(t, 200).obj(t)["version"].(float64) }
+	get := func() float64 {
+		return h.do("GET", "/api/connectors/"+zid, nil).want(t, 200).obj(t)["version"].(float64)
+	}
 	// Moving to another server needs the token again: the stored one never
 	// follows the connector to a new host.
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "version": get()}).
