@@ -14,6 +14,7 @@ import (
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/zammad"
 )
 
 // Ranges of profile settings.
@@ -322,6 +323,11 @@ func (s *server) patchProfile(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
+	if next.ZammadConnectorID != cur.ZammadConnectorID {
+		if err := s.checkZammadSwitch(ctx, cur, next); err != nil {
+			return err
+		}
+	}
 	next = next.WithDefaults()
 	updated, err := s.Store.UpdateProfile(ctx, next, expect)
 	if err != nil {
@@ -406,4 +412,32 @@ func emptyBody(r *http.Request) error {
 		return nil
 	}
 	return err
+}
+
+// checkZammadSwitch refuses to move a profile that has already run to a
+// Zammad connector of another instance: its links are keyed by that
+// instance's entry ids, which the other Zammad reuses for different
+// entries. Another connector to the same instance (say, a new token) is fine.
+func (s *server) checkZammadSwitch(ctx context.Context, cur, next tb.Profile) error {
+	if cur.ZammadConnectorID == "" {
+		return nil
+	}
+	runs, _, err := s.Store.ListRuns(ctx, cur.ID, 1, "")
+	if err != nil || len(runs) == 0 {
+		return err
+	}
+	instance := func(id string) string {
+		c, err := s.Store.GetConnector(ctx, id)
+		if err != nil {
+			return ""
+		}
+		in, _ := zammad.InstanceID(c.BaseURL)
+		return in
+	}
+	if a, b := instance(cur.ZammadConnectorID), instance(next.ZammadConnectorID); a == "" || a != b {
+		return &apperr.Error{Kind: apperr.Conflict, Op: "api: update profile",
+			Message: "This profile has already synced one Zammad; it can only switch to a connector of the same Zammad instance. Create a new profile for another Zammad.",
+			Fields:  map[string]string{"zammad_connector_id": "names another Zammad instance than the one this profile has synced"}}
+	}
+	return nil
 }

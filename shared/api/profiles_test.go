@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -169,4 +170,23 @@ func TestProfileValidation(t *testing.T) {
 	if ok["minutes_per_unit"] != "0.25" || ok["interval_minutes"] != 5.0 {
 		t.Fatalf("boundaries %v", ok)
 	}
+}
+
+// TestProfileZammadSwitch: once a profile has run, it may only switch to a
+// connector of the same Zammad instance.
+func TestProfileZammadSwitch(t *testing.T) {
+	h := newHarness(t)
+	pr := h.createProfile("Support")
+	pid := pr["id"].(string)
+	same := h.createConnector("zammad", "Same Zammad, new token", "https://zammad.example.com/", "zammad-token-0009")
+	h.hosts["other.example.com"] = []netip.Addr{netip.MustParseAddr("203.0.113.7")}
+	other := h.createConnector("zammad", "Other Zammad", "https://other.example.com", "zammad-token-0010")
+	version := func() float64 { return h.do("GET", "/api/profiles/"+pid, nil).want(t, 200).obj(t)["version"].(float64) }
+	// Before any run: free to switch.
+	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": other["id"], "version": version()}).want(t, 200)
+	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": pr["zammad_connector_id"], "version": version()}).want(t, 200)
+	h.do("POST", "/api/profiles/"+pid+"/runs", map[string]any{"mode": "full"}).want(t, 202)
+	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": other["id"], "version": version()}).
+		wantError(t, 409, CodeConflict, "zammad_connector_id")
+	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": same["id"], "version": version()}).want(t, 200)
 }
