@@ -225,6 +225,24 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate"})
 		return
 	}
+	// The delivery header is not covered by the signature, so a captured
+	// body could be replayed under fresh delivery ids. Zammad's payload
+	// carries the ticket's updated_at, so an identical body describes the
+	// same ticket state: one sync per body is enough.
+	sum := sha256.Sum256(body)
+	bkey := pid + "/body-" + hex.EncodeToString(sum[:16])
+	if bkey != dkey {
+		firstBody, err := h.d.Store.RecordDelivery(ctx, bkey, h.d.DeliveryTTL)
+		if err != nil {
+			h.fail(w, log, "record delivery", err)
+			return
+		}
+		if !firstBody {
+			log.Info("webhook with an already processed body ignored", slog.Int64("duration_us", time.Since(start).Microseconds()))
+			writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate"})
+			return
+		}
+	}
 
 	msg := queue.Message{ProfileID: pid, Mode: tb.ModeTicket, TicketID: ticketID, Trigger: "webhook", Actor: "webhook"}
 	if validDelivery(delivery) {
@@ -234,8 +252,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// Forget the delivery so that Zammad's retry (it retries 5xx up
 		// to four times) is processed rather than taken for a duplicate.
-		if ferr := h.d.Store.ForgetDelivery(context.WithoutCancel(ctx), dkey); ferr != nil {
-			log.Warn("forget delivery", slog.String("err", ferr.Error()))
+		for _, k := range []string{dkey, bkey} {
+			if ferr := h.d.Store.ForgetDelivery(context.WithoutCancel(ctx), k); ferr != nil {
+				log.Warn("forget delivery", slog.String("err", ferr.Error()))
+			}
 		}
 		h.fail(w, log.With(slog.String("run_id", run.ID)), "queue run", err)
 		return

@@ -189,6 +189,13 @@ func withBody(ev events.APIGatewayV2HTTPRequest, body []byte, secret string) eve
 	return ev
 }
 
+// variant is the sample event with a distinct, re-signed body (another
+// ticket state), so that body de-duplication doesn't apply.
+func variant(ev events.APIGatewayV2HTTPRequest, i int) events.APIGatewayV2HTTPRequest {
+	body := strings.TrimSuffix(strings.TrimSpace(ev.Body), "}") + `,"n":` + strconv.Itoa(i) + "}"
+	return withBody(ev, []byte(body), sampleSecret)
+}
+
 func withHeader(ev events.APIGatewayV2HTTPRequest, name, value string) events.APIGatewayV2HTTPRequest {
 	ev.Headers = maps(ev.Headers)
 	if value == "" {
@@ -478,7 +485,7 @@ func TestWebhookAckTime(t *testing.T) {
 	const n = 200
 	durs := make([]time.Duration, 0, n)
 	for i := range n {
-		e := withHeader(ev, "x-zammad-delivery", "ack-"+strconv.Itoa(i))
+		e := withHeader(variant(ev, i), "x-zammad-delivery", "ack-"+strconv.Itoa(i))
 		start := time.Now()
 		status, _ := f.send(t, e)
 		durs = append(durs, time.Since(start))
@@ -506,7 +513,7 @@ func BenchmarkWebhook(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		e := withHeader(ev, "x-zammad-delivery", "bench-"+strconv.Itoa(i))
+		e := withHeader(variant(ev, i), "x-zammad-delivery", "bench-"+strconv.Itoa(i))
 		res, err := proxy(context.Background(), e)
 		if err != nil || res.StatusCode != http.StatusAccepted {
 			b.Fatalf("%d %v %s", res.StatusCode, err, res.Body)
@@ -563,10 +570,28 @@ func BenchmarkWebhookHandlerOnly(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		e := withHeader(ev, "x-zammad-delivery", "cpu-"+strconv.Itoa(i))
+		e := withHeader(variant(ev, i), "x-zammad-delivery", "cpu-"+strconv.Itoa(i))
 		res, err := proxy(context.Background(), e)
 		if err != nil || res.StatusCode != http.StatusAccepted {
 			b.Fatalf("%d %v %s", res.StatusCode, err, res.Body)
 		}
+	}
+}
+
+// TestWebhookReplayWithFreshDeliveryIDs: the delivery header isn't signed, so
+// a captured body resent under new delivery ids must not queue again.
+func TestWebhookReplayWithFreshDeliveryIDs(t *testing.T) {
+	f := newFixture(t)
+	ev := sampleEvent(t)
+	if status, _ := f.send(t, withHeader(ev, "x-zammad-delivery", "first")); status != http.StatusAccepted {
+		t.Fatalf("first: %d", status)
+	}
+	for i := 0; i < 3; i++ {
+		if status, _ := f.send(t, withHeader(ev, "x-zammad-delivery", "replay-"+strconv.Itoa(i))); status != http.StatusOK {
+			t.Fatalf("replay %d: %d", i, status)
+		}
+	}
+	if runs := f.runs(t); len(runs) != 1 {
+		t.Fatalf("%d runs queued", len(runs))
 	}
 }
