@@ -431,12 +431,3 @@ func ConflictID(profileID string, entryID int64) string {
 	return profileID + "." + strconv.FormatInt(entryID, 10)
 }
 
-// Secret names (under the vault's prefix). They are derived from ids, never
-// read from stored records, so that whoever could write a record still
-// cannot make Timebridge send one secret where another belongs.
-
-// ConnectorTokenSecret names the upstream token of connector id.
-func ConnectorTokenSecret(id string) string { return "connectors/" + id + "/token" }
-
-// ProfileWebhookSecret names the webhook signing secret of profile id.
-func ProfileWebhookSecret(id string) string { return "profiles/" + id + "/webhook-secret" }

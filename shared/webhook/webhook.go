@@ -79,7 +79,7 @@ const (
 )
 
 // SecretName is the vault name of a profile's webhook secret.
-func SecretName(profileID string) string { return tb.ProfileWebhookSecret(profileID) }
+func SecretName(profileID string) string { return "profiles/" + profileID + "/webhook-secret" }
 
 // Store is the part of the store the webhook uses.
 type Store interface {
