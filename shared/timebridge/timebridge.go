@@ -430,4 +430,3 @@ type AuditQuery struct {
 func ConflictID(profileID string, entryID int64) string {
 	return profileID + "." + strconv.FormatInt(entryID, 10)
 }
-
