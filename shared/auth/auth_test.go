@@ -390,6 +390,12 @@ func TestLoaderCaches(t *testing.T) {
 	if a, err := l.Admin(ctx); err != nil || a.Username != "root" {
 		t.Fatalf("stale value not served: %v %v", a, err)
 	}
+	// … but not for more than an hour: a broken rotation must not keep the
+	// old password and key valid for ever.
+	c.add(2 * time.Hour)
+	if _, err := l.Admin(ctx); err == nil {
+		t.Fatal("a stale admin secret was served hours after reads started failing")
+	}
 	// Without a good value the error is returned.
 	l2 := NewLoader(&countingGetter{err: apperr.New(apperr.Internal, "x", "down")}, "n", 0)
 	if _, err := l2.Admin(ctx); err == nil {

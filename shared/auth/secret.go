@@ -280,6 +280,7 @@ type Loader struct {
 	admin   Admin
 	have    bool
 	expires time.Time
+	loaded  time.Time // when admin was last read successfully
 }
 
 // DefaultLoaderTTL is how long a loaded admin secret is used before it is
@@ -294,6 +295,10 @@ func NewLoader(src SecretGetter, name string, ttl time.Duration) *Loader {
 	}
 	return &Loader{src: src, name: name, ttl: ttl, now: time.Now}
 }
+
+// maxStale bounds how long the last good admin secret is used while reading
+// a fresh one fails.
+const maxStale = time.Hour
 
 // Admin returns the cached admin secret, reading it when the cache is
 // empty or expired.
@@ -314,12 +319,16 @@ func (l *Loader) Admin(ctx context.Context) (Admin, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
-		if l.have {
+		// Keep serving the last good copy through a short Secrets Manager
+		// outage, but not for ever: a rotation that fails to parse must
+		// not keep the old password and signing key valid indefinitely.
+		if l.have && l.now().Sub(l.loaded) < maxStale {
 			return l.admin, nil
 		}
 		return Admin{}, err
 	}
-	l.admin, l.have, l.expires = a, true, l.now().Add(l.ttl)
+	now := l.now()
+	l.admin, l.have, l.expires, l.loaded = a, true, now.Add(l.ttl), now
 	return a, nil
 }
 
