@@ -22,6 +22,7 @@ import (
 
 	"github.com/timebridge/timebridge/infra/samtemplate"
 	"github.com/timebridge/timebridge/shared/auth"
+	"github.com/timebridge/timebridge/shared/devstack"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/webhook"
 )
@@ -287,6 +288,20 @@ func testHTTP(t *testing.T, tmpl *samtemplate.Template, byID map[string]samtempl
 		t.Fatal(err)
 	}
 	dc := d.DistributionConfig
+	// The console's CSP at CloudFront is the one make dev serves, under
+	// which the browser tests run.
+	if dc.DefaultCacheBehavior == nil || dc.DefaultCacheBehavior.ResponseHeadersPolicyId == nil {
+		t.Error("the console has no response headers policy")
+	} else if id, _, ok := tokenTarget(*dc.DefaultCacheBehavior.ResponseHeadersPolicyId); !ok {
+		t.Errorf("response headers policy %q is not the template's own", *dc.DefaultCacheBehavior.ResponseHeadersPolicyId)
+	} else {
+		cfg, _ := tmpl.Properties(id)["ResponseHeadersPolicyConfig"].(map[string]any)
+		sec, _ := cfg["SecurityHeadersConfig"].(map[string]any)
+		csp, _ := sec["ContentSecurityPolicy"].(map[string]any)
+		if got, _ := csp["ContentSecurityPolicy"].(string); got != devstack.ContentSecurityPolicy {
+			t.Errorf("CloudFront CSP %q differs from make dev's %q", got, devstack.ContentSecurityPolicy)
+		}
+	}
 	origins := map[string]string{} // id → "s3" or "api"
 	for _, o := range dc.Origins {
 		switch {

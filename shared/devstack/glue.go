@@ -309,9 +309,18 @@ func hostOnly(addr string) string {
 	return addr
 }
 
+// ContentSecurityPolicy is the console's CSP, the same as CloudFront sends
+// (template.yaml SpaHeadersPolicy; the template test checks they match), so
+// the browser tests run the console under it.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+
 // serveStatic serves the built SPA, falling back to index.html for client
 // routes, or a short page that says how to build it.
 func (s *Stack) serveStatic(w http.ResponseWriter, r *http.Request, dist string) {
+	w.Header().Set("Content-Security-Policy", ContentSecurityPolicy)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Referrer-Policy", "same-origin")
 	clean := path.Clean("/" + r.URL.Path)
 	file := filepath.Join(dist, filepath.FromSlash(clean))
 	if st, err := os.Stat(file); err == nil && !st.IsDir() {
