@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/timebridge/timebridge/shared/apperr"
@@ -12,12 +13,21 @@ import (
 
 func (s *server) listConflicts(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	q, err := query(r, "profile_id", "status")
+	q, err := query(r, "profile_id", "status", "limit", "cursor")
 	if err != nil {
 		return err
 	}
 	p := problems{}
 	pid := queryID(p, q, "profile_id")
+	limit := queryInt(p, q, "limit", defaultConflictPage, 1, maxConflictPage)
+	offset := 0
+	if c := q.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "o"))
+		if err != nil || n < 0 || !strings.HasPrefix(c, "o") {
+			p.add("cursor", "is not a cursor from a previous page")
+		}
+		offset = n
+	}
 	status := tb.ConflictStatus(q.Get("status"))
 	switch status {
 	case "", tb.ConflictOpen, tb.ConflictResolved:
@@ -36,13 +46,30 @@ func (s *server) listConflicts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]conflictView, len(cs))
-	for i, c := range cs {
-		out[i] = viewConflict(c)
+	// Pages bound the answer (a first sync with missing mappings can open
+	// thousands of conflicts; Lambda answers at most 6 MB). The cursor is
+	// an offset into the newest-first list: a conflict opened meanwhile can
+	// repeat an item on the next page, which clients de-duplicate by id.
+	if offset > len(cs) {
+		offset = len(cs)
 	}
-	writeJSON(w, http.StatusOK, list[conflictView]{Items: out})
+	end := min(offset+limit, len(cs))
+	out := make([]conflictView, 0, end-offset)
+	for _, c := range cs[offset:end] {
+		out = append(out, viewConflict(c))
+	}
+	next := ""
+	if end < len(cs) {
+		next = "o" + strconv.Itoa(end)
+	}
+	writeJSON(w, http.StatusOK, page[conflictView]{Items: out, NextCursor: next})
 	return nil
 }
+
+const (
+	defaultConflictPage = 200
+	maxConflictPage     = 500
+)
 
 // conflictID validates the {id} path value: a conflict id is
 // "<profile id>.<entry id>".

@@ -379,3 +379,38 @@ func TestRunsAcrossProfilesDeepPaging(t *testing.T) {
 		}
 	}
 }
+
+// TestConflictsPaging: the conflicts list answers in bounded pages.
+func TestConflictsPaging(t *testing.T) {
+	h := newHarness(t)
+	pid := h.createProfile("Support")["id"].(string)
+	for e := int64(1); e <= 250; e++ {
+		h.putConflict(pid, e, tb.ConflictUnmappedActivity)
+	}
+	seen := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		var pg page[conflictView]
+		path := "/api/conflicts?status=open&limit=100&profile_id=" + pid
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		h.do("GET", path, nil).want(t, 200).decode(t, &pg)
+		pages++
+		if len(pg.Items) > 100 {
+			t.Fatalf("page of %d", len(pg.Items))
+		}
+		for _, c := range pg.Items {
+			seen[c.ID] = true
+		}
+		if pg.NextCursor == "" {
+			break
+		}
+		cursor = pg.NextCursor
+	}
+	if pages != 3 || len(seen) != 250 {
+		t.Fatalf("%d pages, %d distinct conflicts", pages, len(seen))
+	}
+	h.do("GET", "/api/conflicts?cursor=bogus", nil).wantError(t, 400, CodeValidation, "cursor")
+	h.do("GET", "/api/conflicts?limit=501", nil).wantError(t, 400, CodeValidation, "limit")
+}

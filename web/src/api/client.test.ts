@@ -82,4 +82,19 @@ describe("API client", () => {
     expect(calls[0].url).toBe("/api/profiles/p1/mappings/project/group-1-org-2");
     expect(calls[1].url).toBe("/api/audit?profile_id=p1&cursor=a+b");
   });
+
+  it("follows the conflicts pages and de-duplicates by id", async () => {
+    signIn();
+    const c = (id: string) => ({ id, profile_id: "p1", entry_id: 1, ticket_id: 1, kind: "unmapped_activity", status: "open", message: "m", source_key: "", actions: [] });
+    const { calls } = mockFetch({
+      "GET /api/conflicts": (call) =>
+        call.url.includes("cursor=o2")
+          ? { body: { items: [c("p1.2"), c("p1.3")], next_cursor: "" } }
+          : { body: { items: [c("p1.1"), c("p1.2")], next_cursor: "o2" } },
+    });
+    const all = await api.listConflicts({ status: "open" });
+    expect(all.map((x) => x.id)).toEqual(["p1.1", "p1.2", "p1.3"]);
+    expect(calls).toHaveLength(2);
+    expect(calls[0].url).toContain("limit=500");
+  });
 });

@@ -251,8 +251,19 @@ export const api = {
   listRuns: (q: { profile_id?: string; limit?: number; cursor?: string } = {}) =>
     request("get", "/api/runs", { query: q }),
   getRun: (id: string) => request("get", "/api/runs/{id}", { path: { id } }),
-  listConflicts: (q: { profile_id?: string; status?: "open" | "resolved" } = {}) =>
-    request("get", "/api/conflicts", { query: q }).then((r) => r.items),
+  /** All conflicts matching q, following the server's pages (de-duplicated:
+   * a conflict opened meanwhile can repeat across pages). */
+  listConflicts: async (q: { profile_id?: string; status?: "open" | "resolved" } = {}) => {
+    const seen = new Map<string, Conflict>();
+    let cursor: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const r = await request("get", "/api/conflicts", { query: { ...q, limit: 500, ...(cursor ? { cursor } : {}) } });
+      for (const c of r.items) seen.set(c.id, c);
+      if (!r.next_cursor) break;
+      cursor = r.next_cursor;
+    }
+    return [...seen.values()];
+  },
   resolveConflict: (id: string, action: Resolution) =>
     request("post", "/api/conflicts/{id}/resolve", { path: { id }, body: { action } }),
   listAudit: (q: { profile_id?: string; type?: string; from?: string; to?: string; limit?: number; cursor?: string }) =>

@@ -320,7 +320,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List conflicts, newest first */
+        /** List conflicts, newest first, in pages */
         get: operations["listConflicts"];
         put?: never;
         post?: never;
@@ -1554,6 +1554,10 @@ export interface operations {
             query?: {
                 profile_id?: string;
                 status?: "open" | "resolved";
+                /** @description Page size (default 200, at most 500). */
+                limit?: number;
+                /** @description next_cursor of the previous page. */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1569,6 +1573,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         items: components["schemas"]["Conflict"][];
+                        /** @description Cursor of the next page; empty on the last page. */
+                        next_cursor: string;
                     };
                 };
             };
