@@ -112,3 +112,26 @@ func TestTimesheetOutsideListingIsNotDeleted(t *testing.T) {
 		t.Fatalf("%d timesheets", n)
 	}
 }
+
+// A create left pending for an entry outside the deletion window (a
+// backfill that crashed before its link write) is settled by the next full
+// run, not left waiting for ever.
+func TestStrayPendingOutsideWindowIsSettled(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	old := h.addEntry(tid, agent, typ, "30", time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC))
+	h.crash = func(l tb.Link) bool { return l.EntryID == old.ID }
+	h.run(tb.ModeRange, func(r *engine.Request) {
+		r.From, r.To = time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	})
+	h.crash = nil
+	if l := mustLink(t, h, tid, old.ID); l.State != tb.LinkPending {
+		t.Fatalf("setup: %+v", l)
+	}
+	// The ticket has nothing inside the window, so the full run does not
+	// plan the entry: only the stray sweep can settle it.
+	h.run(tb.ModeFull)
+	if l := mustLink(t, h, tid, old.ID); l.State != tb.LinkSynced || len(sheetOf(h, old.ID)) != 1 {
+		t.Fatalf("stray pending not settled: %+v", l)
+	}
+}

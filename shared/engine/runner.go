@@ -35,6 +35,8 @@ type runner struct {
 	counts     tb.Counts
 	itemErrors []tb.ItemError
 	audit      []tb.AuditEvent
+	// strays are pending links of entries outside a full run's window.
+	strays []tb.Link
 	// failedUpdatedAt is the oldest updated_at of an entry that failed, so
 	// the incremental cursor never moves past it.
 	failedUpdatedAt time.Time
@@ -484,8 +486,13 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 		err := r.e.store.Links(ctx, r.profile.ID, func(ls []tb.Link) error {
 			collect(ls)
 			for _, l := range ls {
-				if !scanned[l.EntryID] && !l.EntryCreatedAt.Before(window) {
+				switch {
+				case !scanned[l.EntryID] && !l.EntryCreatedAt.Before(window):
 					vanished = append(vanished, l)
+				case scanned[l.EntryID] && !present[l.EntryID] && l.State == tb.LinkPending:
+					// A create left unsettled for an entry outside this
+					// run's window: settle it too, or it would wait for ever.
+					r.strays = append(r.strays, l)
 				}
 			}
 			return nil
@@ -530,6 +537,12 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 		vanished = confirmed
 	}
 	in.Vanished = vanished
+
+	if scanned == nil {
+		if err := r.refreshLinks(ctx, &in); err != nil {
+			return in, err
+		}
+	}
 
 	conflicts, err := r.e.store.ListConflicts(ctx, r.profile.ID, tb.ConflictOpen)
 	if err != nil {
@@ -587,6 +600,15 @@ func (r *runner) recoverPending(ctx context.Context, in *PlanInput) error {
 	for _, l := range in.Vanished {
 		if l.State == tb.LinkPending {
 			pending = append(pending, l)
+		}
+	}
+	for _, l := range r.strays {
+		found, err := r.searchMarker(ctx, l.EntryID)
+		if err != nil {
+			return fmt.Errorf("engine: recover pending entry %d: %w", l.EntryID, err)
+		}
+		if _, _, err := r.settlePending(ctx, l, found); err != nil {
+			r.itemError(l.EntryID, time.Time{}, err)
 		}
 	}
 	if len(pending) == 0 {
@@ -996,4 +1018,36 @@ func (r *runner) confirmVanished(ctx context.Context, vanished []tb.Link) ([]tb.
 		return nil
 	})
 	return out, err
+}
+
+// refreshLinks re-reads, strongly consistently, the links a plan would act
+// on: ticket lookups go through an eventually consistent index, and a link
+// version a moment old (just after the previous run updated the timesheet)
+// would make Timebridge's own write look like an edit in Kimai.
+func (r *runner) refreshLinks(ctx context.Context, in *PlanInput) error {
+	var stale []tb.Link
+	for _, d := range in.Desired {
+		l, ok := in.Links[d.Entry.ID]
+		if !ok {
+			continue
+		}
+		if l.State == tb.LinkPending || l.State == tb.LinkSynced && (d.Sheet == nil || d.Hash != l.SourceHash) {
+			stale = append(stale, l)
+		}
+	}
+	var mu sync.Mutex
+	return forEach(ctx, r.e.opts.ReadConcurrency, stale, func(ctx context.Context, l tb.Link) error {
+		fresh, err := r.e.store.GetLink(ctx, l.ProfileID, l.TicketID, l.EntryID)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			in.Links[l.EntryID] = fresh
+		case apperr.Is(err, apperr.NotFound):
+			delete(in.Links, l.EntryID)
+		default:
+			return fmt.Errorf("engine: re-read link of entry %d: %w", l.EntryID, err)
+		}
+		return nil
+	})
 }
