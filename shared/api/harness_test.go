@@ -159,6 +159,7 @@ type harness struct {
 	token    string
 	// hosts is the fake DNS of LookupHost.
 	hosts map[string][]netip.Addr
+	pairs int // connector pairs made by connectors()
 
 	mu        sync.Mutex
 	responses []*resp // every answer, for the secret-leak checks
@@ -437,7 +438,15 @@ func (h *harness) createConnector(kind, name, base, token string) map[string]any
 func (h *harness) connectors() (zid, kid string) {
 	h.t.Helper()
 	z := h.createConnector("zammad", "Zammad", "https://zammad.example.com", "zammad-token-0001")
-	k := h.createConnector("kimai", "Kimai", "https://kimai.example.com", "kimai-token-0002")
+	// A Kimai of its own per pair: two profiles may not sync one Zammad
+	// into one Kimai.
+	h.pairs++
+	host := "kimai.example.com"
+	if h.pairs > 1 {
+		host = fmt.Sprintf("kimai%d.example.com", h.pairs)
+		h.hosts[host] = h.hosts["kimai.example.com"]
+	}
+	k := h.createConnector("kimai", "Kimai", "https://"+host, "kimai-token-0002")
 	return z["id"].(string), k["id"].(string)
 }
 

@@ -98,9 +98,12 @@ func BenchmarkListLatency(b *testing.B) {
 	must(call("POST", "/api/auth/login", "", map[string]string{"username": adminUser, "password": adminPassword}), 200, &tok)
 	var zc, kc struct{ ID string }
 	must(call("POST", "/api/connectors", tok.Token, map[string]any{"kind": "zammad", "name": "Zammad", "base_url": "https://zammad.example.com", "token": "zammad-token-0001"}), 201, &zc)
-	must(call("POST", "/api/connectors", tok.Token, map[string]any{"kind": "kimai", "name": "Kimai", "base_url": "https://kimai.example.com", "token": "kimai-token-0002"}), 201, &kc)
 	var pids []string
-	for _, name := range []string{"Support", "Projects"} {
+	// Two profiles, each into its own Kimai (one Zammad may not be synced
+	// into one Kimai twice).
+	for i, name := range []string{"Support", "Projects"} {
+		must(call("POST", "/api/connectors", tok.Token, map[string]any{"kind": "kimai", "name": "Kimai " + name,
+			"base_url": fmt.Sprintf("https://kimai%d.example.com", i), "token": "kimai-token-0002"}), 201, &kc)
 		var p struct{ ID string }
 		must(call("POST", "/api/profiles", tok.Token, map[string]any{"name": name, "zammad_connector_id": zc.ID, "kimai_connector_id": kc.ID}), 201, &p)
 		pids = append(pids, p.ID)

@@ -243,6 +243,9 @@ func (s *server) createProfile(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
+	if err := s.checkPairUnique(ctx, pr); err != nil {
+		return err
+	}
 	pr = pr.WithDefaults()
 	pr.ID = store.NewID(s.Now())
 	secret, err := newWebhookSecret()
@@ -325,6 +328,11 @@ func (s *server) patchProfile(w http.ResponseWriter, r *http.Request) error {
 	}
 	if next.ZammadConnectorID != cur.ZammadConnectorID {
 		if err := s.checkZammadSwitch(ctx, cur, next); err != nil {
+			return err
+		}
+	}
+	if next.ZammadConnectorID != cur.ZammadConnectorID || next.KimaiConnectorID != cur.KimaiConnectorID {
+		if err := s.checkPairUnique(ctx, next); err != nil {
 			return err
 		}
 	}
@@ -438,6 +446,43 @@ func (s *server) checkZammadSwitch(ctx context.Context, cur, next tb.Profile) er
 		return &apperr.Error{Kind: apperr.Conflict, Op: "api: update profile",
 			Message: "This profile has already synced one Zammad; it can only switch to a connector of the same Zammad instance. Create a new profile for another Zammad.",
 			Fields:  map[string]string{"zammad_connector_id": "names another Zammad instance than the one this profile has synced"}}
+	}
+	return nil
+}
+
+// checkPairUnique refuses a second profile syncing the same Zammad instance
+// into the same Kimai: the two would each create a timesheet for every
+// entry (their ledgers are per profile) and adopt each other's by marker.
+func (s *server) checkPairUnique(ctx context.Context, p tb.Profile) error {
+	if p.ZammadConnectorID == "" || p.KimaiConnectorID == "" {
+		return nil
+	}
+	key := func(zid, kid string) string {
+		z, err1 := s.Store.GetConnector(ctx, zid)
+		k, err2 := s.Store.GetConnector(ctx, kid)
+		if err1 != nil || err2 != nil {
+			return ""
+		}
+		inst, err := zammad.InstanceID(z.BaseURL)
+		if err != nil {
+			return ""
+		}
+		return inst + " " + strings.ToLower(strings.TrimRight(k.BaseURL, "/"))
+	}
+	mine := key(p.ZammadConnectorID, p.KimaiConnectorID)
+	if mine == "" {
+		return nil
+	}
+	profiles, err := s.Store.ListProfiles(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range profiles {
+		if q.ID != p.ID && key(q.ZammadConnectorID, q.KimaiConnectorID) == mine {
+			return &apperr.Error{Kind: apperr.Conflict, Op: "api: profile connectors",
+				Message: fmt.Sprintf("Profile %q already syncs this Zammad into this Kimai; two profiles would book every entry twice. Edit that profile instead.", q.Name),
+				Fields:  map[string]string{"zammad_connector_id": "already synced into this Kimai by profile " + q.Name}}
+		}
 	}
 	return nil
 }

@@ -190,3 +190,16 @@ func TestProfileZammadSwitch(t *testing.T) {
 		wantError(t, 409, CodeConflict, "zammad_connector_id")
 	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": same["id"], "version": version()}).want(t, 200)
 }
+
+// TestProfilePairUnique: a second profile for the same Zammad instance and
+// Kimai is refused (it would book every entry twice).
+func TestProfilePairUnique(t *testing.T) {
+	h := newHarness(t)
+	pr := h.createProfile("Support")
+	h.do("POST", "/api/profiles", map[string]any{"name": "Again", "zammad_connector_id": pr["zammad_connector_id"], "kimai_connector_id": pr["kimai_connector_id"]}).
+		wantError(t, 409, CodeConflict, "zammad_connector_id")
+	// Another connector to the same Zammad instance counts as the same.
+	z2 := h.createConnector("zammad", "Same Zammad", "https://ZAMMAD.example.com/", "zammad-token-0011")
+	h.do("POST", "/api/profiles", map[string]any{"name": "Again", "zammad_connector_id": z2["id"], "kimai_connector_id": pr["kimai_connector_id"]}).
+		wantError(t, 409, CodeConflict, "zammad_connector_id")
+}
