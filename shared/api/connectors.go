@@ -204,36 +204,26 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkInstanceChange(ctx, cur, next); err != nil {
 		return err
 	}
-	// A new token goes to the vault before the record; should the record
-	// update fail (a concurrent change), the previous token is put back so
-	// that the stored hint keeps describing the stored token.
-	restore := func() {}
+	// The record is written first: its version condition lets exactly one
+	// of two concurrent PATCHes through, and only that one then writes the
+	// token, so the vault always holds the token the record's hint
+	// describes. Should the token write fail, the old token is dropped
+	// rather than left to be sent to a base URL that may have changed
+	// (fail closed: the connector then asks for its token again).
 	if token != "" {
 		next.TokenSecret = connectorTokenName(id)
-		restore = func() { s.dropSecret(ctx, next.TokenSecret) }
-		if cur.TokenSecret != "" {
-			old, err := s.Vault.Get(ctx, connectorTokenName(cur.ID))
-			switch {
-			case err == nil:
-				restore = func() {
-					if err := s.Vault.Put(context.WithoutCancel(ctx), connectorTokenName(cur.ID), old); err != nil {
-						s.Logger.Error("restoring a connector token failed", "request_id", requestIDOf(ctx),
-							"connector_id", id, "err", err.Error())
-					}
-				}
-			case !apperr.Is(err, apperr.NotFound):
-				return err
-			}
-		}
-		if err := s.Vault.Put(ctx, next.TokenSecret, token); err != nil {
-			return err
-		}
 		next.TokenHint = vault.Hint(token)
 	}
 	updated, err := s.Store.UpdateConnector(ctx, next, expect)
 	if err != nil {
-		restore()
 		return err
+	}
+	if token != "" {
+		if err := s.Vault.Put(ctx, next.TokenSecret, token); err != nil {
+			s.dropSecret(context.WithoutCancel(ctx), next.TokenSecret)
+			return apperr.Wrap(err, apperr.Upstream, "api: store connector token",
+				"The connector was saved, but its new token could not be stored; paste the token again.")
+		}
 	}
 	v := viewConnector(updated)
 	msg := fmt.Sprintf("Updated connector %q", updated.Name)

@@ -403,3 +403,15 @@ func TestConnectorInstanceChange(t *testing.T) {
 	// Another spelling of the same server keeps the token.
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://OTHER.example.com:443/", "version": get()}).want(t, 200)
 }
+
+// TestStalePatchNeverTouchesTheToken: a PATCH that loses the version race
+// must leave the token the winner stored (the record is written first).
+func TestStalePatchNeverTouchesTheToken(t *testing.T) {
+	h := newHarness(t)
+	zid, _ := h.connectors()
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"token": "zammad-token-WINNER", "version": 1}).want(t, 200)
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"token": "zammad-token-LOSER", "version": 1}).wantError(t, 409, CodeConflict, "")
+	if v, err := h.vault.Get(context.Background(), "connectors/"+zid+"/token"); err != nil || v != "zammad-token-WINNER" {
+		t.Fatalf("vault holds %q (%v)", v, err)
+	}
+}
