@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
@@ -48,6 +49,10 @@ func (r *runner) applyOne(ctx context.Context, c Change) error {
 		}
 	case tb.ActionSkip:
 		r.bump(func(n *tb.Counts) { n.Skipped++ })
+		if c.Link != nil && c.Link.State == tb.LinkPending && c.Desired != nil {
+			// A create Kimai may still finish: re-read it next time.
+			r.holdCursor(c.Desired.Entry.UpdatedAt)
+		}
 	}
 	return nil
 }
@@ -73,7 +78,7 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 		expect = c.Link.Version
 	}
 	claim := tb.Link{ProfileID: r.profile.ID, EntryID: d.Entry.ID, TicketID: d.Entry.TicketID, State: tb.LinkPending,
-		SourceHash: d.Hash, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
+		SourceHash: d.Hash, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now(), ClaimedAt: r.e.now()}
 	pending, err := r.e.store.PutLink(ctx, claim, expect)
 	if err != nil {
 		return fmt.Errorf("engine: claim entry %d: %w", d.Entry.ID, err)
@@ -88,7 +93,10 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 		case errors.As(err, &dup):
 			_, _, serr := r.settlePending(ctx, pending, dup.found)
 			return serr
-		case apperr.Is(err, apperr.Validation):
+		case apperr.Is(err, apperr.Validation), apperr.Is(err, apperr.Permission), apperr.Is(err, apperr.NotFound):
+			// A permanent refusal: a human has to change something in
+			// Kimai (a permission, a deleted project) and retry. As a
+			// conflict it no longer holds the incremental cursor.
 			r.releaseClaim(ctx, pending, c.Link)
 			_, cerr := r.openConflict(ctx, r.conflictFor(c, &ConflictSpec{Kind: tb.ConflictRejectedByKimai,
 				Message: rejectedMessage(err)}), c.Link)
@@ -118,15 +126,16 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 }
 
 // releaseClaim undoes a pending claim after a create that certainly failed.
+// A first claim is not deleted but turned into a "none" link: the item's
+// version keeps counting, so a later claim never reuses a version an
+// earlier, still running, attempt might hold (ABA).
 func (r *runner) releaseClaim(ctx context.Context, pending tb.Link, prev *tb.Link) {
-	var err error
-	if prev == nil {
-		err = r.e.store.DeleteLink(ctx, pending.ProfileID, pending.TicketID, pending.EntryID, pending.Version)
-	} else {
-		restore := *prev
-		restore.UpdatedAt = r.e.now()
-		_, err = r.e.store.PutLink(ctx, restore, pending.Version)
+	restore := unclaimed(pending)
+	if prev != nil {
+		restore = *prev
 	}
+	restore.UpdatedAt, restore.RunID = r.e.now(), r.run.ID
+	_, err := r.e.store.PutLink(ctx, restore, pending.Version)
 	if err != nil {
 		r.log.Warn("release claim", "entry_id", pending.EntryID, "err", err.Error())
 	}
@@ -168,6 +177,14 @@ func (r *runner) createWithRecovery(ctx context.Context, d *Desired) (tb.Timeshe
 		}
 		switch len(found) {
 		case 0:
+			if mayStillRun(err) {
+				// Kimai may still be working on this request and commit
+				// it later: an empty search proves nothing, and a second
+				// POST could be a duplicate. The claim stays pending; a
+				// later run adopts the timesheet by its marker, or clears
+				// the claim once it is older than PendingGrace.
+				return tb.Timesheet{}, &unsettledError{err: err}
+			}
 		case 1:
 			r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(d.Entry.ID),
 				Message: fmt.Sprintf("Kimai stored timesheet %d although its answer was lost; adopted", found[0].ID)})
@@ -192,6 +209,29 @@ type unsettledError struct{ err error }
 func (e *unsettledError) Error() string { return "engine: create outcome unknown: " + e.err.Error() }
 func (e *unsettledError) Unwrap() error { return e.err }
 
+// mayStillRun reports failures after which the request may still be running
+// in Kimai: the client gave up (timeout, dropped connection) or a proxy
+// answered for a backend it stopped waiting for (502, 503, 504). Only an
+// answer Kimai itself gave (a 500) means its work on the request ended.
+func mayStillRun(err error) bool {
+	ae, ok := apperr.As(err)
+	if !ok {
+		return true
+	}
+	switch ae.Status {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// unclaimed is the link an entry has once a claim is withdrawn: no
+// timesheet, and no source hash so that the plan creates it again.
+func unclaimed(l tb.Link) tb.Link {
+	l.State, l.TimesheetID, l.Baseline, l.SourceHash, l.ClaimedAt = tb.LinkNone, 0, tb.Timesheet{}, "", time.Time{}
+	return l
+}
+
 // certainFailure reports errors after which Kimai certainly stored nothing.
 func certainFailure(err error) bool {
 	switch apperr.KindOf(err) {
@@ -203,6 +243,12 @@ func certainFailure(err error) bool {
 
 func rejectedMessage(err error) string {
 	msg := "Kimai rejected the timesheet: " + apperr.MessageOf(err)
+	switch apperr.KindOf(err) {
+	case apperr.Permission:
+		msg = "Kimai refused to create the timesheet (permission denied): " + apperr.MessageOf(err) + " Give the token's Kimai user the permission, then retry."
+	case apperr.NotFound:
+		msg = "Kimai refused to create the timesheet (not found): " + apperr.MessageOf(err) + " Check that the mapped project, activity and user still exist, then retry."
+	}
 	for f, m := range apperr.FieldsOf(err) {
 		msg += fmt.Sprintf(" %s: %s.", f, m)
 	}

@@ -117,6 +117,20 @@ type Options struct {
 	RetryDelay time.Duration
 	// MaxItemErrors is how many per-entry errors a run record keeps (default 20).
 	MaxItemErrors int
+	// PendingGrace is how old a pending claim must be before a marker
+	// search that finds nothing may clear it (default 15m). Kimai is PHP:
+	// a request whose client gave up (timeout, dropped connection, a
+	// proxy's 502/504) keeps running and commits later, so an empty search
+	// right after such a failure proves nothing. The grace must exceed the
+	// longest time Kimai can keep working on one request (PHP's
+	// max_execution_time does not count time spent waiting on the
+	// database; web servers' fastcgi timeouts only cut the client off).
+	PendingGrace time.Duration
+	// MaxCursorHold bounds how far back a transient per-entry failure can
+	// hold the incremental cursor (default 1h): incremental runs re-read
+	// the failed entry's ticket until then; later the daily full run, which
+	// reads every entry of the deletion window, retries it.
+	MaxCursorHold time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -138,8 +152,17 @@ func (o Options) withDefaults() Options {
 	if o.MaxItemErrors <= 0 {
 		o.MaxItemErrors = 20
 	}
+	if o.PendingGrace <= 0 {
+		o.PendingGrace = DefaultPendingGrace
+	}
+	if o.MaxCursorHold <= 0 {
+		o.MaxCursorHold = time.Hour
+	}
 	return o
 }
+
+// DefaultPendingGrace is Options.PendingGrace's default.
+const DefaultPendingGrace = 15 * time.Minute
 
 // Engine runs syncs.
 type Engine struct {

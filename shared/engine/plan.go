@@ -12,6 +12,9 @@ import (
 type Observation struct {
 	Found bool
 	Sheet tb.Timesheet
+	// Denied is Kimai's message when it refused to show the timesheet to
+	// the token's user (403): nothing can be decided about it.
+	Denied string
 }
 
 // PlanInput is everything a plan depends on. Calculate does no I/O.
@@ -178,6 +181,10 @@ func decide(in PlanInput, d *Desired) Change {
 			s := obs.Sheet
 			ch.Observed = &s
 		}
+		if observed && obs.Denied != "" {
+			ch.Action, ch.Conflict = tb.ActionConflict, unreadable(l, obs)
+			return ch
+		}
 	}
 
 	if d.Sheet == nil { // no timesheet wanted
@@ -268,6 +275,10 @@ func decideVanished(in PlanInput, l tb.Link) Change {
 		s := obs.Sheet
 		ch.Observed = &s
 	}
+	if observed && obs.Denied != "" {
+		ch.Action, ch.Conflict = tb.ActionConflict, unreadable(l, obs)
+		return ch
+	}
 	ch = guardedWrite(ch, l, obs, observed, force, tb.ActionDelete, "entry deleted in Zammad")
 	if ch.Action == tb.ActionConflict {
 		// Whatever blocks the delete, the human decision is about the
@@ -277,6 +288,11 @@ func decideVanished(in PlanInput, l tb.Link) Change {
 	}
 	ch.CloseConflict = hasConflict && ch.Action != tb.ActionConflict && ch.Action != tb.ActionSkip
 	return ch
+}
+
+func unreadable(l tb.Link, obs Observation) *ConflictSpec {
+	return &ConflictSpec{Kind: tb.ConflictUnreadableInKimai,
+		Message: fmt.Sprintf("Kimai does not let the token's user read timesheet %d (%s); give that user permission to view other users' timesheets (view_other_timesheet) or the team that owns it, then retry, or skip the entry.", l.TimesheetID, obs.Denied)}
 }
 
 func why(k tb.ConflictKind) string {

@@ -39,6 +39,7 @@ func TestCalculate(t *testing.T) {
 	}
 	found := func(s tb.Timesheet) map[int64]Observation { return map[int64]Observation{100: {Found: true, Sheet: s}} }
 	gone := map[int64]Observation{100: {Found: false}}
+	denied := map[int64]Observation{100: {Denied: "Access denied."}}
 
 	tests := []struct {
 		name     string
@@ -123,6 +124,18 @@ func TestCalculate(t *testing.T) {
 		{name: "rejected_by_kimai is retried every run",
 			in:     PlanInput{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictRejectedByKimai)},
 			action: tb.ActionCreate, closes: true},
+		{name: "changed entry, timesheet unreadable (403) → its own conflict",
+			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: denied},
+			action: tb.ActionConflict, conflict: tb.ConflictUnreadableInKimai, needObs: []int64{100}},
+		{name: "unchanged entry observed unreadable (full run) → conflict",
+			in:     PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: denied},
+			action: tb.ActionConflict, conflict: tb.ConflictUnreadableInKimai},
+		{name: "unreadable conflict is re-evaluated and closes once readable",
+			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
+				Conflicts: conflict(tb.ConflictUnreadableInKimai)},
+			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
+		{name: "a claim withdrawn earlier is created again",
+			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,15 +182,16 @@ func TestCalculateVanished(t *testing.T) {
 		kind     tb.ConflictKind
 		linkOnly bool
 	}{
-		{"unchanged timesheet is deleted", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, base}}, nil, nil, tb.ActionDelete, "", false},
-		{"edited timesheet → deleted_in_zammad", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, edited}}, nil, nil, tb.ActionConflict, tb.ConflictDeletedInZammad, false},
-		{"exported timesheet → deleted_in_zammad", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, exported}}, nil, nil, tb.ActionConflict, tb.ConflictDeletedInZammad, false},
-		{"already gone in Kimai → link only", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {false, tb.Timesheet{}}}, nil, nil, tb.ActionDelete, "", true},
+		{"unchanged timesheet is deleted", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Found: true, Sheet: base}}, nil, nil, tb.ActionDelete, "", false},
+		{"edited timesheet → deleted_in_zammad", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Found: true, Sheet: edited}}, nil, nil, tb.ActionConflict, tb.ConflictDeletedInZammad, false},
+		{"exported timesheet → deleted_in_zammad", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Found: true, Sheet: exported}}, nil, nil, tb.ActionConflict, tb.ConflictDeletedInZammad, false},
+		{"unreadable in Kimai → unreadable conflict", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Denied: "Access denied."}}, nil, nil, tb.ActionConflict, tb.ConflictUnreadableInKimai, false},
+		{"already gone in Kimai → link only", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Found: false, Sheet: tb.Timesheet{}}}, nil, nil, tb.ActionDelete, "", true},
 		{"netted link is cleaned up", link(1, 0, tb.LinkNone, "", tb.Timesheet{}), nil, nil, nil, tb.ActionDelete, "", true},
 		{"skipped link is cleaned up", link(1, 100, tb.LinkSkipped, "", base), nil, nil, nil, tb.ActionDelete, "", true},
-		{"open conflict blocks", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, edited}},
+		{"open conflict blocks", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Found: true, Sheet: edited}},
 			map[int64]tb.Conflict{1: {Kind: tb.ConflictDeletedInZammad}}, nil, tb.ActionSkip, "", false},
-		{"use_zammad deletes an edited timesheet", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {true, edited}},
+		{"use_zammad deletes an edited timesheet", link(1, 100, tb.LinkSynced, "h", base), map[int64]Observation{100: {Found: true, Sheet: edited}},
 			map[int64]tb.Conflict{1: {Kind: tb.ConflictDeletedInZammad}}, map[int64]tb.Resolution{1: tb.ResolveUseZammad}, tb.ActionDelete, "", false},
 	}
 	for _, tt := range tests {

@@ -457,44 +457,14 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 	in := PlanInput{Links: map[int64]tb.Link{}, Conflicts: map[int64]tb.Conflict{}, Observed: map[int64]Observation{}, Force: r.req.force}
 	res := r.resolver()
 	ids := keys(tickets)
-	present := map[int64]bool{}
-	for _, id := range ids {
-		td := tickets[id]
-		if td.gone {
-			continue
-		}
-		ds := Desire(DesireInput{Profile: r.profile, Instance: r.instance, Location: r.loc, Ticket: td.ticket,
-			Entries: td.entries, Resolver: res, DryRun: r.req.DryRun})
-		for _, d := range ds {
-			present[d.Entry.ID] = true
-		}
-		in.Desired = append(in.Desired, ds...)
-	}
-	r.counts.Seen = len(in.Desired)
 
-	// Links of the entries in scope, plus the vanished ones.
-	var vanished []tb.Link
-	collect := func(ls []tb.Link) {
-		for _, l := range ls {
-			if present[l.EntryID] {
-				in.Links[l.EntryID] = l
-			}
-		}
-	}
-	if scanned != nil { // full run: every link of the profile
-		window := r.e.now().AddDate(0, 0, -r.profile.DeletionWindowDays)
+	// Every stored link the run may act on: all of the profile's in a full
+	// run (deletions are found among them), else those of the tickets in
+	// scope.
+	var all []tb.Link
+	if scanned != nil {
 		err := r.e.store.Links(ctx, r.profile.ID, func(ls []tb.Link) error {
-			collect(ls)
-			for _, l := range ls {
-				switch {
-				case !scanned[l.EntryID] && !l.EntryCreatedAt.Before(window):
-					vanished = append(vanished, l)
-				case scanned[l.EntryID] && !present[l.EntryID] && l.State == tb.LinkPending:
-					// A create left unsettled for an entry outside this
-					// run's window: settle it too, or it would wait for ever.
-					r.strays = append(r.strays, l)
-				}
-			}
+			all = append(all, ls...)
 			return nil
 		})
 		if err != nil {
@@ -508,22 +478,72 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 				return fmt.Errorf("engine: load links of ticket %d: %w", tid, err)
 			}
 			mu.Lock()
-			defer mu.Unlock()
-			collect(ls)
-			// A one-ticket run knows all entries of its ticket, so a link
-			// without an entry there has vanished. Other modes only do so
-			// for tickets Zammad no longer has at all.
-			if r.req.Mode == tb.ModeTicket || tickets[tid].gone {
-				for _, l := range ls {
-					if !present[l.EntryID] {
-						vanished = append(vanished, l)
-					}
-				}
-			}
+			all = append(all, ls...)
+			mu.Unlock()
 			return nil
 		})
 		if err != nil {
 			return in, err
+		}
+	}
+	byEntry := make(map[int64]tb.Link, len(all))
+	for _, l := range all {
+		byEntry[l.EntryID] = l
+	}
+
+	desire := func(td *ticketData) []Desired {
+		return Desire(DesireInput{Profile: r.profile, Instance: r.instance, Location: r.loc, Ticket: td.ticket,
+			Entries: td.entries, Resolver: res, DryRun: r.req.DryRun})
+	}
+	if r.req.Mode == tb.ModeFull || r.req.Mode == tb.ModeRange {
+		if err := r.rereadUnsettled(ctx, tickets, byEntry, desire); err != nil {
+			return in, err
+		}
+		ids = keys(tickets)
+	}
+
+	present := map[int64]bool{}
+	for _, id := range ids {
+		td := tickets[id]
+		if td.gone {
+			continue
+		}
+		ds := desire(td)
+		for _, d := range ds {
+			present[d.Entry.ID] = true
+		}
+		in.Desired = append(in.Desired, ds...)
+	}
+	r.counts.Seen = len(in.Desired)
+
+	// Links of the entries in scope, plus the vanished ones.
+	var vanished []tb.Link
+	for _, l := range all {
+		if present[l.EntryID] {
+			in.Links[l.EntryID] = l
+		}
+	}
+	if scanned != nil { // full run: every link of the profile
+		window := r.e.now().AddDate(0, 0, -r.profile.DeletionWindowDays)
+		for _, l := range all {
+			switch {
+			case !scanned[l.EntryID] && !l.EntryCreatedAt.Before(window):
+				vanished = append(vanished, l)
+			case scanned[l.EntryID] && !present[l.EntryID] && l.State == tb.LinkPending:
+				// A create left unsettled for an entry outside this
+				// run's window: settle it too, or it would wait for ever.
+				r.strays = append(r.strays, l)
+			}
+		}
+	} else {
+		for _, l := range all {
+			// A one-ticket run knows all entries of its ticket, so a link
+			// without an entry there has vanished. Other modes only do so
+			// for tickets Zammad no longer has at all.
+			td := tickets[l.TicketID]
+			if td != nil && (r.req.Mode == tb.ModeTicket || td.gone) && !present[l.EntryID] {
+				vanished = append(vanished, l)
+			}
 		}
 	}
 	if scanned != nil && len(vanished) > 0 {
@@ -568,10 +588,9 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 	need := NeedsObservation(in)
 	var mu sync.Mutex
 	err = forEach(ctx, r.e.opts.ReadConcurrency, need, func(ctx context.Context, id int64) error {
-		s, err := r.k.Timesheet(ctx, id)
-		obs := Observation{Found: err == nil, Sheet: s}
-		if err != nil && !apperr.Is(err, apperr.NotFound) {
-			return fmt.Errorf("engine: kimai timesheet %d: %w", id, err)
+		obs, err := r.observe(ctx, id)
+		if err != nil {
+			return err
 		}
 		mu.Lock()
 		in.Observed[id] = obs
@@ -585,11 +604,77 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 	return in, nil
 }
 
+// rereadUnsettled re-reads, from the ticket itself, the entries of every
+// ticket the run would act on. Full and range runs take entries from one
+// offset-paged list of all entries, and a row deleted in Zammad during that
+// scan shifts another onto a page already read: its ticket would be netted
+// from incomplete data (an unchanged timesheet rewritten or deleted, a false
+// unmatched_negative). A ticket whose every entry already matches its link
+// is left alone, so an unchanged re-run costs no extra reads; a ticket that
+// vanished meanwhile is left to the next run.
+func (r *runner) rereadUnsettled(ctx context.Context, tickets map[int64]*ticketData, links map[int64]tb.Link, desire func(*ticketData) []Desired) error {
+	var todo []int64
+	for _, id := range keys(tickets) {
+		td := tickets[id]
+		if td.gone {
+			continue
+		}
+		for _, d := range desire(td) {
+			if !settled(d, links[d.Entry.ID]) {
+				todo = append(todo, id)
+				break
+			}
+		}
+	}
+	var mu sync.Mutex
+	return forEach(ctx, r.e.opts.ReadConcurrency, todo, func(ctx context.Context, id int64) error {
+		zs, err := r.z.TicketEntries(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		if apperr.Is(err, apperr.NotFound) {
+			delete(tickets, id)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("engine: zammad ticket %d entries: %w", id, err)
+		}
+		entries := make([]Entry, 0, len(zs))
+		for _, e := range zs {
+			entries = append(entries, fromZammad(e))
+		}
+		tickets[id].entries = entries
+		return nil
+	})
+}
+
+// settled reports whether an entry needs nothing: its link already records
+// exactly this desired state. A missing link is settled only when no
+// timesheet is wanted and nothing is wrong.
+func settled(d Desired, l tb.Link) bool {
+	if d.Conflict != nil {
+		// Netting conflicts depend on the ticket's other entries; the
+		// others (unmapped keys) only on the entry itself.
+		return d.Conflict.Kind != tb.ConflictUnmatchedNegative
+	}
+	switch l.State {
+	case tb.LinkSynced:
+		return d.Sheet != nil && d.Hash == l.SourceHash
+	case tb.LinkSkipped:
+		return true
+	case tb.LinkNone:
+		return d.Sheet == nil || l.SourceHash == d.Hash
+	case "":
+		return d.Sheet == nil
+	}
+	return false
+}
+
 // recoverPending settles pending links left by a run that crashed or lost
 // Kimai's answer: the lease guarantees no other run of this profile is
-// active, so every pending link is stale. Kimai is searched for the entry's
-// marker; one match is adopted, none means the create never happened, two
-// or more are a duplicate conflict.
+// active, so no pending link belongs to a live run, but its request may
+// still be running in Kimai. Kimai is searched for the entry's marker; one
+// match is adopted, two or more are a duplicate conflict, and none clears
+// the claim only once it is older than PendingGrace.
 func (r *runner) recoverPending(ctx context.Context, in *PlanInput) error {
 	var pending []tb.Link
 	for _, l := range in.Links {
@@ -657,12 +742,25 @@ func (r *runner) recoverPending(ctx context.Context, in *PlanInput) error {
 func (r *runner) settlePending(ctx context.Context, l tb.Link, found []tb.Timesheet) (*tb.Link, *tb.Conflict, error) {
 	switch len(found) {
 	case 0:
-		if err := r.e.store.DeleteLink(ctx, l.ProfileID, l.TicketID, l.EntryID, l.Version); err != nil {
+		claimed := l.ClaimedAt
+		if claimed.IsZero() {
+			claimed = l.UpdatedAt
+		}
+		if age := r.e.now().Sub(claimed); age < r.e.opts.PendingGrace {
+			// Kimai may still be working on that request: leave the claim
+			// alone (the plan skips the entry) until the grace has passed.
+			r.log.Info("pending create left for later", slog.Int64("entry_id", l.EntryID), slog.Duration("age", age))
+			return &l, nil, nil
+		}
+		nl := unclaimed(l)
+		nl.RunID, nl.UpdatedAt = r.run.ID, r.e.now()
+		saved, err := r.e.store.PutLink(ctx, nl, l.Version)
+		if err != nil {
 			return nil, nil, fmt.Errorf("engine: clear pending entry %d: %w", l.EntryID, err)
 		}
 		r.addAudit(tb.AuditEvent{Type: "link.pending_cleared", Subject: entrySubject(l.EntryID),
-			Message: "A create that did not reach Kimai was cleared; the entry will be created again."})
-		return nil, nil, nil
+			Message: fmt.Sprintf("A create that did not reach Kimai within %s was cleared; the entry will be created again.", r.e.opts.PendingGrace)})
+		return &saved, nil, nil
 	default:
 		sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
 		nl := l
@@ -766,9 +864,18 @@ func (r *runner) advanceCursor(ctx context.Context, newest time.Time) {
 	failed := r.failedUpdatedAt
 	r.mu.Unlock()
 	if !failed.IsZero() && failed.Before(newest) {
-		// Don't move past an entry that failed: the next run re-reads it
-		// (the overlap covers the margin).
-		newest = failed.Add(-time.Millisecond)
+		// Don't move past an entry that failed for now: the next run
+		// re-reads it (the overlap covers the margin). Only for so long:
+		// beyond MaxCursorHold the daily full run retries it, and holding
+		// on would make every incremental run re-read ever more.
+		held := failed.Add(-time.Millisecond)
+		if floor := r.e.now().Add(-r.e.opts.MaxCursorHold); held.Before(floor) {
+			r.log.Warn("cursor no longer held for a failing entry; the full run retries it", slog.Time("entry_updated_at", failed))
+			held = floor
+		}
+		if held.Before(newest) {
+			newest = held
+		}
 	}
 	cur, ok, err := r.e.store.GetCursor(ctx, r.profile.ID)
 	if err == nil && ok && !newest.After(cur.UpdatedAt) {
@@ -785,15 +892,26 @@ func (r *runner) bump(f func(*tb.Counts)) {
 	r.mu.Unlock()
 }
 
+// holdCursor keeps the incremental cursor from moving past an entry that is
+// not settled yet (see advanceCursor).
+func (r *runner) holdCursor(updatedAt time.Time) {
+	if updatedAt.IsZero() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failedUpdatedAt.IsZero() || updatedAt.Before(r.failedUpdatedAt) {
+		r.failedUpdatedAt = updatedAt
+	}
+}
+
 // itemError records a per-entry failure without stopping the run.
 func (r *runner) itemError(entryID int64, updatedAt time.Time, err error) {
 	r.log.Warn("item failed", slog.Int64("entry_id", entryID), slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
+	r.holdCursor(updatedAt)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts.Errors++
-	if !updatedAt.IsZero() && (r.failedUpdatedAt.IsZero() || updatedAt.Before(r.failedUpdatedAt)) {
-		r.failedUpdatedAt = updatedAt
-	}
 	if len(r.itemErrors) < r.e.opts.MaxItemErrors {
 		r.itemErrors = append(r.itemErrors, tb.ItemError{EntryID: entryID, Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err)})
 	}
@@ -960,12 +1078,9 @@ func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time
 				// Paged listings can skip rows, and the tag or begin may
 				// have been edited out of the filter: only a direct read
 				// says it is gone.
-				s, err := r.k.Timesheet(ctx, l.TimesheetID)
-				switch {
-				case err == nil:
-					obs = Observation{Found: true, Sheet: s}
-				case !apperr.Is(err, apperr.NotFound):
-					return fmt.Errorf("engine: kimai timesheet %d: %w", l.TimesheetID, err)
+				var err error
+				if obs, err = r.observe(ctx, l.TimesheetID); err != nil {
+					return err
 				}
 			}
 			in.Observed[l.TimesheetID] = obs
@@ -988,6 +1103,23 @@ func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time
 		}
 	}
 	return nil
+}
+
+// observe reads one linked timesheet. Gone (404) and unreadable (403) are
+// observations about that one entry, not failures of the run: one
+// timesheet the token may not see must not stop every other entry (nor
+// the incremental cursor).
+func (r *runner) observe(ctx context.Context, id int64) (Observation, error) {
+	s, err := r.k.Timesheet(ctx, id)
+	switch {
+	case err == nil:
+		return Observation{Found: true, Sheet: s}, nil
+	case apperr.Is(err, apperr.NotFound):
+		return Observation{}, nil
+	case apperr.Is(err, apperr.Permission):
+		return Observation{Denied: apperr.MessageOf(err)}, nil
+	}
+	return Observation{}, fmt.Errorf("engine: kimai timesheet %d: %w", id, err)
 }
 
 // confirmVanished keeps the links whose entries their ticket really no

@@ -122,6 +122,8 @@ type linkItem struct {
 	SourceHash     string `dynamodbav:"source_hash,omitempty"`
 	Baseline       string `dynamodbav:"baseline,omitempty"` // JSON timebridge.Timesheet
 	EntryCreatedAt string `dynamodbav:"entry_created_at,omitempty"`
+	ClaimedAt      string `dynamodbav:"claimed_at,omitempty"`
+	Fence          int64  `dynamodbav:"fence,omitempty"`
 	RunID          string `dynamodbav:"run_id,omitempty"`
 	Version        int64  `dynamodbav:"version"`
 	UpdatedAt      string `dynamodbav:"updated_at,omitempty"`
@@ -144,7 +146,8 @@ func toLinkItem(l timebridge.Link) (linkItem, error) {
 		State: string(l.State), TimesheetID: l.TimesheetID, SourceHash: l.SourceHash,
 		Baseline:       baseline,
 		EntryCreatedAt: fmtTime(l.EntryCreatedAt),
-		RunID:          l.RunID, Version: l.Version, UpdatedAt: fmtTime(l.UpdatedAt),
+		ClaimedAt:      fmtTime(l.ClaimedAt), Fence: l.Fence,
+		RunID: l.RunID, Version: l.Version, UpdatedAt: fmtTime(l.UpdatedAt),
 	}, nil
 }
 
@@ -154,7 +157,8 @@ func (it linkItem) domain() (timebridge.Link, error) {
 		ProfileID: it.ProfileID, EntryID: it.EntryID, TicketID: it.TicketID,
 		State: timebridge.LinkState(it.State), TimesheetID: it.TimesheetID, SourceHash: it.SourceHash,
 		EntryCreatedAt: tp.t(it.EntryCreatedAt),
-		RunID:          it.RunID, Version: it.Version, UpdatedAt: tp.t(it.UpdatedAt),
+		ClaimedAt:      tp.t(it.ClaimedAt), Fence: it.Fence,
+		RunID: it.RunID, Version: it.Version, UpdatedAt: tp.t(it.UpdatedAt),
 	}
 	if tp.err != nil {
 		return l, tp.err
@@ -243,10 +247,26 @@ func (st *Store) PutLink(ctx context.Context, l timebridge.Link, expectVersion i
 	if err != nil {
 		return l, err
 	}
-	if err := st.putVersioned(ctx, op, "link", item, expectVersion); err != nil {
+	if err := st.putLink(ctx, op, item, expectVersion, l.Fence); err != nil {
 		return l, err
 	}
 	return l, nil
+}
+
+// putLink is putVersioned plus the fence: a link written under a newer
+// lease generation is never overwritten by a run holding an older one (a
+// run that lost its lease while a request was in flight), even where the
+// version alone could match again after a delete.
+func (st *Store) putLink(ctx context.Context, op string, item avMap, expect, fence int64) error {
+	if expect == 0 || fence <= 0 {
+		return st.putVersioned(ctx, op, "link", item, expect)
+	}
+	err := st.put(ctx, op, item, "#v = :expect AND (attribute_not_exists(#f) OR #f <= :fence)",
+		map[string]string{"#v": attrVersion, "#f": "fence"}, avMap{":expect": avN(expect), ":fence": avN(fence)})
+	if err != nil {
+		return st.versionFailure(ctx, err, op, "link", avMap{attrPK: item[attrPK], attrSK: item[attrSK]})
+	}
+	return nil
 }
 
 // DeleteLink deletes a link when its stored version equals expectVersion.

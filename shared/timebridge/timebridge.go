@@ -183,9 +183,16 @@ type Link struct {
 	Baseline Timesheet `json:"baseline"`
 	// EntryCreatedAt places the entry in the deletion window.
 	EntryCreatedAt time.Time `json:"entry_created_at"`
-	RunID          string    `json:"run_id"` // the run that wrote this version
-	Version        int64     `json:"version"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	// ClaimedAt is when the pending claim was written (engine clock): a
+	// pending claim whose marker is not in Kimai is only cleared once it is
+	// older than the engine's PendingGrace.
+	ClaimedAt time.Time `json:"claimed_at,omitempty"`
+	// Fence is the lease generation of the run that wrote this version; a
+	// write from a run with an older generation is refused.
+	Fence     int64     `json:"fence,omitempty"`
+	RunID     string    `json:"run_id"` // the run that wrote this version
+	Version   int64     `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Timesheet is the part of a Kimai timesheet Timebridge writes and compares.
@@ -219,6 +226,13 @@ const (
 	// ConflictUnmatchedNegative: a negative correction with no earlier
 	// positive entry (same ticket, agent, type) to net against.
 	ConflictUnmatchedNegative ConflictKind = "unmatched_negative"
+	// ConflictUnreadableInKimai: Kimai refuses to show the linked
+	// timesheet to the token's user (403), so nothing can be decided.
+	ConflictUnreadableInKimai ConflictKind = "unreadable_in_kimai"
+	// ConflictTimeMismatch: Kimai stored other instants than Timebridge
+	// sent (a wall-clock time in the repeated hour of a daylight-saving
+	// change is read as its first occurrence), or would.
+	ConflictTimeMismatch ConflictKind = "time_mismatch"
 )
 
 // Resolution is a human's answer to a conflict.
@@ -236,9 +250,9 @@ func (k ConflictKind) Resolutions() []Resolution {
 	switch k {
 	case ConflictEditedInKimai, ConflictDeletedInKimai, ConflictDuplicateInKimai, ConflictDeletedInZammad:
 		return []Resolution{ResolveUseZammad, ResolveKeepKimai, ResolveSkip}
-	case ConflictLockedInKimai:
+	case ConflictLockedInKimai, ConflictTimeMismatch:
 		return []Resolution{ResolveKeepKimai, ResolveSkip, ResolveRetry}
-	default: // unmapped_*, rejected_by_kimai, unmatched_negative
+	default: // unmapped_*, rejected_by_kimai, unmatched_negative, unreadable_in_kimai
 		return []Resolution{ResolveRetry, ResolveSkip}
 	}
 }

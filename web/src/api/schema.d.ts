@@ -790,7 +790,7 @@ export interface components {
             entry_id: number;
             ticket_id: number;
             /** @enum {string} */
-            kind: "edited_in_kimai" | "deleted_in_kimai" | "locked_in_kimai" | "duplicate_in_kimai" | "deleted_in_zammad" | "unmapped_activity" | "unmapped_customer" | "unmapped_project" | "unmapped_user" | "rejected_by_kimai" | "unmatched_negative";
+            kind: "edited_in_kimai" | "deleted_in_kimai" | "locked_in_kimai" | "duplicate_in_kimai" | "deleted_in_zammad" | "unmapped_activity" | "unmapped_customer" | "unmapped_project" | "unmapped_user" | "rejected_by_kimai" | "unmatched_negative" | "unreadable_in_kimai" | "time_mismatch";
             /** @enum {string} */
             status: "open" | "resolved";
             message: string;

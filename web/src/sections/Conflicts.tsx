@@ -23,6 +23,8 @@ const kindLabels: Record<Conflict["kind"], string> = {
   unmapped_user: "Unmapped user",
   rejected_by_kimai: "Rejected by Kimai",
   unmatched_negative: "Unmatched negative correction",
+  unreadable_in_kimai: "Not readable in Kimai",
+  time_mismatch: "Time stored differently in Kimai",
 };
 
 function SheetView({ s, label }: { s?: Timesheet; label: string }) {
