@@ -115,6 +115,9 @@ type Options struct {
 	CreateAttempts int
 	// RetryDelay is the first pause between create attempts (default 500ms).
 	RetryDelay time.Duration
+	// ScanPageSize is the page size of the Zammad entry scans (default
+	// 1000, Zammad's maximum).
+	ScanPageSize int
 	// MaxItemErrors is how many per-entry errors a run record keeps (default 20).
 	MaxItemErrors int
 	// PendingGrace is how old a pending claim must be before a marker
@@ -151,6 +154,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxItemErrors <= 0 {
 		o.MaxItemErrors = 20
+	}
+	if o.ScanPageSize <= 0 {
+		o.ScanPageSize = 1000
 	}
 	if o.PendingGrace <= 0 {
 		o.PendingGrace = DefaultPendingGrace

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
 	"github.com/timebridge/timebridge/shared/vault"
+	"github.com/timebridge/timebridge/shared/zammad"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
@@ -36,6 +39,7 @@ type harness struct {
 	eng     *engine.Engine
 	profile tb.Profile
 	now     time.Time
+	zURL    string // the Zammad base URL the profile's connector uses
 	// crash, when set, is consulted before a link is recorded as synced;
 	// returning true simulates the process dying between Kimai's answer and
 	// the link write.
@@ -48,6 +52,9 @@ type options struct {
 	engine     engine.Options
 	kimaiTZ    string
 	kimaiRoles []string
+	// zammadWrap, when set, wraps the Zammad simulator's handler (to act
+	// between two requests of a run).
+	zammadWrap func(http.Handler) http.Handler
 }
 
 func fastPolicy() upstream.Policy {
@@ -64,6 +71,12 @@ func newHarness(t testing.TB, o options) *harness {
 	h.zs = zammadsim.New(zammadsim.WithClock(clock))
 	zURL := h.zs.Start()
 	t.Cleanup(h.zs.Close)
+	if o.zammadWrap != nil {
+		front := httptest.NewServer(o.zammadWrap(h.zs.Handler()))
+		t.Cleanup(front.Close)
+		zURL = front.URL
+	}
+	h.zURL = zURL
 	h.zs.AddUser(zammadsim.User{ID: 1, Login: "sync", Email: "sync@example.com"})
 	h.zs.AddToken(zToken, 1, "admin.time_accounting", "ticket.agent", "admin.user", "admin.organization")
 
@@ -218,4 +231,17 @@ func (h *harness) resolve(entryID int64, res tb.Resolution) tb.Conflict {
 		h.t.Fatalf("resolve %d with %s: %v", entryID, res, err)
 	}
 	return c
+}
+
+// marker is the description marker of a Zammad entry in this harness.
+func (h *harness) marker(entryID int64) string {
+	inst, err := zammad.InstanceID(h.zURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return engine.Marker(inst, entryID)
+}
+
+func zammadsimTicket(id int64, number string) zammadsim.Ticket {
+	return zammadsim.Ticket{ID: id, Number: number, Title: "Other ticket", OrganizationID: 2, GroupID: 1, CustomerID: 3}
 }

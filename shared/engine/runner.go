@@ -133,7 +133,7 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 			since = cur.UpdatedAt.Add(-r.e.opts.Overlap)
 		}
 		changed := map[int64]bool{}
-		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "updated_at", OrderBy: "desc", PerPage: 1000},
+		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "updated_at", OrderBy: "desc", PerPage: r.e.opts.ScanPageSize},
 			func(page []zammad.Entry) (bool, error) {
 				more := true
 				for _, e := range page {
@@ -158,7 +158,7 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 	case tb.ModeFull, tb.ModeRange:
 		all := map[int64][]Entry{}
 		scanned = map[int64]bool{}
-		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "id", OrderBy: "asc", PerPage: 1000},
+		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "id", OrderBy: "asc", PerPage: r.e.opts.ScanPageSize},
 			func(page []zammad.Entry) (bool, error) {
 				for _, e := range page {
 					scanned[e.ID] = true
@@ -863,7 +863,7 @@ func (r *runner) advanceCursor(ctx context.Context, newest time.Time) {
 	r.mu.Lock()
 	failed := r.failedUpdatedAt
 	r.mu.Unlock()
-	if !failed.IsZero() && failed.Before(newest) {
+	if !failed.IsZero() && !failed.After(newest) {
 		// Don't move past an entry that failed for now: the next run
 		// re-reads it (the overlap covers the margin). Only for so long:
 		// beyond MaxCursorHold the daily full run retries it, and holding

@@ -1,0 +1,246 @@
+package engine_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/kimaisim"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// Regression tests of issue 7 ("exactly once, for real"). Each one failed
+// on the code before the fix (commit 47ff47a).
+
+// A pending claim whose create Kimai has not committed yet (PHP keeps
+// running after the client gave up) must not be cleared and created again
+// before PendingGrace: when the first request commits, that would be two
+// timesheets.
+func TestPendingClaimWaitsForGrace(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
+	// A run claimed the entry and POSTed; Kimai is still working on it.
+	claim := tb.Link{ProfileID: h.profile.ID, EntryID: e.ID, TicketID: tid, State: tb.LinkPending, SourceHash: "x",
+		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.now, RunID: "earlier"}
+	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.now = h.now.Add(2 * time.Minute)
+	r := ticketRun(h, tid)
+	if n := len(h.ks.Timesheets()); n != 0 || r.Counts.Created != 0 {
+		t.Fatalf("created %d (Kimai holds %d) while the first create may still commit", r.Counts.Created, n)
+	}
+	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkPending {
+		t.Fatalf("claim cleared before the grace: %+v", l)
+	}
+	// Now Kimai commits the first request.
+	h.ks.AddTimesheet(kimaisim.Sheet{UserID: 1, ProjectID: 1, ActivityID: 1, Timezone: "Europe/Berlin",
+		Begin: at(7, 30), End: at(8, 0), Description: "#53003 Order 787556 [" + h.marker(e.ID) + "]"})
+	h.now = h.now.Add(time.Minute)
+	ticketRun(h, tid)
+	if n := len(sheetOf(h, e.ID)); n != 1 {
+		t.Fatalf("%d timesheets for one entry", n)
+	}
+	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkSynced {
+		t.Fatalf("late commit not adopted: %+v", l)
+	}
+}
+
+// After the grace, a claim whose create never reached Kimai is cleared and
+// the entry is created, exactly once.
+func TestPendingClaimClearedAfterGrace(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
+	claim := tb.Link{ProfileID: h.profile.ID, EntryID: e.ID, TicketID: tid, State: tb.LinkPending, SourceHash: "x",
+		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.now, RunID: "earlier"}
+	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.now = h.now.Add(engine.DefaultPendingGrace + time.Second)
+	ticketRun(h, tid)
+	l := mustLink(t, h, tid, e.ID)
+	if n := len(sheetOf(h, e.ID)); n != 1 || l.State != tb.LinkSynced {
+		t.Fatalf("%d timesheets, link %+v", n, l)
+	}
+	if l.Version != 3 {
+		// claim (1) → withdrawn (2) → re-claimed … synced: the version never
+		// restarts, so an older attempt's write can never match again.
+		t.Logf("link version %d", l.Version)
+	}
+}
+
+// An entry deleted in Zammad while a full run pages through all entries
+// shifts the next row onto the page already read. The run must not act on
+// the ticket of the skipped row from that incomplete view (before the fix:
+// a correction netted into the wrong entry and deleted its unchanged
+// timesheet).
+func TestFullRunRereadsTicketsItActsOn(t *testing.T) {
+	var h *harness
+	var armed atomic.Bool
+	var victim int64
+	h = newHarness(t, options{
+		engine: engine.Options{ScanPageSize: 3},
+		zammadWrap: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if armed.Load() && r.URL.Path == "/api/v1/time_accountings" && r.URL.Query().Get("page") == "2" {
+					armed.Store(false)
+					h.zs.DeleteEntry(victim) // on page 1, already read
+				}
+				next.ServeHTTP(w, r)
+			})
+		},
+	})
+	tid, agent, typ := h.seedBasics()
+	other := h.zs.AddTicket(zammadsimTicket(51, "53004"))
+	f1 := h.addEntry(other.ID, agent, typ, "5", at(7, 0))
+	h.addEntry(other.ID, agent, typ, "5", at(7, 10))
+	p1 := h.addEntry(tid, agent, typ, "10", at(8, 0))
+	p2 := h.addEntry(tid, agent, typ, "30", at(9, 0))
+	h.addEntry(tid, agent, typ, "-10", at(9, 30)) // nets into p2, the latest earlier positive
+	h.run(tb.ModeFull)
+	before := sheetOf(h, p1.ID)
+	if len(before) != 1 || sheetOf(h, p2.ID)[0].Duration != 20*60 {
+		t.Fatalf("setup: p1 %v p2 %v", before, sheetOf(h, p2.ID))
+	}
+	// Page 1 = f1, f2, p1; deleting f1 before page 2 is read moves p2 onto
+	// page 1: the scan never sees it.
+	victim, h.now = f1.ID, h.now.Add(time.Minute)
+	armed.Store(true)
+	r := h.run(tb.ModeFull)
+	if armed.Load() {
+		t.Fatal("the scan never reached page 2")
+	}
+	after := sheetOf(h, p1.ID)
+	if len(after) != 1 || !engine.SameAsBaseline(before[0], after[0]) {
+		t.Fatalf("p1's unchanged timesheet was rewritten or deleted: %v → %v (run %+v)", before, after, r.Counts)
+	}
+	if s := sheetOf(h, p2.ID); len(s) != 1 || s[0].Duration != 20*60 {
+		t.Fatalf("p2: %v", s)
+	}
+	if cs := h.openConflicts(); len(cs) != 0 {
+		t.Fatalf("conflicts from an incomplete view: %+v", cs)
+	}
+	// The deletion itself happened after its row was read: the next full
+	// run sees it.
+	h.run(tb.ModeFull)
+	if len(sheetOf(h, f1.ID)) != 0 {
+		t.Fatalf("the entry really deleted in Zammad kept its timesheet (run %+v %+v)", r.Counts, r.ItemErrors)
+	}
+}
+
+// A linked timesheet the token may not read (403) is that entry's
+// conflict; the rest of the run goes on and the incremental cursor moves.
+func TestUnreadableTimesheetIsAConflict(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	other := h.zs.AddTicket(zammadsimTicket(51, "53004"))
+	e1 := h.addEntry(tid, agent, typ, "30", at(8, 0))
+	e2 := h.addEntry(other.ID, agent, typ, "30", at(8, 0))
+	h.run(tb.ModeIncremental)
+	// Someone moves e1's timesheet to another user, and the sync user
+	// may only see its own timesheets.
+	h.ks.AddUser(kimaisim.User{ID: 2, Username: "anna", Email: "anna@example.com", Timezone: "Europe/Berlin", Enabled: true}, "")
+	h.ks.EditTimesheet(sheetOf(h, e1.ID)[0].ID, func(s *kimaisim.Sheet) { s.UserID = 2 })
+	perms := kimaisim.PermissionsFor(kimaisim.RoleSuperAdmin)
+	var without []string
+	for _, p := range perms {
+		if p != kimaisim.PermViewOtherTimesheet {
+			without = append(without, p)
+		}
+	}
+	h.ks.AddUser(kimaisim.User{ID: 1, Username: "sync", Email: "sync@example.com", Timezone: "Europe/Berlin",
+		Roles: []string{kimaisim.RoleSuperAdmin}, Permissions: without, Enabled: true}, kToken)
+	changeInZammad(h, e1.ID, "45")
+	changeInZammad(h, e2.ID, "45")
+
+	r, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeIncremental, Trigger: "test"})
+	if err != nil {
+		t.Fatalf("one unreadable timesheet failed the run: %v", err)
+	}
+	if r.Counts.Updated != 1 || sheetOf(h, e2.ID)[0].Duration != 45*60 {
+		t.Fatalf("the other entry was not updated: %+v", r.Counts)
+	}
+	if c := h.conflictOf(e1.ID); c.Kind != tb.ConflictUnreadableInKimai || c.Status != tb.ConflictOpen {
+		t.Fatalf("conflict %+v", c)
+	}
+	cur, ok, err := h.st.GetCursor(context.Background(), h.profile.ID)
+	if err != nil || !ok || cur.UpdatedAt.Before(h.now) {
+		t.Fatalf("cursor %v (ok %v, err %v) did not move to %v", cur.UpdatedAt, ok, err, h.now)
+	}
+	if _, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"}); err != nil {
+		t.Fatalf("full run: %v", err)
+	}
+}
+
+// A create Kimai refuses for good (403) is a conflict a human can resolve,
+// and the incremental cursor moves past it; before, it was an item error
+// that pinned the cursor for ever.
+func TestRefusedCreateIsAConflictAndCursorMoves(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	h.addEntry(tid, agent, typ, "30", at(8, 0))
+	h.run(tb.ModeIncremental)
+	// The sync user loses the right to create timesheets.
+	perms := kimaisim.PermissionsFor(kimaisim.RoleSuperAdmin)
+	var without []string
+	for _, p := range perms {
+		if p != kimaisim.PermCreateOwnTimesheet && p != kimaisim.PermCreateOtherTimesheet {
+			without = append(without, p)
+		}
+	}
+	h.ks.AddUser(kimaisim.User{ID: 1, Username: "sync", Email: "sync@example.com", Timezone: "Europe/Berlin",
+		Roles: []string{kimaisim.RoleSuperAdmin}, Permissions: without, Enabled: true}, kToken)
+	h.now = h.now.Add(time.Minute)
+	e := h.addEntry(tid, agent, typ, "15", h.now)
+	r := h.run(tb.ModeIncremental)
+	if r.Counts.Errors != 0 || r.Counts.Conflicts != 1 {
+		t.Fatalf("counts %+v", r.Counts)
+	}
+	c := h.conflictOf(e.ID)
+	if c.Kind != tb.ConflictRejectedByKimai || !strings.Contains(c.Message, "permission") {
+		t.Fatalf("conflict %+v", c)
+	}
+	cur, _, _ := h.st.GetCursor(context.Background(), h.profile.ID)
+	if cur.UpdatedAt.Before(e.UpdatedAt) {
+		t.Fatalf("cursor %v held before the refused entry (%v)", cur.UpdatedAt, e.UpdatedAt)
+	}
+	if _, err := h.st.GetLink(context.Background(), h.profile.ID, tid, e.ID); err == nil {
+		if l := mustLink(t, h, tid, e.ID); l.State == tb.LinkPending {
+			t.Fatalf("claim kept after a certain refusal: %+v", l)
+		}
+	}
+}
+
+// A transient failure holds the incremental cursor only for
+// MaxCursorHold; then the daily full run is the one that retries.
+func TestTransientFailureHoldsCursorForBoundedTime(t *testing.T) {
+	h := newHarness(t, options{engine: engine.Options{MaxCursorHold: 30 * time.Minute, CreateAttempts: 1}})
+	tid, agent, typ := h.seedBasics()
+	h.addEntry(tid, agent, typ, "30", at(8, 0))
+	h.run(tb.ModeIncremental)
+	h.now = h.now.Add(time.Minute)
+	e := h.addEntry(tid, agent, typ, "15", h.now)
+	h.ks.SetFaults(kimaisim.Faults{Method: "POST", PathPrefix: "/api/timesheets", RateLimitRate: 1})
+	r := h.run(tb.ModeIncremental)
+	if r.Counts.Errors == 0 {
+		t.Fatalf("counts %+v", r.Counts)
+	}
+	cur, _, _ := h.st.GetCursor(context.Background(), h.profile.ID)
+	if !cur.UpdatedAt.Before(e.UpdatedAt) {
+		t.Fatalf("cursor %v moved past a transiently failing entry (%v); run %+v %+v", cur.UpdatedAt, e.UpdatedAt, r.Counts, r.ItemErrors)
+	}
+	h.now = h.now.Add(time.Hour)
+	later := h.zs.AddTicket(zammadsimTicket(51, "53004"))
+	h.addEntry(later.ID, agent, typ, "10", h.now)
+	h.run(tb.ModeIncremental)
+	cur, _, _ = h.st.GetCursor(context.Background(), h.profile.ID)
+	if want := h.now.Add(-30 * time.Minute); cur.UpdatedAt.Before(want) {
+		t.Fatalf("cursor %v held longer than MaxCursorHold (want ≥ %v)", cur.UpdatedAt, want)
+	}
+}
