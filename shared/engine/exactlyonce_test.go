@@ -244,3 +244,49 @@ func TestTransientFailureHoldsCursorForBoundedTime(t *testing.T) {
 		t.Fatalf("cursor %v held longer than MaxCursorHold (want ≥ %v)", cur.UpdatedAt, want)
 	}
 }
+
+// Lost links (a restored table, a link deleted by hand): webhook (ticket),
+// incremental and range runs adopt the timesheet found by its marker
+// instead of creating a second one. Before, only full runs did, and only
+// inside their window.
+func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
+	for _, mode := range []tb.RunMode{tb.ModeTicket, tb.ModeIncremental, tb.ModeRange, tb.ModeFull} {
+		t.Run(string(mode), func(t *testing.T) {
+			h := newHarness(t, options{})
+			tid, agent, typ := h.seedBasics()
+			// An old entry: outside a full run's 60-day window, in a ticket
+			// that has a recent one too.
+			old := h.addEntry(tid, agent, typ, "30", h.now.AddDate(0, 0, -200))
+			e := h.addEntry(tid, agent, typ, "15", at(8, 0))
+			h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.now.AddDate(-1, 0, 0), h.now })
+			if len(h.ks.Timesheets()) != 2 {
+				t.Fatalf("setup: %d timesheets", len(h.ks.Timesheets()))
+			}
+			for _, id := range []int64{old.ID, e.ID} {
+				if err := h.st.DeleteLink(context.Background(), h.profile.ID, tid, id, mustLink(t, h, tid, id).Version); err != nil {
+					t.Fatal(err)
+				}
+			}
+			changeInZammad(h, e.ID, "20") // so that the incremental scan sees the ticket
+			before := h.ks.Requests()["GET /api/timesheets"]
+			h.run(mode, func(r *engine.Request) {
+				r.TicketID = tid
+				r.From, r.To = h.now.AddDate(-1, 0, 0), h.now
+			})
+			for _, id := range []int64{old.ID, e.ID} {
+				if n := len(sheetOf(h, id)); n != 1 {
+					t.Fatalf("entry %d has %d timesheets after the lost link", id, n)
+				}
+				if l := mustLink(t, h, tid, id); l.State != tb.LinkSynced || l.TimesheetID != sheetOf(h, id)[0].ID {
+					t.Fatalf("entry %d link %+v", id, l)
+				}
+			}
+			if d := sheetOf(h, e.ID)[0].Duration; d != 20*60 {
+				t.Fatalf("adopted timesheet not brought up to date: %d s", d)
+			}
+			if n := h.ks.Requests()["GET /api/timesheets"] - before; n > 3 {
+				t.Fatalf("%d listing requests for two lost links", n)
+			}
+		})
+	}
+}

@@ -256,3 +256,39 @@ func TestSameAsBaseline(t *testing.T) {
 		t.Error("instants are compared, not zones")
 	}
 }
+
+func TestPlanOrphanSearch(t *testing.T) {
+	day := 24 * time.Hour
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	cand := func(ticket string, begin time.Time) Desired {
+		return Desired{Ticket: Ticket{Number: ticket}, Sheet: &tb.Timesheet{Begin: begin}}
+	}
+	tests := []struct {
+		name    string
+		cands   []Desired
+		windows []Window
+		tickets []string
+	}{
+		{"nothing to search", nil, nil, nil},
+		{"first sync: one window over everything",
+			[]Desired{cand("1", t0), cand("2", t0.Add(day)), cand("3", t0.Add(3*day)), cand("1", t0.Add(5*day))},
+			[]Window{{t0.Add(-day), t0.Add(6 * day)}}, nil},
+		{"two clusters, two tickets: windows",
+			[]Desired{cand("1", t0), cand("2", t0.Add(30*day))},
+			[]Window{{t0.Add(-day), t0.Add(day)}, {t0.Add(29 * day), t0.Add(31 * day)}}, nil},
+		{"one long-lived ticket with entries months apart: one term search",
+			[]Desired{cand("7", t0), cand("7", t0.Add(40*day)), cand("7", t0.Add(90*day))},
+			nil, []string{"7"}},
+		{"gap of exactly two days stays one window",
+			[]Desired{cand("1", t0), cand("1", t0.Add(2*day))},
+			[]Window{{t0.Add(-day), t0.Add(3 * day)}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := PlanOrphanSearch(tt.cands)
+			if !slices.Equal(got.Windows, tt.windows) || !slices.Equal(got.Tickets, tt.tickets) {
+				t.Fatalf("got %+v, want windows %v tickets %v", got, tt.windows, tt.tickets)
+			}
+		})
+	}
+}

@@ -37,6 +37,9 @@ type runner struct {
 	audit      []tb.AuditEvent
 	// strays are pending links of entries outside a full run's window.
 	strays []tb.Link
+	// fence is the lease generation this run holds; every link it writes
+	// carries it (see store.PutLink).
+	fence int64
 	// failedUpdatedAt is the oldest updated_at of an entry that failed, so
 	// the incremental cursor never moves past it.
 	failedUpdatedAt time.Time
@@ -578,9 +581,16 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 		}
 	}
 
+	covered := func(Desired) bool { return false }
 	if r.req.Mode == tb.ModeFull {
 		from := r.e.now().AddDate(0, 0, -r.profile.DeletionWindowDays-1)
 		if err := r.observeKimai(ctx, &in, from); err != nil {
+			return in, err
+		}
+		covered = func(d Desired) bool { return d.Sheet.Begin.After(from.Add(orphanMargin)) }
+	}
+	if !r.req.DryRun {
+		if err := r.findOrphans(ctx, &in, covered); err != nil {
 			return in, err
 		}
 	}
@@ -1044,23 +1054,9 @@ func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time
 		sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
 		l, linked := in.Links[id]
 		if _, open := in.Conflicts[id]; !open && len(found) > 1 && !r.req.DryRun && (!linked || l.State != tb.LinkSkipped) {
-			ids := make([]int64, len(found))
-			for i, s := range found {
-				ids[i] = s.ID
-			}
-			// A human who kept exactly these duplicates is not asked again.
-			if prev, err := r.e.store.ConflictByID(ctx, tb.ConflictID(r.profile.ID, id)); err == nil &&
-				prev.Kind == tb.ConflictDuplicateInKimai && prev.Resolution == tb.ResolveKeepKimai && slices.Equal(prev.Duplicates, ids) {
-				continue
-			}
-			k := found[0]
-			c, err := r.openConflict(ctx, tb.Conflict{Kind: tb.ConflictDuplicateInKimai, EntryID: id, TicketID: d.Entry.TicketID, Kimai: &k,
-				Duplicates: ids, Desired: d.Sheet,
-				Message: fmt.Sprintf("Kimai holds %d timesheets for this one Zammad entry (%v); delete the extras (use Zammad), keep them all (keep Kimai) or skip.", len(found), ids)}, nil)
-			if err != nil {
+			if err := r.adoptOrphans(ctx, in, d, found); err != nil {
 				return err
 			}
-			in.Conflicts[id] = c
 			continue
 		}
 		switch {
@@ -1085,21 +1081,9 @@ func (r *runner) observeKimai(ctx context.Context, in *PlanInput, from time.Time
 			}
 			in.Observed[l.TimesheetID] = obs
 		case !linked && len(found) == 1 && !r.req.DryRun:
-			// The timesheet exists but the link doesn't: adopt it. An empty
-			// source hash makes the plan bring it up to date (guarded by the
-			// adopted baseline like any update).
-			s := found[0]
-			nl := tb.Link{ProfileID: r.profile.ID, EntryID: id, TicketID: d.Entry.TicketID, State: tb.LinkSynced, TimesheetID: s.ID,
-				Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
-			saved, err := r.e.store.PutLink(ctx, nl, 0)
-			if err != nil {
-				r.itemError(id, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
-				continue
+			if err := r.adoptOrphans(ctx, in, d, found); err != nil {
+				return err
 			}
-			in.Links[id] = saved
-			in.Observed[s.ID] = Observation{Found: true, Sheet: s}
-			r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(id),
-				Message: fmt.Sprintf("Adopted timesheet %d, found by its marker without a link", s.ID), After: s})
 		}
 	}
 	return nil

@@ -1,0 +1,178 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/kimai"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// Lost links: a restored table, a profile re-created against the same
+// Kimai, a link deleted by hand. The claim only protects an entry while its
+// link exists, so before the first claim of an entry Kimai is searched for
+// its marker, and a timesheet found there is adopted instead of being
+// created a second time. The search is batched so that a first sync stays
+// within about one Kimai request per created entry.
+const (
+	// orphanMargin widens each searched window: Kimai rounds begin on
+	// save, and the timesheet may have been moved a little by a human.
+	orphanMargin = 24 * time.Hour
+	// orphanGap splits candidates into separate windows when their begin
+	// times are further apart than this.
+	orphanGap = 2 * 24 * time.Hour
+)
+
+// OrphanSearch is how findOrphans looks for the timesheets of unlinked
+// entries: by begin-time windows (Windows) or by ticket number (Tickets).
+type OrphanSearch struct {
+	Windows []Window
+	Tickets []string // ticket numbers, searched as "#<number>"
+}
+
+// Window is a span of timesheet begin times.
+type Window struct{ From, To time.Time }
+
+// PlanOrphanSearch picks the cheaper batching for the unlinked entries'
+// timesheets: one listing per cluster of begin times, unless that needs
+// more requests than one term search per ticket. It is pure.
+func PlanOrphanSearch(cands []Desired) OrphanSearch {
+	if len(cands) == 0 {
+		return OrphanSearch{}
+	}
+	begins := make([]time.Time, 0, len(cands))
+	tickets := map[string]bool{}
+	for _, d := range cands {
+		begins = append(begins, d.Sheet.Begin)
+		tickets[d.Ticket.Number] = true
+	}
+	slices.SortFunc(begins, func(a, b time.Time) int { return a.Compare(b) })
+	var ws []Window
+	for _, b := range begins {
+		if n := len(ws); n > 0 && b.Sub(ws[n-1].To) <= orphanGap {
+			ws[n-1].To = b
+			continue
+		}
+		ws = append(ws, Window{From: b, To: b})
+	}
+	if len(ws) <= len(tickets) {
+		for i := range ws {
+			ws[i].From, ws[i].To = ws[i].From.Add(-orphanMargin), ws[i].To.Add(orphanMargin)
+		}
+		return OrphanSearch{Windows: ws}
+	}
+	nums := make([]string, 0, len(tickets))
+	for n := range tickets {
+		nums = append(nums, n)
+	}
+	sort.Strings(nums)
+	return OrphanSearch{Tickets: nums}
+}
+
+// findOrphans adopts the timesheets of entries that are about to be created
+// for the first time (no link at all) but already carry their marker in
+// Kimai. covered reports entries whose timesheets a full run has already
+// listed (observeKimai).
+func (r *runner) findOrphans(ctx context.Context, in *PlanInput, covered func(Desired) bool) error {
+	var cands []Desired
+	for _, d := range in.Desired {
+		if _, linked := in.Links[d.Entry.ID]; linked || d.Sheet == nil || d.Conflict != nil || covered(d) {
+			continue
+		}
+		if c, open := in.Conflicts[d.Entry.ID]; open && blocking(c.Kind) {
+			continue
+		}
+		cands = append(cands, d)
+	}
+	plan := PlanOrphanSearch(cands)
+	if len(plan.Windows) == 0 && len(plan.Tickets) == 0 {
+		return nil
+	}
+	want := make(map[int64]bool, len(cands))
+	for _, d := range cands {
+		want[d.Entry.ID] = true
+	}
+	found := map[int64][]tb.Timesheet{}
+	seen := map[int64]bool{}
+	collect := func(page []tb.Timesheet) error {
+		for _, s := range page {
+			if inst, id, ok := ParseMarker(s.Description); ok && inst == r.instance && want[id] && !seen[s.ID] {
+				seen[s.ID] = true
+				found[id] = append(found[id], s)
+			}
+		}
+		return nil
+	}
+	var filters []kimai.TimesheetFilter
+	for _, w := range plan.Windows {
+		filters = append(filters, kimai.TimesheetFilter{Tags: []string{tb.DefaultTag}, Begin: w.From.In(r.loc), End: w.To.In(r.loc), User: kimai.UserAll})
+	}
+	for _, n := range plan.Tickets {
+		filters = append(filters, kimai.TimesheetFilter{Term: "#" + n, Tags: []string{tb.DefaultTag}, User: kimai.UserAll})
+	}
+	for _, f := range filters {
+		err := r.k.ListTimesheets(ctx, f, collect)
+		if apperr.Is(err, apperr.Validation) {
+			// Kimai refuses a filter on a tag it does not know: then no
+			// timesheet carries it, and nothing is lost.
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("engine: search kimai for timesheets without a link: %w", err)
+		}
+	}
+	for _, d := range cands {
+		if ss := found[d.Entry.ID]; len(ss) > 0 {
+			if err := r.adoptOrphans(ctx, in, d, ss); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// adoptOrphans handles the timesheets found by marker for an entry without
+// a link: one is adopted (an empty source hash makes the plan bring it up
+// to date, guarded by the adopted baseline like any update); several are a
+// duplicate conflict.
+func (r *runner) adoptOrphans(ctx context.Context, in *PlanInput, d Desired, found []tb.Timesheet) error {
+	id := d.Entry.ID
+	sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
+	if len(found) > 1 {
+		ids := make([]int64, len(found))
+		for i, s := range found {
+			ids[i] = s.ID
+		}
+		// A human who kept exactly these duplicates is not asked again.
+		if prev, err := r.e.store.ConflictByID(ctx, tb.ConflictID(r.profile.ID, id)); err == nil &&
+			prev.Kind == tb.ConflictDuplicateInKimai && prev.Resolution == tb.ResolveKeepKimai && slices.Equal(prev.Duplicates, ids) {
+			return nil
+		}
+		k := found[0]
+		c, err := r.openConflict(ctx, tb.Conflict{Kind: tb.ConflictDuplicateInKimai, EntryID: id, TicketID: d.Entry.TicketID, Kimai: &k,
+			Duplicates: ids, Desired: d.Sheet,
+			Message: fmt.Sprintf("Kimai holds %d timesheets for this one Zammad entry (%v); delete the extras (use Zammad), keep them all (keep Kimai) or skip.", len(found), ids)}, nil)
+		if err != nil {
+			return err
+		}
+		in.Conflicts[id] = c
+		return nil
+	}
+	s := found[0]
+	nl := tb.Link{ProfileID: r.profile.ID, EntryID: id, TicketID: d.Entry.TicketID, State: tb.LinkSynced, TimesheetID: s.ID,
+		Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now(), Fence: r.fence}
+	saved, err := r.e.store.PutLink(ctx, nl, 0)
+	if err != nil {
+		r.itemError(id, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
+		return nil
+	}
+	in.Links[id] = saved
+	in.Observed[s.ID] = Observation{Found: true, Sheet: s}
+	r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(id),
+		Message: fmt.Sprintf("Adopted timesheet %d, found by its marker without a link", s.ID), After: s})
+	return nil
+}
