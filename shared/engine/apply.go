@@ -119,6 +119,9 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 	r.bump(func(n *tb.Counts) { n.Created++ })
 	r.addAudit(tb.AuditEvent{Type: "timesheet.created", Subject: entrySubject(d.Entry.ID),
 		Message: fmt.Sprintf("Created timesheet %d for ticket #%s", sheet.ID, d.Ticket.Number), After: sheet})
+	if shifted, err := r.checkStored(ctx, c, sheet); shifted || err != nil {
+		return err
+	}
 	if c.CloseConflict {
 		return r.closeConflict(ctx, d.Entry.ID, "timesheet created")
 	}
@@ -283,10 +286,33 @@ func (r *runner) applyUpdate(ctx context.Context, c Change) error {
 		r.addAudit(tb.AuditEvent{Type: "timesheet.updated", Subject: entrySubject(l.EntryID),
 			Message: fmt.Sprintf("Updated timesheet %d", l.TimesheetID), Before: l.Baseline, After: s})
 	}
+	if !c.LinkOnly {
+		if shifted, err := r.checkStored(ctx, c, s); shifted || err != nil {
+			return err
+		}
+	}
 	if c.CloseConflict {
 		return r.closeConflict(ctx, l.EntryID, "timesheet updated")
 	}
 	return nil
+}
+
+// checkStored compares what Kimai stored with what was sent. The link
+// already records the timesheet (it exists, and is Timebridge's), but a
+// shifted time is never taken silently as the new baseline: it becomes a
+// time_mismatch conflict, which blocks the entry until a human decides.
+func (r *runner) checkStored(ctx context.Context, c Change, stored tb.Timesheet) (bool, error) {
+	if c.Desired == nil || c.Desired.Sheet == nil {
+		return false, nil
+	}
+	msg := StoredShift(*c.Desired.Sheet, stored, r.loc)
+	if msg == "" {
+		return false, nil
+	}
+	s := stored
+	c.Observed = &s
+	_, err := r.openConflict(ctx, r.conflictFor(c, &ConflictSpec{Kind: tb.ConflictTimeMismatch, Message: msg}), c.Link)
+	return true, err
 }
 
 // writeFailed turns a refused update or delete into the matching conflict.

@@ -137,6 +137,11 @@ func Desire(in DesireInput) []Desired {
 		}
 		d.Sheet = sheet
 		d.Hash = Hash(sheet)
+		if msg := TimeTrap(sheet.Begin, sheet.End, loc); msg != "" {
+			// The sheet stays for the conflict's view and for keep_kimai,
+			// which accepts what Kimai holds for exactly this content.
+			d.Conflict = &ConflictSpec{Kind: tb.ConflictTimeMismatch, Message: msg}
+		}
 		out = append(out, d)
 	}
 	return out
@@ -176,4 +181,59 @@ func Hash(s *tb.Timesheet) string {
 		s.Begin.UTC().Format(time.RFC3339), s.End.UTC().Format(time.RFC3339), s.Duration,
 		s.ProjectID, s.ActivityID, s.UserID, s.Description, strings.Join(normTags(s.Tags), ","))
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// KimaiReads is the instant Kimai stores for t sent as a wall-clock time in
+// loc (Kimai's API takes local times without an offset, in the API user's
+// zone). PHP resolves a wall-clock time in the hour that repeats when
+// daylight saving time ends to its first occurrence, so a time in the
+// second occurrence comes back an hour early.
+func KimaiReads(t time.Time, loc *time.Location) time.Time {
+	w := t.In(loc)
+	wall := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), w.Nanosecond(), time.UTC)
+	best, found := t, false
+	for _, probe := range []time.Duration{-36 * time.Hour, 36 * time.Hour} {
+		_, off := wall.Add(probe).In(loc).Zone()
+		c := wall.Add(-time.Duration(off) * time.Second)
+		if _, o := c.In(loc).Zone(); o == off && (!found || c.Before(best)) {
+			best, found = c, true
+		}
+	}
+	return best
+}
+
+// TimeTrap explains why Kimai cannot store begin–end as they are (a time
+// in the second occurrence of a repeated hour), or returns "".
+func TimeTrap(begin, end time.Time, loc *time.Location) string {
+	for _, x := range []struct {
+		name string
+		t    time.Time
+	}{{"begins", begin}, {"ends", end}} {
+		if got := KimaiReads(x.t, loc); !got.Equal(x.t) {
+			return fmt.Sprintf("The timesheet %s at %s, in the hour that repeats when daylight saving time ends in %s; Kimai reads times without an offset and would store %s instead (%s off). Enter this timesheet in Kimai by hand and choose keep Kimai, or skip the entry.",
+				x.name, x.t.In(loc).Format("2006-01-02 15:04 MST (-07:00)"), loc, got.In(loc).Format("15:04 MST (-07:00)"), x.t.Sub(got))
+		}
+	}
+	return ""
+}
+
+// StoredShift compares the instants Kimai stored with those sent and
+// explains a difference that rounding cannot account for: another UTC
+// offset at either end (a DST change, or the API user's zone changed
+// between reading it and writing), or an hour or more. Kimai rounds begin
+// and end on save, by less than an hour and within one offset.
+func StoredShift(want, got tb.Timesheet, loc *time.Location) string {
+	for _, x := range []struct {
+		name      string
+		want, got time.Time
+	}{{"begin", want.Begin, got.Begin}, {"end", want.End, got.End}} {
+		_, wo := x.want.In(loc).Zone()
+		_, gotOff := x.got.In(loc).Zone()
+		d := x.got.Sub(x.want)
+		if wo != gotOff || d >= time.Hour || d <= -time.Hour {
+			return fmt.Sprintf("Kimai stored %s %s where Timebridge sent %s (%s); its zone %s reads times without an offset. Correct the timesheet in Kimai and choose keep Kimai, or skip the entry.",
+				x.name, x.got.In(loc).Format("2006-01-02 15:04 -07:00"), x.want.In(loc).Format("2006-01-02 15:04 -07:00"), d, loc)
+		}
+	}
+	return ""
 }

@@ -290,3 +290,75 @@ func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
 		})
 	}
 }
+
+// An entry in the repeated hour of a daylight-saving change can't be sent
+// to Kimai (local times without an offset are read as the first
+// occurrence): 60 minutes would be stored as 0. It becomes a conflict
+// before anything is written; keep_kimai accepts that and the entry stays
+// quiet until it changes.
+func TestRepeatedHourIsAConflictNotAWrongTimesheet(t *testing.T) {
+	h := newHarness(t, options{})
+	h.now = time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC)
+	tid, agent, typ := h.seedBasics()
+	// 01:45Z is 02:45 CET, the second 02:45 of 25 October 2026 in Berlin;
+	// 60 minutes earlier is 02:45 CEST, the first one.
+	e := h.addEntry(tid, agent, typ, "60", time.Date(2026, 10, 25, 1, 45, 0, 0, time.UTC))
+	ok := h.addEntry(tid, agent, typ, "30", time.Date(2026, 10, 25, 9, 0, 0, 0, time.UTC))
+	r := h.run(tb.ModeFull)
+	if s := sheetOf(h, e.ID); len(s) != 0 {
+		t.Fatalf("wrote a timesheet Kimai can't hold: %+v (%d s)", s, s[0].Duration)
+	}
+	if len(sheetOf(h, ok.ID)) != 1 || r.Counts.Conflicts != 1 {
+		t.Fatalf("counts %+v", r.Counts)
+	}
+	c := h.conflictOf(e.ID)
+	if c.Kind != tb.ConflictTimeMismatch || !strings.Contains(c.Message, "repeats") {
+		t.Fatalf("conflict %+v", c)
+	}
+	h.resolve(e.ID, tb.ResolveKeepKimai)
+	h.now = h.now.Add(time.Minute)
+	r = h.run(tb.ModeFull)
+	if len(h.openConflicts()) != 0 || r.Counts.Created != 0 {
+		t.Fatalf("after keep_kimai: %+v, conflicts %+v", r.Counts, h.openConflicts())
+	}
+}
+
+// What Kimai stored is compared with what was sent: a shifted time (here
+// the Kimai user's zone changed between the run reading it and writing) is
+// never taken silently as the baseline.
+func TestStoredTimeShiftIsAConflict(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
+	var switched atomic.Bool
+	h.ks.SetFaults(kimaisim.Faults{Match: func(method, path string) bool {
+		if method == http.MethodPost && path == "/api/timesheets" && switched.CompareAndSwap(false, true) {
+			h.ks.AddUser(kimaisim.User{ID: 1, Username: "sync", Email: "sync@example.com", Timezone: "Europe/London",
+				Roles: []string{kimaisim.RoleSuperAdmin}, Enabled: true}, kToken)
+		}
+		return false
+	}})
+	h.run(tb.ModeFull)
+	s := sheetOf(h, e.ID)
+	if len(s) != 1 {
+		t.Fatalf("%d timesheets", len(s))
+	}
+	c := h.conflictOf(e.ID)
+	if c.Kind != tb.ConflictTimeMismatch || c.Status != tb.ConflictOpen || c.Kimai == nil || c.Kimai.ID != s[0].ID {
+		t.Fatalf("conflict %+v", c)
+	}
+	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkSynced || l.TimesheetID != s[0].ID {
+		t.Fatalf("the created timesheet must stay linked: %+v", l)
+	}
+	writes := h.kimaiWrites()
+	h.now = h.now.Add(time.Minute)
+	h.run(tb.ModeFull)
+	if h.kimaiWrites() != writes || len(sheetOf(h, e.ID)) != 1 {
+		t.Fatal("the blocked entry was written again")
+	}
+	h.resolve(e.ID, tb.ResolveKeepKimai)
+	h.run(tb.ModeFull)
+	if len(h.openConflicts()) != 0 || h.kimaiWrites() != writes {
+		t.Fatalf("after keep_kimai: conflicts %+v", h.openConflicts())
+	}
+}

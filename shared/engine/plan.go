@@ -86,7 +86,7 @@ func (p Plan) HasWrites() bool {
 func blocking(k tb.ConflictKind) bool {
 	switch k {
 	case tb.ConflictEditedInKimai, tb.ConflictDeletedInKimai, tb.ConflictLockedInKimai,
-		tb.ConflictDuplicateInKimai, tb.ConflictDeletedInZammad:
+		tb.ConflictDuplicateInKimai, tb.ConflictDeletedInZammad, tb.ConflictTimeMismatch:
 		return true
 	}
 	return false
@@ -169,6 +169,11 @@ func decide(in PlanInput, d *Desired) Change {
 		return ch
 	}
 	if d.Conflict != nil {
+		if d.Conflict.Kind == tb.ConflictTimeMismatch && hasLink && d.Hash != "" && l.SourceHash == d.Hash && force == "" {
+			// A human accepted what Kimai holds for this very content.
+			ch.Action = tb.ActionUnchanged
+			return closeIfOpen(ch)
+		}
 		ch.Action, ch.Conflict = tb.ActionConflict, d.Conflict
 		return ch
 	}

@@ -171,6 +171,19 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 					nl.SourceHash = Hash(c.Desired)
 				}
 			}
+		case tb.ConflictTimeMismatch:
+			// What Kimai holds (a shifted timesheet, one entered by hand,
+			// or none) is accepted for the current Zammad content.
+			if exists && l.State == tb.LinkSynced {
+				if c.Kimai != nil {
+					nl.Baseline = *c.Kimai
+				}
+			} else {
+				nl.State, nl.TimesheetID, nl.Baseline = tb.LinkNone, 0, tb.Timesheet{}
+			}
+			if c.Desired != nil {
+				nl.SourceHash = Hash(c.Desired)
+			}
 		case tb.ConflictDeletedInZammad:
 			// The timesheet stays in Kimai and is no longer managed.
 			remove = exists
