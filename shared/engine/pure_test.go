@@ -381,3 +381,56 @@ func TestDesire(t *testing.T) {
 		}
 	})
 }
+
+func TestKimaiReadsAndTimeTraps(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	utc := func(h, m int) time.Time { return time.Date(2026, 10, 25, h, m, 0, 0, time.UTC) }
+	tests := []struct {
+		name  string
+		t     time.Time
+		reads time.Time
+	}{
+		{"ordinary time", utc(9, 0), utc(9, 0)},
+		{"first 02:45 (CEST) is what Kimai reads", utc(0, 45), utc(0, 45)},
+		{"second 02:45 (CET) is read as the first", utc(1, 45), utc(0, 45)},
+		{"03:00 CET, after the repeat", utc(2, 0), utc(2, 0)},
+		{"spring forward: 03:30 CEST exists once", time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC), time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		if got := KimaiReads(tt.t, berlin); !got.Equal(tt.reads) {
+			t.Errorf("%s: KimaiReads = %v, want %v", tt.name, got, tt.reads)
+		}
+	}
+	if msg := TimeTrap(utc(0, 45), utc(1, 45), berlin); !strings.Contains(msg, "ends at 2026-10-25 02:45 CET") {
+		t.Errorf("TimeTrap = %q", msg)
+	}
+	if msg := TimeTrap(utc(0, 15), utc(0, 45), berlin); msg != "" {
+		t.Errorf("first-occurrence times trapped: %q", msg)
+	}
+	if msg := TimeTrap(utc(0, 45), utc(1, 45), time.UTC); msg != "" {
+		t.Errorf("UTC has no repeated hour: %q", msg)
+	}
+
+	want := tb.Timesheet{Begin: utc(8, 0), End: utc(9, 0)}
+	for _, tt := range []struct {
+		name    string
+		got     tb.Timesheet
+		shifted bool
+	}{
+		{"identical", want, false},
+		{"rounded by 15 minutes", tb.Timesheet{Begin: utc(7, 45), End: utc(9, 15)}, false},
+		{"an hour later", tb.Timesheet{Begin: utc(9, 0), End: utc(10, 0)}, true},
+		{"another offset at the begin", tb.Timesheet{Begin: utc(0, 45), End: utc(9, 0)}, true},
+	} {
+		if msg := StoredShift(want, tt.got, berlin); (msg != "") != tt.shifted {
+			t.Errorf("%s: StoredShift = %q", tt.name, msg)
+		}
+	}
+	// The begin of the timesheet above (00:45Z) has CEST, its wanted begin CET.
+	if msg := StoredShift(tb.Timesheet{Begin: utc(1, 45), End: utc(1, 45)}, tb.Timesheet{Begin: utc(0, 45), End: utc(1, 45)}, berlin); msg == "" {
+		t.Error("a DST misread went unnoticed")
+	}
+}
