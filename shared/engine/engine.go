@@ -84,8 +84,8 @@ type Store interface {
 	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
 	PutRun(ctx context.Context, r tb.Run) (tb.Run, error)
 	AppendAudit(ctx context.Context, events ...tb.AuditEvent) error
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
+	TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (gen int64, ok bool, err error)
+	EndLease(ctx context.Context, name, owner string) error
 }
 
 // Connector opens the Zammad and Kimai clients of a profile (it reads the
@@ -109,7 +109,9 @@ type Options struct {
 	// Overlap re-reads this much before the incremental cursor, because
 	// Zammad orders equal updated_at values arbitrarily (default 10m).
 	Overlap time.Duration
-	// LeaseTTL bounds how long a crashed run blocks its profile (default 15m).
+	// LeaseTTL is the term of a run's lease on its profile (default 3m). A
+	// live run renews it every third of the term, so this bounds how long
+	// a crashed run blocks its profile, not how long a run may take.
 	LeaseTTL time.Duration
 	// CreateAttempts bounds create attempts after ambiguous failures (default 4).
 	CreateAttempts int
@@ -144,7 +146,7 @@ func (o Options) withDefaults() Options {
 		o.Overlap = 10 * time.Minute
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 15 * time.Minute
+		o.LeaseTTL = 3 * time.Minute
 	}
 	if o.CreateAttempts <= 0 {
 		o.CreateAttempts = 4
@@ -218,10 +220,97 @@ func NewID(now time.Time) string {
 
 func leaseName(profileID string) string { return "profile-" + profileID }
 
+// lease is a held profile lease: its owner and generation (the fence every
+// link write carries).
+type lease struct {
+	owner string
+	gen   int64
+}
+
+var errLeaseLost = errors.New("engine: the profile's lease was lost")
+
+// takeLease takes the profile's lease for owner; ErrBusy (as an
+// apperr.Conflict) when another run holds it. release ends the term.
+func (e *Engine) takeLease(ctx context.Context, profileID, owner string, log *slog.Logger) (*lease, func(), error) {
+	gen, ok, err := e.store.TakeLease(ctx, leaseName(profileID), owner, e.opts.LeaseTTL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: take lease for profile %s: %w", profileID, err)
+	}
+	if !ok {
+		return nil, nil, apperr.Wrap(ErrBusy, apperr.Conflict, "engine: run", "Another run of this profile is in progress; this one will be retried.")
+	}
+	release := func() {
+		// A fresh context: the caller's may be spent.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.store.EndLease(rctx, leaseName(profileID), owner); err != nil {
+			log.Warn("end lease", slog.String("err", err.Error()))
+		}
+	}
+	return &lease{owner: owner, gen: gen}, release, nil
+}
+
+// keepLease renews l every third of its term while the returned context
+// lives. The context is cancelled (cause errLeaseLost) when another owner
+// took the lease, or when renewals kept failing until less than a third of
+// the term was left by this process's clock: from then on another run may
+// start, so this one must stop writing.
+func (e *Engine) keepLease(ctx context.Context, profileID string, l *lease, log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	ttl := e.opts.LeaseTTL
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		valid := time.Now().Add(ttl)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/6)
+			sent := time.Now()
+			_, ok, err := e.store.TakeLease(rctx, leaseName(profileID), l.owner, ttl)
+			rcancel()
+			switch {
+			case err == nil && ok:
+				valid = sent.Add(ttl)
+			case err == nil:
+				log.Error("lease taken by another run; stopping", slog.String("owner", l.owner))
+				cancel(errLeaseLost)
+				return
+			default:
+				log.Warn("renew lease", slog.String("err", err.Error()))
+				if time.Until(valid) < ttl/3 {
+					log.Error("lease could not be renewed in time; stopping", slog.String("owner", l.owner))
+					cancel(errLeaseLost)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		<-stopped
+		cancel(nil)
+	}
+}
+
 // Run executes one run and returns its record. The record is also stored.
 // An error means the run could not be carried out at all (its record says
 // why); per-entry failures are counted in the record instead.
 func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
+	return e.run(ctx, req, nil)
+}
+
+// run executes one run, under held when the caller already holds the
+// profile's lease (a resolution), else under a lease of its own.
+func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, error) {
 	start := e.now()
 	if req.RunID == "" {
 		req.RunID = NewID(start)
@@ -244,30 +333,32 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 	if err := validateRequest(req); err != nil {
 		return e.fail(ctx, run, err, log)
 	}
-	// The owner is unique per attempt, not per run: a queue may deliver one
-	// run's message twice at once, and both copies must not hold the lease.
-	owner := NewID(start) + "/" + req.RunID
-	ok, err := e.store.AcquireLease(ctx, leaseName(req.ProfileID), owner, e.opts.LeaseTTL)
-	if err != nil {
-		return e.fail(ctx, run, fmt.Errorf("engine: acquire lease for profile %s: %w", req.ProfileID, err), log)
-	}
-	if !ok {
-		return run, apperr.Wrap(ErrBusy, apperr.Conflict, "engine: run", "Another run of this profile is in progress; this one will be retried.")
-	}
-	defer func() {
-		// Release with a fresh context: the run's may be spent.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := e.store.ReleaseLease(rctx, leaseName(req.ProfileID), owner); err != nil {
-			log.Warn("release lease", slog.String("err", err.Error()))
+	if held == nil {
+		// The owner is unique per attempt, not per run: a queue may deliver
+		// one run's message twice at once, and both copies must not hold
+		// the lease.
+		l, release, err := e.takeLease(ctx, req.ProfileID, NewID(start)+"/"+req.RunID, log)
+		if err != nil {
+			if errors.Is(err, ErrBusy) {
+				return run, err
+			}
+			return e.fail(ctx, run, err, log)
 		}
-	}()
+		defer release()
+		held = l
+	}
+	ctx, stop := e.keepLease(ctx, req.ProfileID, held, log)
+	defer stop()
 	if _, err := e.store.PutRun(ctx, run); err != nil {
 		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
 	}
 
-	r := &runner{e: e, req: req, run: run, log: log}
-	err = r.execute(ctx)
+	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen}
+	err := r.execute(ctx)
+	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
+		err = apperr.Wrap(cause, apperr.Conflict, "engine: run",
+			"The run lost its lease on the profile (it could not renew it in time) and stopped; it is retried.")
+	}
 	r.flushAudit(ctx)
 	end := e.now()
 	r.run.FinishedAt = &end

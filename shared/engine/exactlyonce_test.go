@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -68,10 +69,11 @@ func TestPendingClaimClearedAfterGrace(t *testing.T) {
 	if n := len(sheetOf(h, e.ID)); n != 1 || l.State != tb.LinkSynced {
 		t.Fatalf("%d timesheets, link %+v", n, l)
 	}
-	if l.Version != 3 {
-		// claim (1) → withdrawn (2) → re-claimed … synced: the version never
-		// restarts, so an older attempt's write can never match again.
-		t.Logf("link version %d", l.Version)
+	if l.Version != 4 {
+		// claim (1) → withdrawn (2) → claimed again (3) → synced (4): the
+		// version never restarts, so an older attempt's write can never
+		// match again.
+		t.Fatalf("link version %d, want 4", l.Version)
 	}
 }
 
@@ -360,5 +362,99 @@ func TestStoredTimeShiftIsAConflict(t *testing.T) {
 	h.run(tb.ModeFull)
 	if len(h.openConflicts()) != 0 || h.kimaiWrites() != writes {
 		t.Fatalf("after keep_kimai: conflicts %+v", h.openConflicts())
+	}
+}
+
+// A run renews its lease while it works: a second run of the profile
+// started after the lease's term is still refused (before, the lease simply
+// expired after its TTL and two runs wrote at once).
+func TestRunRenewsItsLease(t *testing.T) {
+	h := newHarness(t, options{engine: engine.Options{LeaseTTL: time.Second}, profile: func(p *tb.Profile) { p.Concurrency = 1 }})
+	tid, agent, typ := h.seedBasics()
+	for i := 0; i < 40; i++ {
+		h.addEntry(tid, agent, typ, "15", at(8, i))
+	}
+	h.ks.SetFaults(kimaisim.Faults{Latency: 60 * time.Millisecond, Method: http.MethodPost, PathPrefix: "/api/timesheets"})
+	done := make(chan tb.Run)
+	go func() {
+		r, _ := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
+		done <- r
+	}()
+	time.Sleep(1500 * time.Millisecond) // past the first lease term
+	_, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
+	first := <-done
+	if !errors.Is(err, engine.ErrBusy) {
+		t.Fatalf("a second run started while the first was working: %v (first: %s %+v)", err, first.Status, first.Counts)
+	}
+	if first.Status != tb.RunSucceeded || first.Counts.Created != 40 {
+		t.Fatalf("first run %s %+v", first.Status, first.Counts)
+	}
+}
+
+// A run that cannot renew its lease stops before its term ends: another run
+// may take over then, and the two must never write at once.
+func TestRunStopsWhenItLosesItsLease(t *testing.T) {
+	h := newHarness(t, options{engine: engine.Options{LeaseTTL: 600 * time.Millisecond}, profile: func(p *tb.Profile) { p.Concurrency = 1 }})
+	tid, agent, typ := h.seedBasics()
+	for i := 0; i < 40; i++ {
+		h.addEntry(tid, agent, typ, "15", at(8, i))
+	}
+	h.ks.SetFaults(kimaisim.Faults{Latency: 60 * time.Millisecond, Method: http.MethodPost, PathPrefix: "/api/timesheets"})
+	var takes atomic.Int32
+	h.renewals = func() error {
+		if takes.Add(1) > 1 { // the first take succeeds, every renewal fails
+			return errors.New("dynamodb unreachable")
+		}
+		return nil
+	}
+	start := time.Now()
+	r, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
+	if err == nil || r.Counts.Created >= 40 {
+		t.Fatalf("the run went on without its lease: %v %+v", err, r.Counts)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("stopped only after %v", el)
+	}
+	h.renewals = nil
+	h.ks.ClearFaults()
+	time.Sleep(700 * time.Millisecond) // the lost lease's term ends
+	h.now = h.now.Add(engine.DefaultPendingGrace + time.Minute)
+	h.run(tb.ModeFull)
+	for id, ss := range h.sheetsByEntry() {
+		if len(ss) != 1 {
+			t.Fatalf("entry %d has %d timesheets", id, len(ss))
+		}
+	}
+	if n := len(h.ks.Timesheets()); n != 40 {
+		t.Fatalf("%d timesheets", n)
+	}
+}
+
+// A resolution that writes to Kimai (use_zammad on duplicates deletes the
+// extras) holds the profile's lease: while a run holds it, nothing is
+// deleted.
+func TestResolutionTakesTheLease(t *testing.T) {
+	h := newHarness(t, options{})
+	id := scenarios[tb.ConflictDuplicateInKimai].produce(h)
+	before := len(sheetOf(h, id))
+	if before < 2 {
+		t.Fatalf("setup: %d timesheets", before)
+	}
+	if _, ok, err := h.st.TakeLease(context.Background(), "profile-"+h.profile.ID, "a-running-run", time.Minute); err != nil || !ok {
+		t.Fatalf("take lease: %v %v", ok, err)
+	}
+	_, err := h.eng.Resolve(context.Background(), tb.ConflictID(h.profile.ID, id), tb.ResolveUseZammad, "tester")
+	if !errors.Is(err, engine.ErrBusy) {
+		t.Fatalf("resolution ran beside a run: %v", err)
+	}
+	if n := len(sheetOf(h, id)); n != before {
+		t.Fatalf("%d → %d timesheets while another run held the lease", before, n)
+	}
+	if err := h.st.EndLease(context.Background(), "profile-"+h.profile.ID, "a-running-run"); err != nil {
+		t.Fatal(err)
+	}
+	h.resolve(id, tb.ResolveUseZammad)
+	if n := len(sheetOf(h, id)); n != 1 {
+		t.Fatalf("%d timesheets after use_zammad", n)
 	}
 }

@@ -44,6 +44,9 @@ type harness struct {
 	// returning true simulates the process dying between Kimai's answer and
 	// the link write.
 	crash func(l tb.Link) bool
+	// renewals, when set, answers lease renewals instead of the store
+	// (nil: the store's answer).
+	renewals func() error
 }
 
 type options struct {
@@ -148,6 +151,15 @@ func (c *crashStore) PutLink(ctx context.Context, l tb.Link, expect int64) (tb.L
 		return tb.Link{}, errCrash
 	}
 	return c.Store.PutLink(ctx, l, expect)
+}
+
+func (c *crashStore) TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (int64, bool, error) {
+	if f := c.h.renewals; f != nil {
+		if err := f(); err != nil {
+			return 0, false, err
+		}
+	}
+	return c.Store.TakeLease(ctx, name, owner, ttl)
 }
 
 var errCrash = &crashError{}

@@ -164,8 +164,8 @@ func (r *runner) adoptOrphans(ctx context.Context, in *PlanInput, d Desired, fou
 	}
 	s := found[0]
 	nl := tb.Link{ProfileID: r.profile.ID, EntryID: id, TicketID: d.Entry.TicketID, State: tb.LinkSynced, TimesheetID: s.ID,
-		Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now(), Fence: r.fence}
-	saved, err := r.e.store.PutLink(ctx, nl, 0)
+		Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
+	saved, err := r.putLink(ctx, nl, 0)
 	if err != nil {
 		r.itemError(id, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
 		return nil

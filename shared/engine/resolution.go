@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,13 +45,21 @@ func (e *Engine) Resolve(ctx context.Context, conflictID string, res tb.Resoluti
 	}
 	switch res {
 	case tb.ResolveUseZammad, tb.ResolveRetry:
+		// The lease is held from the first write to Kimai (deleting
+		// duplicates) to the end of the forced run, so no run of the
+		// profile interleaves with it.
+		held, release, err := e.takeLease(ctx, c.ProfileID, "resolve-"+c.ID+"/"+NewID(e.now()), e.log)
+		if err != nil {
+			return c, err
+		}
+		defer release()
 		if c.Kind == tb.ConflictDuplicateInKimai && res == tb.ResolveUseZammad {
-			if err := e.deleteDuplicates(ctx, c, actor); err != nil {
+			if err := e.deleteDuplicates(ctx, c, actor, held.gen); err != nil {
 				return c, err
 			}
 		}
-		_, err := e.Run(ctx, Request{ProfileID: c.ProfileID, Mode: tb.ModeTicket, TicketID: c.TicketID,
-			Trigger: "resolution", Actor: actor, force: map[int64]tb.Resolution{c.EntryID: res}})
+		_, err = e.run(ctx, Request{ProfileID: c.ProfileID, Mode: tb.ModeTicket, TicketID: c.TicketID,
+			Trigger: "resolution", Actor: actor, force: map[int64]tb.Resolution{c.EntryID: res}}, held)
 		if err != nil {
 			return c, err
 		}
@@ -74,7 +83,7 @@ func (e *Engine) Resolve(ctx context.Context, conflictID string, res tb.Resoluti
 
 // deleteDuplicates removes every timesheet of a duplicate conflict except
 // the linked one, before the forced run brings that one up to date.
-func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor string) error {
+func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor string, fence int64) error {
 	p, err := e.store.GetProfile(ctx, c.ProfileID)
 	if err != nil {
 		return fmt.Errorf("engine: load profile %s: %w", c.ProfileID, err)
@@ -88,7 +97,7 @@ func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor stri
 		// Duplicates found without a link: keep the lowest id and adopt it,
 		// so the forced run updates it instead of creating another.
 		nl := tb.Link{ProfileID: c.ProfileID, EntryID: c.EntryID, TicketID: c.TicketID, State: tb.LinkSynced,
-			TimesheetID: c.Kimai.ID, Baseline: *c.Kimai, RunID: "resolve-" + c.ID, UpdatedAt: e.now()}
+			TimesheetID: c.Kimai.ID, Baseline: *c.Kimai, RunID: "resolve-" + c.ID, UpdatedAt: e.now(), Fence: fence}
 		if c.Zammad != nil {
 			nl.EntryCreatedAt = c.Zammad.CreatedAt // keeps it inside full runs' deletion window
 		}
@@ -117,14 +126,14 @@ const resolveMargin = 5 * time.Second
 
 // settle applies keep_kimai or skip directly to the link.
 func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, actor string) error {
-	ok, err := e.store.AcquireLease(ctx, leaseName(c.ProfileID), "resolve-"+c.ID, e.opts.LeaseTTL)
+	held, release, err := e.takeLease(ctx, c.ProfileID, "resolve-"+c.ID+"/"+NewID(e.now()), e.log)
 	if err != nil {
-		return fmt.Errorf("engine: acquire lease: %w", err)
+		if errors.Is(err, ErrBusy) {
+			return apperr.Wrap(ErrBusy, apperr.Conflict, "engine: resolve", "A run of this profile is in progress; try again in a moment.")
+		}
+		return err
 	}
-	if !ok {
-		return apperr.Wrap(ErrBusy, apperr.Conflict, "engine: resolve", "A run of this profile is in progress; try again in a moment.")
-	}
-	defer e.store.ReleaseLease(context.WithoutCancel(ctx), leaseName(c.ProfileID), "resolve-"+c.ID)
+	defer release()
 
 	l, err := e.store.GetLink(ctx, c.ProfileID, c.TicketID, c.EntryID)
 	exists := err == nil
@@ -139,7 +148,7 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 	}
 	now := e.now()
 	nl := l
-	nl.UpdatedAt, nl.RunID = now, "resolve-"+c.ID
+	nl.UpdatedAt, nl.RunID, nl.Fence = now, "resolve-"+c.ID, held.gen
 	remove := false
 	if res == tb.ResolveSkip {
 		nl.State = tb.LinkSkipped

@@ -764,7 +764,7 @@ func (r *runner) settlePending(ctx context.Context, l tb.Link, found []tb.Timesh
 		}
 		nl := unclaimed(l)
 		nl.RunID, nl.UpdatedAt = r.run.ID, r.e.now()
-		saved, err := r.e.store.PutLink(ctx, nl, l.Version)
+		saved, err := r.putLink(ctx, nl, l.Version)
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine: clear pending entry %d: %w", l.EntryID, err)
 		}
@@ -775,7 +775,7 @@ func (r *runner) settlePending(ctx context.Context, l tb.Link, found []tb.Timesh
 		sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
 		nl := l
 		nl.State, nl.TimesheetID, nl.Baseline, nl.RunID, nl.UpdatedAt = tb.LinkSynced, found[0].ID, found[0], r.run.ID, r.e.now()
-		saved, err := r.e.store.PutLink(ctx, nl, l.Version)
+		saved, err := r.putLink(ctx, nl, l.Version)
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", found[0].ID, l.EntryID, err)
 		}
@@ -900,6 +900,12 @@ func (r *runner) bump(f func(*tb.Counts)) {
 	r.mu.Lock()
 	f(&r.counts)
 	r.mu.Unlock()
+}
+
+// putLink writes a link under the run's lease generation (its fence).
+func (r *runner) putLink(ctx context.Context, l tb.Link, expect int64) (tb.Link, error) {
+	l.Fence = r.fence
+	return r.e.store.PutLink(ctx, l, expect)
 }
 
 // holdCursor keeps the incremental cursor from moving past an entry that is

@@ -14,7 +14,8 @@
 //     ChangeMessageVisibility so it comes back soon rather than after the
 //     queue's long visibility timeout: RetryDelay (30 s) on the first
 //     receive, doubling with every receive up to MaxRetryDelay (15 min, the
-//     longest a run can hold the lease). Busy receives count towards the
+//     longest a run can hold the lease: it renews it while it works, up to
+//     Lambda's 15-minute limit). Busy receives count towards the
 //     queue's maxReceiveCount; the doubling makes a handful of receives span
 //     the longest possible run (30 s+1 m+2 m+4 m+8 m+15 m ≈ 30 min before
 //     the 7th receive), so size maxReceiveCount with that in mind.
@@ -96,7 +97,8 @@ type Deps struct {
 	// first receive, to a message whose profile was busy (default 30 s).
 	RetryDelay time.Duration
 	// MaxRetryDelay caps the doubling of a busy message's delay (default
-	// 15 min, the engine's default lease TTL).
+	// 15 min, the longest a run can hold the lease: runs renew it while
+	// they work, and a Lambda invocation lasts at most 15 min).
 	MaxRetryDelay time.Duration
 	// Concurrency bounds how many profiles run at once (default 4).
 	Concurrency int

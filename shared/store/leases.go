@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -140,4 +141,94 @@ func (st *Store) ForgetDelivery(ctx context.Context, id string) error {
 	}
 	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &st.table, Key: key("DELIVERY#"+id, "DELIVERY")})
 	return classify(err, op)
+}
+
+// TakeLease takes the named lease for owner until now+ttl, or renews it
+// when owner holds it and its term has not ended. ok is false (no error)
+// when another owner holds it.
+//
+// gen is the lease's generation, a fencing token: it grows by one every
+// time the lease is taken (never on renewal), and it never goes back,
+// because the lease item is never deleted (EndLease only ends the term and
+// the item carries no expires_at). A holder writes its gen with what it
+// stores, so that a holder whose lease ended while a request was still in
+// flight cannot overwrite what a later holder wrote (see PutLink).
+func (st *Store) TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (gen int64, ok bool, err error) {
+	const op = "store: take lease"
+	if err := checkID(op, "lease name", name); err != nil {
+		return 0, false, err
+	}
+	if owner == "" {
+		return 0, false, invalid(op, "lease owner is empty.")
+	}
+	if ttl <= 0 {
+		return 0, false, invalid(op, "lease ttl must be positive.")
+	}
+	now := st.now()
+	until := now.Add(ttl).UnixMilli()
+	names := map[string]string{"#owner": "owner"}
+	// Renewal first: the same owner within its term keeps its generation.
+	res, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       leaseKey(name),
+		UpdateExpression:          aws.String("SET until_ms = :til"),
+		ConditionExpression:       aws.String("#owner = :own AND until_ms > :tnow"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: avMap{":til": avN(until), ":own": avS(owner), ":tnow": avN(now.UnixMilli())},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return leaseGen(res.Attributes), true, nil
+	case !errors.As(err, &ccf):
+		return 0, false, classify(err, op)
+	}
+	res, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(st.table),
+		Key:                      leaseKey(name),
+		UpdateExpression:         aws.String("SET #owner = :own, until_ms = :til, #type = :typ, #name = :nam REMOVE expires_at ADD gen :one"),
+		ConditionExpression:      aws.String("attribute_not_exists(pk) OR until_ms <= :tnow OR #owner = :own"),
+		ExpressionAttributeNames: map[string]string{"#owner": "owner", "#type": "type", "#name": "name"},
+		ExpressionAttributeValues: avMap{":own": avS(owner), ":til": avN(until), ":typ": avS("lease"), ":nam": avS(name),
+			":one": avN(1), ":tnow": avN(now.UnixMilli())},
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		if errors.As(err, &ccf) {
+			return 0, false, nil
+		}
+		return 0, false, classify(err, op)
+	}
+	return leaseGen(res.Attributes), true, nil
+}
+
+// EndLease ends owner's term of the named lease (if owner still holds it)
+// and keeps the item, so that its generation keeps counting.
+func (st *Store) EndLease(ctx context.Context, name, owner string) error {
+	const op = "store: end lease"
+	if err := checkID(op, "lease name", name); err != nil {
+		return err
+	}
+	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       leaseKey(name),
+		UpdateExpression:          aws.String("SET until_ms = :zero"),
+		ConditionExpression:       aws.String("#owner = :own"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: avMap{":zero": avN(0), ":own": avS(owner)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return classify(err, op)
+	}
+	return nil
+}
+
+func leaseGen(item avMap) int64 {
+	if n, ok := item["gen"].(*types.AttributeValueMemberN); ok {
+		v, _ := strconv.ParseInt(n.Value, 10, 64)
+		return v
+	}
+	return 0
 }
