@@ -48,7 +48,7 @@ func newHandler(cfg config.Config, awsCfg aws.Config, log *slog.Logger) http.Han
 	secrets := vault.New(sm, cfg.SecretPrefix, vault.DefaultTTL)
 	// Resolutions with use_zammad or retry re-run one ticket inside the
 	// request (a small, bounded run); everything else is queued.
-	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{})
+	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
 	up := api.NewUpstream(api.UpstreamOptions{LocalMode: cfg.LocalMode, Logger: log})
 	// The admin secret may be named by ARN (a template's !Ref), which the
 	// prefix-bound vault does not accept: read it directly.

@@ -32,7 +32,7 @@ func main() {
 	}
 	st := store.New(awsconfig.DynamoDB(awsCfg), cfg.Table)
 	secrets := vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, vault.DefaultTTL)
-	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{})
+	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
 	h := reconcile.New(reconcile.Deps{
 		Engine:   eng,
 		SQS:      awsconfig.SQS(awsCfg),

@@ -10,6 +10,7 @@
 //	TIMEBRIDGE_ADMIN_SECRET   secret holding the admin user and JWT key (api)
 //	TIMEBRIDGE_PUBLIC_URL     public base URL, for webhook URLs shown to users (api)
 //	TIMEBRIDGE_LOCAL_MODE     "1" allows http:// and loopback connector URLs (local stack only)
+//	TIMEBRIDGE_PENDING_GRACE  how long an unanswered Kimai create may still commit (default 15m)
 //	LOG_LEVEL                 debug, info (default), warn, error
 //
 // AWS endpoint, region and credentials come from the standard SDK variables.
@@ -21,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 )
 
 // Config is the configuration of one function.
@@ -32,6 +34,10 @@ type Config struct {
 	PublicURL    string
 	LocalMode    bool
 	LogLevel     slog.Level
+	// PendingGrace is how old a create whose outcome is unknown must be
+	// before Timebridge concludes it never reached Kimai (engine.Options).
+	// Zero: the engine's default.
+	PendingGrace time.Duration
 }
 
 // Need names the variables a function requires beyond the common ones.
@@ -73,6 +79,19 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		c.LocalMode = true
 	default:
 		invalid = append(invalid, "TIMEBRIDGE_LOCAL_MODE="+v+" (use 1 or 0)")
+	}
+	if v := strings.TrimSpace(getenv("TIMEBRIDGE_PENDING_GRACE")); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			invalid = append(invalid, "TIMEBRIDGE_PENDING_GRACE="+v+" (use a duration such as 15m)")
+		case d < time.Minute || d > 24*time.Hour:
+			// Shorter than Kimai may keep working on one request would
+			// allow duplicates; days would leave entries waiting for days.
+			invalid = append(invalid, "TIMEBRIDGE_PENDING_GRACE="+v+" (between 1m and 24h)")
+		default:
+			c.PendingGrace = d
+		}
 	}
 	switch v := strings.ToLower(getenv("LOG_LEVEL")); v {
 	case "", "info":

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -21,6 +22,20 @@ func TestLoad(t *testing.T) {
 			t.Errorf("error %v lacks %s", err, want)
 		}
 	}
+	// The pending grace is optional, a duration between 1m and 24h.
+	for v, want := range map[string]time.Duration{"": 0, "20m": 20 * time.Minute, "2h": 2 * time.Hour} {
+		full["TIMEBRIDGE_PENDING_GRACE"] = v
+		if c, err := Load(env(full), NeedAdmin); err != nil || c.PendingGrace != want {
+			t.Errorf("TIMEBRIDGE_PENDING_GRACE=%q: %v, %v", v, c.PendingGrace, err)
+		}
+	}
+	for _, v := range []string{"10s", "48h", "soon"} {
+		full["TIMEBRIDGE_PENDING_GRACE"] = v
+		if _, err := Load(env(full), NeedAdmin); err == nil || !strings.Contains(err.Error(), "TIMEBRIDGE_PENDING_GRACE") {
+			t.Errorf("TIMEBRIDGE_PENDING_GRACE=%q accepted: %v", v, err)
+		}
+	}
+	delete(full, "TIMEBRIDGE_PENDING_GRACE")
 	// Functions without NeedAdmin don't ask for the admin secret.
 	delete(full, "TIMEBRIDGE_ADMIN_SECRET")
 	if _, err := Load(env(full)); err != nil {
