@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/zammadsim"
@@ -27,6 +29,9 @@ import (
 //	zammad-req        Zammad requests of the first sync
 //	rerun-writes      Kimai POST/PATCH/DELETE requests of the unchanged re-run (must be 0)
 //	rerun-s           wall time of the unchanged re-run
+//	relink-req/entry  Kimai requests per entry of a range run after every link
+//	                  was lost (adopted by marker, never created again)
+//	relink-writes     Kimai writes of that run (must be 0)
 //	peak-rss-MB       process peak RSS after the runs (includes both in-process
 //	                  simulators; a high-water mark over the whole process, so a
 //	                  later sub-benchmark also reports earlier ones' peak)
@@ -46,6 +51,8 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 		created              int
 		kimaiReq, zammadReq  int
 		rerunWrites          int
+		relinkReq            int
+		relinkWrites         int
 	)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -102,11 +109,31 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 		if rerunWrites != 0 || rerun.Counts.Created+rerun.Counts.Updated+rerun.Counts.Deleted != 0 || rerun.Counts.Errors != 0 {
 			b.Fatalf("unchanged re-run wrote: %d Kimai writes, %+v", rerunWrites, rerun.Counts)
 		}
+		rerunLog := fmt.Sprintf("re-run: %+v in %s; Kimai %s; Zammad %s", rerun.Counts, rerunWall.Round(time.Millisecond), top(h.ks.Requests()), top(h.zs.Requests()))
+		// Lost links (a table restored from an old backup): every link is
+		// gone, and a range run over all entries must adopt the timesheets
+		// by marker instead of creating them again, in batched listings.
+		var all []tb.Link
+		if err := h.st.Links(context.Background(), h.profile.ID, func(ls []tb.Link) error { all = append(all, ls...); return nil }); err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range all {
+			if err := h.st.DeleteLink(context.Background(), l.ProfileID, l.TicketID, l.EntryID, l.Version); err != nil {
+				b.Fatal(err)
+			}
+		}
+		h.ks.ResetCounters()
+		relink := h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.now.AddDate(0, 0, -60), h.now.Add(time.Hour) })
+		relinkReq, relinkWrites = sum(h.ks.Requests()), h.kimaiWrites()
+		if relinkWrites != 0 || relink.Counts.Errors != 0 || len(h.ks.Timesheets()) != created {
+			b.Fatalf("re-linking wrote %d times (%+v); Kimai holds %d timesheets for %d entries", relinkWrites, relink.Counts, len(h.ks.Timesheets()), created)
+		}
 		if i == b.N-1 {
+			b.Logf("re-link after losing every link: %+v; Kimai %s", relink.Counts, top(h.ks.Requests()))
 			b.Logf("first run: %+v in %s; %d corrections, %d untyped", run.Counts, firstWall.Round(time.Millisecond), demo.Corrections, demo.Untyped)
 			b.Logf("first run Kimai requests (%d): %s", kimaiReq, top(kReqs))
 			b.Logf("first run Zammad requests (%d): %s", zammadReq, top(zReqs))
-			b.Logf("re-run: %+v in %s; Kimai %s; Zammad %s", rerun.Counts, rerunWall.Round(time.Millisecond), top(h.ks.Requests()), top(h.zs.Requests()))
+			b.Log(rerunLog)
 		}
 		h.zs.Close()
 		h.ks.Close()
@@ -123,6 +150,8 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 	b.ReportMetric(float64(zammadReq), "zammad-req")
 	b.ReportMetric(float64(rerunWrites), "rerun-writes")
 	b.ReportMetric(rerunWall.Seconds(), "rerun-s")
+	b.ReportMetric(float64(relinkReq)/float64(created), "relink-req/entry")
+	b.ReportMetric(float64(relinkWrites), "relink-writes")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-rss-MB") // Linux: Maxrss is in KiB
 }
 

@@ -595,7 +595,9 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 		}
 	}
 
-	need := NeedsObservation(in)
+	// What a listing already showed (full runs, adopted orphans) needs no
+	// second read.
+	need := slices.DeleteFunc(NeedsObservation(in), func(id int64) bool { _, ok := in.Observed[id]; return ok })
 	var mu sync.Mutex
 	err = forEach(ctx, r.e.opts.ReadConcurrency, need, func(ctx context.Context, id int64) error {
 		obs, err := r.observe(ctx, id)
