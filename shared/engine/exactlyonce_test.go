@@ -458,3 +458,38 @@ func TestResolutionTakesTheLease(t *testing.T) {
 		t.Fatalf("%d timesheets after use_zammad", n)
 	}
 }
+
+// A create that times out while Kimai keeps working on it (PHP finishes a
+// request whose client hung up) is never POSTed again in the same run; the
+// next run adopts the timesheet once Kimai committed it. Before, the engine
+// searched the marker at once, found nothing and POSTed again: two
+// timesheets.
+func TestTimedOutCreateThatKimaiFinishesLater(t *testing.T) {
+	policy := fastPolicy()
+	policy.AttemptTimeout = 150 * time.Millisecond
+	h := newHarness(t, options{policy: policy})
+	tid, agent, typ := h.seedBasics()
+	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
+	h.ks.SetFaults(kimaisim.Faults{SlowCommitRate: 1, SlowCommitDelay: 400 * time.Millisecond})
+	h.ks.ResetCounters()
+	r := ticketRun(h, tid)
+	if n := h.ks.Requests()["POST /api/timesheets"]; n != 1 {
+		t.Fatalf("%d POSTs for one entry whose first create was still running (run %+v)", n, r.Counts)
+	}
+	h.ks.WaitSlowCommits()
+	h.ks.ClearFaults()
+	if n := len(sheetOf(h, e.ID)); n != 1 {
+		t.Fatalf("%d timesheets once Kimai finished", n)
+	}
+	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkPending {
+		t.Fatalf("link %+v, want the claim kept pending", l)
+	}
+	h.now = h.now.Add(time.Minute)
+	ticketRun(h, tid)
+	if n := len(sheetOf(h, e.ID)); n != 1 {
+		t.Fatalf("%d timesheets after recovery", n)
+	}
+	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkSynced || l.TimesheetID != sheetOf(h, e.ID)[0].ID {
+		t.Fatalf("not adopted: %+v", l)
+	}
+}

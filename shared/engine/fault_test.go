@@ -37,8 +37,14 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	}
 
 	h.zs.SetFaults(zammadsim.Faults{ErrorRate: 0.10, RateLimitRate: 0.02, RetryAfter: time.Second})
-	h.ks.SetFaults(kimaisim.Faults{ErrorRate: 0.10, RateLimitRate: 0.01, RetryAfter: time.Second,
-		HangRate: 0.003, MaxHang: 2 * time.Second, FailAfterWriteRate: 0.05})
+	// Creates that Kimai commits after the client gave up (PHP keeps
+	// running): the client's attempt timeout is 300 ms.
+	slow := func(f kimaisim.Faults) kimaisim.Faults {
+		f.SlowCommitRate, f.SlowCommitDelay = 0.02, 500*time.Millisecond
+		return f
+	}
+	h.ks.SetFaults(slow(kimaisim.Faults{ErrorRate: 0.10, RateLimitRate: 0.01, RetryAfter: time.Second,
+		HangRate: 0.003, MaxHang: 2 * time.Second, FailAfterWriteRate: 0.05}))
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
 	crashes := 0
@@ -53,6 +59,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	}
 
 	var runs []tb.Run
+	lost := 0
 	for i := 0; i < 12; i++ {
 		// Runs come every few minutes, as the schedule sends them; creates
 		// whose outcome stayed unknown are settled once PendingGrace passed.
@@ -60,9 +67,21 @@ func TestFaultsExactlyOnce(t *testing.T) {
 		if i == 2 {
 			// From the third run on, let Kimai drop connections after writing instead
 			// of answering 500.
-			h.ks.SetFaults(kimaisim.Faults{ErrorRate: 0.10, FailAfterWriteRate: 0.05, DropConnection: true, HangRate: 0.003, MaxHang: 2 * time.Second})
+			h.ks.SetFaults(slow(kimaisim.Faults{ErrorRate: 0.10, FailAfterWriteRate: 0.05, DropConnection: true, HangRate: 0.003, MaxHang: 2 * time.Second}))
 		}
-		run, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
+		if i > 0 {
+			// Links get lost (a restore, a hand-deleted item): 2% of the
+			// synced ones before each run.
+			lost += loseLinks(t, h, rng, 0.02)
+		}
+		// Full runs adopt lost links through their Kimai listing, range
+		// runs through the marker search before the first claim.
+		mode := tb.ModeFull
+		if i%2 == 1 {
+			mode = tb.ModeRange
+		}
+		run, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: mode, Trigger: "test",
+			From: h.now.AddDate(0, 0, -50), To: h.now})
 		if err != nil && !apperr.Retryable(err) {
 			t.Fatalf("run %d failed with a non-transient error: %v", i, err)
 		}
@@ -74,9 +93,14 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	h.crash = nil
 	h.zs.SetFaults(zammadsim.Faults{})
 	h.ks.SetFaults(kimaisim.Faults{})
+	h.ks.WaitSlowCommits()
 	h.now = h.now.Add(engine.DefaultPendingGrace + time.Minute)
 	final := h.run(tb.ModeFull)
-	t.Logf("runs: %d with faults, crashes simulated: %d, final: %+v", len(runs), crashes, final.Counts)
+	t.Logf("runs: %d with faults, crashes simulated: %d, creates committed after the client gave up: %d, links lost: %d, final: %+v",
+		len(runs), crashes, h.ks.SlowCommits(), lost, final.Counts)
+	if h.ks.SlowCommits() == 0 || lost == 0 {
+		t.Fatal("the faults under test never happened")
+	}
 	for i, r := range runs {
 		t.Logf("run %d: %s %+v", i, r.Status, r.Counts)
 	}
@@ -116,6 +140,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 		}
 		if len(ss) > 1 {
 			dups++
+			t.Logf("entry %d: %d timesheets %+v; link %+v", id, len(ss), ss, links[id])
 		}
 	}
 	if dups != 0 || missing != 0 {
@@ -132,4 +157,27 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	if final.Counts.Created+final.Counts.Updated+final.Counts.Deleted != 0 && len(runs) < 12 {
 		t.Logf("the clean run still had work: %+v", final.Counts)
 	}
+}
+
+// loseLinks deletes a fraction of the synced links, as a restore from an
+// older backup or a hand-deleted item would.
+func loseLinks(t *testing.T, h *harness, rng *rand.Rand, rate float64) int {
+	t.Helper()
+	var victims []tb.Link
+	if err := h.st.Links(context.Background(), h.profile.ID, func(ls []tb.Link) error {
+		for _, l := range ls {
+			if l.State == tb.LinkSynced && rng.Float64() < rate {
+				victims = append(victims, l)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range victims {
+		if err := h.st.DeleteLink(context.Background(), l.ProfileID, l.TicketID, l.EntryID, l.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return len(victims)
 }

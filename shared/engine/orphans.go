@@ -167,7 +167,13 @@ func (r *runner) adoptOrphans(ctx context.Context, in *PlanInput, d Desired, fou
 		Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
 	saved, err := r.putLink(ctx, nl, 0)
 	if err != nil {
+		// Not recorded, but it exists: creating the entry now would make
+		// a second one. The next run finds it again.
 		r.itemError(id, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
+		if in.Hold == nil {
+			in.Hold = map[int64]string{}
+		}
+		in.Hold[id] = fmt.Sprintf("timesheet %d carries this entry's marker but could not be adopted", s.ID)
 		return nil
 	}
 	in.Links[id] = saved

@@ -30,6 +30,10 @@ type PlanInput struct {
 	// Observed is Kimai's current state by timesheet id, for the ids
 	// NeedsObservation asked for (and, in full runs, every listed one).
 	Observed map[int64]Observation
+	// Hold lists entries the run must leave alone, with the reason: a
+	// timesheet found for them could not be recorded, so creating one now
+	// could duplicate it.
+	Hold map[int64]string
 	// Force marks entries whose conflict a human resolved with use_zammad
 	// or retry: their conflict no longer blocks them, and use_zammad
 	// overwrites edits made in Kimai.
@@ -154,6 +158,10 @@ func decide(in PlanInput, d *Desired) Change {
 		return c
 	}
 
+	if why, held := in.Hold[id]; held {
+		ch.Action, ch.Reason = tb.ActionSkip, why
+		return ch
+	}
 	if hasLink && l.State == tb.LinkSkipped {
 		ch.Action, ch.Reason = tb.ActionSkip, "skipped by a human"
 		return ch

@@ -134,6 +134,8 @@ func TestCalculate(t *testing.T) {
 			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
 				Conflicts: conflict(tb.ConflictUnreadableInKimai)},
 			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
+		{name: "held: a timesheet was found but could not be adopted",
+			in: PlanInput{Desired: []Desired{d15}, Hold: map[int64]string{1: "not adopted"}}, action: tb.ActionSkip},
 		{name: "a claim withdrawn earlier is created again",
 			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
 	}

@@ -2,6 +2,7 @@ package kimaisim
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -40,6 +41,16 @@ type Faults struct {
 	// was committed and nothing is ambiguous.
 	FailAfterWriteRate float64
 	DropConnection     bool
+	// SlowCommitRate applies to timesheet writes only and models PHP: the
+	// request keeps running for SlowCommitDelay whether or not the client
+	// is still there, and then its write is committed (exactly once). A
+	// client that waits gets the normal answer; one that gave up (its
+	// timeout, a dropped connection) gets nothing, but the write happens
+	// all the same. WaitSlowCommits waits for the pending ones. Rolled
+	// after the other kinds; a request that drew a hang, rate limit, error
+	// or fail-after-write is not also slow.
+	SlowCommitRate  float64
+	SlowCommitDelay time.Duration
 
 	// Method and PathPrefix restrict faults to matching requests ("" matches
 	// everything), e.g. Method "POST", PathPrefix "/api/timesheets". Match,
@@ -88,6 +99,8 @@ type faultDecision struct {
 	serverError    bool
 	failAfterWrite bool
 	drop           bool
+	slowCommit     bool
+	slowDelay      time.Duration
 }
 
 func (f Faults) matches(method, path string) bool {
@@ -131,6 +144,8 @@ func (fs *faultState) decide(method, path string, timesheetWrite bool) (faultDec
 	d.serverError = roll(f.ErrorRate)
 	if timesheetWrite {
 		d.failAfterWrite = roll(f.FailAfterWriteRate)
+		d.slowCommit = roll(f.SlowCommitRate)
+		d.slowDelay = f.SlowCommitDelay
 	}
 	return d, true
 }
@@ -174,6 +189,10 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, pattern st
 	}
 	if d.serverError {
 		writeError(w, http.StatusInternalServerError)
+		return true
+	}
+	if d.slowCommit && !d.failAfterWrite {
+		s.slowCommit(w, r, pattern, d.slowDelay)
 		return true
 	}
 	if d.failAfterWrite {
@@ -227,3 +246,41 @@ func copyRecorded(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
 }
+
+// slowCommit runs the write after delay in a request of its own that no
+// client can cancel, as PHP finishes a script whose client hung up. The
+// client gets the answer only if it is still waiting by then. Close makes
+// pending commits happen at once.
+func (s *Server) slowCommit(w http.ResponseWriter, r *http.Request, pattern string, delay time.Duration) {
+	body, _ := io.ReadAll(r.Body)
+	detached := r.Clone(context.WithoutCancel(r.Context()))
+	detached.Body = io.NopCloser(bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	s.slowWG.Add(1)
+	go func() {
+		defer s.slowWG.Done()
+		defer close(done)
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.closing:
+		}
+		s.route(rec, detached, pattern)
+		s.slowCommits.Add(1)
+	}()
+	select {
+	case <-done:
+		copyRecorded(w, rec)
+	case <-r.Context().Done():
+		// The client gave up; the goroutine still commits.
+	}
+}
+
+// WaitSlowCommits blocks until every slow commit started so far has been
+// applied.
+func (s *Server) WaitSlowCommits() { s.slowWG.Wait() }
+
+// SlowCommits reports how many slow commits have been applied.
+func (s *Server) SlowCommits() int { return int(s.slowCommits.Load()) }

@@ -42,6 +42,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/timebridge"
@@ -77,6 +78,9 @@ type Server struct {
 	ts        *httptest.Server
 	closing   chan struct{} // closed by Close to release hanging requests
 	closeOnce sync.Once
+
+	slowWG      sync.WaitGroup // slow commits still running
+	slowCommits atomic.Int64   // slow commits applied
 }
 
 // Option configures a Server.

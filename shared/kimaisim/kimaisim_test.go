@@ -1007,6 +1007,61 @@ func TestFaults(t *testing.T) {
 			t.Fatal("DELETE not committed")
 		}
 	})
+	t.Run("slow commit: the client gives up, the write happens later", func(t *testing.T) {
+		f := newFixture(t)
+		f.s.SetFaults(Faults{SlowCommitRate: 1, SlowCommitDelay: 300 * time.Millisecond})
+		c := &http.Client{Timeout: 50 * time.Millisecond}
+		req, _ := http.NewRequest("POST", f.url+"/api/timesheets", strings.NewReader(f.sheetBody("2024-05-01T09:00:00", "2024-05-01T10:00:00", "")))
+		req.Header.Set("Authorization", "Bearer "+userTok)
+		if res, err := c.Do(req); err == nil {
+			res.Body.Close()
+			t.Fatalf("expected a timeout, got %d", res.StatusCode)
+		}
+		if n := len(f.s.Timesheets()); n != 0 {
+			t.Fatalf("committed before the delay: %d", n)
+		}
+		f.s.WaitSlowCommits()
+		if n := len(f.s.Timesheets()); n != 1 || f.s.SlowCommits() != 1 {
+			t.Fatalf("after the delay: %d timesheets, %d slow commits", n, f.s.SlowCommits())
+		}
+		// A client that waits gets the normal answer.
+		r := f.do(t, "POST", "/api/timesheets", userTok, f.sheetBody("2024-05-02T09:00:00", "2024-05-02T10:00:00", ""))
+		if r.status != 200 || !strings.Contains(r.body, `"id":2`) {
+			t.Fatalf("waiting client: %d %s", r.status, r.body)
+		}
+		f.s.WaitSlowCommits()
+		if n := len(f.s.Timesheets()); n != 2 || f.s.SlowCommits() != 2 {
+			t.Fatalf("%d timesheets, %d slow commits", n, f.s.SlowCommits())
+		}
+		// Reads are never slow.
+		start := time.Now()
+		if r := f.do(t, "GET", "/api/timesheets", userTok, ""); r.status != 200 || time.Since(start) > 250*time.Millisecond {
+			t.Fatalf("GET: %d after %v", r.status, time.Since(start))
+		}
+	})
+	t.Run("Close applies pending slow commits at once", func(t *testing.T) {
+		s := New()
+		s.AddUser(User{Username: "x", Enabled: true, Roles: []string{RoleSuperAdmin}}, "t")
+		u := s.Start()
+		s.SetFaults(Faults{SlowCommitRate: 1, SlowCommitDelay: time.Hour})
+		go func() {
+			req, _ := http.NewRequest("DELETE", u+"/api/timesheets/1", nil)
+			req.Header.Set("Authorization", "Bearer t")
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}()
+		time.Sleep(50 * time.Millisecond)
+		start := time.Now()
+		s.Close()
+		s.WaitSlowCommits()
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("Close took %v", d)
+		}
+		if s.SlowCommits() != 1 {
+			t.Fatalf("slow commits %d", s.SlowCommits())
+		}
+	})
 	t.Run("fail after write can drop the connection", func(t *testing.T) {
 		f := newFixture(t)
 		f.s.SetFaults(Faults{FailAfterWriteRate: 1, DropConnection: true})
