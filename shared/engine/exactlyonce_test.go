@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -491,5 +492,20 @@ func TestTimedOutCreateThatKimaiFinishesLater(t *testing.T) {
 	}
 	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkSynced || l.TimesheetID != sheetOf(h, e.ID)[0].ID {
 		t.Fatalf("not adopted: %+v", l)
+	}
+}
+
+// A Kimai user whose zone Timebridge does not know fails the run with a
+// message saying so; before, the run silently booked in UTC.
+func TestUnknownKimaiZoneFailsTheRun(t *testing.T) {
+	h := newHarness(t, options{kimaiTZ: "Mars/Olympus"})
+	tid, agent, typ := h.seedBasics()
+	h.addEntry(tid, agent, typ, "30", at(8, 0))
+	r, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
+	if !apperr.Is(err, apperr.Validation) || r.Error == nil || !strings.Contains(r.Error.Message, "Mars/Olympus") {
+		t.Fatalf("err %v, run error %+v", err, r.Error)
+	}
+	if n := len(h.ks.Timesheets()); n != 0 {
+		t.Fatalf("%d timesheets written in a guessed zone", n)
 	}
 }

@@ -71,7 +71,10 @@ func (r *runner) execute(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: kimai user: %w", err)
 	}
-	r.loc = me.Location()
+	if r.loc, err = me.Zone(); err != nil {
+		// Never fall back to UTC: every entry would land at the wrong hour.
+		return fmt.Errorf("engine: kimai user: %w", err)
+	}
 
 	tickets, scanned, newest, err := r.gather(ctx)
 	if err != nil {

@@ -25,19 +25,22 @@ type User struct {
 	Enabled  bool     `json:"enabled"`
 }
 
-// Location loads the user's timezone, falling back to UTC when it is empty
-// or unknown to this system. Timesheet begin/end values must be converted
-// into the API user's Location before they are sent, because Kimai reads
-// them as wall-clock time in that zone.
-func (u User) Location() *time.Location {
+// Zone is the API user's time zone, in which Kimai reads the local times
+// Timebridge sends. Unlike Location it never guesses: an empty zone or one
+// this build does not know is an error saying what to fix, because a wrong
+// zone would book every entry at the wrong hour.
+func (u User) Zone() (*time.Location, error) {
+	const op = "kimai: user time zone"
 	if u.Timezone == "" {
-		return time.UTC
+		return nil, apperr.New(apperr.Validation, op,
+			fmt.Sprintf("Kimai did not say which time zone user %q has; set one on the Kimai user (Preferences › Timezone).", u.Username))
 	}
 	l, err := time.LoadLocation(u.Timezone)
-	if err != nil {
-		return time.UTC
+	if err != nil || u.Timezone == "Local" {
+		return nil, apperr.New(apperr.Validation, op,
+			fmt.Sprintf("Kimai user %q has time zone %q, which Timebridge does not know; set a valid IANA time zone on the Kimai user (Preferences › Timezone).", u.Username, u.Timezone))
 	}
-	return l
+	return l, nil
 }
 
 // Me returns the user the token belongs to.

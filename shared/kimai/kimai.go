@@ -36,6 +36,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	// The zone database is compiled in: Kimai reads local times in its API
+	// user's zone, and Lambda's provided.al2023 image does not promise
+	// /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/upstream"

@@ -158,13 +158,11 @@ func TestHappyPaths(t *testing.T) {
 		{"Me", func(t *testing.T) {
 			me, err := c.Me(ctx)
 			if err != nil || me.ID != e.admin.ID || me.Username != "sync" || me.Email != "sync@example.com" ||
-				me.Timezone != "Europe/Berlin" || me.Location().String() != "Europe/Berlin" || !me.Enabled || me.Roles[0] != kimaisim.RoleSuperAdmin {
+				me.Timezone != "Europe/Berlin" || !me.Enabled || me.Roles[0] != kimaisim.RoleSuperAdmin {
 				t.Fatalf("%+v %v", me, err)
 			}
-		}},
-		{"User.Location falls back to UTC", func(t *testing.T) {
-			if (User{Timezone: "Nowhere/Land"}).Location() != time.UTC || (User{}).Location() != time.UTC {
-				t.Fatal("no UTC fallback")
+			if l, err := me.Zone(); err != nil || l.String() != "Europe/Berlin" {
+				t.Fatalf("zone %v %v", l, err)
 			}
 		}},
 		{"TimesheetConfig", func(t *testing.T) {
@@ -550,6 +548,30 @@ func TestListTimesheetsDedupAndShrink(t *testing.T) {
 		{"404 past the end stops quietly", map[string][]int64{"1": seq(1, 500), "2": seq(501, 1000)}, "3", 1000, 2},
 		{"no X-Total-Pages: a short page is the last", map[string][]int64{"1": seq(1, 500), "2": seq(501, 600)}, "", 600, 2},
 	}
+	t.Run("a server that ignores page and sends no X-Total-Pages", func(t *testing.T) {
+		requests := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests++
+			var items []string
+			for _, id := range seq(1, PageSize) {
+				items = append(items, fmt.Sprintf(`{"id":%d,"begin":"2024-05-01T09:00:00+0200","end":"2024-05-01T10:00:00+0200","duration":3600,"activity":1,"project":2,"user":3,"tags":[]}`, id))
+			}
+			w.Write([]byte("[" + strings.Join(items, ",") + "]"))
+		}))
+		t.Cleanup(srv.Close)
+		c, _ := New(srv.URL, "tok", WithPolicy(fastPolicy()))
+		delivered := 0
+		err := c.ListTimesheets(context.Background(), TimesheetFilter{}, func(p []timebridge.Timesheet) error {
+			delivered += len(p)
+			return nil
+		})
+		if !apperr.Is(err, apperr.Upstream) || !strings.Contains(apperr.MessageOf(err), "page parameter") {
+			t.Fatalf("err = %v", err)
+		}
+		if delivered != PageSize || requests != 2 {
+			t.Fatalf("%d rows delivered in %d requests", delivered, requests)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := pagedServer(t, tt.pages, tt.totalPages)
@@ -935,6 +957,24 @@ func TestRefID(t *testing.T) {
 		got, err := refID([]byte(tt.raw))
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("%s: %d %v", tt.raw, got, err)
+		}
+	}
+}
+
+func TestUserZone(t *testing.T) {
+	for _, tt := range []struct {
+		zone string
+		ok   bool
+	}{
+		{"Europe/Berlin", true}, {"UTC", true}, {"America/Argentina/Buenos_Aires", true},
+		{"", false}, {"Mars/Olympus", false}, {"Local", false}, {"../../etc/passwd", false},
+	} {
+		l, err := User{Username: "sync", Timezone: tt.zone}.Zone()
+		if tt.ok && (err != nil || l.String() != tt.zone) {
+			t.Errorf("%q: %v, %v", tt.zone, l, err)
+		}
+		if !tt.ok && (!apperr.Is(err, apperr.Validation) || !strings.Contains(apperr.MessageOf(err), "time zone")) {
+			t.Errorf("%q accepted: %v, %v", tt.zone, l, err)
 		}
 	}
 }

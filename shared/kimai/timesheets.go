@@ -148,7 +148,7 @@ type TimesheetFilter struct {
 	Tags []string
 	// Begin and End bound the timesheets' begin time (End compares the
 	// begin, not the end). They are sent as wall-clock time in their own
-	// Location, which must be the Kimai API user's zone (see User.Location).
+	// Location, which must be the Kimai API user's zone (see User.Zone).
 	// Zero means unbounded.
 	Begin, End time.Time
 	// ModifiedAfter keeps timesheets modified at or after this instant
@@ -200,6 +200,10 @@ func boolParam(b bool) string {
 	return "0"
 }
 
+// maxPages bounds one listing (5 million timesheets at PageSize): a second
+// line of defence against a server that pages for ever.
+const maxPages = 10_000
+
 // ListTimesheets calls fn with each page of matching timesheets, in
 // ascending id order, until all pages are read or fn returns an error
 // (which is returned). Pages hold up to 500 timesheets; ids already seen
@@ -249,6 +253,17 @@ func (c *Client) ListTimesheets(ctx context.Context, f TimesheetFilter, fn func(
 			seen[t.ID] = true
 			batch = append(batch, t)
 		}
+		if len(items) == PageSize && len(batch) == 0 {
+			// A full page of rows already seen: the server (or a cache in
+			// front of it) ignores the page parameter, and going on would
+			// loop for ever.
+			return &apperr.Error{Kind: apperr.Upstream, Op: op,
+				Message: fmt.Sprintf("Kimai returned page %d with only timesheets it had already sent; a proxy or cache in front of Kimai may ignore the page parameter.", page)}
+		}
+		if page >= maxPages {
+			return &apperr.Error{Kind: apperr.Upstream, Op: op,
+				Message: fmt.Sprintf("Kimai kept sending pages of timesheets past page %d; a proxy or cache in front of Kimai may ignore the page parameter.", maxPages)}
+		}
 		if dups > 0 {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "kimai: duplicate timesheets across pages skipped",
 				slog.Int("page", page), slog.Int("duplicates", dups))
@@ -276,7 +291,7 @@ func (c *Client) ListTimesheets(ctx context.Context, f TimesheetFilter, fn func(
 //
 // Begin and End are sent as wall-clock time in their own Location
 // ("2006-01-02T15:04:05", no offset), because Kimai reads them in the API
-// user's timezone: convert them with t.In(me.Location()) first. Kimai
+// user's timezone: convert them with t.In(zone), zone from me.Zone(), first. Kimai
 // rounds on every save (by default begin down, end up to the minute) —
 // send whole minutes and keep what it returns. End is always sent:
 // omitting it would start a running timer.
