@@ -30,7 +30,14 @@ type Message struct {
 	Actor     string     `json:"actor,omitempty"`
 	// Delivery is the Zammad webhook delivery id, for logs.
 	Delivery string `json:"delivery,omitempty"`
+	// Delay holds the message back before a consumer sees it (SQS
+	// DelaySeconds, whole seconds rounded up, at most 15 min; standard
+	// queues only). Not part of the body.
+	Delay time.Duration `json:"-"`
 }
+
+// MaxDelay is the longest delay SQS allows on a message.
+const MaxDelay = 15 * time.Minute
 
 // Decode parses a message body, rejecting unknown or incomplete messages so
 // that a poison message is recognisable.
@@ -70,6 +77,9 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if len(s.url) > 5 && s.url[len(s.url)-5:] == ".fifo" {
 		in.MessageGroupId = aws.String(m.ProfileID)
 		in.MessageDeduplicationId = aws.String(m.RunID)
+	} else if m.Delay > 0 {
+		secs := min((m.Delay+time.Second-1)/time.Second, MaxDelay/time.Second)
+		in.DelaySeconds = int32(secs)
 	}
 	if _, err := s.client.SendMessage(ctx, in); err != nil {
 		return apperr.Wrap(err, apperr.Upstream, fmt.Sprintf("queue: send run %s", m.RunID),

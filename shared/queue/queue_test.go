@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +69,22 @@ func TestSenderFIFO(t *testing.T) {
 		t.Fatal("standard queues take no group id")
 	}
 
+}
+
+func TestSenderDelay(t *testing.T) {
+	f := &fakeSQS{}
+	for _, tt := range []struct {
+		delay time.Duration
+		want  int32
+	}{{0, 0}, {1500 * time.Millisecond, 2}, {30 * time.Second, 30}, {time.Hour, 900}} {
+		if err := NewSender(f, "http://q/runs").Send(context.Background(), Message{RunID: "r", ProfileID: "p", Mode: tb.ModeTicket, Delay: tt.delay}); err != nil {
+			t.Fatal(err)
+		}
+		if f.in.DelaySeconds != tt.want {
+			t.Errorf("delay %v → DelaySeconds %d, want %d", tt.delay, f.in.DelaySeconds, tt.want)
+		}
+		if strings.Contains(*f.in.MessageBody, "elay") {
+			t.Errorf("the delay leaked into the body: %s", *f.in.MessageBody)
+		}
+	}
 }

@@ -30,7 +30,8 @@
 //	run plan part RUN#<id>             PLAN#<gen>#<part>             -                      -
 //	audit event   AUDIT#<pid or ->     <time>#<id>                   AUDIT                  <time>#<id>
 //	delivery      DELIVERY#<id>        DELIVERY                      -                      -     (expires_at)
-//	lease         LEASE#<name>         LEASE                         -                      -     (expires_at)
+//	lease         LEASE#<name>         LEASE                         -                      -     (expires_at, not on fencing leases)
+//	throttle slot SLOT#<name>          SLOT                          -                      -     (expires_at)
 //
 // Access patterns:
 //
@@ -61,9 +62,17 @@
 //     WithAuditRetention, events carry expires_at and DynamoDB deletes them.
 //     The single global gsi1 partition limits the audit log to about 1,000
 //     writes per second, far above what the Kimai API allows the engine.
-//   - Webhook deliveries and leases expire through expires_at; because TTL
-//     deletion is lazy (up to days), conditions also treat an item whose
-//     expiry has passed as absent.
+//   - Webhook deliveries, throttle slots and the scheduler's leases expire
+//     through expires_at; because TTL deletion is lazy (up to days),
+//     conditions also treat an item whose expiry has passed as absent.
+//   - A profile's run lease (TakeLease/EndLease) is never deleted and has no
+//     expires_at: its "gen" attribute, bumped on every takeover, is the
+//     fencing token runs write into each link ("fence"), and a deleted item
+//     would restart it. PutLink refuses a write whose fence is older than
+//     the stored one.
+//   - Throttle slots (ClaimSlot) hold the latest claimed slot number of a
+//     name (the webhook's per-ticket throttle); a slot is claimed at most
+//     once because the condition requires a smaller stored one.
 //
 // # Consistency rules
 //

@@ -22,13 +22,25 @@
 //     number or a string (400 when absent).
 //  5. A disabled profile answers 200 {"status":"ignored"}.
 //  6. X-Zammad-Delivery is recorded with a conditional put (48 h TTL): a
-//     redelivery answers 200 {"status":"duplicate"} and is not queued again.
-//     Without the header the SHA-256 of the body stands in for it.
-//  7. The run is recorded as queued and sent to SQS (queue.Submit); the
-//     answer is 202 {"status":"queued","run_id":…}.
+//     redelivery (Zammad retries keep the id) answers 200
+//     {"status":"duplicate"} and is not queued again. Only the id counts:
+//     a custom payload such as {"ticket_id": 42} is the same body for every
+//     real change, so bodies are never compared.
+//  7. The ticket is throttled in slots of TicketInterval (30 s), because
+//     the delivery header is not signed and a captured body could be
+//     replayed under fresh ids: the first delivery of a slot queues a run
+//     now, the next one a run delayed to the start of the following slot
+//     (it reads Zammad after the change), and any further one answers 200
+//     {"status":"coalesced"}, since a run that starts after it is already
+//     queued. No change is ever dropped; a ticket costs at most about two
+//     runs per slot.
+//  8. The run is recorded as queued and sent to SQS (queue.Submit, with
+//     the delay); the answer is 202 {"status":"queued","run_id":…}. If that
+//     fails, the delivery is forgotten and the slot given back, so that
+//     Zammad's retry is processed.
 //
 // Nothing is queued on any 4xx. Errors have the API's shape
-// {"error":{"code","message"}}. The work is four DynamoDB/SQS calls and one
+// {"error":{"code","message"}}. The work is five DynamoDB/SQS calls and one
 // cached secret read, well inside Zammad's 30 s read timeout.
 package webhook
 
@@ -69,6 +81,12 @@ const (
 	// failed delivery a few times within hours; two days cover that.
 	DeliveryTTL = 48 * time.Hour
 
+	// TicketInterval is the throttle slot of one ticket: at most one run
+	// starts per slot, plus one queued for the next slot start. Short
+	// enough that a change shows in Kimai within a minute, long enough
+	// that a burst of ticket updates (or a replayed body) costs two runs.
+	TicketInterval = 30 * time.Second
+
 	SignatureHeader = "X-Hub-Signature"
 	DeliveryHeader  = "X-Zammad-Delivery"
 	TriggerHeader   = "X-Zammad-Trigger"
@@ -86,6 +104,8 @@ type Store interface {
 	GetProfile(ctx context.Context, id string) (tb.Profile, error)
 	RecordDelivery(ctx context.Context, id string, ttl time.Duration) (bool, error)
 	ForgetDelivery(ctx context.Context, id string) error
+	ClaimSlot(ctx context.Context, name string, slot int64, ttl time.Duration) (bool, error)
+	ReleaseSlot(ctx context.Context, name string, slot int64) error
 	queue.Runs
 }
 
@@ -105,6 +125,9 @@ type Deps struct {
 	NewID func(time.Time) string
 	// DeliveryTTL defaults to DeliveryTTL.
 	DeliveryTTL time.Duration
+	// TicketInterval is the throttle slot per ticket (default
+	// TicketInterval).
+	TicketInterval time.Duration
 }
 
 type handler struct {
@@ -128,6 +151,9 @@ func New(d Deps) http.Handler {
 	}
 	if d.DeliveryTTL <= 0 {
 		d.DeliveryTTL = DeliveryTTL
+	}
+	if d.TicketInterval <= 0 {
+		d.TicketInterval = TicketInterval
 	}
 	h := &handler{d: d, dummyKey: make([]byte, 32)}
 	_, _ = rand.Read(h.dummyKey)
@@ -213,55 +239,76 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	delivery := r.Header.Get(DeliveryHeader)
-	dkey := deliveryKey(pid, delivery, body)
-	log = log.With(slog.String("delivery", dkey))
-	first, err := h.d.Store.RecordDelivery(ctx, dkey, h.d.DeliveryTTL)
-	if err != nil {
-		h.fail(w, log, "record delivery", err)
-		return
-	}
-	if !first {
-		log.Info("webhook redelivery ignored", slog.Int64("duration_us", time.Since(start).Microseconds()))
-		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate"})
-		return
-	}
-	// The delivery header is not covered by the signature, so a captured
-	// body could be replayed under fresh delivery ids. Zammad's payload
-	// carries the ticket's updated_at, so an identical body describes the
-	// same ticket state: one sync per body is enough.
-	sum := sha256.Sum256(body)
-	bkey := pid + "/body-" + hex.EncodeToString(sum[:16])
-	if bkey != dkey {
-		firstBody, err := h.d.Store.RecordDelivery(ctx, bkey, h.d.DeliveryTTL)
+	var dkey string
+	if delivery != "" {
+		dkey = deliveryKey(pid, delivery)
+		log = log.With(slog.String("delivery", dkey))
+		first, err := h.d.Store.RecordDelivery(ctx, dkey, h.d.DeliveryTTL)
 		if err != nil {
 			h.fail(w, log, "record delivery", err)
 			return
 		}
-		if !firstBody {
-			log.Info("webhook with an already processed body ignored", slog.Int64("duration_us", time.Since(start).Microseconds()))
+		if !first {
+			log.Info("webhook redelivery ignored", slog.Int64("duration_us", time.Since(start).Microseconds()))
 			writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate"})
 			return
 		}
 	}
+	forget := func() {
+		if dkey == "" {
+			return
+		}
+		if ferr := h.d.Store.ForgetDelivery(context.WithoutCancel(ctx), dkey); ferr != nil {
+			log.Warn("forget delivery", slog.String("err", ferr.Error()))
+		}
+	}
 
-	msg := queue.Message{ProfileID: pid, Mode: tb.ModeTicket, TicketID: ticketID, Trigger: "webhook", Actor: "webhook"}
+	// Throttle per ticket, in slots of TicketInterval. The delivery header
+	// is not signed, so a captured body can come back under fresh ids, and
+	// a custom payload such as {"ticket_id": 42} is the same body for every
+	// real change: neither may be forgotten, nor queue unbounded work. The
+	// first delivery of a slot runs now; one more is queued for the start
+	// of the next slot (it reads Zammad after every change of this one);
+	// beyond that, a run that starts later is already queued.
+	now := h.d.Now()
+	name := pid + "/ticket-" + strconv.FormatInt(ticketID, 10)
+	slot := now.UnixMilli() / h.d.TicketInterval.Milliseconds()
+	var delay time.Duration
+	claimed, err := h.d.Store.ClaimSlot(ctx, name, slot, 3*h.d.TicketInterval)
+	if err == nil && !claimed {
+		slot++
+		delay = time.UnixMilli(slot * h.d.TicketInterval.Milliseconds()).Sub(now)
+		claimed, err = h.d.Store.ClaimSlot(ctx, name, slot, 3*h.d.TicketInterval)
+	}
+	if err != nil {
+		forget()
+		h.fail(w, log, "throttle ticket", err)
+		return
+	}
+	if !claimed {
+		log.Info("webhook coalesced: a later run of this ticket is queued", slog.Int64("duration_us", time.Since(start).Microseconds()))
+		writeJSON(w, http.StatusOK, map[string]string{"status": "coalesced"})
+		return
+	}
+
+	msg := queue.Message{ProfileID: pid, Mode: tb.ModeTicket, TicketID: ticketID, Trigger: "webhook", Actor: "webhook", Delay: delay}
 	if validDelivery(delivery) {
 		msg.Delivery = delivery
 	}
-	run, err := queue.Submit(ctx, h.d.Store, h.d.Queue, msg, h.d.Now(), h.d.NewID)
+	run, err := queue.Submit(ctx, h.d.Store, h.d.Queue, msg, now, h.d.NewID)
 	if err != nil {
-		// Forget the delivery so that Zammad's retry (it retries 5xx up
-		// to four times) is processed rather than taken for a duplicate.
-		for _, k := range []string{dkey, bkey} {
-			if ferr := h.d.Store.ForgetDelivery(context.WithoutCancel(ctx), k); ferr != nil {
-				log.Warn("forget delivery", slog.String("err", ferr.Error()))
-			}
+		// Forget the delivery and give the slot back so that Zammad's
+		// retry (it retries 5xx up to four times) is processed rather
+		// than taken for a duplicate.
+		forget()
+		if rerr := h.d.Store.ReleaseSlot(context.WithoutCancel(ctx), name, slot); rerr != nil {
+			log.Warn("release slot", slog.String("err", rerr.Error()))
 		}
 		h.fail(w, log.With(slog.String("run_id", run.ID)), "queue run", err)
 		return
 	}
 	log.Info("webhook queued", slog.String("run_id", run.ID), slog.String("trigger", clip(r.Header.Get(TriggerHeader), 100)),
-		slog.Int64("duration_us", time.Since(start).Microseconds()))
+		slog.Duration("delay", delay), slog.Int64("duration_us", time.Since(start).Microseconds()))
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued", "run_id": run.ID})
 }
 
@@ -362,18 +409,13 @@ func TicketID(body []byte) (int64, error) {
 }
 
 // deliveryKey is the id under which a delivery is remembered. It is scoped
-// to the profile, because two profiles may receive the same Zammad payload
-// (and without a delivery header, the same body hash).
-func deliveryKey(pid, delivery string, body []byte) string {
+// to the profile, because two profiles may receive the same Zammad payload.
+// A header that can't be stored verbatim is remembered by its hash.
+func deliveryKey(pid, delivery string) string {
 	if validDelivery(delivery) {
 		return pid + "/" + delivery
 	}
-	src := body
-	if delivery != "" {
-		// A header we will not store verbatim still identifies redeliveries.
-		src = []byte(delivery)
-	}
-	sum := sha256.Sum256(src)
+	sum := sha256.Sum256([]byte(delivery))
 	return pid + "/sha256-" + hex.EncodeToString(sum[:])
 }
 

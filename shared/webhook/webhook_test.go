@@ -62,6 +62,23 @@ type fixture struct {
 	sink     queue.Sink
 	logs     *syncBuffer
 	proxy    func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+	// now is the handler's clock. By default every request lands in a
+	// throttle slot of its own (the clock jumps an hour per request);
+	// throttle tests set it.
+	mu  sync.Mutex
+	now func() time.Time
+}
+
+func (f *fixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now()
+}
+
+func (f *fixture) setClock(now func() time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = now
 }
 
 // failingSink wraps a sink and fails while err is set.
@@ -82,6 +99,8 @@ func newFixture(t testing.TB) *fixture {
 	env := kumotest.Get(t)
 	ctx := context.Background()
 	f := &fixture{env: env, st: env.NewStore(t), logs: &syncBuffer{}}
+	jump := time.Now()
+	f.now = func() time.Time { jump = jump.Add(time.Hour); return jump }
 	f.vault = vault.New(env.Secrets, "tbtest/"+kumotest.UniqueName(t), vault.DefaultTTL)
 	f.queueURL = createQueue(t, env)
 	if _, err := f.st.CreateProfile(ctx, tb.Profile{ID: sampleProfileID, Name: "Demo", ZammadConnectorID: "zc", KimaiConnectorID: "kc", Enabled: true}); err != nil {
@@ -92,7 +111,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), webhook.SecretName(sampleProfileID)) })
 	f.sink = &failingSink{Sink: queue.NewSender(env.SQS, f.queueURL)}
-	h := webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: f.sink,
+	h := webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: f.sink, Now: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.proxy = httpadapter.NewV2(h).ProxyWithContext
 	return f
@@ -357,7 +376,9 @@ func TestWebhookWithoutDeliveryHeader(t *testing.T) {
 	if status, a := f.send(t, ev); status != http.StatusAccepted || a.Status != "queued" {
 		t.Fatalf("first: %d %+v", status, a)
 	}
-	if status, a := f.send(t, ev); status != http.StatusOK || a.Status != "duplicate" {
+	// Without a delivery id nothing identifies a redelivery, and the same
+	// body may be a new change: it is queued again (throttled per ticket).
+	if status, a := f.send(t, ev); status != http.StatusAccepted || a.Status != "queued" {
 		t.Fatalf("repeat: %d %+v", status, a)
 	}
 	// A different body (another ticket) is a different delivery.
@@ -366,10 +387,10 @@ func TestWebhookWithoutDeliveryHeader(t *testing.T) {
 		t.Fatalf("other body: %d %+v", status, a)
 	}
 	msgs := f.drain(t)
-	if len(msgs) != 2 || msgs[0].Delivery != "" || msgs[1].Delivery != "" {
+	if len(msgs) != 3 || msgs[0].Delivery != "" || msgs[2].Delivery != "" {
 		t.Fatalf("messages %+v", msgs)
 	}
-	ids := []int64{msgs[0].TicketID, msgs[1].TicketID}
+	ids := []int64{msgs[0].TicketID, msgs[1].TicketID, msgs[2].TicketID}
 	if !slices.Contains(ids, 4711) {
 		t.Fatalf("custom payload's ticket_id not queued: %v", ids)
 	}
@@ -459,6 +480,8 @@ func TestWebhookProfileWithoutSecret(t *testing.T) {
 // (Zammad retries and shows the failure) and the run record says failed.
 func TestWebhookQueueFailure(t *testing.T) {
 	f := newFixture(t)
+	t0 := time.Date(2026, 12, 2, 10, 0, 5, 0, time.UTC)
+	f.setClock(func() time.Time { return t0 }) // every attempt in one throttle slot
 	f.sink.(*failingSink).err = apperr.Wrap(errors.New("sqs down"), apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment.")
 	status, a := f.send(t, sampleEvent(t))
 	if status < 500 || a.Error == nil || a.Error.Code != "upstream_error" {
@@ -473,6 +496,14 @@ func TestWebhookQueueFailure(t *testing.T) {
 	f.sink.(*failingSink).err = nil
 	if status, a := f.send(t, sampleEvent(t)); status != http.StatusAccepted {
 		t.Fatalf("retry after a queue failure: %d %+v", status, a.Error)
+	}
+	// The failed attempt gave its slot back: the retry took it, one more
+	// change is queued for the next slot, and a third is coalesced.
+	if status, a := f.send(t, withHeader(sampleEvent(t), "x-zammad-delivery", "next")); status != http.StatusAccepted {
+		t.Fatalf("next change: %d %+v", status, a)
+	}
+	if status, a := f.send(t, withHeader(sampleEvent(t), "x-zammad-delivery", "third")); status != http.StatusOK || a.Status != "coalesced" {
+		t.Fatalf("third change: %d %+v", status, a)
 	}
 }
 
@@ -550,6 +581,10 @@ func (m *memStore) ForgetDelivery(_ context.Context, id string) error {
 
 func (m *memStore) PutRun(_ context.Context, r tb.Run) (tb.Run, error) { return r, nil }
 
+func (m *memStore) ClaimSlot(context.Context, string, int64, time.Duration) (bool, error) { return true, nil }
+
+func (m *memStore) ReleaseSlot(context.Context, string, int64) error { return nil }
+
 type memSecrets struct{}
 
 func (memSecrets) GetSecret(context.Context, string) (vault.Secret, error) {
@@ -578,20 +613,77 @@ func BenchmarkWebhookHandlerOnly(b *testing.B) {
 	}
 }
 
-// TestWebhookReplayWithFreshDeliveryIDs: the delivery header isn't signed, so
-// a captured body resent under new delivery ids must not queue again.
-func TestWebhookReplayWithFreshDeliveryIDs(t *testing.T) {
+// A Zammad trigger with a minimal custom payload sends the same body for
+// every change of a ticket: each new delivery id is a new change and gets a
+// run (before, the body hash dropped every later delivery for 48 hours).
+func TestWebhookSameBodyNewDeliveries(t *testing.T) {
 	f := newFixture(t)
-	ev := sampleEvent(t)
-	if status, _ := f.send(t, withHeader(ev, "x-zammad-delivery", "first")); status != http.StatusAccepted {
-		t.Fatalf("first: %d", status)
-	}
-	for i := 0; i < 3; i++ {
-		if status, _ := f.send(t, withHeader(ev, "x-zammad-delivery", "replay-"+strconv.Itoa(i))); status != http.StatusOK {
-			t.Fatalf("replay %d: %d", i, status)
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	at := t0
+	f.setClock(func() time.Time { return at })
+	ev := withBody(sampleEvent(t), []byte(`{"ticket_id": 42}`), sampleSecret)
+	for i, d := range []time.Duration{0, 2 * time.Minute, 3 * time.Hour} {
+		at = t0.Add(d)
+		if status, a := f.send(t, withHeader(ev, "x-zammad-delivery", "change-"+strconv.Itoa(i))); status != http.StatusAccepted || a.Status != "queued" {
+			t.Fatalf("change %d: %d %+v", i, status, a)
 		}
 	}
-	if runs := f.runs(t); len(runs) != 1 {
-		t.Fatalf("%d runs queued", len(runs))
+	// Zammad's retry of one delivery is still a duplicate.
+	if status, a := f.send(t, withHeader(ev, "x-zammad-delivery", "change-1")); status != http.StatusOK || a.Status != "duplicate" {
+		t.Fatalf("retry: %d %+v", status, a)
 	}
+	if runs := f.runs(t); len(runs) != 3 {
+		t.Fatalf("%d runs for three changes", len(runs))
+	}
+}
+
+// TestWebhookReplayWithFreshDeliveryIDs: the delivery header isn't signed, so
+// a captured body can be resent under new delivery ids. Per ticket and
+// throttle slot one run starts now and one is queued for the start of the
+// next slot; the rest are coalesced into that one, so no change is lost and
+// the work stays bounded.
+func TestWebhookReplayWithFreshDeliveryIDs(t *testing.T) {
+	f := newFixture(t)
+	t0 := time.Date(2026, 12, 2, 10, 0, 5, 0, time.UTC) // 5 s into a 30 s slot
+	f.setClock(func() time.Time { return t0 })
+	ev := sampleEvent(t)
+	rec := &recordingSink{Sink: f.sink}
+	f.proxy = httpadapter.NewV2(webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: rec, Now: f.clock})).ProxyWithContext
+	statuses := map[string]int{}
+	for i := 0; i < 50; i++ {
+		status, a := f.send(t, withHeader(ev, "x-zammad-delivery", "replay-"+strconv.Itoa(i)))
+		if status >= 300 {
+			t.Fatalf("replay %d: %d %+v", i, status, a)
+		}
+		statuses[a.Status]++
+	}
+	if statuses["queued"] != 2 || statuses["coalesced"] != 48 {
+		t.Fatalf("answers %v", statuses)
+	}
+	if len(rec.msgs) != 2 || rec.msgs[0].Delay != 0 || rec.msgs[1].Delay != 25*time.Second {
+		t.Fatalf("queued %+v", rec.msgs)
+	}
+	// In a later slot the ticket is queued again.
+	f.setClock(func() time.Time { return t0.Add(time.Minute) })
+	if status, a := f.send(t, withHeader(ev, "x-zammad-delivery", "later")); status != http.StatusAccepted || a.Status != "queued" {
+		t.Fatalf("later slot: %d %+v", status, a)
+	}
+	// Another ticket has its own slots.
+	other := withBody(ev, []byte(`{"ticket_id":"4711"}`), sampleSecret)
+	if status, a := f.send(t, withHeader(other, "x-zammad-delivery", "other")); status != http.StatusAccepted {
+		t.Fatalf("other ticket: %d %+v", status, a)
+	}
+}
+
+type recordingSink struct {
+	queue.Sink
+	mu   sync.Mutex
+	msgs []queue.Message
+}
+
+func (r *recordingSink) Send(ctx context.Context, m queue.Message) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+	return r.Sink.Send(ctx, m)
 }
