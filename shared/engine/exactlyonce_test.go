@@ -418,6 +418,7 @@ func TestRunStopsWhenItLosesItsLease(t *testing.T) {
 	}
 	h.renewals = nil
 	h.ks.ClearFaults()
+	h.ks.WaitIdle()                    // writes the lost run had started end
 	time.Sleep(700 * time.Millisecond) // the lost lease's term ends
 	h.now = h.now.Add(engine.DefaultPendingGrace + time.Minute)
 	h.run(tb.ModeFull)
@@ -477,7 +478,7 @@ func TestTimedOutCreateThatKimaiFinishesLater(t *testing.T) {
 	if n := h.ks.Requests()["POST /api/timesheets"]; n != 1 {
 		t.Fatalf("%d POSTs for one entry whose first create was still running (run %+v)", n, r.Counts)
 	}
-	h.ks.WaitSlowCommits()
+	h.ks.WaitIdle()
 	h.ks.ClearFaults()
 	if n := len(sheetOf(h, e.ID)); n != 1 {
 		t.Fatalf("%d timesheets once Kimai finished", n)

@@ -93,7 +93,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	h.crash = nil
 	h.zs.SetFaults(zammadsim.Faults{})
 	h.ks.SetFaults(kimaisim.Faults{})
-	h.ks.WaitSlowCommits()
+	h.ks.WaitIdle()
 	h.now = h.now.Add(engine.DefaultPendingGrace + time.Minute)
 	final := h.run(tb.ModeFull)
 	t.Logf("runs: %d with faults, crashes simulated: %d, creates committed after the client gave up: %d, links lost: %d, final: %+v",

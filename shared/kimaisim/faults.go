@@ -46,7 +46,7 @@ type Faults struct {
 	// is still there, and then its write is committed (exactly once). A
 	// client that waits gets the normal answer; one that gave up (its
 	// timeout, a dropped connection) gets nothing, but the write happens
-	// all the same. WaitSlowCommits waits for the pending ones. Rolled
+	// all the same. WaitIdle waits for the pending ones. Rolled
 	// after the other kinds; a request that drew a hang, rate limit, error
 	// or fail-after-write is not also slow.
 	SlowCommitRate  float64
@@ -257,9 +257,18 @@ func (s *Server) slowCommit(w http.ResponseWriter, r *http.Request, pattern stri
 	detached.Body = io.NopCloser(bytes.NewReader(body))
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
-	s.slowWG.Add(1)
+	s.slowMu.Lock()
+	s.slowStarted++
+	s.slowPending++
+	s.slowMu.Unlock()
+	s.slowCond.Broadcast()
 	go func() {
-		defer s.slowWG.Done()
+		defer func() {
+			s.slowMu.Lock()
+			s.slowPending--
+			s.slowMu.Unlock()
+			s.slowCond.Broadcast()
+		}()
 		defer close(done)
 		t := time.NewTimer(delay)
 		defer t.Stop()
@@ -278,9 +287,27 @@ func (s *Server) slowCommit(w http.ResponseWriter, r *http.Request, pattern stri
 	}
 }
 
-// WaitSlowCommits blocks until every slow commit started so far has been
-// applied.
-func (s *Server) WaitSlowCommits() { s.slowWG.Wait() }
+// WaitIdle blocks until no request is being handled and every slow commit
+// started so far has been applied, so a test sees every write a client may
+// have caused, including one whose client already gave up.
+func (s *Server) WaitIdle() {
+	s.slowMu.Lock()
+	defer s.slowMu.Unlock()
+	for s.slowPending > 0 || s.inflight > 0 {
+		s.slowCond.Wait()
+	}
+}
+
+// AwaitSlowCommitsStarted blocks until at least n slow commits have begun,
+// that is their requests reached the server. A test whose client timed out
+// calls it before WaitIdle to know the server saw the request.
+func (s *Server) AwaitSlowCommitsStarted(n int) {
+	s.slowMu.Lock()
+	defer s.slowMu.Unlock()
+	for s.slowStarted < n {
+		s.slowCond.Wait()
+	}
+}
 
 // SlowCommits reports how many slow commits have been applied.
 func (s *Server) SlowCommits() int { return int(s.slowCommits.Load()) }

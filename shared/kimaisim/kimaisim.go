@@ -79,8 +79,14 @@ type Server struct {
 	closing   chan struct{} // closed by Close to release hanging requests
 	closeOnce sync.Once
 
-	slowWG      sync.WaitGroup // slow commits still running
-	slowCommits atomic.Int64   // slow commits applied
+	// Slow commits: a counter, not a WaitGroup, because a handler may
+	// start one while a test is already waiting.
+	slowMu      sync.Mutex
+	slowCond    *sync.Cond
+	slowStarted int
+	slowPending int
+	inflight    int          // requests being handled
+	slowCommits atomic.Int64 // slow commits applied
 }
 
 // Option configures a Server.
@@ -130,6 +136,7 @@ func New(opts ...Option) *Server {
 		counts:     map[string]int{},
 		closing:    make(chan struct{}),
 	}
+	s.slowCond = sync.NewCond(&s.slowMu)
 	s.faults.seed(1)
 	for _, o := range opts {
 		o(s)
@@ -578,6 +585,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if key == "" {
 		key = r.Method + " " + r.URL.Path
 	}
+	s.slowMu.Lock()
+	s.inflight++
+	s.slowMu.Unlock()
+	defer func() {
+		s.slowMu.Lock()
+		s.inflight--
+		s.slowMu.Unlock()
+		s.slowCond.Broadcast()
+	}()
 	s.count(key)
 	if s.injectFaults(w, r, pattern) {
 		return

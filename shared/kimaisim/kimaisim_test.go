@@ -1020,7 +1020,8 @@ func TestFaults(t *testing.T) {
 		if n := len(f.s.Timesheets()); n != 0 {
 			t.Fatalf("committed before the delay: %d", n)
 		}
-		f.s.WaitSlowCommits()
+		f.s.AwaitSlowCommitsStarted(1)
+		f.s.WaitIdle()
 		if n := len(f.s.Timesheets()); n != 1 || f.s.SlowCommits() != 1 {
 			t.Fatalf("after the delay: %d timesheets, %d slow commits", n, f.s.SlowCommits())
 		}
@@ -1029,7 +1030,7 @@ func TestFaults(t *testing.T) {
 		if r.status != 200 || !strings.Contains(r.body, `"id":2`) {
 			t.Fatalf("waiting client: %d %s", r.status, r.body)
 		}
-		f.s.WaitSlowCommits()
+		f.s.WaitIdle()
 		if n := len(f.s.Timesheets()); n != 2 || f.s.SlowCommits() != 2 {
 			t.Fatalf("%d timesheets, %d slow commits", n, f.s.SlowCommits())
 		}
@@ -1051,10 +1052,10 @@ func TestFaults(t *testing.T) {
 				res.Body.Close()
 			}
 		}()
-		time.Sleep(50 * time.Millisecond)
+		s.AwaitSlowCommitsStarted(1)
 		start := time.Now()
 		s.Close()
-		s.WaitSlowCommits()
+		s.WaitIdle()
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("Close took %v", d)
 		}

@@ -581,7 +581,9 @@ func (m *memStore) ForgetDelivery(_ context.Context, id string) error {
 
 func (m *memStore) PutRun(_ context.Context, r tb.Run) (tb.Run, error) { return r, nil }
 
-func (m *memStore) ClaimSlot(context.Context, string, int64, time.Duration) (bool, error) { return true, nil }
+func (m *memStore) ClaimSlot(context.Context, string, int64, time.Duration) (bool, error) {
+	return true, nil
+}
 
 func (m *memStore) ReleaseSlot(context.Context, string, int64) error { return nil }
 
