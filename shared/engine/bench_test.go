@@ -59,10 +59,10 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		h := newHarness(b, options{})
-		// Every entry within the 60-day deletion window of h.now.
+		// Every entry within the 60-day deletion window of h.Now().
 		demo := h.zs.SeedDemo(zammadsim.DemoConfig{
 			Seed: 42, Tickets: tickets, Entries: entries,
-			Start: h.now.Add(-50 * 24 * time.Hour), Span: 45 * 24 * time.Hour,
+			Start: h.Now().Add(-50 * 24 * time.Hour), Span: 45 * 24 * time.Hour,
 		})
 		if demo.Entries != entries || len(demo.TicketIDs) != tickets {
 			b.Fatalf("demo: %d entries on %d tickets", demo.Entries, len(demo.TicketIDs))
@@ -126,7 +126,7 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 			}
 		}
 		h.ks.ResetCounters()
-		relink := h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.now.AddDate(0, 0, -60), h.now.Add(time.Hour) })
+		relink := h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.Now().AddDate(0, 0, -60), h.Now().Add(time.Hour) })
 		relinkReq, relinkWrites = sum(h.ks.Requests()), h.kimaiWrites()
 		if relinkWrites != 0 || relink.Counts.Errors != 0 || len(h.ks.Timesheets()) != created {
 			b.Fatalf("re-linking wrote %d times (%+v); Kimai holds %d timesheets for %d entries", relinkWrites, relink.Counts, len(h.ks.Timesheets()), created)

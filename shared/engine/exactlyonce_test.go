@@ -28,11 +28,11 @@ func TestPendingClaimWaitsForGrace(t *testing.T) {
 	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
 	// A run claimed the entry and POSTed; Kimai is still working on it.
 	claim := tb.Link{ProfileID: h.profile.ID, EntryID: e.ID, TicketID: tid, State: tb.LinkPending, SourceHash: "x",
-		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.now, RunID: "earlier"}
+		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.Now(), RunID: "earlier"}
 	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
 		t.Fatal(err)
 	}
-	h.now = h.now.Add(2 * time.Minute)
+	h.advance(2 * time.Minute)
 	r := ticketRun(h, tid)
 	if n := len(h.ks.Timesheets()); n != 0 || r.Counts.Created != 0 {
 		t.Fatalf("created %d (Kimai holds %d) while the first create may still commit", r.Counts.Created, n)
@@ -43,7 +43,7 @@ func TestPendingClaimWaitsForGrace(t *testing.T) {
 	// Now Kimai commits the first request.
 	h.ks.AddTimesheet(kimaisim.Sheet{UserID: 1, ProjectID: 1, ActivityID: 1, Timezone: "Europe/Berlin",
 		Begin: at(7, 30), End: at(8, 0), Description: "#53003 Order 787556 [" + h.marker(e.ID) + "]"})
-	h.now = h.now.Add(time.Minute)
+	h.advance(time.Minute)
 	ticketRun(h, tid)
 	if n := len(sheetOf(h, e.ID)); n != 1 {
 		t.Fatalf("%d timesheets for one entry", n)
@@ -60,11 +60,11 @@ func TestPendingClaimClearedAfterGrace(t *testing.T) {
 	tid, agent, typ := h.seedBasics()
 	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
 	claim := tb.Link{ProfileID: h.profile.ID, EntryID: e.ID, TicketID: tid, State: tb.LinkPending, SourceHash: "x",
-		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.now, RunID: "earlier"}
+		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.Now(), RunID: "earlier"}
 	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
 		t.Fatal(err)
 	}
-	h.now = h.now.Add(engine.DefaultPendingGrace + time.Second)
+	h.advance(engine.DefaultPendingGrace + time.Second)
 	ticketRun(h, tid)
 	l := mustLink(t, h, tid, e.ID)
 	if n := len(sheetOf(h, e.ID)); n != 1 || l.State != tb.LinkSynced {
@@ -113,7 +113,8 @@ func TestFullRunRereadsTicketsItActsOn(t *testing.T) {
 	}
 	// Page 1 = f1, f2, p1; deleting f1 before page 2 is read moves p2 onto
 	// page 1: the scan never sees it.
-	victim, h.now = f1.ID, h.now.Add(time.Minute)
+	victim = f1.ID
+	h.advance(time.Minute)
 	armed.Store(true)
 	r := h.run(tb.ModeFull)
 	if armed.Load() {
@@ -173,8 +174,8 @@ func TestUnreadableTimesheetIsAConflict(t *testing.T) {
 		t.Fatalf("conflict %+v", c)
 	}
 	cur, ok, err := h.st.GetCursor(context.Background(), h.profile.ID)
-	if err != nil || !ok || cur.UpdatedAt.Before(h.now) {
-		t.Fatalf("cursor %v (ok %v, err %v) did not move to %v", cur.UpdatedAt, ok, err, h.now)
+	if err != nil || !ok || cur.UpdatedAt.Before(h.Now()) {
+		t.Fatalf("cursor %v (ok %v, err %v) did not move to %v", cur.UpdatedAt, ok, err, h.Now())
 	}
 	if _, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"}); err != nil {
 		t.Fatalf("full run: %v", err)
@@ -199,8 +200,8 @@ func TestRefusedCreateIsAConflictAndCursorMoves(t *testing.T) {
 	}
 	h.ks.AddUser(kimaisim.User{ID: 1, Username: "sync", Email: "sync@example.com", Timezone: "Europe/Berlin",
 		Roles: []string{kimaisim.RoleSuperAdmin}, Permissions: without, Enabled: true}, kToken)
-	h.now = h.now.Add(time.Minute)
-	e := h.addEntry(tid, agent, typ, "15", h.now)
+	h.advance(time.Minute)
+	e := h.addEntry(tid, agent, typ, "15", h.Now())
 	r := h.run(tb.ModeIncremental)
 	if r.Counts.Errors != 0 || r.Counts.Conflicts != 1 {
 		t.Fatalf("counts %+v", r.Counts)
@@ -227,8 +228,8 @@ func TestTransientFailureHoldsCursorForBoundedTime(t *testing.T) {
 	tid, agent, typ := h.seedBasics()
 	h.addEntry(tid, agent, typ, "30", at(8, 0))
 	h.run(tb.ModeIncremental)
-	h.now = h.now.Add(time.Minute)
-	e := h.addEntry(tid, agent, typ, "15", h.now)
+	h.advance(time.Minute)
+	e := h.addEntry(tid, agent, typ, "15", h.Now())
 	h.ks.SetFaults(kimaisim.Faults{Method: "POST", PathPrefix: "/api/timesheets", RateLimitRate: 1})
 	r := h.run(tb.ModeIncremental)
 	if r.Counts.Errors == 0 {
@@ -238,12 +239,12 @@ func TestTransientFailureHoldsCursorForBoundedTime(t *testing.T) {
 	if !cur.UpdatedAt.Before(e.UpdatedAt) {
 		t.Fatalf("cursor %v moved past a transiently failing entry (%v); run %+v %+v", cur.UpdatedAt, e.UpdatedAt, r.Counts, r.ItemErrors)
 	}
-	h.now = h.now.Add(time.Hour)
+	h.advance(time.Hour)
 	later := h.zs.AddTicket(zammadsimTicket(51, "53004"))
-	h.addEntry(later.ID, agent, typ, "10", h.now)
+	h.addEntry(later.ID, agent, typ, "10", h.Now())
 	h.run(tb.ModeIncremental)
 	cur, _, _ = h.st.GetCursor(context.Background(), h.profile.ID)
-	if want := h.now.Add(-30 * time.Minute); cur.UpdatedAt.Before(want) {
+	if want := h.Now().Add(-30 * time.Minute); cur.UpdatedAt.Before(want) {
 		t.Fatalf("cursor %v held longer than MaxCursorHold (want ≥ %v)", cur.UpdatedAt, want)
 	}
 }
@@ -259,9 +260,9 @@ func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
 			tid, agent, typ := h.seedBasics()
 			// An old entry: outside a full run's 60-day window, in a ticket
 			// that has a recent one too.
-			old := h.addEntry(tid, agent, typ, "30", h.now.AddDate(0, 0, -200))
+			old := h.addEntry(tid, agent, typ, "30", h.Now().AddDate(0, 0, -200))
 			e := h.addEntry(tid, agent, typ, "15", at(8, 0))
-			h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.now.AddDate(-1, 0, 0), h.now })
+			h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.Now().AddDate(-1, 0, 0), h.Now() })
 			if len(h.ks.Timesheets()) != 2 {
 				t.Fatalf("setup: %d timesheets", len(h.ks.Timesheets()))
 			}
@@ -274,7 +275,7 @@ func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
 			before := h.ks.Requests()["GET /api/timesheets"]
 			h.run(mode, func(r *engine.Request) {
 				r.TicketID = tid
-				r.From, r.To = h.now.AddDate(-1, 0, 0), h.now
+				r.From, r.To = h.Now().AddDate(-1, 0, 0), h.Now()
 			})
 			for _, id := range []int64{old.ID, e.ID} {
 				if n := len(sheetOf(h, id)); n != 1 {
@@ -301,7 +302,7 @@ func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
 // quiet until it changes.
 func TestRepeatedHourIsAConflictNotAWrongTimesheet(t *testing.T) {
 	h := newHarness(t, options{})
-	h.now = time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC)
+	h.setNow(time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC))
 	tid, agent, typ := h.seedBasics()
 	// 01:45Z is 02:45 CET, the second 02:45 of 25 October 2026 in Berlin;
 	// 60 minutes earlier is 02:45 CEST, the first one.
@@ -319,7 +320,7 @@ func TestRepeatedHourIsAConflictNotAWrongTimesheet(t *testing.T) {
 		t.Fatalf("conflict %+v", c)
 	}
 	h.resolve(e.ID, tb.ResolveKeepKimai)
-	h.now = h.now.Add(time.Minute)
+	h.advance(time.Minute)
 	r = h.run(tb.ModeFull)
 	if len(h.openConflicts()) != 0 || r.Counts.Created != 0 {
 		t.Fatalf("after keep_kimai: %+v, conflicts %+v", r.Counts, h.openConflicts())
@@ -354,7 +355,7 @@ func TestStoredTimeShiftIsAConflict(t *testing.T) {
 		t.Fatalf("the created timesheet must stay linked: %+v", l)
 	}
 	writes := h.kimaiWrites()
-	h.now = h.now.Add(time.Minute)
+	h.advance(time.Minute)
 	h.run(tb.ModeFull)
 	if h.kimaiWrites() != writes || len(sheetOf(h, e.ID)) != 1 {
 		t.Fatal("the blocked entry was written again")
@@ -420,7 +421,7 @@ func TestRunStopsWhenItLosesItsLease(t *testing.T) {
 	h.ks.ClearFaults()
 	h.ks.WaitIdle()                    // writes the lost run had started end
 	time.Sleep(700 * time.Millisecond) // the lost lease's term ends
-	h.now = h.now.Add(engine.DefaultPendingGrace + time.Minute)
+	h.advance(engine.DefaultPendingGrace + time.Minute)
 	h.run(tb.ModeFull)
 	for id, ss := range h.sheetsByEntry() {
 		if len(ss) != 1 {
@@ -486,7 +487,7 @@ func TestTimedOutCreateThatKimaiFinishesLater(t *testing.T) {
 	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkPending {
 		t.Fatalf("link %+v, want the claim kept pending", l)
 	}
-	h.now = h.now.Add(time.Minute)
+	h.advance(time.Minute)
 	ticketRun(h, tid)
 	if n := len(sheetOf(h, e.ID)); n != 1 {
 		t.Fatalf("%d timesheets after recovery", n)

@@ -31,7 +31,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 		engine: engine.Options{CreateAttempts: 3, RetryDelay: 5 * time.Millisecond},
 	})
 	demo := h.zs.SeedDemo(zammadsim.DemoConfig{Seed: 3, Tickets: 100, Entries: 2000, Organizations: 8, Agents: 6, Types: 4,
-		Start: h.now.AddDate(0, 0, -40), Span: 35 * 24 * time.Hour})
+		Start: h.Now().AddDate(0, 0, -40), Span: 35 * 24 * time.Hour})
 	if demo.Entries != 2000 {
 		t.Fatalf("seeded %d entries", demo.Entries)
 	}
@@ -63,7 +63,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		// Runs come every few minutes, as the schedule sends them; creates
 		// whose outcome stayed unknown are settled once PendingGrace passed.
-		h.now = h.now.Add(6 * time.Minute)
+		h.advance(6 * time.Minute)
 		if i == 2 {
 			// From the third run on, let Kimai drop connections after writing instead
 			// of answering 500.
@@ -81,7 +81,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 			mode = tb.ModeRange
 		}
 		run, err := h.eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: mode, Trigger: "test",
-			From: h.now.AddDate(0, 0, -50), To: h.now})
+			From: h.Now().AddDate(0, 0, -50), To: h.Now()})
 		if err != nil && !apperr.Retryable(err) {
 			t.Fatalf("run %d failed with a non-transient error: %v", i, err)
 		}
@@ -94,7 +94,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	h.zs.SetFaults(zammadsim.Faults{})
 	h.ks.SetFaults(kimaisim.Faults{})
 	h.ks.WaitIdle()
-	h.now = h.now.Add(engine.DefaultPendingGrace + time.Minute)
+	h.advance(engine.DefaultPendingGrace + time.Minute)
 	final := h.run(tb.ModeFull)
 	t.Logf("runs: %d with faults, crashes simulated: %d, creates committed after the client gave up: %d, links lost: %d, final: %+v",
 		len(runs), crashes, h.ks.SlowCommits(), lost, final.Counts)

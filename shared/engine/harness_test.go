@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type harness struct {
 	st      *store.Store
 	eng     *engine.Engine
 	profile tb.Profile
+	nowMu   sync.Mutex // the clock is read by simulator goroutines that outlive a run
 	now     time.Time
 	zURL    string // the Zammad base URL the profile's connector uses
 	// crash, when set, is consulted before a link is recorded as synced;
@@ -65,11 +67,30 @@ func fastPolicy() upstream.Policy {
 		AttemptTimeout: 2 * time.Second, MaxRetryAfter: 3 * time.Second}
 }
 
+// Now is the harness's clock (the simulators', the store's, the engine's).
+func (h *harness) Now() time.Time {
+	h.nowMu.Lock()
+	defer h.nowMu.Unlock()
+	return h.now
+}
+
+func (h *harness) setNow(t time.Time) {
+	h.nowMu.Lock()
+	defer h.nowMu.Unlock()
+	h.now = t
+}
+
+func (h *harness) advance(d time.Duration) {
+	h.nowMu.Lock()
+	defer h.nowMu.Unlock()
+	h.now = h.now.Add(d)
+}
+
 func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	env := kumotest.Get(t)
 	h := &harness{t: t, now: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
-	clock := func() time.Time { return h.now }
+	clock := h.Now
 
 	h.zs = zammadsim.New(zammadsim.WithClock(clock))
 	zURL := h.zs.Start()
