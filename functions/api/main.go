@@ -19,6 +19,7 @@ import (
 	"github.com/timebridge/timebridge/shared/awsconfig"
 	"github.com/timebridge/timebridge/shared/config"
 	"github.com/timebridge/timebridge/shared/connect"
+	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/netguard"
 	"github.com/timebridge/timebridge/shared/queue"
@@ -60,7 +61,8 @@ func newHandler(cfg config.Config, awsCfg aws.Config, log *slog.Logger) http.Han
 		Resolver:  eng,
 		Prober:    up,
 		Catalog:   up,
-		Auth:      auth.New(admin, auth.Options{}),
+		Auth:      auth.New(admin, st, auth.Options{}),
+		Edge:      edge.New(auth.FromSecretsManager(sm), cfg.OriginSecret),
 		PublicURL: cfg.PublicURL,
 		LocalMode: cfg.LocalMode,
 		Logger:    log,

@@ -29,8 +29,12 @@ func TestFailsFast(t *testing.T) {
 		{Name: "no configuration", Env: []string{"TIMEBRIDGE_LOCAL_MODE=maybe"},
 			Want: []string{"TIMEBRIDGE_TABLE", "TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_QUEUE_URL",
 				"TIMEBRIDGE_ADMIN_SECRET", "TIMEBRIDGE_PUBLIC_URL", "TIMEBRIDGE_LOCAL_MODE=maybe"}},
-		{Name: "no AWS region", Env: []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q",
+		{Name: "no origin secret outside local mode", Env: []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q",
 			"TIMEBRIDGE_ADMIN_SECRET=timebridge/admin", "TIMEBRIDGE_PUBLIC_URL=https://tb.example.com"},
+			Want: []string{"TIMEBRIDGE_ORIGIN_SECRET"}},
+		{Name: "no AWS region", Env: []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q",
+			"TIMEBRIDGE_ADMIN_SECRET=timebridge/admin", "TIMEBRIDGE_PUBLIC_URL=https://tb.example.com",
+			"TIMEBRIDGE_ORIGIN_SECRET=timebridge/origin"},
 			Want: []string{"AWS_REGION"}},
 	})
 }

@@ -48,6 +48,7 @@ func testEnvironment(t *testing.T, tmpl *samtemplate.Template, f samtemplate.Fun
 		"TIMEBRIDGE_QUEUE_URL":     samtemplate.Ref(runQueue),
 		"TIMEBRIDGE_SECRET_PREFIX": "timebridge/${AWS::StackName}",
 		"TIMEBRIDGE_ADMIN_SECRET":  samtemplate.Ref(adminSecret),
+		"TIMEBRIDGE_ORIGIN_SECRET": samtemplate.Ref(originSecretID),
 		"TIMEBRIDGE_PUBLIC_URL":    "https://" + samtemplate.GetAtt(distribution, "DomainName"),
 	}
 	for name, v := range wantValues {

@@ -133,7 +133,10 @@ func expectedGrants(t *testing.T, f samtemplate.Function, table, runQueue, admin
 		}
 	}
 	if n.admin {
+		// The admin secret for logins, the origin secret for edge.Guard
+		// (both read through auth.FromSecretsManager).
 		add("secretsmanager", reflect.TypeFor[auth.SecretsManagerAPI](), samtemplate.Ref(adminSecret))
+		add("secretsmanager", reflect.TypeFor[auth.SecretsManagerAPI](), samtemplate.Ref(originSecretID))
 	}
 	return out
 }

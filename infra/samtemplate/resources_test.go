@@ -20,9 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/awslabs/goformation/v7/cloudformation/cloudfront"
+
 	"github.com/timebridge/timebridge/infra/samtemplate"
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/devstack"
+	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/webhook"
 )
@@ -218,8 +221,12 @@ func testTable(t *testing.T, tmpl *samtemplate.Template, table string) {
 // shared/webhook its Route.
 var wantRoutes = map[string]string{
 	"ANY /api/{proxy+}":     "ApiFunction",
+	loginRoute:              "ApiFunction",
 	"POST " + webhook.Route: "WebhookFunction",
 }
+
+// loginRoute has its own route for its own, lower throttle.
+const loginRoute = "POST /api/auth/login"
 
 const (
 	cachingDisabled           = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -275,6 +282,7 @@ func testHTTP(t *testing.T, tmpl *samtemplate.Template, byID map[string]samtempl
 		p := tmpl.Properties(id)
 		if p["ApiId"] == samtemplate.Ref(httpAPI) && p["StageName"] == "$default" && p["AutoDeploy"] == true {
 			stageOK = true
+			testLoginThrottle(t, tmpl, id)
 		}
 	}
 	if !stageOK {
@@ -322,6 +330,15 @@ func testHTTP(t *testing.T, tmpl *samtemplate.Template, byID map[string]samtempl
 			if o.CustomOriginConfig.OriginProtocolPolicy != "https-only" {
 				t.Errorf("origin %s: %s, want https-only", o.Id, o.CustomOriginConfig.OriginProtocolPolicy)
 			}
+			// The API refuses requests without the origin secret (edge.Guard).
+			var sent bool
+			for _, h := range o.OriginCustomHeaders {
+				sent = sent || (h.HeaderName == edge.OriginHeader &&
+					h.HeaderValue == "{{resolve:secretsmanager:"+samtemplate.Ref(originSecretID)+":SecretString}}")
+			}
+			if !sent {
+				t.Errorf("origin %s does not send %s from %s", o.Id, edge.OriginHeader, originSecretID)
+			}
 			origins[o.Id] = "api"
 		}
 	}
@@ -348,6 +365,9 @@ func testHTTP(t *testing.T, tmpl *samtemplate.Template, byID map[string]samtempl
 				}
 				if b.ViewerProtocolPolicy == "redirect-to-https" {
 					t.Errorf("CloudFront %s redirects http: a redirected POST loses its body; use https-only", b.PathPattern)
+				}
+				if strings.HasPrefix(path, "/api/") {
+					testViewerFunction(t, tmpl, b.FunctionAssociations, b.PathPattern)
 				}
 				break
 			}
@@ -557,5 +577,42 @@ func testOutputs(t *testing.T, tmpl *samtemplate.Template, distribution string) 
 		if _, ok := outputs[k]; !ok {
 			t.Errorf("no output %s", k)
 		}
+	}
+}
+
+// testLoginThrottle: the login route is throttled far below the rest.
+func testLoginThrottle(t *testing.T, tmpl *samtemplate.Template, stage string) {
+	p := tmpl.Properties(stage)
+	def, _ := p["DefaultRouteSettings"].(map[string]any)
+	rs, _ := p["RouteSettings"].(map[string]any)
+	login, _ := rs[loginRoute].(map[string]any)
+	rate, ok1 := num(login["ThrottlingRateLimit"])
+	burst, ok2 := num(login["ThrottlingBurstLimit"])
+	defRate, _ := num(def["ThrottlingRateLimit"])
+	if !ok1 || !ok2 || rate > 5 || burst > 20 || rate >= defRate {
+		t.Errorf("%s: login route settings %v, want its own throttle of at most 5/s, burst 20, below the default %v", stage, login, def)
+	}
+	deps := samtemplate.StringList(tmpl.Resource(stage)["DependsOn"])
+	for _, id := range tmpl.ResourcesOfType("AWS::ApiGatewayV2::Route") {
+		if tmpl.Properties(id)["RouteKey"] == loginRoute && !slices.Contains(deps, id) {
+			t.Errorf("%s: route settings for %s need DependsOn %s", stage, loginRoute, id)
+		}
+	}
+}
+
+// testViewerFunction: /api/* gets the viewer's address from a CloudFront
+// Function that overwrites the header (edge.ViewerHeader).
+func testViewerFunction(t *testing.T, tmpl *samtemplate.Template, fa []cloudfront.Distribution_FunctionAssociation, pattern string) {
+	var ok bool
+	for _, a := range fa {
+		id, attr, isRef := tokenTarget(aws.ToString(a.FunctionARN))
+		if !isRef || aws.ToString(a.EventType) != "viewer-request" || attr != "FunctionMetadata.FunctionARN" {
+			continue
+		}
+		code, _ := tmpl.Properties(id)["FunctionCode"].(string)
+		ok = strings.Contains(code, "request.headers['"+strings.ToLower(edge.ViewerHeader)+"'] = { value: event.viewer.ip }")
+	}
+	if !ok {
+		t.Errorf("CloudFront %s has no viewer-request function setting %s to the viewer's address", pattern, edge.ViewerHeader)
 	}
 }

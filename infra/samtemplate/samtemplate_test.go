@@ -88,6 +88,23 @@ func functions(t *testing.T, tmpl *samtemplate.Template) []samtemplate.Function 
 }
 
 // only returns the single resource of type typ.
+// The stack's two secrets: the admin's, and the one CloudFront sends to the
+// API (shared/edge).
+const (
+	adminSecretID  = "AdminSecret"
+	originSecretID = "OriginSecret"
+)
+
+func secrets(t *testing.T, tmpl *samtemplate.Template) (admin, origin string) {
+	t.Helper()
+	ids := tmpl.ResourcesOfType("AWS::SecretsManager::Secret")
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{adminSecretID, originSecretID}) {
+		t.Fatalf("secrets %v, want %s and %s", ids, adminSecretID, originSecretID)
+	}
+	return adminSecretID, originSecretID
+}
+
 func only(t *testing.T, tmpl *samtemplate.Template, typ string) string {
 	t.Helper()
 	ids := tmpl.ResourcesOfType(typ)
@@ -166,7 +183,8 @@ func TestTemplate(t *testing.T) {
 		wirings[f.LogicalID] = readWiring(t, functionDir(f.LogicalID))
 	}
 	table := only(t, tmpl, "AWS::DynamoDB::Table")
-	adminSecret := only(t, tmpl, "AWS::SecretsManager::Secret")
+	adminSecret, originSecret := secrets(t, tmpl)
+	_ = originSecret
 	distribution := only(t, tmpl, "AWS::CloudFront::Distribution")
 	runQueue, dlq := runQueues(t, tmpl, fns)
 

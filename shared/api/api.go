@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/auth"
+	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
@@ -95,9 +96,15 @@ type CatalogReader interface {
 	Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) (Catalog, error)
 }
 
+// Edge tells whether a request came through CloudFront and who the client
+// really is (edge.Guard).
+type Edge interface {
+	Client(r *http.Request) (string, error)
+}
+
 // Authenticator logs the admin in and verifies session tokens.
 type Authenticator interface {
-	Login(ctx context.Context, username, password, sourceIP string) (auth.Token, error)
+	Login(ctx context.Context, in auth.LoginRequest) (auth.Token, []auth.Event, error)
 	Verify(ctx context.Context, token string) (auth.Claims, error)
 }
 
@@ -107,6 +114,7 @@ var (
 	_ queue.Sink    = (*queue.Sender)(nil)
 	_ Resolver      = (*engine.Engine)(nil)
 	_ Authenticator = (*auth.Authenticator)(nil)
+	_ Edge          = (*edge.Guard)(nil)
 	_ Prober        = (*Upstream)(nil)
 	_ CatalogReader = (*Upstream)(nil)
 )
@@ -121,6 +129,9 @@ type Deps struct {
 	Prober   Prober
 	Catalog  CatalogReader
 	Auth     Authenticator
+	// Edge checks that requests came through CloudFront and gives the
+	// client's real address; nil trusts the connection (local mode).
+	Edge Edge
 	// PublicURL is the stack's public base URL (no trailing slash), for the
 	// webhook URLs shown to users.
 	PublicURL string
@@ -159,6 +170,9 @@ func New(d Deps) http.Handler {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Edge == nil {
+		d.Edge = (*edge.Guard)(nil)
 	}
 	if d.LookupHost == nil {
 		d.LookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {

@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/auth"
+	"github.com/timebridge/timebridge/shared/edge"
 )
 
 // concrete turns a route pattern into a request path with well-formed ids.
@@ -16,7 +20,7 @@ func concrete(path string) string {
 
 func TestLogin(t *testing.T) {
 	h := newHarness(t, func(c *harnessConfig) {
-		c.throttle = auth.ThrottleOptions{FreeAttempts: 3, BaseLockout: time.Minute}
+		c.brake = auth.BrakeOptions{UserFailures: 3}
 	})
 	r := h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth).want(t, 200)
 	m := r.obj(t)
@@ -43,22 +47,50 @@ func TestLogin(t *testing.T) {
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "otp": "1"}, noAuth).wantError(t, 400, CodeValidation, "otp")
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": strings.Repeat("x", 1025)}, noAuth).wantError(t, 400, CodeValidation, "password")
 
-	// Throttling: 3 free failures per username+IP, then lockouts; while
-	// locked even the right password is refused with 429 and Retry-After.
-	const ip = "192.0.2.77"
-	for i := 0; i < 4; i++ {
-		h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "guess"}, noAuth, fromIP(ip)).want(t, 401)
+	// The brake: a few failures for one username from browsers that
+	// never signed in refuse further such logins until the window ends,
+	// even with the right password (429 and Retry-After), while a browser
+	// that signed in before (device_token) still gets in.
+	device, _ := m["device_token"].(string)
+	if !strings.HasPrefix(device, "d1.") {
+		t.Fatalf("device_token %q", device)
 	}
-	r = h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP(ip))
-	r.wantError(t, 429, CodeRateLimited, "")
-	if r.header.Get("Retry-After") != "60" {
-		t.Fatalf("Retry-After %q, want 60", r.header.Get("Retry-After"))
+	// One failure above ("wrong password"), two more here.
+	for i := 0; i < 2; i++ {
+		h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "guess"}, noAuth, fromIP(fmt.Sprint("192.0.2.", 70+i))).want(t, 401)
 	}
-	// Another address is not affected; the lockout ends.
-	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.78")).want(t, 200)
+	r = h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.99"))
+	e := r.wantError(t, 429, CodeRateLimited, "")
+	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" || !strings.Contains(e.Message, "signed in from before") {
+		t.Fatalf("Retry-After %q, message %q", ra, e.Message)
+	}
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword, "device_token": device}, noAuth, fromIP("192.0.2.99")).want(t, 200)
 	h.clock.add(time.Minute)
-	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP(ip)).want(t, 200)
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.99")).want(t, 200)
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "device_token": strings.Repeat("d", 300)}, noAuth).wantError(t, 400, CodeValidation, "device_token")
 
+	// Logins (the harness's own, three here), failed logins and the
+	// lockout are audited, with the
+	// client address and the username quoted.
+	count := map[string]int{}
+	for _, ty := range h.auditTypes("") {
+		count[ty]++
+	}
+	if count["auth.login"] != 4 || count["auth.login_failed"] != 4 || count["auth.locked"] != 1 {
+		t.Fatalf("audit %v", count)
+	}
+	var locked, failed bool
+	for _, ev := range h.auditEvents("") {
+		switch ev.Type {
+		case "auth.locked":
+			locked = ev.Actor == "anonymous" && ev.Subject == `user "admin"` && strings.Contains(ev.Message, "192.0.2.71")
+		case "auth.login_failed":
+			failed = failed || strings.Contains(ev.Message, "192.0.2.7")
+		}
+	}
+	if !locked || !failed {
+		t.Fatalf("audit events lack address or subject: %+v", h.auditEvents(""))
+	}
 	if types := h.auditTypes(""); len(types) == 0 || types[0] != "auth.login" {
 		t.Fatalf("audit %v, want auth.login events", types)
 	}
@@ -128,5 +160,54 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	r.want(t, 405)
 	if got := r.header.Get("Allow"); got != "GET, PATCH, DELETE" {
 		t.Fatalf("Allow %q", got)
+	}
+}
+
+type staticSecret string
+
+func (s staticSecret) Get(context.Context, string) (string, error) { return string(s), nil }
+
+// Behind CloudFront: a request without the origin secret is refused on
+// every route (the execute-api endpoint is closed), and the login brake
+// and the audit see the viewer's address, never X-Forwarded-For. (The
+// harness does not log in with a guard configured.)
+func TestOriginGuard(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) {
+		c.edge = edge.New(staticSecret("origin-value"), "origin")
+	}, func(c *harnessConfig) { c.brake = auth.BrakeOptions{AddressFailures: 2} })
+	viaCloudFront := func(viewer string) reqOpt {
+		return func(r *http.Request) {
+			r.Header.Set(edge.OriginHeader, "origin-value")
+			r.Header.Set(edge.ViewerHeader, viewer)
+		}
+	}
+	for _, rt := range []string{"GET /api/health", "POST /api/auth/login", "GET /api/connectors"} {
+		method, path, _ := strings.Cut(rt, " ")
+		e := h.do(method, path, map[string]string{"username": adminUser, "password": adminPassword}, noAuth,
+			header("X-Forwarded-For", "198.51.100.1")).wantError(t, 403, CodeForbidden, "")
+		if !strings.Contains(e.Message, "CloudFront") {
+			t.Fatalf("%s: %q", rt, e.Message)
+		}
+	}
+	h.do("GET", "/api/health", nil, noAuth, viaCloudFront("198.51.100.5")).want(t, 200)
+	for i := 0; i < 2; i++ {
+		h.do("POST", "/api/auth/login", map[string]string{"username": fmt.Sprint("u", i), "password": "x"}, noAuth,
+			viaCloudFront("198.51.100.5"), header("X-Forwarded-For", "192.0.2.1")).want(t, 401)
+	}
+	// The viewer is braked, whatever X-Forwarded-For says; another viewer
+	// behind the same CloudFront edge is not.
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth,
+		viaCloudFront("198.51.100.5"), header("X-Forwarded-For", "192.0.2.2")).wantError(t, 429, CodeRateLimited, "")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth,
+		viaCloudFront("198.51.100.6")).want(t, 200)
+	var sawViewer bool
+	for _, ev := range h.auditEvents("") {
+		if strings.Contains(ev.Message, "192.0.2.") {
+			t.Fatalf("audit trusted X-Forwarded-For: %+v", ev)
+		}
+		sawViewer = sawViewer || (ev.Type == "auth.login_failed" && strings.Contains(ev.Message, "198.51.100.5"))
+	}
+	if !sawViewer {
+		t.Fatal("failed logins not audited with the viewer's address")
 	}
 }

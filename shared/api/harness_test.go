@@ -170,7 +170,8 @@ type harnessOpt func(*harnessConfig)
 type harnessConfig struct {
 	localMode bool
 	upstream  bool // the real Upstream instead of fakeProber
-	throttle  auth.ThrottleOptions
+	brake     auth.BrakeOptions
+	edge      Edge
 	store     func(*store.Store) Store
 }
 
@@ -227,7 +228,8 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	d := Deps{
 		Store: s, Vault: v, Queue: h.sink, Resolver: h.resolver, Prober: h.prober, Catalog: h.prober,
-		Auth:      auth.New(auth.StaticAdmin(admin), auth.Options{Now: clock.now, Throttle: cfg.throttle}),
+		Auth:      auth.New(auth.StaticAdmin(admin), st, auth.Options{Now: clock.now, Brake: cfg.brake}),
+		Edge:      cfg.edge,
 		PublicURL: publicURL, LocalMode: cfg.localMode,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    clock.now,
@@ -243,7 +245,9 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		d.Prober, d.Catalog = up, up
 	}
 	h.h = New(d)
-	h.token = h.login()
+	if cfg.edge == nil {
+		h.token = h.login()
+	}
 	t.Cleanup(func() {
 		if strings.Contains(h.logs.String(), adminPassword) {
 			t.Error("the admin password appears in the logs")
@@ -469,16 +473,26 @@ func (h *harness) putConflict(pid string, entry int64, k tb.ConflictKind) tb.Con
 }
 
 // auditTypes returns the event types of the audit log, newest first.
-func (h *harness) auditTypes(profileID string) []string {
+func (h *harness) auditEvents(profileID string) []tb.AuditEvent {
 	h.t.Helper()
 	evs, _, err := h.st.ListAudit(context.Background(), tb.AuditQuery{ProfileID: profileID, Limit: 1000})
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	return evs
+}
+
+func (h *harness) auditTypes(profileID string) []string {
+	h.t.Helper()
+	evs := h.auditEvents(profileID)
 	out := make([]string, len(evs))
 	for i, e := range evs {
 		out[i] = e.Type
-		if e.Actor != adminUser && e.Type != "run.finished" {
+		anonymous := e.Type == auth.EventLoginFailed || e.Type == auth.EventLocked
+		if anonymous && e.Actor != "anonymous" {
+			h.t.Errorf("audit %s has actor %q, want anonymous", e.Type, e.Actor)
+		}
+		if !anonymous && e.Actor != adminUser && e.Type != "run.finished" {
 			h.t.Errorf("audit %s has actor %q, want %q", e.Type, e.Actor, adminUser)
 		}
 	}

@@ -28,9 +28,16 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyUser
+	keyClient
 )
 
 func requestIDOf(ctx context.Context) string { s, _ := ctx.Value(keyRequestID).(string); return s }
+
+// clientAddress is the client's real address (edge.Guard).
+func (s *server) clientAddress(r *http.Request) string {
+	a, _ := r.Context().Value(keyClient).(string)
+	return a
+}
 
 // actor is the authenticated admin's username, the actor of audit events.
 func actor(ctx context.Context) string {
@@ -154,6 +161,13 @@ func (s *server) wrap(rt route) http.Handler {
 				slog.String("route", pattern), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
 				slog.Int64("duration_ms", time.Since(start).Milliseconds()))
 		}()
+		client, err := s.Edge.Client(r)
+		if err != nil {
+			s.writeError(sw, r, err)
+			return
+		}
+		ctx = context.WithValue(ctx, keyClient, client)
+		r = r.WithContext(ctx)
 		if !rt.Public {
 			user, err := s.authenticate(r)
 			if err != nil {

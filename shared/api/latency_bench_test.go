@@ -54,7 +54,7 @@ func BenchmarkListLatency(b *testing.B) {
 		Store: st, Vault: vault.New(env.Secrets, "tb-bench/"+kumotest.UniqueName(b), 0),
 		Queue: &memSink{}, Resolver: &fakeResolver{st: st},
 		Prober: &fakeProber{result: TestResult{OK: true}}, Catalog: &fakeProber{},
-		Auth:      auth.New(auth.StaticAdmin(admin), auth.Options{}),
+		Auth:      auth.New(auth.StaticAdmin(admin), st, auth.Options{}),
 		PublicURL: publicURL,
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		LookupHost: func(context.Context, string) ([]netip.Addr, error) {

@@ -3,10 +3,14 @@ package api
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/auth"
 )
 
 // route is one entry of the route table.
@@ -102,8 +106,9 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 }
 
 type loginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	DeviceToken string `json:"device_token"`
 }
 
 func (s *server) login(w http.ResponseWriter, r *http.Request) error {
@@ -122,16 +127,50 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	} else if len(in.Password) > 1024 {
 		p.add("password", "must have at most 1024 characters")
 	}
+	if len(in.DeviceToken) > 256 {
+		p.add("device_token", "must have at most 256 characters")
+	}
 	if err := p.err(); err != nil {
 		return err
 	}
-	tok, err := s.Auth.Login(r.Context(), in.Username, in.Password, r.RemoteAddr)
+	addr := s.clientAddress(r)
+	tok, events, err := s.Auth.Login(r.Context(), auth.LoginRequest{Username: in.Username, Password: in.Password,
+		Address: addr, DeviceToken: in.DeviceToken})
+	for _, e := range events {
+		s.audit(r, loginAudit(e))
+	}
 	if err != nil {
 		return err
 	}
-	s.audit(r, auditEvent{Type: "auth.login", Subject: "user " + in.Username, Actor: in.Username, Message: "Logged in"})
+	s.audit(r, auditEvent{Type: "auth.login", Subject: "user " + in.Username, Actor: in.Username,
+		Message: "Logged in from " + addr})
 	writeJSON(w, http.StatusOK, tok)
 	return nil
+}
+
+// loginAudit is the audit event of a failed login or a lockout. The
+// username is what the client sent: quoted, so that control and bidi
+// characters show as escapes.
+func loginAudit(e auth.Event) auditEvent {
+	from := e.Address
+	if e.Device {
+		from += " (a browser that signed in before)"
+	}
+	ev := auditEvent{Type: e.Type, Actor: "anonymous", Subject: "user " + strconv.QuoteToASCII(e.Username)}
+	switch e.Type {
+	case auth.EventLocked:
+		what := map[string]string{
+			auth.ScopeAddress: "Logins from " + e.Address,
+			auth.ScopeUser:    "Logins for this username from browsers that never signed in",
+			auth.ScopeGlobal:  "All logins from browsers that never signed in",
+			auth.ScopeDevice:  "The browser's sign-in token",
+		}[e.Scope]
+		ev.Message = fmt.Sprintf("Too many failed logins: %s refused until %s (last failure from %s)",
+			strings.ToLower(what[:1])+what[1:], e.Until.UTC().Format(time.RFC3339), from)
+	default:
+		ev.Message = "Failed login from " + from
+	}
+	return ev
 }
 
 // ---- audit ----

@@ -1,6 +1,6 @@
 // Package auth authenticates Timebridge's single admin user: it parses the
 // admin secret (username, password hash, JWT signing key) kept in Secrets
-// Manager, checks passwords in constant time, throttles failed logins, and
+// Manager, checks passwords in constant time, brakes failed logins (brake.go), and
 // issues and verifies the HS256 session tokens the HTTP API accepts as
 // "Authorization: Bearer <token>".
 //
@@ -58,10 +58,12 @@ const (
 	// minGeneratedPassword is the length a plain (generated) password must
 	// have to be accepted, and to derive a signing key from.
 	minGeneratedPassword = 32
-	// BcryptCost is the cost of hashes made by NewAdminSecret: about
-	// 0.15 s per check on one core (well under a second on a 512 MB Lambda),
-	// which a rarely used admin login can afford and which slows offline
-	// guessing; OWASP's minimum is 10.
+	// BcryptCost is the cost of hashes made by NewAdminSecret: 0.12 s per
+	// check on one core (BenchmarkCheckPassword), so about 0.43 s on the api
+	// function's 512 MB (Lambda gives 512/1769 of a vCPU) and 0.85 s on
+	// 256 MB, hence the api function's 512 MB. A rarely used admin login
+	// can afford it, it slows offline guessing (OWASP's minimum is 10), and
+	// the login brake caps how many checks a flood can cause.
 	BcryptCost = 11
 )
 

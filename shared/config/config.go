@@ -32,6 +32,9 @@ type Config struct {
 	QueueURL     string
 	AdminSecret  string
 	PublicURL    string
+	// OriginSecret names the secret CloudFront sends in X-Timebridge-Origin
+	// (edge.Guard); empty without CloudFront (local mode).
+	OriginSecret string
 	LocalMode    bool
 	LogLevel     slog.Level
 	// PendingGrace is how old a create whose outcome is unknown must be
@@ -44,7 +47,8 @@ type Config struct {
 type Need int
 
 const (
-	// NeedAdmin requires TIMEBRIDGE_ADMIN_SECRET and TIMEBRIDGE_PUBLIC_URL (the api function).
+	// NeedAdmin requires TIMEBRIDGE_ADMIN_SECRET, TIMEBRIDGE_PUBLIC_URL and,
+	// outside local mode, TIMEBRIDGE_ORIGIN_SECRET (the api function).
 	NeedAdmin Need = 1 << iota
 )
 
@@ -79,6 +83,14 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		c.LocalMode = true
 	default:
 		invalid = append(invalid, "TIMEBRIDGE_LOCAL_MODE="+v+" (use 1 or 0)")
+	}
+	if need&NeedAdmin != 0 {
+		c.OriginSecret = strings.TrimSpace(getenv("TIMEBRIDGE_ORIGIN_SECRET"))
+		if c.OriginSecret == "" && !c.LocalMode {
+			// Without it the API cannot tell CloudFront's requests from
+			// direct ones, nor see the real client for the login brake.
+			missing = append(missing, "TIMEBRIDGE_ORIGIN_SECRET")
+		}
 	}
 	if v := strings.TrimSpace(getenv("TIMEBRIDGE_PENDING_GRACE")); v != "" {
 		d, err := time.ParseDuration(v)

@@ -36,6 +36,16 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	delete(full, "TIMEBRIDGE_PENDING_GRACE")
+	// Outside local mode the API needs the origin secret.
+	full["TIMEBRIDGE_LOCAL_MODE"] = "0"
+	if _, err := Load(env(full), NeedAdmin); err == nil || !strings.Contains(err.Error(), "TIMEBRIDGE_ORIGIN_SECRET") {
+		t.Errorf("no origin secret outside local mode: %v", err)
+	}
+	full["TIMEBRIDGE_ORIGIN_SECRET"] = "arn:aws:secretsmanager:eu-west-1:1:secret:origin-AbCdEf"
+	if c, err := Load(env(full), NeedAdmin); err != nil || c.OriginSecret != full["TIMEBRIDGE_ORIGIN_SECRET"] {
+		t.Errorf("origin secret: %v %v", c.OriginSecret, err)
+	}
+	full["TIMEBRIDGE_LOCAL_MODE"] = "1"
 	// Functions without NeedAdmin don't ask for the admin secret.
 	delete(full, "TIMEBRIDGE_ADMIN_SECRET")
 	if _, err := Load(env(full)); err != nil {

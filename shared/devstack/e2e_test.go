@@ -166,6 +166,15 @@ func TestEndToEnd(t *testing.T) {
 	if len(filtered.Items) != 1 {
 		t.Fatalf("filtered audit %+v", filtered)
 	}
+	// The failed login is audited with the viewer's address, which the
+	// front (playing CloudFront with the origin secret) passed on.
+	var failed struct {
+		Items []struct{ Actor, Message string } `json:"items"`
+	}
+	c.do("GET", "/api/audit?type=auth.login_failed", nil, 200, &failed)
+	if len(failed.Items) != 1 || failed.Items[0].Actor != "anonymous" || !strings.Contains(failed.Items[0].Message, "127.0.0.1") {
+		t.Fatalf("failed logins in the audit: %+v", failed.Items)
+	}
 }
 
 func sheetOf(t *testing.T, s *devstack.Stack, entryID int64) kimaisim.Sheet {

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/timebridge/timebridge/shared/edge"
 )
 
 func generatePassword() string {
@@ -261,6 +263,17 @@ func (s *Stack) front(root string) http.Handler {
 				continue
 			}
 			ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+		}
+		// As CloudFront does: the origin custom header on every request to
+		// the API origin, and (the viewer-request function on /api/*) the
+		// viewer's address, both overwriting whatever the client sent.
+		delete(ev.Headers, strings.ToLower(edge.OriginHeader))
+		delete(ev.Headers, strings.ToLower(edge.ViewerHeader))
+		if s.origin != "" {
+			ev.Headers[strings.ToLower(edge.OriginHeader)] = s.origin
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			ev.Headers[strings.ToLower(edge.ViewerHeader)] = hostOnly(r.RemoteAddr)
 		}
 		for k, v := range r.URL.Query() {
 			ev.QueryStringParameters[k] = strings.Join(v, ",")

@@ -84,6 +84,9 @@ type Stack struct {
 	wg      sync.WaitGroup
 	lambda  *lambda.Client
 	sqs     *sqs.Client
+	// origin is the OriginSecret's value, which the front sends as
+	// CloudFront does (edge.OriginHeader).
+	origin string
 }
 
 const (
@@ -93,6 +96,9 @@ const (
 	demoZammad  = "demo-zammad-token"
 	demoKimai   = "demo-kimai-token"
 	adminSecret = "AdminSecret"
+	// originSecret is the value CloudFront sends to the API; the front
+	// plays CloudFront, so the api function checks it locally too.
+	originSecret = "OriginSecret"
 )
 
 // Start brings the stack up. Close stops everything it started.
@@ -335,6 +341,13 @@ func (s *Stack) queueByID(id string) (Queue, bool) {
 
 func (s *Stack) createSecrets(ctx context.Context, sm *secretsmanager.Client, o Options) error {
 	for _, sec := range s.Template.Secrets {
+		if sec.LogicalID == originSecret {
+			s.origin = generatePassword()
+			if err := putSecret(ctx, sm, sec.Name, s.origin); err != nil {
+				return fmt.Errorf("devstack: origin secret: %w", err)
+			}
+			continue
+		}
 		if sec.LogicalID != adminSecret {
 			continue
 		}
@@ -354,10 +367,19 @@ func (s *Stack) createSecrets(ctx context.Context, sm *secretsmanager.Client, o 
 		if err != nil {
 			return err
 		}
-		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(sec.Name), SecretString: aws.String(value)}); err != nil {
-			if _, perr := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(sec.Name), SecretString: aws.String(value)}); perr != nil {
-				return fmt.Errorf("devstack: admin secret: %w", perr)
-			}
+		if err := putSecret(ctx, sm, sec.Name, value); err != nil {
+			return fmt.Errorf("devstack: admin secret: %w", err)
+		}
+	}
+	return nil
+}
+
+// putSecret creates the secret, or sets its value when it exists (a kumo
+// that outlived an earlier stack).
+func putSecret(ctx context.Context, sm *secretsmanager.Client, name, value string) error {
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)}); err != nil {
+		if _, perr := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value)}); perr != nil {
+			return perr
 		}
 	}
 	return nil

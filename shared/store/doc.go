@@ -32,6 +32,7 @@
 //	delivery      DELIVERY#<id>        DELIVERY                      -                      -     (expires_at)
 //	lease         LEASE#<name>         LEASE                         -                      -     (expires_at, not on fencing leases)
 //	throttle slot SLOT#<name>          SLOT                          -                      -     (expires_at)
+//	counter       COUNT#<name>         COUNT                         -                      -     (expires_at)
 //
 // Access patterns:
 //
@@ -70,6 +71,10 @@
 //     fencing token runs write into each link ("fence"), and a deleted item
 //     would restart it. PutLink refuses a write whose fence is older than
 //     the stored one.
+//   - Counters (AddCount, Counts) are atomic ADDs shared by every function
+//     instance: the login brake's failed-login counts. Callers put their
+//     time window into the name, so a counter is never reused once its
+//     window has passed; Counts treats an expired one as 0.
 //   - Throttle slots (ClaimSlot) hold the latest claimed slot number of a
 //     name (the webhook's per-ticket throttle); a slot is claimed at most
 //     once because the condition requires a smaller stored one.

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { ApiError, SESSION_EXPIRED_MESSAGE, api, loadSession, onSessionExpired, parseErrorEnvelope } from "./client";
+import { ApiError, SESSION_EXPIRED_MESSAGE, api, loadDeviceToken, loadSession, onSessionExpired, parseErrorEnvelope } from "./client";
 import { mockFetch, signIn } from "../test/helpers";
 
 describe("API client", () => {
@@ -23,6 +23,24 @@ describe("API client", () => {
     await api.login("admin", "pw");
     expect(calls[0].body).toEqual({ username: "admin", password: "pw" });
     expect(loadSession()?.token).toBe("new-token");
+  });
+
+  it("keeps the device token across sessions and sends it with the next login", async () => {
+    localStorage.clear();
+    const first = mockFetch({
+      "POST /api/auth/login": { body: { token: "t1", expires_at: new Date(Date.now() + 60_000).toISOString(), device_token: "d1.abc" } },
+    });
+    await api.login("admin", "pw");
+    expect(first.calls[0].body).toEqual({ username: "admin", password: "pw" });
+    expect(loadDeviceToken()).toBe("d1.abc");
+    sessionStorage.clear(); // the browser was closed: the session is gone, the device token is not
+    const second = mockFetch({
+      "POST /api/auth/login": { body: { token: "t2", expires_at: new Date(Date.now() + 60_000).toISOString(), device_token: "d1.def" } },
+    });
+    await api.login("admin", "pw");
+    expect(second.calls[0].body).toEqual({ username: "admin", password: "pw", device_token: "d1.abc" });
+    expect(loadDeviceToken()).toBe("d1.def");
+    localStorage.clear();
   });
 
   it("parses the error envelope into a typed ApiError", async () => {

@@ -122,6 +122,29 @@ export function clearSession(): void {
   sessionStorage.removeItem(SESSION_KEY);
 }
 
+// The device token marks this browser as one the admin signed in from: a
+// login that presents it is not held back by other clients' failed logins.
+// It outlives the session (localStorage), is not a credential on its own,
+// and a successful login replaces it.
+const DEVICE_KEY = "timebridge.device";
+
+export function loadDeviceToken(): string | undefined {
+  try {
+    return localStorage.getItem(DEVICE_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function saveDeviceToken(t: string | undefined): void {
+  if (!t) return;
+  try {
+    localStorage.setItem(DEVICE_KEY, t);
+  } catch {
+    // Storage disabled: logins still work, only without the device bonus.
+  }
+}
+
 type ExpiredListener = (message: string) => void;
 const expiredListeners = new Set<ExpiredListener>();
 
@@ -225,8 +248,11 @@ export async function request<P extends keyof paths, M extends Method>(
 
 export const api = {
   async login(username: string, password: string): Promise<Token> {
-    const t = await request("post", "/api/auth/login", { body: { username, password }, anonymous: true });
+    const device_token = loadDeviceToken();
+    const body = device_token ? { username, password, device_token } : { username, password };
+    const t = await request("post", "/api/auth/login", { body, anonymous: true });
     saveSession({ token: t.token, expires_at: t.expires_at });
+    saveDeviceToken(t.device_token);
     return t;
   },
   listConnectors: () => request("get", "/api/connectors").then((r) => r.items),

@@ -414,12 +414,16 @@ export interface components {
             username: string;
             /** Format: password */
             password: string;
+            /** @description The device_token of an earlier successful login in this browser. A browser that presents one is held back only by its own failed logins, never by other clients' (the login brake). */
+            device_token?: string;
         };
         Token: {
             /** @description HS256 JWT for Authorization: Bearer. */
             token: string;
             /** Format: date-time */
             expires_at: string;
+            /** @description Marks this browser as one the admin signed in from (valid 90 days, renewed by every login); send it with later logins. Not a credential on its own. */
+            device_token?: string;
         };
         Connector: {
             id: string;
