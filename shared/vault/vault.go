@@ -96,8 +96,16 @@ type Vault struct {
 
 type entry struct {
 	value   Secret
+	err     error // a cached "does not exist" (apperr.NotFound)
 	expires time.Time
 }
+
+// missingTTL is how long a "does not exist" answer is cached (at most the
+// vault's TTL): an unsigned webhook flood for a profile without a secret
+// then costs one Secrets Manager read per instance per missingTTL instead of
+// one per request. Put in this process invalidates it at once; another
+// process sees a new secret within missingTTL.
+const missingTTL = 30 * time.Second
 
 type call struct {
 	done  chan struct{}
@@ -171,7 +179,7 @@ func (v *Vault) GetSecret(ctx context.Context, name string) (Secret, error) {
 	v.mu.Lock()
 	if e, ok := v.cache[full]; ok && v.now().Before(e.expires) {
 		v.mu.Unlock()
-		return e.value, nil
+		return e.value, e.err
 	}
 	c, ok := v.flight[full]
 	if !ok {
@@ -210,8 +218,12 @@ func (v *Vault) fetch(ctx context.Context, full string, c *call) {
 	if v.flight[full] == c {
 		delete(v.flight, full)
 	}
-	if c.err == nil && !c.stale && v.ttl > 0 {
+	switch {
+	case c.stale || v.ttl <= 0:
+	case c.err == nil:
 		v.cache[full] = entry{value: c.value, expires: v.now().Add(v.ttl)}
+	case apperr.Is(c.err, apperr.NotFound):
+		v.cache[full] = entry{err: c.err, expires: v.now().Add(min(v.ttl, missingTTL))}
 	}
 	v.mu.Unlock()
 	close(c.done)

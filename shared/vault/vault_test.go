@@ -361,3 +361,27 @@ func TestHint(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+// A missing secret is remembered briefly, so a flood of unsigned webhooks
+// for a profile without a secret does not read Secrets Manager each time;
+// Put makes the new secret visible at once.
+func TestMissingSecretIsCachedBriefly(t *testing.T) {
+	t.Parallel()
+	v, cl, _ := newVault(t, time.Minute)
+	c := ctx(t)
+	for i := 0; i < 20; i++ {
+		if _, err := v.Get(c, "profiles/p1/webhook-secret"); !apperr.Is(err, apperr.NotFound) {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if n := cl.gets.Load(); n != 1 {
+		t.Fatalf("%d reads of a missing secret, want 1", n)
+	}
+	if err := v.Put(c, "profiles/p1/webhook-secret", "now-it-exists-1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Delete(context.Background(), "profiles/p1/webhook-secret") })
+	if got, err := v.Get(c, "profiles/p1/webhook-secret"); err != nil || got != "now-it-exists-1" {
+		t.Fatalf("after Put: %q %v", got, err)
+	}
+}

@@ -7,6 +7,11 @@
 //     may base64-encode a body; the httpadapter decodes it before this
 //     handler sees the request, so the signature is always checked over the
 //     bytes Zammad signed.
+//
+//     A profile whose deliveries this instance rejected RejectLimit times
+//     in the current minute gets 429 for deliveries without a well-formed
+//     signature, before anything is read (rejections.go); well-formed
+//     signatures are always verified, so real deliveries get through.
 //  2. The profile is looked up (404 when unknown or when the id is not a
 //     plausible profile id, which also keeps "/" and similar out of the
 //     secret's name).
@@ -135,6 +140,7 @@ type handler struct {
 	// dummyKey stands in for a missing secret so that a profile without a
 	// secret takes the same path (and time) as a wrong signature.
 	dummyKey []byte
+	rejected rejections
 }
 
 // New returns the webhook handler. It answers every path: the webhook route,
@@ -183,6 +189,16 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With(slog.String("profile_id", pid))
+	now := h.d.Now()
+	if n := h.rejected.count(now, pid); n >= RejectLimit && !wellFormed(r.Header.Get(SignatureHeader)) {
+		secs := int(windowEnd(now).Sub(now)/time.Second) + 1
+		log.Warn("webhook rejected", slog.Int("status", http.StatusTooManyRequests),
+			slog.String("reason", "unsigned, after too many rejected deliveries"), slog.Int("rejected_in_window", n))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, http.StatusTooManyRequests, "rate_limited",
+			"Too many deliveries for this profile were rejected in the last minute; sign deliveries with the profile's webhook secret (HMAC SHA1 Signature Token).")
+		return
+	}
 
 	body, status, err := readBody(w, r)
 	if err != nil {
@@ -219,7 +235,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		if noSecret {
 			reason = "profile has no webhook secret"
 		}
-		log.Warn("webhook rejected", slog.Int("status", http.StatusUnauthorized), slog.String("reason", reason))
+		log.Warn("webhook rejected", slog.Int("status", http.StatusUnauthorized), slog.String("reason", reason),
+			slog.Int("rejected_in_window", h.rejected.add(now, pid)))
 		writeError(w, http.StatusUnauthorized, "unauthorized",
 			"The X-Hub-Signature header is missing or does not match; set the webhook's HMAC SHA1 Signature Token in Zammad to the profile's webhook secret.")
 		return
@@ -270,7 +287,6 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	// first delivery of a slot runs now; one more is queued for the start
 	// of the next slot (it reads Zammad after every change of this one);
 	// beyond that, a run that starts later is already queued.
-	now := h.d.Now()
 	name := pid + "/ticket-" + strconv.FormatInt(ticketID, 10)
 	slot := now.UnixMilli() / h.d.TicketInterval.Milliseconds()
 	var delay time.Duration

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -688,4 +689,43 @@ func (r *recordingSink) Send(ctx context.Context, m queue.Message) error {
 	r.msgs = append(r.msgs, m)
 	r.mu.Unlock()
 	return r.Sink.Send(ctx, m)
+}
+
+// A flood of unsigned deliveries for one profile is cut short once it has
+// been rejected RejectLimit times in a minute (no profile or secret read
+// any more), while correctly signed deliveries and ones with a well-formed
+// (if wrong) signature are still verified, so Zammad's real deliveries get
+// through the flood.
+func TestWebhookRejectionBrake(t *testing.T) {
+	f := newFixture(t)
+	base := time.Now().Truncate(time.Minute).Add(time.Second)
+	f.setClock(func() time.Time { return base })
+	ev := sampleEvent(t)
+	unsigned := withHeader(ev, "x-hub-signature", "")
+	for i := 0; i < webhook.RejectLimit; i++ {
+		if code, _ := f.send(t, withHeader(unsigned, "x-zammad-delivery", fmt.Sprint("u", i))); code != http.StatusUnauthorized {
+			t.Fatalf("unsigned %d: %d", i, code)
+		}
+	}
+	code, a := f.send(t, withHeader(unsigned, "x-zammad-delivery", "u-over"))
+	if code != http.StatusTooManyRequests || a.Error.Code != "rate_limited" {
+		t.Fatalf("over the limit: %d %+v", code, a)
+	}
+	// A well-formed but wrong signature is still checked: 401.
+	wrong := withHeader(ev, "x-hub-signature", "sha1="+strings.Repeat("ab", 20))
+	if code, _ := f.send(t, withHeader(wrong, "x-zammad-delivery", "w1")); code != http.StatusUnauthorized {
+		t.Fatalf("well-formed wrong signature: %d", code)
+	}
+	// The real delivery is queued.
+	if code, a := f.send(t, withHeader(ev, "x-zammad-delivery", "real-1")); code != http.StatusAccepted || a.Status != "queued" {
+		t.Fatalf("signed delivery during the flood: %d %+v", code, a)
+	}
+	// The next minute starts afresh; counts are per profile.
+	f.setClock(func() time.Time { return base.Add(time.Minute) })
+	if code, _ := f.send(t, withHeader(unsigned, "x-zammad-delivery", "u-next")); code != http.StatusUnauthorized {
+		t.Fatalf("next minute: %d", code)
+	}
+	if !strings.Contains(f.logs.String(), `"rejected_in_window":30`) {
+		t.Fatal("rejections are not counted in the logs")
+	}
 }
