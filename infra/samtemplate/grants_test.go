@@ -92,21 +92,38 @@ func testNeedsMatchCode(t *testing.T, fns []samtemplate.Function, wirings map[st
 	}
 }
 
-type grant struct{ action, resource string }
+// grant is one action on one resource, for DynamoDB optionally only on
+// items whose partition key matches keys (dynamodb:LeadingKeys).
+type grant struct{ action, resource, keys string }
 
-func (g grant) String() string { return g.action + " on " + g.resource }
+func (g grant) String() string {
+	if g.keys != "" {
+		return g.action + " on " + g.resource + " for keys " + g.keys
+	}
+	return g.action + " on " + g.resource
+}
 
 func expectedGrants(t *testing.T, f samtemplate.Function, table, runQueue, adminSecret string) map[grant]bool {
 	n := want[f.LogicalID]
 	out := map[grant]bool{}
 	add := func(service string, typ reflect.Type, resource string) {
 		for _, m := range methods(typ) {
-			out[grant{service + ":" + m, resource}] = true
+			out[grant{service + ":" + m, resource, ""}] = true
 		}
 	}
-	if n.store {
+	switch {
+	case n.store && n.tableKeys != nil:
+		for action, patterns := range n.tableKeys {
+			if !slices.Contains(methods(reflect.TypeFor[store.DynamoDBAPI]()), action) {
+				t.Errorf("tableKeys names %s, which store.DynamoDBAPI does not call", action)
+			}
+			for _, p := range patterns {
+				out[grant{"dynamodb:" + action, samtemplate.GetAtt(table, "Arn"), p}] = true
+			}
+		}
+	case n.store:
 		add("dynamodb", reflect.TypeFor[store.DynamoDBAPI](), samtemplate.GetAtt(table, "Arn"))
-		out[grant{"dynamodb:Query", samtemplate.GetAtt(table, "Arn") + "/index/" + storeIndex(t)}] = true
+		out[grant{"dynamodb:Query", samtemplate.GetAtt(table, "Arn") + "/index/" + storeIndex(t), ""}] = true
 	}
 	if n.send {
 		add("sqs", reflect.TypeFor[queue.SQSAPI](), samtemplate.GetAtt(runQueue, "Arn"))
@@ -114,7 +131,7 @@ func expectedGrants(t *testing.T, f samtemplate.Function, table, runQueue, admin
 	if n.consume != nil {
 		add("sqs", n.consume, samtemplate.GetAtt(runQueue, "Arn"))
 		for _, a := range eventSourceMappingActions {
-			out[grant{a, samtemplate.GetAtt(runQueue, "Arn")}] = true
+			out[grant{a, samtemplate.GetAtt(runQueue, "Arn"), ""}] = true
 		}
 	}
 	// Vault names are <TIMEBRIDGE_SECRET_PREFIX>/<family><id>/…, and the ARN
@@ -128,7 +145,7 @@ func expectedGrants(t *testing.T, f samtemplate.Function, table, runQueue, admin
 				t.Errorf("%v has method %s, which vaultActions does not map to Secrets Manager calls", typ, m)
 			}
 			for _, a := range acts {
-				out[grant{"secretsmanager:" + a, arn}] = true
+				out[grant{"secretsmanager:" + a, arn, ""}] = true
 			}
 		}
 	}
@@ -205,9 +222,15 @@ func testGrants(t *testing.T, tmpl *samtemplate.Template, f samtemplate.Function
 			testLogsStatement(t, tmpl, f, acts, res)
 			continue
 		}
+		keys := []string{""}
+		if c, ok := st["Condition"]; ok {
+			keys = leadingKeys(t, c)
+		}
 		for _, a := range acts {
 			for _, r := range res {
-				got[grant{a, r}] = true
+				for _, k := range keys {
+					got[grant{a, r, k}] = true
+				}
 			}
 		}
 	}
@@ -318,4 +341,19 @@ func testNoWildcards(t *testing.T, tmpl *samtemplate.Template) {
 
 func functionsOf(tmpl *samtemplate.Template) []string {
 	return tmpl.ResourcesOfType("AWS::Serverless::Function")
+}
+
+// leadingKeys reads a statement's only allowed condition, a
+// ForAllValues:StringLike on dynamodb:LeadingKeys ("ForAllValues": every
+// key the request touches must match).
+func leadingKeys(t *testing.T, c any) []string {
+	t.Helper()
+	m, _ := c.(map[string]any)
+	like, _ := m["ForAllValues:StringLike"].(map[string]any)
+	keys := samtemplate.StringList(like["dynamodb:LeadingKeys"])
+	if len(m) != 1 || len(like) != 1 || len(keys) == 0 {
+		t.Errorf("condition %v: only ForAllValues:StringLike on dynamodb:LeadingKeys is expected", c)
+		return []string{"?"}
+	}
+	return keys
 }

@@ -27,6 +27,11 @@ const module = "github.com/timebridge/timebridge/"
 type needs struct {
 	// store.New: store.DynamoDBAPI on the table, Query on its index.
 	store bool
+	// tableKeys, when set, narrows store: only these DynamoDB actions, each
+	// on items whose partition key matches one of the patterns
+	// (dynamodb:LeadingKeys), and nothing on the index. The functions'
+	// actual calls are checked against it (TestRestrictedRolesCoverTheCode).
+	tableKeys map[string][]string
 	// queue.NewSender: queue.SQSAPI on the runs queue.
 	send bool
 	// The runs queue's SQS event, plus this interface of the handler's own
@@ -45,8 +50,17 @@ var want = map[string]needs{
 	}},
 	"WebhookFunction": {store: true, send: true, vault: map[string]reflect.Type{
 		"profiles/": reflect.TypeFor[webhook.Secrets](),
+	}, tableKeys: map[string][]string{
+		"GetItem":    {"PROFILE"},
+		"PutItem":    {"DELIVERY#*", "SLOT#*", "RUN#*"},
+		"DeleteItem": {"DELIVERY#*"},
+		"UpdateItem": {"SLOT#*"},
 	}},
-	"SchedulerFunction": {store: true, send: true},
+	"SchedulerFunction": {store: true, send: true, tableKeys: map[string][]string{
+		"Query":      {"PROFILE"},
+		"PutItem":    {"LEASE#sched-*", "RUN#*"},
+		"DeleteItem": {"LEASE#sched-*"},
+	}},
 	"ReconcileFunction": {store: true, consume: reflect.TypeFor[reconcile.SQSAPI](), vault: map[string]reflect.Type{
 		"connectors/": reflect.TypeFor[connect.Secrets](),
 	}},
