@@ -6,12 +6,11 @@
 //  1. The raw body is read with a 1 MiB limit (413 above it). API Gateway
 //     may base64-encode a body; the httpadapter decodes it before this
 //     handler sees the request, so the signature is always checked over the
-//     bytes Zammad signed.
-//
-//     A profile whose deliveries this instance rejected RejectLimit times
-//     in the current minute gets 429 for deliveries without a well-formed
-//     signature, before anything is read (rejections.go); well-formed
-//     signatures are always verified, so real deliveries get through.
+//     bytes Zammad signed. Before that, a profile whose deliveries this
+//     instance rejected RejectLimit times in the current minute gets 429
+//     for deliveries without a well-formed signature, before anything is
+//     read (rejections.go); well-formed signatures are always verified, so
+//     real deliveries get through.
 //  2. The profile is looked up (404 when unknown or when the id is not a
 //     plausible profile id, which also keeps "/" and similar out of the
 //     secret's name).
