@@ -106,6 +106,9 @@ type Edge interface {
 type Authenticator interface {
 	Login(ctx context.Context, in auth.LoginRequest) (auth.Token, []auth.Event, error)
 	Verify(ctx context.Context, token string) (auth.Claims, error)
+	Refresh(ctx context.Context, c auth.Claims) (auth.Token, error)
+	Logout(ctx context.Context, c auth.Claims) error
+	LogoutEverywhere(ctx context.Context) error
 }
 
 var (

@@ -25,8 +25,8 @@ func TestLogin(t *testing.T) {
 	r := h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth).want(t, 200)
 	m := r.obj(t)
 	exp, err := time.Parse(time.RFC3339, m["expires_at"].(string))
-	if err != nil || !exp.Equal(h.clock.now().Add(12*time.Hour)) {
-		t.Fatalf("expires_at %v (%v), want now+12h", m["expires_at"], err)
+	if err != nil || !exp.Equal(h.clock.now().Add(15*time.Minute)) {
+		t.Fatalf("expires_at %v (%v), want now+15m", m["expires_at"], err)
 	}
 	if tok, _ := m["token"].(string); strings.Count(tok, ".") != 2 {
 		t.Fatalf("token %q is not a JWT", tok)
@@ -209,5 +209,41 @@ func TestOriginGuard(t *testing.T) {
 	}
 	if !sawViewer {
 		t.Fatal("failed logins not audited with the viewer's address")
+	}
+}
+
+// Sessions end on the server: refresh renews, logout revokes one token,
+// logout-all every token; each is audited.
+func TestSessionRoutes(t *testing.T) {
+	h := newHarness(t)
+	other := h.login() // a second browser
+	r := h.do("POST", "/api/auth/refresh", nil).want(t, 200)
+	var renewed auth.Token
+	r.decode(t, &renewed)
+	if renewed.Token == "" || renewed.Token == h.token {
+		t.Fatalf("refresh returned %+v", renewed)
+	}
+	// Sign out this browser: its tokens stop working at once, the other
+	// browser's do not.
+	h.do("POST", "/api/auth/logout", nil).want(t, 204)
+	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, CodeUnauth, "")
+	if !strings.Contains(e.Message, "signed out") {
+		t.Fatalf("revoked token: %q", e.Message)
+	}
+	h.do("GET", "/api/connectors", nil, bearer(renewed.Token)).want(t, 200)
+	h.do("GET", "/api/connectors", nil, bearer(other)).want(t, 200)
+	// Sign out everywhere.
+	h.do("POST", "/api/auth/logout-all", nil, bearer(other)).want(t, 204)
+	for _, tok := range []string{renewed.Token, other} {
+		h.do("GET", "/api/connectors", nil, bearer(tok)).wantError(t, 401, CodeUnauth, "")
+	}
+	h.token = h.login()
+	h.do("GET", "/api/connectors", nil).want(t, 200)
+	count := map[string]int{}
+	for _, ty := range h.auditTypes("") {
+		count[ty]++
+	}
+	if count["auth.logout"] != 1 || count["auth.logout_all"] != 1 {
+		t.Fatalf("audit %v", count)
 	}
 }

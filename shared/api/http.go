@@ -19,6 +19,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/auth"
 )
 
 // ---- request context ----
@@ -29,9 +30,16 @@ const (
 	keyRequestID ctxKey = iota
 	keyUser
 	keyClient
+	keyClaims
 )
 
 func requestIDOf(ctx context.Context) string { s, _ := ctx.Value(keyRequestID).(string); return s }
+
+// claimsOf is the verified session of an authenticated request.
+func claimsOf(ctx context.Context) auth.Claims {
+	c, _ := ctx.Value(keyClaims).(auth.Claims)
+	return c
+}
 
 // clientAddress is the client's real address (edge.Guard).
 func (s *server) clientAddress(r *http.Request) string {
@@ -169,13 +177,14 @@ func (s *server) wrap(rt route) http.Handler {
 		ctx = context.WithValue(ctx, keyClient, client)
 		r = r.WithContext(ctx)
 		if !rt.Public {
-			user, err := s.authenticate(r)
+			claims, err := s.authenticate(r)
 			if err != nil {
 				sw.Header().Set("WWW-Authenticate", `Bearer realm="timebridge"`)
 				s.writeError(sw, r, err)
 				return
 			}
-			r = r.WithContext(context.WithValue(ctx, keyUser, user))
+			ctx = context.WithValue(ctx, keyUser, claims.Username)
+			r = r.WithContext(context.WithValue(ctx, keyClaims, claims))
 		}
 		if err := rt.Handle(s, sw, r); err != nil {
 			s.writeError(sw, r, err)
@@ -183,22 +192,22 @@ func (s *server) wrap(rt route) http.Handler {
 	})
 }
 
-// authenticate checks the bearer token and returns the username.
-func (s *server) authenticate(r *http.Request) (string, error) {
+// authenticate checks the bearer token and returns its session.
+func (s *server) authenticate(r *http.Request) (auth.Claims, error) {
 	const op = "api: authenticate"
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", apperr.New(apperr.Auth, op, "Log in first: the request has no \"Authorization: Bearer <token>\" header.")
+		return auth.Claims{}, apperr.New(apperr.Auth, op, "Log in first: the request has no \"Authorization: Bearer <token>\" header.")
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", apperr.New(apperr.Auth, op, "The Authorization header must be \"Bearer <token>\".")
+		return auth.Claims{}, apperr.New(apperr.Auth, op, "The Authorization header must be \"Bearer <token>\".")
 	}
 	c, err := s.Auth.Verify(r.Context(), strings.TrimSpace(tok))
 	if err != nil {
-		return "", err
+		return auth.Claims{}, err
 	}
-	return c.Username, nil
+	return c, nil
 }
 
 // ---- responses ----

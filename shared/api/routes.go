@@ -27,6 +27,9 @@ var routeTable = []route{
 	{"GET", "/api/health", true, (*server).health},
 	{"GET", "/api/openapi.json", true, (*server).openAPI},
 	{"POST", "/api/auth/login", true, (*server).login},
+	{"POST", "/api/auth/refresh", false, (*server).refresh},
+	{"POST", "/api/auth/logout", false, (*server).logout},
+	{"POST", "/api/auth/logout-all", false, (*server).logoutAll},
 
 	{"GET", "/api/connectors", false, (*server).listConnectors},
 	{"POST", "/api/connectors", false, (*server).createConnector},
@@ -145,6 +148,37 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	s.audit(r, auditEvent{Type: "auth.login", Subject: "user " + in.Username, Actor: in.Username,
 		Message: "Logged in from " + addr})
 	writeJSON(w, http.StatusOK, tok)
+	return nil
+}
+
+// refresh renews the session's token (the console does it while it is used).
+func (s *server) refresh(w http.ResponseWriter, r *http.Request) error {
+	tok, err := s.Auth.Refresh(r.Context(), claimsOf(r.Context()))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tok)
+	return nil
+}
+
+// logout revokes the presented token.
+func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Auth.Logout(r.Context(), claimsOf(r.Context())); err != nil {
+		return err
+	}
+	s.audit(r, auditEvent{Type: "auth.logout", Subject: "user " + actor(r.Context()), Message: "Signed out from " + s.clientAddress(r)})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// logoutAll ends every session.
+func (s *server) logoutAll(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Auth.LogoutEverywhere(r.Context()); err != nil {
+		return err
+	}
+	s.audit(r, auditEvent{Type: "auth.logout_all", Subject: "user " + actor(r.Context()),
+		Message: "Signed out everywhere (from " + s.clientAddress(r) + ")"})
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,8 +19,12 @@ import (
 const (
 	Issuer   = "timebridge"
 	Audience = "timebridge-api"
-	// DefaultTokenTTL is how long a session token is valid.
-	DefaultTokenTTL = 12 * time.Hour
+	// DefaultTokenTTL is how long a session token is valid; the console
+	// renews it (Refresh) while it is used.
+	DefaultTokenTTL = 15 * time.Minute
+	// DefaultMaxSession is how long renewals can extend a session after
+	// its login.
+	DefaultMaxSession = 12 * time.Hour
 	// MaxTokenLength bounds what Verify parses.
 	MaxTokenLength = 4096
 	// MaxUsernameLength and MaxPasswordLength bound login input (the API
@@ -33,13 +38,16 @@ const (
 	msgWrongLogin = "The username or password is wrong."
 	msgExpired    = "The session has expired; log in again."
 	msgBadToken   = "The session token is invalid; log in again."
+	msgSignedOut  = "The session was signed out; log in again."
+	msgTooOld     = "The session is older than the longest allowed; log in again."
 )
 
 // Options tune an Authenticator; zero fields take defaults.
 type Options struct {
-	TokenTTL time.Duration // default DefaultTokenTTL
-	Brake    BrakeOptions
-	Now      func() time.Time // default time.Now
+	TokenTTL   time.Duration // default DefaultTokenTTL
+	MaxSession time.Duration // default DefaultMaxSession
+	Brake      BrakeOptions
+	Now        func() time.Time // default time.Now
 }
 
 // Event types.
@@ -64,22 +72,47 @@ type Event struct {
 type Authenticator struct {
 	src      AdminSource
 	counters Counters
+	sessions Sessions
 	ttl      time.Duration
+	maxAge   time.Duration
 	now      func() time.Time
 	brake    BrakeOptions
 }
 
+// Store is what the Authenticator keeps in the table: the login brake's
+// counters and the server-side session state.
+type Store interface {
+	Counters
+	Sessions
+}
+
+// Sessions is the server-side session state (the store): a version that
+// signing out everywhere bumps, and revoked token ids.
+type Sessions interface {
+	// SessionState returns the current session version and whether the
+	// token tokenID ("" for none) was revoked.
+	SessionState(ctx context.Context, tokenID string) (version int64, revoked bool, err error)
+	// BumpSessionVersion invalidates every token issued so far.
+	BumpSessionVersion(ctx context.Context) (int64, error)
+	// RevokeToken revokes one token until it expires anyway.
+	RevokeToken(ctx context.Context, tokenID string, until time.Time) error
+}
+
 // New returns an Authenticator reading the admin secret from src (usually a
-// Loader) and counting failed logins in counters (the store).
-func New(src AdminSource, counters Counters, opts Options) *Authenticator {
+// Loader) and keeping the brake's counters and the session state in st (the
+// store).
+func New(src AdminSource, st Store, opts Options) *Authenticator {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = DefaultTokenTTL
+	}
+	if opts.MaxSession <= 0 {
+		opts.MaxSession = DefaultMaxSession
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Authenticator{src: src, counters: counters, ttl: opts.TokenTTL, now: opts.Now,
-		brake: opts.Brake.withDefaults()}
+	return &Authenticator{src: src, counters: st, sessions: st, ttl: opts.TokenTTL, maxAge: opts.MaxSession,
+		now: opts.Now, brake: opts.Brake.withDefaults()}
 }
 
 // Token is an issued session token. Its value is a bearer credential: it
@@ -96,6 +129,19 @@ type Token struct {
 type Claims struct {
 	Username  string
 	ExpiresAt time.Time
+	TokenID   string
+	// AuthTime is when the session's login happened; renewals keep it.
+	AuthTime time.Time
+}
+
+// tokenClaims are the JWT's claims: the registered ones, the session
+// version (sv) it was issued under, a tag of the password (pwt; a changed
+// password invalidates it) and the login time (auth_time).
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Version     int64  `json:"sv"`
+	PasswordTag string `json:"pwt"`
+	AuthTime    int64  `json:"auth_time"`
 }
 
 // LoginRequest is one login attempt.
@@ -174,7 +220,11 @@ func (a *Authenticator) Login(ctx context.Context, in LoginRequest) (Token, []Ev
 		}
 		return Token{}, events, apperr.New(apperr.Auth, op, msgWrongLogin)
 	}
-	tok, err := a.issue(admin, now)
+	version, _, err := a.sessions.SessionState(ctx, "")
+	if err != nil {
+		return Token{}, nil, fmt.Errorf("auth: read session state: %w", err)
+	}
+	tok, err := a.issue(admin, now, now, version)
 	if err != nil {
 		return Token{}, nil, err
 	}
@@ -199,21 +249,31 @@ func refused(op string, c counter, now time.Time) error {
 	return &apperr.Error{Kind: apperr.RateLimited, Op: op, RetryAfter: time.Duration(secs) * time.Second, Message: msg}
 }
 
-func (a *Authenticator) issue(admin Admin, now time.Time) (Token, error) {
+// issue signs a token for a session that logged in at authTime, valid for
+// the TTL but never beyond the session's maximum age.
+func (a *Authenticator) issue(admin Admin, now, authTime time.Time, version int64) (Token, error) {
 	var jti [12]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return Token{}, apperr.Wrap(err, apperr.Internal, "auth: issue token", "")
 	}
 	// Whole seconds: the JWT carries seconds, so expires_at matches it exactly.
-	now = now.Truncate(time.Second)
+	now, authTime = now.Truncate(time.Second), authTime.Truncate(time.Second)
 	exp := now.Add(a.ttl)
-	claims := jwt.RegisteredClaims{
-		Issuer:    Issuer,
-		Subject:   admin.Username,
-		Audience:  jwt.ClaimStrings{Audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
-		ID:        hex.EncodeToString(jti[:]),
+	if end := authTime.Add(a.maxAge); end.Before(exp) {
+		exp = end
+	}
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    Issuer,
+			Subject:   admin.Username,
+			Audience:  jwt.ClaimStrings{Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        hex.EncodeToString(jti[:]),
+		},
+		Version:     version,
+		PasswordTag: admin.passwordTag(),
+		AuthTime:    authTime.Unix(),
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(admin.key)
 	if err != nil {
@@ -223,9 +283,10 @@ func (a *Authenticator) issue(admin Admin, now time.Time) (Token, error) {
 }
 
 // Verify checks a session token: signature (HS256 only), issuer, audience,
-// expiry and that its subject is the current admin. Failures are
-// apperr.Auth with a message saying whether to log in again because the
-// session expired or because the token is invalid.
+// expiry, that its subject is the current admin and its password tag the
+// current password's, and, in the store, that it was issued under the
+// current session version and not revoked. Failures are apperr.Auth with a
+// message saying why to log in again.
 func (a *Authenticator) Verify(ctx context.Context, token string) (Claims, error) {
 	const op = "auth: verify token"
 	if token == "" || len(token) > MaxTokenLength {
@@ -243,7 +304,7 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (Claims, error
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(a.now),
 	)
-	var c jwt.RegisteredClaims
+	var c tokenClaims
 	_, err = p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return admin.key, nil })
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
@@ -251,10 +312,60 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (Claims, error
 		}
 		return Claims{}, apperr.Wrap(err, apperr.Auth, op, msgBadToken)
 	}
-	if !admin.CheckUsername(c.Subject) {
-		// Signed with the current key but for another username: the admin
-		// was renamed.
+	if !admin.CheckUsername(c.Subject) || c.ID == "" || c.AuthTime == 0 {
+		// Signed with the current key but for another username (the admin
+		// was renamed), or not a token this package issued.
 		return Claims{}, apperr.New(apperr.Auth, op, msgBadToken)
 	}
-	return Claims{Username: c.Subject, ExpiresAt: c.ExpiresAt.Time.UTC()}, nil
+	if subtle.ConstantTimeCompare([]byte(c.PasswordTag), []byte(admin.passwordTag())) != 1 {
+		return Claims{}, apperr.New(apperr.Auth, op, msgSignedOut) // the password changed
+	}
+	version, revoked, err := a.sessions.SessionState(ctx, c.ID)
+	if err != nil {
+		return Claims{}, fmt.Errorf("auth: read session state: %w", err)
+	}
+	if revoked || version != c.Version {
+		return Claims{}, apperr.New(apperr.Auth, op, msgSignedOut)
+	}
+	return Claims{Username: c.Subject, ExpiresAt: c.ExpiresAt.Time.UTC(), TokenID: c.ID,
+		AuthTime: time.Unix(c.AuthTime, 0).UTC()}, nil
+}
+
+// Refresh renews a verified session: a new token of the same session
+// (login time, version), valid for the TTL but never beyond the session's
+// maximum age. The console calls it while it is used.
+func (a *Authenticator) Refresh(ctx context.Context, c Claims) (Token, error) {
+	const op = "auth: refresh token"
+	now := a.now()
+	if !now.Before(c.AuthTime.Add(a.maxAge)) {
+		return Token{}, apperr.New(apperr.Auth, op, msgTooOld)
+	}
+	admin, err := a.src.Admin(ctx)
+	if err != nil {
+		return Token{}, fmt.Errorf("auth: load admin secret: %w", err)
+	}
+	version, revoked, err := a.sessions.SessionState(ctx, c.TokenID)
+	if err != nil {
+		return Token{}, fmt.Errorf("auth: read session state: %w", err)
+	}
+	if revoked {
+		return Token{}, apperr.New(apperr.Auth, op, msgSignedOut)
+	}
+	return a.issue(admin, now, c.AuthTime, version)
+}
+
+// Logout revokes one verified token (this browser's sign-out).
+func (a *Authenticator) Logout(ctx context.Context, c Claims) error {
+	if err := a.sessions.RevokeToken(ctx, c.TokenID, c.ExpiresAt); err != nil {
+		return fmt.Errorf("auth: revoke token: %w", err)
+	}
+	return nil
+}
+
+// LogoutEverywhere invalidates every token issued so far, in every browser.
+func (a *Authenticator) LogoutEverywhere(ctx context.Context) error {
+	if _, err := a.sessions.BumpSessionVersion(ctx); err != nil {
+		return fmt.Errorf("auth: bump session version: %w", err)
+	}
+	return nil
 }

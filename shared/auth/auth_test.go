@@ -233,11 +233,12 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 	admin := testAdmin(t)
 	a := New(StaticAdmin(admin), newMemCounters(), Options{Now: c.now})
 	now := time.Now()
-	claims := func() jwt.RegisteredClaims {
-		return jwt.RegisteredClaims{Issuer: Issuer, Subject: "admin", Audience: jwt.ClaimStrings{Audience},
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}
+	claims := func() tokenClaims {
+		return tokenClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: Issuer, Subject: "admin", Audience: jwt.ClaimStrings{Audience},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "t1"},
+			PasswordTag: admin.passwordTag(), AuthTime: now.Unix()}
 	}
-	sign := func(m jwt.SigningMethod, cl jwt.RegisteredClaims, key any) string {
+	sign := func(m jwt.SigningMethod, cl tokenClaims, key any) string {
 		s, err := jwt.NewWithClaims(m, cl).SignedString(key)
 		if err != nil {
 			t.Fatal(err)
@@ -253,6 +254,12 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 	wrongSub.Subject = "root"
 	wrongIss := claims()
 	wrongIss.Issuer = "someone"
+	noID := claims()
+	noID.ID = ""
+	oldPassword := claims()
+	oldPassword.PasswordTag = "a-previous-password"
+	oldVersion := claims()
+	oldVersion.Version = -1
 	good := sign(jwt.SigningMethodHS256, claims(), admin.key)
 	cases := map[string]string{
 		"other key":       sign(jwt.SigningMethodHS256, claims(), otherKey),
@@ -262,11 +269,14 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		"wrong audience":  sign(jwt.SigningMethodHS256, wrongAud, admin.key),
 		"wrong subject":   sign(jwt.SigningMethodHS256, wrongSub, admin.key),
 		"wrong issuer":    sign(jwt.SigningMethodHS256, wrongIss, admin.key),
+		"no token id":     sign(jwt.SigningMethodHS256, noID, admin.key),
+		"old password":    sign(jwt.SigningMethodHS256, oldPassword, admin.key),
+		"old version":     sign(jwt.SigningMethodHS256, oldVersion, admin.key),
 		"tampered":        tamperSignature(t, good),
 		"garbage":         "abc.def.ghi",
 		"empty":           "",
 		"too long":        strings.Repeat("a", MaxTokenLength+1),
-		"payload swapped": strings.Split(good, ".")[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","exp":9999999999,"iss":"timebridge","aud":"timebridge-api"}`)) + "." + strings.Split(good, ".")[2],
+		"payload swapped": strings.Split(good, ".")[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin","exp":9999999999,"iss":"timebridge","aud":"timebridge-api","jti":"t1","auth_time":1}`)) + "." + strings.Split(good, ".")[2],
 	}
 	if _, err := a.Verify(context.Background(), good); err != nil {
 		t.Fatalf("good token refused: %v", err)

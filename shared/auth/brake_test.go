@@ -12,15 +12,43 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 )
 
-// memCounters is Counters in memory, shared like the store's.
+// memCounters is the store in memory: the brake's counters and the
+// session state.
 type memCounters struct {
-	mu   sync.Mutex
-	n    map[string]int64
-	err  error
-	adds int
+	mu      sync.Mutex
+	n       map[string]int64
+	err     error
+	adds    int
+	version int64
+	revoked map[string]bool
 }
 
-func newMemCounters() *memCounters { return &memCounters{n: map[string]int64{}} }
+func newMemCounters() *memCounters {
+	return &memCounters{n: map[string]int64{}, revoked: map[string]bool{}}
+}
+
+func (m *memCounters) SessionState(_ context.Context, id string) (int64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return 0, false, m.err
+	}
+	return m.version, m.revoked[id], nil
+}
+
+func (m *memCounters) BumpSessionVersion(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.version++
+	return m.version, nil
+}
+
+func (m *memCounters) RevokeToken(_ context.Context, id string, _ time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.revoked[id] = true
+	return nil
+}
 
 func (m *memCounters) AddCount(_ context.Context, name string, d int64, _ time.Time) (int64, error) {
 	m.mu.Lock()

@@ -18,9 +18,12 @@
 // can sign tokens either way, so the fallbacks weaken nothing as long as
 // the password is generated (hence the length rule).
 //
-// Tokens cannot be revoked individually: changing jwt_key (or the derived
-// password) invalidates every token at once, once the functions' cached
-// copy of the secret expires (Loader TTL).
+// Sessions end on the server: a token lives 15 minutes and is renewed
+// (Refresh) for at most 12 hours after its login; Logout revokes one token,
+// LogoutEverywhere bumps the session version every token carries, and a
+// token also carries a tag of the password, so a new password signs every
+// session out. Changing jwt_key invalidates every token too, once the
+// functions' cached copy of the secret expires (Loader TTL).
 package auth
 
 import (
@@ -184,6 +187,17 @@ func (a Admin) CheckPassword(password string) bool {
 		return ok && !tooLong
 	}
 	return false
+}
+
+// passwordTag identifies the current password (hash) in session tokens
+// without revealing it: an HMAC under the signing key, truncated. A new
+// password gives new tags, so it signs every session out.
+func (a Admin) passwordTag() string {
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte("timebridge password tag v1\x00"))
+	m.Write([]byte(a.hash))
+	m.Write(a.plainSum[:])
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:12])
 }
 
 // CheckUsername compares username with the admin's in constant time.

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { ApiError, api, clearSession, loadSession, onSessionExpired } from "./api/client";
+import { ApiError, api, loadSession, onSessionExpired } from "./api/client";
 import { ToastProvider, errorMessage } from "./ui";
 import { Dashboard } from "./sections/Dashboard";
 import { Connectors } from "./sections/Connectors";
@@ -53,10 +53,12 @@ export function App({ client }: { client?: QueryClient }) {
       <ToastProvider>
         {signedIn ? (
           <Console
-            onSignOut={() => {
-              clearSession();
+            onSignOut={(everywhere) => {
+              // The server revokes the token (or every session); the browser
+              // forgets it even when the server cannot be reached.
+              void (everywhere ? api.logoutEverywhere() : api.logout()).catch(() => undefined);
               qc.clear();
-              setNotice("You have signed out.");
+              setNotice(everywhere ? "You have signed out everywhere." : "You have signed out.");
               setSignedIn(false);
             }}
           />
@@ -144,7 +146,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
   );
 }
 
-function Console({ onSignOut }: { onSignOut: () => void }) {
+function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
   return (
     <>
       <a className="skip" href="#main">
@@ -161,8 +163,16 @@ function Console({ onSignOut }: { onSignOut: () => void }) {
             ))}
           </ul>
         </nav>
-        <button type="button" data-testid="signout" onClick={onSignOut}>
+        <button type="button" data-testid="signout" onClick={() => onSignOut(false)}>
           Sign out
+        </button>
+        <button
+          type="button"
+          data-testid="signout-everywhere"
+          title="End every session, in every browser"
+          onClick={() => onSignOut(true)}
+        >
+          Sign out everywhere
         </button>
       </header>
       <main id="main" tabIndex={-1}>

@@ -115,4 +115,37 @@ describe("API client", () => {
     expect(calls).toHaveLength(2);
     expect(calls[0].url).toContain("limit=500");
   });
+
+  it("renews a token that is about to expire before the request, once", async () => {
+    sessionStorage.setItem("timebridge.session", JSON.stringify({ token: "old", expires_at: new Date(Date.now() + 60_000).toISOString() }));
+    const fresh = new Date(Date.now() + 15 * 60_000).toISOString();
+    const { calls } = mockFetch({
+      "POST /api/auth/refresh": { body: { token: "new", expires_at: fresh } },
+      "GET /api/connectors": { body: { items: [] } },
+      "GET /api/profiles": { body: { items: [] } },
+    });
+    await Promise.all([api.listConnectors(), api.listProfiles()]);
+    const refreshes = calls.filter((c) => c.url.endsWith("/api/auth/refresh"));
+    expect(refreshes).toHaveLength(1);
+    expect(refreshes[0].headers.Authorization).toBe("Bearer old");
+    expect(calls.filter((c) => !c.url.endsWith("/refresh")).map((c) => c.headers.Authorization)).toEqual(["Bearer new", "Bearer new"]);
+    expect(loadSession()?.token).toBe("new");
+  });
+
+  it("does not renew a token with time left", async () => {
+    signIn();
+    const { calls } = mockFetch({ "GET /api/connectors": { body: { items: [] } } });
+    await api.listConnectors();
+    expect(calls.map((c) => c.url)).toEqual(["/api/connectors"]);
+  });
+
+  it("signs out on the server with the token it forgets", async () => {
+    signIn();
+    const { calls } = mockFetch({ "POST /api/auth/logout": { status: 204 } });
+    const done = api.logout();
+    expect(loadSession()).toBeNull(); // forgotten at once
+    await done;
+    expect(calls[0].headers.Authorization).toBe("Bearer tok-123");
+  });
 });
+

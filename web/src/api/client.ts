@@ -198,12 +198,44 @@ export function setApiBase(base: string): void {
   apiBase = base.replace(/\/$/, "");
 }
 
+// Silent renewal: tokens live 15 minutes; while the console is used (any
+// API request), a token with less than RENEW_BEFORE_MS left is exchanged
+// for a fresh one first, up to the server's 12-hour session limit. One
+// renewal at a time; a failed renewal leaves the current token in use.
+const RENEW_BEFORE_MS = 5 * 60_000;
+let renewing: Promise<void> | null = null;
+
+async function renewIfDue(): Promise<void> {
+  const s = loadSession();
+  if (!s?.expires_at) return;
+  const left = Date.parse(s.expires_at) - Date.now();
+  if (left <= 0 || left > RENEW_BEFORE_MS) return;
+  renewing ??= (async () => {
+    try {
+      const res = await fetch(apiBase + "/api/auth/refresh", {
+        method: "POST",
+        headers: { Accept: "application/json", Authorization: `Bearer ${s.token}` },
+      });
+      if (res.ok) {
+        const t = (await res.json()) as Session;
+        if (t.token) saveSession({ token: t.token, expires_at: t.expires_at });
+      }
+    } catch {
+      // Keep the current token; the request itself reports what is wrong.
+    } finally {
+      renewing = null;
+    }
+  })();
+  await renewing;
+}
+
 export async function request<P extends keyof paths, M extends Method>(
   method: M,
   path: P,
   opts: RequestOptions<Op<P, M>> = {},
 ): Promise<Success<Op<P, M>>> {
   const headers: Record<string, string> = { Accept: "application/json" };
+  if (!opts.anonymous) await renewIfDue();
   const session = opts.anonymous ? null : loadSession();
   if (session) headers.Authorization = `Bearer ${session.token}`;
   let body: string | undefined;
@@ -244,6 +276,20 @@ export async function request<P extends keyof paths, M extends Method>(
   return data as Success<Op<P, M>>;
 }
 
+// signOut forgets the session at once (synchronously, so the console can
+// show the sign-in page) and then tells the server, with the token read
+// before it was forgotten.
+async function signOut(path: "/api/auth/logout" | "/api/auth/logout-all"): Promise<void> {
+  const s = loadSession();
+  clearSession();
+  if (!s) return;
+  const res = await fetch(apiBase + path, {
+    method: "POST",
+    headers: { Accept: "application/json", Authorization: `Bearer ${s.token}` },
+  });
+  if (!res.ok && res.status !== 401) throw parseErrorEnvelope(res.status, await res.json().catch(() => undefined));
+}
+
 // ---- endpoints ---------------------------------------------------------------
 
 export const api = {
@@ -255,6 +301,10 @@ export const api = {
     saveDeviceToken(t.device_token);
     return t;
   },
+  /** Signs this browser out on the server too (the token is revoked). */
+  logout: () => signOut("/api/auth/logout"),
+  /** Ends every session in every browser, this one included. */
+  logoutEverywhere: () => signOut("/api/auth/logout-all"),
   listConnectors: () => request("get", "/api/connectors").then((r) => r.items),
   createConnector: (body: ConnectorCreate) => request("post", "/api/connectors", { body }),
   updateConnector: (id: string, body: ConnectorPatch) =>

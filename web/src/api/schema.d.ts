@@ -49,9 +49,69 @@ export interface paths {
         put?: never;
         /**
          * Log in as the admin
-         * @description Checks the admin's username and password (bcrypt, from the admin secret in Secrets Manager) and returns an HS256 JWT to send as `Authorization: Bearer <token>`. Failed logins are throttled per username and source address with exponential lockout (429 with Retry-After); each function instance counts separately.
+         * @description Checks the admin's username and password (bcrypt, from the admin secret in Secrets Manager) and returns an HS256 JWT to send as `Authorization: Bearer <token>`. The token is valid 15 minutes; the console renews it with /api/auth/refresh while it is used, for at most 12 hours after the login. Failed logins are braked (429 with Retry-After, no password check): per client address, per username and in total for browsers without a device_token, per device token otherwise; the counts are shared by every function instance.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renew the session token
+         * @description Returns a new token of the same session (same login time), valid 15 minutes but never beyond 12 hours after the login. The presented token stays valid until it expires.
+         */
+        post: operations["refreshSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out this browser
+         * @description Revokes the presented token on the server (not only in the browser).
+         */
+        post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out everywhere
+         * @description Invalidates every token issued so far, in every browser, this one included. A new admin password does the same.
+         */
+        post: operations["logoutEverywhere"];
         delete?: never;
         options?: never;
         head?: never;
@@ -987,7 +1047,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A session token (valid 12 hours). */
+            /** @description A session token (valid 15 minutes, renewable) and a device token. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1000,6 +1060,68 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["TooLarge"];
             429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    refreshSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new token of the same session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    logoutEverywhere: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
             500: components["responses"]["Internal"];
         };
     };
