@@ -34,7 +34,6 @@
 //	throttle slot SLOT#<name>          SLOT                          -                      -     (expires_at)
 //	counter       COUNT#<name>         COUNT                         -                      -     (expires_at)
 //	session       AUTH                 SESSION                       -                      -
-//	revoked token REVOKED#<token id>   REVOKED                       -                      -     (expires_at)
 //
 // Access patterns:
 //
@@ -77,10 +76,11 @@
 //     instance: the login brake's failed-login counts. Callers put their
 //     time window into the name, so a counter is never reused once its
 //     window has passed; Counts treats an expired one as 0.
-//   - The admin's session state (SessionState) is one item holding the
-//     session version, which BumpSessionVersion (sign out everywhere)
-//     increments, plus one item per revoked token id that expires with the
-//     token; both are read together in one BatchGetItem per API request.
+//   - The admin's session state (SessionState) is one item, read with one
+//     GetItem per API request: the session version, which
+//     BumpSessionVersion (sign out everywhere) increments, and the string
+//     set of recently revoked token ids with their expiry, which
+//     RevokeToken adds to and prunes.
 //   - Throttle slots (ClaimSlot) hold the latest claimed slot number of a
 //     name (the webhook's per-ticket throttle); a slot is claimed at most
 //     once because the condition requires a smaller stored one.

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -9,51 +11,50 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The admin's server-side session state: one item with the session version
-// (bumped by signing out everywhere; tokens carry the version they were
-// issued under) and one item per revoked token id until the token would
-// have expired anyway.
+// The admin's server-side session state is one item, read with one
+// GetItem per API request: the session version (bumped by signing out
+// everywhere; tokens carry the version they were issued under) and the
+// string set "revoked" of "<token id>:<expiry unix>" for tokens signed out
+// one by one. Tokens live minutes, so the set holds only recent sign-outs;
+// RevokeToken prunes expired entries.
 var sessionKey = key("AUTH", "SESSION")
-
-func revokedKey(tokenID string) avMap { return key("REVOKED#"+tokenID, "REVOKED") }
 
 // SessionState returns the current session version (0 before the first
 // sign-out everywhere) and whether tokenID ("" for none) was revoked, in
 // one strongly consistent read.
 func (st *Store) SessionState(ctx context.Context, tokenID string) (int64, bool, error) {
 	const op = "store: read session state"
-	keys := []avMap{sessionKey}
-	if tokenID != "" {
-		if err := checkID(op, "token id", tokenID); err != nil {
-			return 0, false, err
-		}
-		keys = append(keys, revokedKey(tokenID))
+	res, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(st.table), Key: sessionKey, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, false, classify(err, op)
 	}
-	var version int64
-	var revoked bool
+	version := numAttr(res.Item, "version")
+	if tokenID == "" {
+		return version, false, nil
+	}
 	now := st.now().Unix()
-	req := map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for len(req) > 0 {
-		res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return 0, false, classify(err, op)
-		}
-		for _, item := range res.Responses[st.table] {
-			switch strAttr(item, attrPK) {
-			case "AUTH":
-				version = numAttr(item, "version")
-			default:
-				if exp := numAttr(item, "expires_at"); exp == 0 || exp > now {
-					revoked = true
-				}
-			}
-		}
-		req = res.UnprocessedKeys
-		if err := ctx.Err(); err != nil {
-			return 0, false, classify(err, op)
+	for id, exp := range revokedSet(res.Item) {
+		if id == tokenID && exp > now {
+			return version, true, nil
 		}
 	}
-	return version, revoked, nil
+	return version, false, nil
+}
+
+// revokedSet parses the "revoked" string set: token id → expiry (Unix s).
+func revokedSet(item avMap) map[string]int64 {
+	ss, ok := item["revoked"].(*types.AttributeValueMemberSS)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]int64, len(ss.Value))
+	for _, e := range ss.Value {
+		id, exp, ok := strings.Cut(e, ":")
+		if n, err := strconv.ParseInt(exp, 10, 64); ok && err == nil {
+			out[id] = n
+		}
+	}
+	return out
 }
 
 // BumpSessionVersion increments the session version and returns it: every
@@ -74,15 +75,46 @@ func (st *Store) BumpSessionVersion(ctx context.Context) (int64, error) {
 	return numAttr(res.Attributes, "version"), nil
 }
 
-// RevokeToken records tokenID as revoked until until (its expiry); the item
-// then expires.
+// RevokeToken records tokenID as revoked until until (its expiry) and drops
+// entries whose tokens have expired anyway.
 func (st *Store) RevokeToken(ctx context.Context, tokenID string, until time.Time) error {
 	const op = "store: revoke token"
 	if err := checkID(op, "token id", tokenID); err != nil {
 		return err
 	}
-	item := revokedKey(tokenID)
-	item["type"] = avS("revoked_token")
-	item["expires_at"] = avN(until.Unix() + 1)
-	return st.put(ctx, op, item, "", nil, nil)
+	if strings.Contains(tokenID, ":") {
+		return invalid(op, "token id must not contain ':'.")
+	}
+	res, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       sessionKey,
+		UpdateExpression:          aws.String("ADD revoked :r SET #type = :type"),
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: avMap{":r": &types.AttributeValueMemberSS{Value: []string{tokenID + ":" + strconv.FormatInt(until.Unix(), 10)}}, ":type": avS("session")},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return classify(err, op)
+	}
+	var expired []string
+	now := st.now().Unix()
+	for id, exp := range revokedSet(res.Attributes) {
+		if exp <= now {
+			expired = append(expired, id+":"+strconv.FormatInt(exp, 10))
+		}
+	}
+	if len(expired) == 0 {
+		return nil
+	}
+	// A separate update: one expression may not ADD and DELETE one path.
+	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       sessionKey,
+		UpdateExpression:          aws.String("DELETE revoked :e"),
+		ExpressionAttributeValues: avMap{":e": &types.AttributeValueMemberSS{Value: expired}},
+	})
+	if err != nil {
+		return classify(err, op)
+	}
+	return nil
 }

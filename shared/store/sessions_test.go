@@ -1,8 +1,13 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 func TestSessionState(t *testing.T) {
@@ -27,7 +32,22 @@ func TestSessionState(t *testing.T) {
 		}
 	}
 	state("tok-2", 3, false)
-	// A revocation ends with the token's own expiry (DynamoDB deletes lazily).
+	// A revocation ends with the token's own expiry; the next revocation
+	// prunes it.
 	f.clock.Advance(11 * time.Minute)
 	state("tok-1", 3, false)
+	noErr(t, f.st.RevokeToken(c, "tok-3", f.clock.Now().Add(10*time.Minute)))
+	state("tok-3", 3, true)
+	state("tok-1", 3, false)
+	raw, err := f.db.GetItem(c, &dynamodb.GetItemInput{TableName: aws.String(f.table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "AUTH"}, "sk": &types.AttributeValueMemberS{Value: "SESSION"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set := raw.Item["revoked"].(*types.AttributeValueMemberSS).Value; len(set) != 1 || !strings.HasPrefix(set[0], "tok-3:") {
+		t.Fatalf("revoked set %v: the expired entry was not pruned", set)
+	}
+	if err := f.st.RevokeToken(c, "a:b", f.clock.Now()); err == nil {
+		t.Fatal("token id with ':' accepted")
+	}
 }
