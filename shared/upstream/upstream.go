@@ -88,6 +88,10 @@ type Client struct {
 	sleep    func(ctx context.Context, d time.Duration) error
 }
 
+// MaxResponseBytes bounds one upstream answer: a Kimai page of 500
+// timesheets or a Zammad page of expanded tickets is well below 1 MiB.
+const MaxResponseBytes = 8 << 20
+
 // Config configures a Client.
 type Config struct {
 	BaseURL string
@@ -296,10 +300,17 @@ func (c *Client) attempt(ctx context.Context, req Request, body []byte) (*Respon
 		return nil, c.transportError(ctx, req.Op, err), !neverSent(err)
 	}
 	defer hresp.Body.Close()
-	// Bound what we read: upstream pages are at most a few MB.
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, 64<<20))
+	// Bound what we read: the functions have 256-512 MB, and no page we ask
+	// for comes near the limit. Larger answers are refused, never cut short
+	// into JSON that fails to parse for an unclear reason.
+	data, err := io.ReadAll(io.LimitReader(hresp.Body, MaxResponseBytes+1))
 	if err != nil {
 		return nil, c.transportError(ctx, req.Op, err), true
+	}
+	if len(data) > MaxResponseBytes {
+		return nil, &apperr.Error{Kind: apperr.Upstream, Op: req.Op, Status: hresp.StatusCode,
+			Message: fmt.Sprintf("%s sent an answer larger than %d MiB; check that the base URL points at its API.",
+				serviceName(c.service), MaxResponseBytes>>20)}, true
 	}
 	if hresp.StatusCode >= 200 && hresp.StatusCode < 300 || contains(req.OK, hresp.StatusCode) {
 		return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data}, nil, true

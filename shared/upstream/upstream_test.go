@@ -191,3 +191,36 @@ func TestParseBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// An answer above MaxResponseBytes is refused with a message that says so;
+// one at the limit is accepted.
+func TestOversizedAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		size := MaxResponseBytes + 1
+		if r.URL.Path == "/exact" {
+			size = MaxResponseBytes
+		}
+		// A JSON array padded with whitespace to size bytes, streamed.
+		w.Write([]byte("["))
+		pad := []byte(strings.Repeat(" ", 64<<10))
+		for n := 1; n < size-2; {
+			k := min(len(pad), size-2-n)
+			if _, err := w.Write(pad[:k]); err != nil {
+				return
+			}
+			n += k
+		}
+		w.Write([]byte("0]"))
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	c.policy.AttemptTimeout = 10 * time.Second
+	var out []int
+	_, err := c.JSON(context.Background(), Request{Op: "t", Method: "GET", Path: "/big", Idempotent: true}, &out)
+	if !apperr.Is(err, apperr.Upstream) || !strings.Contains(apperr.MessageOf(err), "larger than 8 MiB") {
+		t.Fatalf("oversized: %v", err)
+	}
+	if _, err := c.JSON(context.Background(), Request{Op: "t", Method: "GET", Path: "/exact", Idempotent: true}, &out); err != nil || len(out) != 1 {
+		t.Fatalf("at the limit: %v, %v", out, err)
+	}
+}

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, type AuditEvent } from "../api/client";
 import { keys, useProfiles } from "../queries";
-import { Empty, LoadMore, QueryError, Section, Spinner, fmtTime } from "../ui";
+import { Empty, LoadMore, QueryError, Section, Spinner, fmtTime, Plain } from "../ui";
 
 export const auditTypes = [
   "auth.login",
@@ -36,8 +36,12 @@ interface Filters {
 }
 
 // A cell a spreadsheet could read as a formula: =, +, -, @ (also their
-// full-width forms) after optional leading whitespace or control characters.
-const formulaStart = /^[\s\u0000-\u001f]*[=+\-@\uff1d\uff0b\uff0d\uff20]/;
+// full-width forms) after optional leading whitespace, control characters,
+// zero-width characters (U+200B–U+200D, U+2060–U+2064, U+FEFF, U+180E) or
+// bidirectional controls (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069),
+// which a spreadsheet may skip while the eye does not see them.
+const formulaStart =
+  /^[\s\u0000-\u001f\u007f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[=+\-@\uff1d\uff0b\uff0d\uff20]/;
 
 export function csvCell(v: unknown): string {
   const raw = v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
@@ -117,7 +121,7 @@ export function Audit() {
             <option value="">All profiles</option>
             {profiles.data?.map((p) => (
               <option key={p.id} value={p.id}>
-                {p.name}
+                <Plain text={p.name} />
               </option>
             ))}
           </select>
@@ -186,7 +190,7 @@ export function Audit() {
                   </td>
                   <td>{e.actor}</td>
                   <td>{name(e.profile_id)}</td>
-                  <td>{e.subject}</td>
+                  <td><Plain text={e.subject} /></td>
                   <td>{e.message ?? ""}</td>
                 </tr>
               ))}

@@ -2,7 +2,18 @@ import { useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { api, type Conflict, type Resolution, type Timesheet } from "../api/client";
 import { keys, useConflicts, useProfiles } from "../queries";
-import { Empty, QueryError, Section, Spinner, errorMessage, fmtHours, fmtTime, useApiMutation, useToast } from "../ui";
+import {
+  Empty,
+  QueryError,
+  Section,
+  Spinner,
+  errorMessage,
+  fmtHours,
+  fmtTime,
+  useApiMutation,
+  useToast,
+  Plain,
+} from "../ui";
 
 export const actionLabels: Record<Resolution, string> = {
   use_zammad: "Use Zammad",
@@ -82,7 +93,7 @@ export function ConflictCard({ c }: { c: Conflict }) {
         Ticket {z?.ticket_number ? `#${z.ticket_number}` : c.ticket_id} · entry {c.entry_id}
         {z?.ticket_title ? ` — ${z.ticket_title}` : ""}
       </h4>
-      <p>{c.message}</p>
+      <p><Plain text={c.message} /></p>
       <div className="sides">
         <div className="side" aria-label="Zammad side">
           <h5>Zammad</h5>
@@ -234,7 +245,7 @@ export function Conflicts() {
             <option value="">All profiles</option>
             {profiles.data!.map((p) => (
               <option key={p.id} value={p.id}>
-                {p.name}
+                <Plain text={p.name} />
               </option>
             ))}
           </select>

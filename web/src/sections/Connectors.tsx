@@ -14,6 +14,8 @@ import {
   fmtTime,
   serverFieldErrors,
   useApiMutation,
+  Plain,
+  plain,
 } from "../ui";
 
 type Kind = Connector["kind"];
@@ -73,7 +75,7 @@ export function ConnectorForm({
             base_url: vals.base_url.trim(),
             token: vals.token,
           }),
-    success: (c) => `Connector “${c.name}” ${creating ? "created" : "saved"}. Use “Test connection” to check it.`,
+    success: (c) => `Connector “${plain(c.name)}” ${creating ? "created" : "saved"}. Use “Test connection” to check it.`,
     invalidate: () => [keys.connectors],
     onSuccess: (c) => {
       if (creating) setV({ kind: v.kind, name: "", base_url: "", token: "" });
@@ -98,7 +100,7 @@ export function ConnectorForm({
 
   return (
     <form className="card form" data-testid="connector-form" onSubmit={submit} noValidate>
-      <h3>{creating ? "Add a connector" : `Edit “${connector.name}”`}</h3>
+      <h3>{creating ? "Add a connector" : `Edit “${plain(connector.name)}”`}</h3>
       <SelectField
         label="Kind"
         name="kind"
@@ -161,7 +163,7 @@ export function TestResult({ result }: { result: ConnectorTest }) {
         {result.version && <>Version {result.version}. </>}
         {result.user && (
           <>
-            Signed in as {result.user.name}
+            Signed in as <Plain text={result.user.name} />
             {result.user.email ? ` (${result.user.email})` : ""}.
           </>
         )}
@@ -169,8 +171,8 @@ export function TestResult({ result }: { result: ConnectorTest }) {
       <ul className="checks">
         {result.checks.map((c) => (
           <li key={c.name} className={`check check-${c.status}`}>
-            <StatusBadge status={c.status} /> <strong>{c.name}</strong>
-            {c.class && <span className="muted"> ({c.class})</span>}: {c.message}
+            <StatusBadge status={c.status} /> <strong><Plain text={c.name} /></strong>
+            {c.class && <span className="muted"> ({c.class})</span>}: <Plain text={c.message} />
           </li>
         ))}
       </ul>
@@ -185,20 +187,20 @@ function ConnectorRow({ c, inUse }: { c: Connector; inUse: boolean }) {
     mutationFn: () => api.testConnector(c.id),
     success: (r) =>
       r.ok
-        ? `“${c.name}”: connection works.`
-        : `“${c.name}”: ${r.checks.find((x) => x.status === "failed")?.message ?? "a check failed."}`,
+        ? `“${plain(c.name)}”: connection works.`
+        : `“${plain(c.name)}”: ${r.checks.find((x) => x.status === "failed")?.message ?? "a check failed."}`,
     onSuccess: (r) => setResult(r),
   });
   const del = useApiMutation({
     mutationFn: () => api.deleteConnector(c.id),
-    success: () => `Connector “${c.name}” deleted.`,
+    success: () => `Connector “${plain(c.name)}” deleted.`,
     invalidate: () => [keys.connectors],
   });
   return (
     <li className="card row" data-testid="connector-row" data-id={c.id}>
       <div className="row-head">
         <div>
-          <strong>{c.name}</strong> <StatusBadge status={c.kind} />
+          <strong><Plain text={c.name} /></strong> <StatusBadge status={c.kind} />
           <div className="muted small">
             {c.base_url} · token {c.token_set ? c.token_hint : "not set"} · updated {fmtTime(c.updated_at)}
           </div>
@@ -212,7 +214,7 @@ function ConnectorRow({ c, inUse }: { c: Connector; inUse: boolean }) {
           </button>
           <ConfirmButton
             label="Delete"
-            question={`Delete “${c.name}”?${inUse ? " A profile uses it." : ""}`}
+            question={`Delete “${plain(c.name)}”?${inUse ? " A profile uses it." : ""}`}
             confirmLabel="Confirm delete"
             onConfirm={() => del.mutate(undefined)}
             disabled={del.isPending}

@@ -2,7 +2,20 @@ import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, type AuditEvent, type PlannedChange, type Profile, type Run } from "../api/client";
 import { keys, useConflicts, useProfiles, useRunsFor } from "../queries";
-import { Empty, QueryError, Section, Spinner, StatusBadge, fmtDuration, fmtHours, fmtTime, useApiMutation, useToast } from "../ui";
+import {
+  Empty,
+  QueryError,
+  Section,
+  Spinner,
+  StatusBadge,
+  fmtDuration,
+  fmtHours,
+  fmtTime,
+  useApiMutation,
+  useToast,
+  Plain,
+  plain,
+} from "../ui";
 
 const DAY = 86_400_000;
 const terminal = (r?: Run) => !!r && r.status !== "queued" && r.status !== "running";
@@ -158,13 +171,13 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
     if (!r || !terminal(r) || announced.current === r.id) return;
     announced.current = r.id;
     const detail = r.error_detail ? ` ${r.error_detail.message}` : "";
-    toast.push(r.status === "failed" ? "error" : "success", `Run ${r.status} for “${p.name}”: ${countsSummary(r)}.${detail}`);
+    toast.push(r.status === "failed" ? "error" : "success", `Run ${r.status} for “${plain(p.name)}”: ${countsSummary(r)}.${detail}`);
     for (const k of [keys.runs, keys.conflicts, keys.audit]) void qc.invalidateQueries({ queryKey: k });
   }, [watched.data, p.name, qc, toast]);
 
   const start = useApiMutation({
     mutationFn: (v: { mode: Mode; dry_run: boolean }) => api.startRun(p.id, v),
-    success: (r, v) => (r.status === "failed" ? null : v.dry_run ? `Preview queued (${v.mode}); building the plan…` : `${v.mode === "full" ? "Full" : "Incremental"} run queued for “${p.name}”.`),
+    success: (r, v) => (r.status === "failed" ? null : v.dry_run ? `Preview queued (${v.mode}); building the plan…` : `${v.mode === "full" ? "Full" : "Incremental"} run queued for “${plain(p.name)}”.`),
     invalidate: () => [keys.runs],
     onSuccess: (r, v) => {
       if (r.status === "failed") toast.push("error", `The run could not be queued; see Runs for the error detail.`);
@@ -201,7 +214,7 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
 
   return (
     <article className="card dashboard-card" data-testid="dashboard-card" data-profile={p.id} aria-labelledby={`dash-${p.id}`}>
-      <h3 id={`dash-${p.id}`}>{p.name}</h3>
+      <h3 id={`dash-${p.id}`}><Plain text={p.name} /></h3>
       <dl className="stats">
         <div>
           <dt>Last run</dt>

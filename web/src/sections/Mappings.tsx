@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
 import { api, type CatalogItem, type Mapping, type MappingKind, type Profile } from "../api/client";
 import { keys, useConflicts, useProfiles } from "../queries";
-import { Empty, QueryError, Section, Spinner, useApiMutation } from "../ui";
+import { Empty, QueryError, Section, Spinner, useApiMutation, Plain, plain } from "../ui";
 
 const kindInfo: Record<MappingKind, { label: string; source: string; target: string }> = {
   activity: { label: "Activities", source: "Zammad type", target: "Kimai activity" },
@@ -66,31 +66,31 @@ function MappingRow({
   const targetName = (id: number) => targets.find((t) => t.id === id)?.name ?? `#${id}`;
   const put = useApiMutation({
     mutationFn: () => api.putMapping(profileId, { kind, source_id: source.id, target_id: Number(target) }),
-    success: (m) => `Mapped ${info.source.toLowerCase()} “${source.name}” to ${info.target} “${targetName(m.target_id)}”.`,
+    success: (m) => `Mapped ${info.source.toLowerCase()} “${plain(source.name)}” to ${info.target} “${targetName(m.target_id)}”.`,
     invalidate: () => [keys.mappings(profileId)],
   });
   const del = useApiMutation({
     mutationFn: () => api.deleteMapping(profileId, kind, source.id),
-    success: () => `Removed the mapping of “${source.name}”.`,
+    success: () => `Removed the mapping of “${plain(source.name)}”.`,
     invalidate: () => [keys.mappings(profileId)],
   });
   const selectId = `map-${kind}-${source.id}`;
   return (
     <li className="mapping-row" data-testid="mapping-row" data-kind={kind} data-source={source.id} data-mapped={current ? "true" : "false"}>
       <div className="mapping-source">
-        <strong>{source.name}</strong> <span className="muted small">({source.id}{source.detail ? `, ${source.detail}` : ""})</span>
+        <strong><Plain text={source.name} /></strong> <span className="muted small">({source.id}{source.detail ? `, ${source.detail}` : ""})</span>
         {blocking > 0 && <span className="badge badge-failed"> blocks {blocking} {blocking === 1 ? "entry" : "entries"}</span>}
         <div className="muted small">{current ? `→ ${targetName(current.target_id)}` : "not mapped (external number, auto-create, then conflict)"}</div>
       </div>
       <div className="mapping-edit">
         <label htmlFor={selectId} className="sr-only">
-          {info.target} for {source.name}
+          {info.target} for <Plain text={source.name} />
         </label>
         <select id={selectId} value={target} onChange={(e) => setTarget(e.target.value)}>
           <option value="">Choose {info.target.toLowerCase()}…</option>
           {targets.map((t) => (
             <option key={t.id} value={t.id}>
-              {t.name}
+              <Plain text={t.name} />
               {t.number ? ` (${t.number})` : ""}
               {t.active ? "" : " — inactive"}
             </option>
@@ -100,7 +100,7 @@ function MappingRow({
           Save
         </button>
         {current && (
-          <button type="button" onClick={() => del.mutate(undefined)} disabled={del.isPending} aria-label={`Remove mapping of ${source.name}`}>
+          <button type="button" onClick={() => del.mutate(undefined)} disabled={del.isPending} aria-label={`Remove mapping of ${plain(source.name)}`}>
             Remove
           </button>
         )}
@@ -140,7 +140,7 @@ function ManualProjectMapping({ profileId, targets }: { profileId: string; targe
           <option value="">Choose…</option>
           {targets.map((t) => (
             <option key={t.id} value={t.id}>
-              {t.name}
+              <Plain text={t.name} />
             </option>
           ))}
         </select>
@@ -205,7 +205,7 @@ export function Mappings() {
           <select id="mapping-profile" value={pid} onChange={(e) => setProfileId(e.target.value)}>
             {profiles.data!.map((p) => (
               <option key={p.id} value={p.id}>
-                {p.name}
+                <Plain text={p.name} />
               </option>
             ))}
           </select>
@@ -237,7 +237,7 @@ export function Mappings() {
       {maps.isError && <QueryError error={maps.error} />}
       {[...(zCat.data?.warnings ?? []), ...(kCat.data?.warnings ?? [])].map((w, i) => (
         <p key={i} className="notice">
-          {w.section}: {w.message}
+          {w.section}: <Plain text={w.message} />
         </p>
       ))}
       {kind === "project" && profile.project_strategy !== "customer" && <ManualProjectMapping profileId={pid} targets={targets} />}

@@ -16,6 +16,8 @@ import {
   serverFieldErrors,
   useApiMutation,
   useToast,
+  Plain,
+  plain,
 } from "../ui";
 
 export interface ProfileValues {
@@ -132,7 +134,7 @@ export function ProfileForm({
   const save = useApiMutation({
     mutationFn: (vals: ProfileValues) =>
       profile ? api.updateProfile(profile.id, { ...toInput(vals), version: profile.version }) : api.createProfile(toInput(vals)),
-    success: (p) => `Profile “${p.name}” ${creating ? "created" : "saved"}.`,
+    success: (p) => `Profile “${plain(p.name)}” ${creating ? "created" : "saved"}.`,
     invalidate: () => [keys.profiles],
     onSuccess: (p) => {
       const secret = (p as { webhook_secret?: string }).webhook_secret;
@@ -171,7 +173,7 @@ export function ProfileForm({
           <option value="">Choose…</option>
           {zammad.map((c) => (
             <option key={c.id} value={c.id}>
-              {c.name}
+              <Plain text={c.name} />
             </option>
           ))}
         </SelectField>
@@ -179,7 +181,7 @@ export function ProfileForm({
           <option value="">Choose…</option>
           {kimai.map((c) => (
             <option key={c.id} value={c.id}>
-              {c.name}
+              <Plain text={c.name} />
             </option>
           ))}
         </SelectField>
@@ -292,20 +294,20 @@ function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Conne
   const name = (id: string) => connectors.find((c) => c.id === id)?.name ?? `${id} (missing)`;
   const rotate = useApiMutation({
     mutationFn: () => api.rotateSecret(p.id),
-    success: () => `New webhook secret for “${p.name}”; the old one no longer works. Update Zammad now.`,
+    success: () => `New webhook secret for “${plain(p.name)}”; the old one no longer works. Update Zammad now.`,
     invalidate: () => [keys.profiles],
     onSuccess: (s) => onSecret({ name: p.name, webhook_url: s.webhook_url, webhook_secret: s.webhook_secret }),
   });
   const del = useApiMutation({
     mutationFn: () => api.deleteProfile(p.id),
-    success: () => `Profile “${p.name}” deleted.`,
+    success: () => `Profile “${plain(p.name)}” deleted.`,
     invalidate: () => [keys.profiles],
   });
   return (
     <li className="card row" data-testid="profile-row" data-id={p.id}>
       <div className="row-head">
         <div>
-          <strong>{p.name}</strong> <StatusBadge status={p.enabled ? "enabled" : "disabled"} />
+          <strong><Plain text={p.name} /></strong> <StatusBadge status={p.enabled ? "enabled" : "disabled"} />
           <div className="muted small">
             {name(p.zammad_connector_id)} → {name(p.kimai_connector_id)} · {p.minutes_per_unit} min/unit · projects per {p.project_strategy} ·
             users by {p.user_mode} · every {p.interval_minutes} min
@@ -324,7 +326,7 @@ function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Conne
           >
             {rotate.isPending ? "Rotating…" : "Rotate secret"}
           </button>
-          <ConfirmButton label="Delete" question={`Delete “${p.name}”?`} confirmLabel="Confirm delete" onConfirm={() => del.mutate(undefined)} disabled={del.isPending} />
+          <ConfirmButton label="Delete" question={`Delete “${plain(p.name)}”?`} confirmLabel="Confirm delete" onConfirm={() => del.mutate(undefined)} disabled={del.isPending} />
         </div>
       </div>
       <div className="webhook">
@@ -333,7 +335,7 @@ function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Conne
         <button
           type="button"
           data-testid="copy-webhook-url"
-          aria-label={`Copy webhook URL of ${p.name}`}
+          aria-label={`Copy webhook URL of ${plain(p.name)}`}
           onClick={async () => {
             const ok = await copyText(p.webhook_url);
             toast.push(ok ? "success" : "error", ok ? "Webhook URL copied." : "Copy failed; select the URL and copy it by hand.");

@@ -2,7 +2,17 @@ import { Fragment, useState } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api } from "../api/client";
 import { keys, useProfiles } from "../queries";
-import { Empty, LoadMore, QueryError, Section, Spinner, StatusBadge, fmtDuration, fmtTime } from "../ui";
+import {
+  Empty,
+  LoadMore,
+  QueryError,
+  Section,
+  Spinner,
+  StatusBadge,
+  fmtDuration,
+  fmtTime,
+  Plain,
+} from "../ui";
 
 export function Runs() {
   const profiles = useProfiles();
@@ -25,7 +35,7 @@ export function Runs() {
           <option value="">All profiles</option>
           {profiles.data?.map((p) => (
             <option key={p.id} value={p.id}>
-              {p.name}
+              <Plain text={p.name} />
             </option>
           ))}
         </select>
@@ -104,7 +114,7 @@ export function Runs() {
                             <ul>
                               {r.item_errors.map((e, i) => (
                                 <li key={i}>
-                                  Entry {e.entry_id} — <strong>{e.class}</strong>: {e.message}
+                                  Entry {e.entry_id} — <strong>{e.class}</strong>: <Plain text={e.message} />
                                 </li>
                               ))}
                             </ul>
