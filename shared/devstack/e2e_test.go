@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,22 +44,32 @@ func TestEndToEnd(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
+	logs := &syncBuffer{}
 	s, err := devstack.Start(ctx, devstack.Options{Root: root, KumoBin: bin, KumoPort: freePort(t),
 		HTTPAddr: "127.0.0.1:0", ZammadAddr: "127.0.0.1:0", KimaiAddr: "127.0.0.1:0", AdminPassword: "e2e-password-1",
-		ScheduleEvery: time.Hour, Output: io.Discard})
+		ScheduleEvery: time.Hour, Output: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	// Every secret this run uses; none may appear in the functions' logs.
+	secrets := map[string]string{"admin password": "e2e-password-1", "Zammad token": s.ZammadToken, "Kimai token": s.KimaiToken}
+	defer func() {
+		s.Close() // flushes the functions' output
+		scanLogs(t, logs.String(), secrets)
+	}()
 	t.Logf("stack up in %v at %s", time.Since(start).Round(time.Millisecond), s.URL)
 
 	c := &client{t: t, base: s.URL}
 	c.do("GET", "/api/health", nil, 200, nil)
 	c.do("GET", "/api/connectors", nil, 401, nil)
 	c.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "wrong"}, 401, nil)
-	var login struct{ Token string }
+	var login struct {
+		Token       string
+		DeviceToken string `json:"device_token"`
+	}
 	c.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "e2e-password-1"}, 200, &login)
 	c.token = login.Token
+	secrets["session token"], secrets["device token"] = login.Token, login.DeviceToken
 
 	// Connectors to the simulators, tested.
 	var zc, kc struct{ ID string }
@@ -79,6 +90,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	c.do("POST", "/api/profiles", map[string]any{"name": "Support", "zammad_connector_id": zc.ID, "kimai_connector_id": kc.ID,
 		"enabled": true, "auto_create_customers": true, "auto_create_projects": true, "auto_create_activities": true}, 201, &prof)
+	secrets["webhook secret"] = prof.WebhookSecret
 	if !strings.HasPrefix(prof.WebhookURL, s.URL+"/webhooks/zammad/") || prof.WebhookSecret == "" {
 		t.Fatalf("profile %+v", prof)
 	}
@@ -299,4 +311,45 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// scanLogs checks the functions' JSON logs (lines "[<function>] {...}";
+// kumo's own output is not ours) for every secret value the run used, and
+// that there are logs at all, so the check cannot pass by seeing nothing.
+func scanLogs(t *testing.T, out string, secrets map[string]string) {
+	t.Helper()
+	lines := 0
+	for _, line := range strings.Split(out, "\n") {
+		fn, rest, ok := strings.Cut(line, "] ")
+		if !ok || fn == "[kumo" || !strings.HasPrefix(rest, "{") {
+			continue
+		}
+		lines++
+		for what, v := range secrets {
+			if len(v) >= 8 && strings.Contains(rest, v) {
+				t.Errorf("the %s appears in the logs of %s: %.200s", what, strings.TrimPrefix(fn, "["), rest)
+			}
+		}
+	}
+	if lines < 20 {
+		t.Errorf("only %d JSON log lines from the functions; the secret scan saw too little", lines)
+	}
+	t.Logf("scanned %d JSON log lines for %d secrets", lines, len(secrets))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
