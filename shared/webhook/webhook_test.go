@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -727,5 +728,58 @@ func TestWebhookRejectionBrake(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), `"rejected_in_window":30`) {
 		t.Fatal("rejections are not counted in the logs")
+	}
+}
+
+// TestWebhookContractFuzz sends correctly signed deliveries with mutated
+// bodies and headers: every answer is one of the documented ones, errors in
+// the envelope, never a 5xx.
+func TestWebhookContractFuzz(t *testing.T) {
+	f := newFixture(t)
+	rng := rand.New(rand.NewPCG(11, 13))
+	pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+	ids := []string{`42`, `"42"`, `-1`, `0`, `1e30`, `4.5`, `"x"`, `null`, `true`, `[]`, `{}`, `"` + strings.Repeat("9", 400) + `"`, `9223372036854775808`, `"\u0000"`}
+	statuses := map[int]int{}
+	for i := 0; i < 600; i++ {
+		id := ids[rng.IntN(len(ids))]
+		var body []byte
+		switch rng.IntN(9) {
+		case 0:
+			body = []byte(`{"ticket":{"id":` + id + `}}`)
+		case 1:
+			body = []byte(`{"ticket_id":` + id + `}`)
+		case 2:
+			body = []byte(`{"ticket":{"id":` + id + `},"ticket_id":` + pick(ids...) + `}`)
+		case 3:
+			body = []byte(pick("", "{", "[]", "null", "not json", `{"ticket":null}`, `{"ticket":[1]}`, `{"ticket":{"id":1}}{}`))
+		case 4:
+			body = []byte("{\"ticket\":{\"id\":1,\"title\":\"\xff\xfe\"}}")
+		case 5:
+			body = []byte(`{"ticket":{"id":1},"pad":"` + strings.Repeat("x", 1<<20) + `"}`)
+		case 6:
+			body = []byte(`{"ticket":{"id":` + id + `,"id":` + pick(ids...) + `}}`) // duplicate key
+		default:
+			body = []byte(fmt.Sprintf(`{"ticket":{"id":%d,"state":"%s"},"article":{"body":"%s"}}`, rng.IntN(50)+1, pick("open", "closed", "\u202e"), strings.Repeat("ä", rng.IntN(500))))
+		}
+		ev := withBody(sampleEvent(t), body, sampleSecret)
+		ev = withHeader(ev, "x-zammad-delivery", pick("", fmt.Sprint("d", i), strings.Repeat("d", 300), "dup", "\u00e4\u00f6"))
+		code, a := f.send(t, ev) // checks the envelope on errors
+		statuses[code]++
+		switch code {
+		case http.StatusAccepted, http.StatusOK:
+			if !slices.Contains([]string{"queued", "duplicate", "coalesced", "ignored"}, a.Status) {
+				t.Fatalf("case %d: %d with status %q", i, code, a.Status)
+			}
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			if a.Error.Code != "validation_failed" {
+				t.Fatalf("case %d: %d with code %q", i, code, a.Error.Code)
+			}
+		default:
+			t.Fatalf("case %d: body %.100q: status %d %+v", i, body, code, a)
+		}
+	}
+	t.Logf("statuses %v", statuses)
+	if statuses[http.StatusAccepted] == 0 || statuses[http.StatusBadRequest] == 0 {
+		t.Fatalf("the generator missed a path: %v", statuses)
 	}
 }
