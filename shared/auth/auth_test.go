@@ -232,7 +232,7 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 	c := &clock{t: time.Now()}
 	admin := testAdmin(t)
 	a := New(StaticAdmin(admin), newMemCounters(), Options{Now: c.now})
-	now := time.Now()
+	now := c.now() // the verifier's own clock: iat must not be after it
 	claims := func() tokenClaims {
 		return tokenClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: Issuer, Subject: "admin", Audience: jwt.ClaimStrings{Audience},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "t1"},

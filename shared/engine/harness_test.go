@@ -39,6 +39,8 @@ type harness struct {
 	st      *store.Store
 	eng     *engine.Engine
 	profile tb.Profile
+	conn    *connect.Connector // what the engine opens connectors with
+	secrets *vault.Vault
 	nowMu   sync.Mutex // the clock is read by simulator goroutines that outlive a run
 	now     time.Time
 	zURL    string // the Zammad base URL the profile's connector uses
@@ -141,6 +143,7 @@ func newHarness(t testing.TB, o options) *harness {
 		t.Fatalf("store token: %v", err)
 	}
 	connector := connect.New(h.st, secrets, connect.Options{Policy: policy})
+	h.conn, h.secrets = connector, secrets
 	eo := o.engine
 	if eo.RetryDelay == 0 {
 		eo.RetryDelay = 5 * time.Millisecond
