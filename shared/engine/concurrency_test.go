@@ -87,7 +87,9 @@ func TestEverythingAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	qurl := aws.ToString(qout.QueueUrl)
-	t.Cleanup(func() { _, _ = env.SQS.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(qurl)}) })
+	t.Cleanup(func() {
+		_, _ = env.SQS.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(qurl)})
+	})
 	sender := queue.NewSender(env.SQS, qurl)
 	const secret = "concurrency-webhook-secret"
 	if err := h.secrets.Put(ctx, webhook.SecretName(pid), secret); err != nil {
