@@ -189,7 +189,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-func sheetOf(t *testing.T, s *devstack.Stack, entryID int64) kimaisim.Sheet {
+func sheetOf(t testing.TB, s *devstack.Stack, entryID int64) kimaisim.Sheet {
 	t.Helper()
 	marker := fmt.Sprintf("-%d]", entryID)
 	var found []kimaisim.Sheet
@@ -205,7 +205,7 @@ func sheetOf(t *testing.T, s *devstack.Stack, entryID int64) kimaisim.Sheet {
 }
 
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 }
@@ -217,7 +217,8 @@ type runView struct {
 	Counts  struct {
 		Created, Updated, Deleted, Conflicts, Errors int
 	} `json:"counts"`
-	Error *struct{ Class, Message string } `json:"error_detail"`
+	Error      *struct{ Class, Message string } `json:"error_detail"`
+	MergedInto string                           `json:"merged_into"`
 }
 
 func (c *client) do(method, path string, body any, want int, out any) {
@@ -304,7 +305,7 @@ func (c *client) webhook(s *devstack.Stack, url, secret string, ticketID int64, 
 	return out.RunID
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,10 @@ func (s *Stack) startGlue(ctx context.Context, o Options) {
 	for _, f := range s.Template.Functions {
 		if f.SQSQueue != "" {
 			q, _ := s.queueByID(f.SQSQueue)
-			s.wg.Add(1)
-			go func() { defer s.wg.Done(); s.pollQueue(ctx, f, q) }()
+			for range pollers(f.MaxConcurrency, o.ProcessesPerFunction) {
+				s.wg.Add(1)
+				go func() { defer s.wg.Done(); s.pollQueue(ctx, f, q) }()
+			}
 		}
 		for _, expr := range f.Schedules {
 			every := o.ScheduleEvery
@@ -73,6 +75,19 @@ func (s *Stack) startGlue(ctx context.Context, o Options) {
 			go func() { defer s.wg.Done(); s.tick(ctx, f, every) }()
 		}
 	}
+}
+
+// pollers is how many batches the local event-source mapping works on at
+// once: like Lambda's SQS poller, up to the event's MaximumConcurrency (AWS
+// starts with five concurrent batches when it is not set), but no more than
+// handler processes run, since each batch holds one process for its
+// invocation.
+func pollers(maxConcurrency, processes int) int {
+	n := maxConcurrency
+	if n <= 0 {
+		n = 5
+	}
+	return max(1, min(n, processes))
 }
 
 // rate parses "rate(5 minutes)"; anything else ticks every 5 minutes.
@@ -353,4 +368,26 @@ func (s *Stack) serveStatic(w http.ResponseWriter, r *http.Request, dist string)
 (<a href="/api/openapi.json">OpenAPI</a>); the Zammad webhook at <code>/webhooks/zammad/{profile_id}</code>.</p>
 <p>Demo Zammad: <code>%s</code> (token <code>%s</code>) · demo Kimai: <code>%s</code> (token <code>%s</code>)</p>`,
 		s.ZammadURL, s.ZammadToken, s.KimaiURL, s.KimaiToken)
+}
+
+// QueueDepth is the number of messages in a queue of the template (by
+// logical id), visible or in flight.
+func (s *Stack) QueueDepth(ctx context.Context, logicalID string) (int, error) {
+	url, ok := s.QueueURLs[logicalID]
+	if !ok {
+		return 0, fmt.Errorf("devstack: no queue %s", logicalID)
+	}
+	out, err := s.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0, fmt.Errorf("devstack: depth of %s: %w", logicalID, err)
+	}
+	n := 0
+	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, _ := strconv.Atoi(out.Attributes[string(k)])
+		n += v
+	}
+	return n, nil
 }

@@ -51,6 +51,8 @@ type Options struct {
 	ZammadAddr    string // default 127.0.0.1:8081
 	KimaiAddr     string // default 127.0.0.1:8082
 	AdminPassword string // "" = generated
+	// DemoTickets and DemoEntries size the demo Zammad (defaults 40 and 300).
+	DemoTickets, DemoEntries int
 	// ScheduleEvery is the local schedule tick (default: the template's
 	// rate, 5 minutes). The first tick fires at start.
 	ScheduleEvery time.Duration
@@ -222,7 +224,7 @@ func (s *Stack) serve(srv *http.Server, ln net.Listener) {
 func (s *Stack) startSimulators(o Options) error {
 	now := time.Now().UTC()
 	s.Zammad = zammadsim.New()
-	demo := s.Zammad.SeedDemo(zammadsim.DemoConfig{Seed: 1, Tickets: 40, Entries: 300, AdminToken: demoZammad,
+	demo := s.Zammad.SeedDemo(zammadsim.DemoConfig{Seed: 1, Tickets: o.DemoTickets, Entries: o.DemoEntries, AdminToken: demoZammad,
 		Start: now.AddDate(0, 0, -28).Truncate(time.Hour), Span: 27 * 24 * time.Hour})
 	_ = demo
 	s.ZammadToken = demoZammad

@@ -58,10 +58,13 @@ type Function struct {
 	Dir       string // functions/<dir>
 	Timeout   int
 	Env       map[string]string
-	Routes    []Route  // HttpApi events
-	SQSQueue  string   // logical id of the queue of an SQS event
-	BatchSize int      // of the SQS event
-	Schedules []string // schedule expressions
+	Routes    []Route // HttpApi events
+	SQSQueue  string  // logical id of the queue of an SQS event
+	BatchSize int     // of the SQS event
+	// MaxConcurrency is the SQS event's ScalingConfig.MaximumConcurrency:
+	// how many batches Lambda works on at once (0 = not set).
+	MaxConcurrency int
+	Schedules      []string // schedule expressions
 }
 
 // Route is one HTTP API route of a function.
@@ -201,6 +204,9 @@ func ParseTemplate(path, stackName, region, account string) (*Template, error) {
 						f.BatchSize = 10
 						if b := get(ep, "BatchSize"); b != nil {
 							f.BatchSize, _ = strconv.Atoi(b.Value)
+						}
+						if c := get(ep, "ScalingConfig", "MaximumConcurrency"); c != nil {
+							f.MaxConcurrency, _ = strconv.Atoi(c.Value)
 						}
 					case "Schedule", "ScheduleV2":
 						expr := get(ep, "Schedule")

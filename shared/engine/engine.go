@@ -83,6 +83,11 @@ type Store interface {
 	ConflictByID(ctx context.Context, id string) (tb.Conflict, error)
 	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
 	PutRun(ctx context.Context, r tb.Run) (tb.Run, error)
+	GetRun(ctx context.Context, id string) (tb.Run, error)
+	MarkMerged(ctx context.Context, runIDs []string, into string, status tb.RunStatus, started, finished time.Time) error
+	AddPending(ctx context.Context, profileID string, runs []store.PendingRun) error
+	TakePending(ctx context.Context, profileID string) ([]store.PendingRun, error)
+	HasPending(ctx context.Context, profileID string) (bool, error)
 	AppendAudit(ctx context.Context, events ...tb.AuditEvent) error
 	TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (gen int64, ok bool, err error)
 	EndLease(ctx context.Context, name, owner string) error
@@ -204,6 +209,10 @@ type Request struct {
 	Actor     string // who asked ("engine" when empty)
 	// QueuedAt is when the run was queued (zero: now).
 	QueuedAt time.Time
+	// Merged are other queued ticket runs of the profile that this ticket
+	// run carries out too: their tickets are synced with TicketID's, and
+	// their records finish with this run's status and point to it.
+	Merged []store.PendingRun
 	// force marks entries resolved by a human (set by Resolve).
 	force map[int64]tb.Resolution
 }
@@ -305,7 +314,11 @@ func (e *Engine) keepLease(ctx context.Context, profileID string, l *lease, log 
 // An error means the run could not be carried out at all (its record says
 // why); per-entry failures are counted in the record instead.
 func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
-	return e.run(ctx, req, nil)
+	run, err := e.run(ctx, req, nil)
+	if !errors.Is(err, ErrBusy) && !req.DryRun {
+		e.afterRelease(ctx, req.ProfileID)
+	}
+	return run, err
 }
 
 // run executes one run, under held when the caller already holds the
@@ -328,12 +341,16 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		f, t := req.From, req.To
 		run.From, run.To = &f, &t
 	}
+	if len(req.Merged) > 0 {
+		run.Tickets = req.tickets()
+	}
 	log := e.log.With(slog.String("run_id", req.RunID), slog.String("profile_id", req.ProfileID), slog.String("mode", string(req.Mode)))
 
 	if err := validateRequest(req); err != nil {
 		return e.fail(ctx, run, err, log)
 	}
-	if held == nil {
+	owned := held == nil
+	if owned {
 		// The owner is unique per attempt, not per run: a queue may deliver
 		// one run's message twice at once, and both copies must not hold
 		// the lease.
@@ -349,6 +366,11 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	}
 	ctx, stop := e.keepLease(ctx, req.ProfileID, held, log)
 	defer stop()
+	if owned && !req.DryRun {
+		// Ticket runs handed over while this run held the lease are carried
+		// out before it is released (the deferred calls run after this).
+		defer func() { e.drainHeld(ctx, req.ProfileID, held, log) }()
+	}
 	if _, err := e.store.PutRun(ctx, run); err != nil {
 		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
 	}
@@ -382,6 +404,15 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	if _, perr := e.store.PutRun(sctx, r.run); perr != nil {
 		log.Error("store run record", slog.String("err", perr.Error()))
 	}
+	if len(req.Merged) > 0 {
+		ids := make([]string, len(req.Merged))
+		for i, m := range req.Merged {
+			ids[i] = m.RunID
+		}
+		if merr := e.store.MarkMerged(sctx, ids, r.run.ID, r.run.Status, start, end); merr != nil {
+			log.Error("finish merged run records", slog.String("err", merr.Error()))
+		}
+	}
 	if !req.DryRun {
 		_ = e.store.AppendAudit(sctx, tb.AuditEvent{ID: NewID(end), Time: end, ProfileID: req.ProfileID, RunID: req.RunID,
 			Actor: req.Actor, Type: "run.finished", Subject: "run " + req.RunID,
@@ -403,12 +434,20 @@ func validateRequest(req Request) error {
 		if req.TicketID <= 0 {
 			return apperr.New(apperr.Validation, "engine: run", "A ticket run needs a ticket id.")
 		}
+		for _, m := range req.Merged {
+			if m.TicketID <= 0 || m.RunID == "" || m.RunID == req.RunID {
+				return apperr.New(apperr.Validation, "engine: run", "A merged ticket run needs its own run id and a ticket id.")
+			}
+		}
 	case tb.ModeRange:
 		if req.From.IsZero() || req.To.IsZero() || !req.From.Before(req.To) {
 			return apperr.New(apperr.Validation, "engine: run", "A range run needs from < to.")
 		}
 	default:
 		return apperr.New(apperr.Validation, "engine: run", fmt.Sprintf("Unknown run mode %q; use incremental, full, range or ticket.", req.Mode))
+	}
+	if len(req.Merged) > 0 && (req.Mode != tb.ModeTicket || req.DryRun) {
+		return apperr.New(apperr.Validation, "engine: run", "Only ticket runs that write can carry out other ticket runs.")
 	}
 	if req.ProfileID == "" {
 		return apperr.New(apperr.Validation, "engine: run", "A run needs a profile id.")

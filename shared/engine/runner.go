@@ -125,8 +125,7 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 	window := now.AddDate(0, 0, -r.profile.DeletionWindowDays)
 	switch r.req.Mode {
 	case tb.ModeTicket:
-		ids := []int64{r.req.TicketID}
-		tickets, err = r.fetchTickets(ctx, ids, nil)
+		tickets, err = r.fetchTickets(ctx, r.req.tickets(), nil)
 		return tickets, nil, time.Time{}, err
 
 	case tb.ModeIncremental:

@@ -100,7 +100,9 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 	sender := queue.NewSender(env.SQS, q.url)
 	for _, m := range []queue.Message{
 		{ProfileID: p.ID, Mode: tb.ModeIncremental, Trigger: "schedule", Actor: "scheduler"},
-		{ProfileID: p.ID, Mode: tb.ModeTicket, TicketID: 7, Trigger: "webhook", Actor: "webhook"},
+		// Not a ticket run: those are handed to the lease holder instead
+		// (TestTicketRunHandedToHolder).
+		{ProfileID: p.ID, Mode: tb.ModeFull, Trigger: "manual", Actor: "admin"},
 	} {
 		if _, err := queue.Submit(ctx, st, sender, m, time.Now(), store.NewID); err != nil {
 			t.Fatal(err)
@@ -218,6 +220,87 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 	}
 	if a := attrs.Attributes; a["ApproximateNumberOfMessages"] != "0" || a["ApproximateNumberOfMessagesNotVisible"] != "0" {
 		t.Fatalf("messages left in the queue: %v", a)
+	}
+}
+
+// TestTicketRunHandedToHolder: a webhook's ticket run that finds the
+// profile busy is handed to the run holding the lease: its invocation
+// answers at once with nothing to retry, and the holder carries it out
+// before it releases the lease (never two runs at once).
+func TestTicketRunHandedToHolder(t *testing.T) {
+	env := kumotest.Get(t)
+	ctx := context.Background()
+	st := env.NewStore(t)
+	q := newQueue(t, env)
+	p, err := st.CreateProfile(ctx, tb.Profile{Name: "Demo", ZammadConnectorID: "zc", KimaiConnectorID: "kc", Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := queue.NewSender(env.SQS, q.url)
+	var runs []tb.Run
+	for _, m := range []queue.Message{
+		{ProfileID: p.ID, Mode: tb.ModeIncremental, Trigger: "schedule", Actor: "scheduler"},
+		{ProfileID: p.ID, Mode: tb.ModeTicket, TicketID: 7, Trigger: "webhook", Actor: "webhook"},
+	} {
+		r, err := queue.Submit(ctx, st, sender, m, time.Now(), store.NewID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	recs := q.receive(2, 10*time.Second)
+	if len(recs) != 2 {
+		t.Fatalf("received %d messages", len(recs))
+	}
+	if m, _ := queue.Decode(recs[0].Body); m.Mode == tb.ModeTicket { // the incremental run first
+		recs[0], recs[1] = recs[1], recs[0]
+	}
+	var active, maxActive, connects atomic.Int32
+	entered := make(chan struct{}, 4)
+	release := make(chan struct{})
+	conn := engine.ConnectorFunc(func(ctx context.Context, _ tb.Profile) (engine.ZammadAPI, engine.KimaiAPI, error) {
+		n := active.Add(1)
+		defer active.Add(-1)
+		for m := maxActive.Load(); n > m && !maxActive.CompareAndSwap(m, n); m = maxActive.Load() {
+		}
+		connects.Add(1)
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, nil, apperr.New(apperr.Auth, "test: connect", "The Zammad token was refused.")
+	})
+	log := slog.New(slog.DiscardHandler)
+	newHandler := func() *reconcile.Handler {
+		return reconcile.New(reconcile.Deps{Engine: engine.New(st, conn, log, engine.Options{}), SQS: env.SQS, QueueURL: q.url,
+			RetryDelay: time.Second, Logger: log})
+	}
+	firstDone := make(chan events.SQSEventResponse, 1)
+	go func() {
+		resp, _ := newHandler().Handle(ctx, events.SQSEvent{Records: recs[:1]})
+		firstDone <- resp
+	}()
+	<-entered
+	resp, _ := newHandler().Handle(ctx, events.SQSEvent{Records: recs[1:]})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the handed-off ticket run was reported for retry: %+v", resp)
+	}
+	q.settle(recs[1:], resp)
+	if r, err := st.GetRun(ctx, runs[1].ID); err != nil || r.Status != tb.RunQueued {
+		t.Fatalf("handed-off run %+v, %v: want queued while the holder runs", r, err)
+	}
+	close(release)
+	q.settle(recs[:1], <-firstDone)
+	// The holder carried the ticket run out (its connector refused it too).
+	if r, err := st.GetRun(ctx, runs[1].ID); err != nil || r.Status != tb.RunFailed || r.MergedInto != "" || r.Trigger != "webhook" {
+		t.Fatalf("handed-off run %+v, %v: want failed (auth) by its own record", r, err)
+	}
+	if more, err := st.HasPending(ctx, p.ID); err != nil || more {
+		t.Fatalf("pending left: %v %v", more, err)
+	}
+	if maxActive.Load() != 1 || connects.Load() != 2 {
+		t.Fatalf("%d runs at once, %d connects", maxActive.Load(), connects.Load())
 	}
 }
 

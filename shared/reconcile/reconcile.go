@@ -58,6 +58,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/queue"
+	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -71,9 +72,10 @@ const (
 	maxVisibility = 12 * time.Hour
 )
 
-// Engine runs one run (engine.Engine satisfies it).
+// Engine runs runs (engine.Engine satisfies it).
 type Engine interface {
 	Run(ctx context.Context, req engine.Request) (tb.Run, error)
+	HandOff(ctx context.Context, profileID string, runs []store.PendingRun) error
 }
 
 // SQSAPI is the consumer-side part of the SQS client the handler uses.
@@ -192,8 +194,23 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			// The profile's ticket runs go first, as one merged run.
+			var tickets []int
 			for _, i := range idx {
-				results[i] = h.process(runCtx, log, ev.Records[i], msgs[i])
+				if mergeable(msgs[i]) {
+					tickets = append(tickets, i)
+				}
+			}
+			if len(tickets) > 0 {
+				r := h.processTickets(runCtx, log, ev.Records, msgs, tickets)
+				for _, i := range tickets {
+					results[i] = r
+				}
+			}
+			for _, i := range idx {
+				if !mergeable(msgs[i]) {
+					results[i] = h.process(runCtx, log, ev.Records[i], msgs[i])
+				}
 			}
 		}()
 	}
@@ -227,8 +244,40 @@ func (h *Handler) runContext(ctx context.Context) (context.Context, context.Canc
 	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
+// mergeable reports whether m is a ticket run that may be carried out
+// together with other ticket runs of its profile.
+func mergeable(m queue.Message) bool {
+	return m.Mode == tb.ModeTicket && !m.DryRun && m.TicketID > 0 && m.RunID != ""
+}
+
+// processTickets carries out a profile's ticket runs of one batch (idx) as
+// one merged run, led by the first; they share its fate. When the profile
+// is busy they are handed to the run holding its lease
+// (engine.Engine.HandOff) instead of waiting for a retry.
+func (h *Handler) processTickets(ctx context.Context, log *slog.Logger, recs []events.SQSMessage, msgs []queue.Message, idx []int) result {
+	lead := idx[0]
+	seen := map[string]bool{msgs[lead].RunID: true}
+	var merged []store.PendingRun
+	for _, i := range idx[1:] {
+		if m := msgs[i]; !seen[m.RunID] {
+			seen[m.RunID] = true
+			merged = append(merged, store.PendingRun{RunID: m.RunID, TicketID: m.TicketID})
+		}
+	}
+	if len(merged) > 0 {
+		log = log.With(slog.Int("merged_runs", len(merged)))
+	}
+	return h.processReq(ctx, log, recs[lead], msgs[lead], merged)
+}
+
 // process runs one message and decides its fate.
 func (h *Handler) process(ctx context.Context, log *slog.Logger, rec events.SQSMessage, m queue.Message) result {
+	return h.processReq(ctx, log, rec, m, nil)
+}
+
+// processReq runs m (carrying out merged too) and decides the fate of its
+// message (and of the merged runs' messages).
+func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.SQSMessage, m queue.Message, merged []store.PendingRun) result {
 	log = log.With(slog.String("message_id", rec.MessageId), slog.String("run_id", m.RunID), slog.String("profile_id", m.ProfileID),
 		slog.String("mode", string(m.Mode)), slog.String("trigger", m.Trigger), slog.String("receive_count", rec.Attributes["ApproximateReceiveCount"]))
 	if m.Delivery != "" {
@@ -239,7 +288,7 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, rec events.SQSM
 		return soon(h.d.RetryDelay)
 	}
 	req := engine.Request{RunID: m.RunID, ProfileID: m.ProfileID, Mode: m.Mode, TicketID: m.TicketID, DryRun: m.DryRun,
-		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec)}
+		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged}
 	if m.From != nil {
 		req.From = *m.From
 	}
@@ -251,6 +300,14 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, rec events.SQSM
 	switch {
 	case err == nil:
 		log.Info("run done", slog.String("status", string(run.Status)))
+		return result{outcome: done}
+	case errors.Is(err, engine.ErrBusy) && mergeable(m):
+		runs := append([]store.PendingRun{{RunID: m.RunID, TicketID: m.TicketID}}, merged...)
+		if herr := h.d.Engine.HandOff(ctx, m.ProfileID, runs); herr != nil {
+			log.Warn("profile busy, hand-off failed: runs retried soon", slog.String("err", herr.Error()))
+			return soon(h.busyDelay(rec))
+		}
+		log.Info("profile busy: ticket runs handed to the run holding it", slog.Int("runs", len(runs)))
 		return result{outcome: done}
 	case errors.Is(err, engine.ErrBusy):
 		after := h.busyDelay(rec)

@@ -23,6 +23,7 @@ import (
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/reconcile"
+	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -38,6 +39,18 @@ type fakeEngine struct {
 	total     int
 	maxTotal  int
 	run       func(ctx context.Context, req engine.Request) error
+	handed    []store.PendingRun
+	handOff   error // returned by HandOff
+}
+
+func (f *fakeEngine) HandOff(ctx context.Context, profileID string, runs []store.PendingRun) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.handOff != nil {
+		return f.handOff
+	}
+	f.handed = append(f.handed, runs...)
+	return nil
 }
 
 func newFakeEngine(run func(ctx context.Context, req engine.Request) error) *fakeEngine {
@@ -327,7 +340,7 @@ func TestBatchConcurrency(t *testing.T) {
 	var recs []events.SQSMessage
 	for i := range 9 {
 		pid := fmt.Sprintf("p%d", i%3)
-		recs = append(recs, record(fmt.Sprintf("m%d", i), queue.Message{RunID: fmt.Sprintf("r%d", i), ProfileID: pid, Mode: tb.ModeTicket, TicketID: int64(i + 1), Trigger: "webhook"}))
+		recs = append(recs, record(fmt.Sprintf("m%d", i), queue.Message{RunID: fmt.Sprintf("r%d", i), ProfileID: pid, Mode: tb.ModeFull, Trigger: "manual"}))
 	}
 	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: recs})
 	if len(resp.BatchItemFailures) != 0 || len(eng.reqs) != 9 {
@@ -351,4 +364,71 @@ func TestBatchConcurrency(t *testing.T) {
 	if !slices.Equal(p0, []string{"r0", "r3", "r6"}) {
 		t.Fatalf("p0 order %v", p0)
 	}
+}
+
+// TestTicketRunsMerged: a profile's ticket runs in one batch are carried
+// out as one engine run led by the first (duplicates of a run once), other
+// runs of the profile follow one by one; when the profile is busy, the
+// ticket runs are handed to the lease holder and their messages are done,
+// and only when the hand-off fails do they come back (busy delay).
+func TestTicketRunsMerged(t *testing.T) {
+	busy := apperr.Wrap(engine.ErrBusy, apperr.Conflict, "engine: run", "busy")
+	batch := []events.SQSMessage{
+		record("m1", queue.Message{RunID: "r1", ProfileID: "p", Mode: tb.ModeTicket, TicketID: 7, Trigger: "webhook"}),
+		record("m2", queue.Message{RunID: "r2", ProfileID: "p", Mode: tb.ModeFull, Trigger: "manual"}),
+		record("m3", queue.Message{RunID: "r3", ProfileID: "p", Mode: tb.ModeTicket, TicketID: 8, Trigger: "webhook"}),
+		record("m4", queue.Message{RunID: "r3", ProfileID: "p", Mode: tb.ModeTicket, TicketID: 8, Trigger: "webhook"}), // SQS delivered r3 twice
+		record("m5", queue.Message{RunID: "r5", ProfileID: "p", Mode: tb.ModeTicket, TicketID: 9, DryRun: true, Trigger: "manual"}),
+		record("m6", queue.Message{RunID: "r6", ProfileID: "q", Mode: tb.ModeTicket, TicketID: 7, Trigger: "webhook"}),
+	}
+	t.Run("merged", func(t *testing.T) {
+		eng := newFakeEngine(nil)
+		h := reconcile.New(reconcile.Deps{Engine: eng})
+		resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: batch})
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures %v", resp.BatchItemFailures)
+		}
+		var got []string
+		for _, r := range eng.reqs {
+			got = append(got, fmt.Sprintf("%s:%s/%d+%v", r.ProfileID, r.RunID, r.TicketID, r.Merged))
+		}
+		slices.Sort(got)
+		want := []string{"p:r1/7+[{r3 8}]", "p:r2/0+[]", "p:r5/9+[]", "q:r6/7+[]"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("runs %v, want %v", got, want)
+		}
+	})
+	t.Run("busy: handed off", func(t *testing.T) {
+		eng := newFakeEngine(func(ctx context.Context, req engine.Request) error {
+			if req.ProfileID == "p" {
+				return busy
+			}
+			return nil
+		})
+		fs := &fakeSQS{}
+		h := reconcile.New(reconcile.Deps{Engine: eng, SQS: fs, QueueURL: "q"})
+		resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: batch})
+		var failed []string
+		for _, f := range resp.BatchItemFailures {
+			failed = append(failed, f.ItemIdentifier)
+		}
+		// The full run and the dry run wait for their retry; the ticket runs
+		// are with the lease holder.
+		if !slices.Equal(failed, []string{"m2", "m5"}) {
+			t.Fatalf("failures %v, want m2 and m5", failed)
+		}
+		if fmt.Sprint(eng.handed) != "[{r1 7} {r3 8}]" {
+			t.Fatalf("handed off %v", eng.handed)
+		}
+	})
+	t.Run("busy: hand-off failed", func(t *testing.T) {
+		eng := newFakeEngine(func(context.Context, engine.Request) error { return busy })
+		eng.handOff = apperr.New(apperr.Upstream, "store", "throttled")
+		fs := &fakeSQS{}
+		h := reconcile.New(reconcile.Deps{Engine: eng, SQS: fs, QueueURL: "q"})
+		resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: batch[:1]})
+		if len(resp.BatchItemFailures) != 1 || fs.changes["rh-m1"] != 30 {
+			t.Fatalf("failures %v, visibility %v", resp.BatchItemFailures, fs.changes)
+		}
+	})
 }

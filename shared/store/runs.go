@@ -32,31 +32,33 @@ const (
 func pkRun(id string) string { return "RUN#" + id }
 
 type runItem struct {
-	PK          string `dynamodbav:"pk"`
-	SK          string `dynamodbav:"sk"`
-	GSI1PK      string `dynamodbav:"gsi1pk"`
-	GSI1SK      string `dynamodbav:"gsi1sk"`
-	Type        string `dynamodbav:"type"`
-	ID          string `dynamodbav:"id"`
-	ProfileID   string `dynamodbav:"profile_id"`
-	Trigger     string `dynamodbav:"trigger,omitempty"`
-	Mode        string `dynamodbav:"mode,omitempty"`
-	DryRun      bool   `dynamodbav:"dry_run"`
-	TicketID    int64  `dynamodbav:"ticket_id,omitempty"`
-	From        string `dynamodbav:"from,omitempty"`
-	To          string `dynamodbav:"to,omitempty"`
-	Status      string `dynamodbav:"status"`
-	QueuedAt    string `dynamodbav:"queued_at"`
-	StartedAt   string `dynamodbav:"started_at,omitempty"`
-	FinishedAt  string `dynamodbav:"finished_at,omitempty"`
-	DurationMS  int64  `dynamodbav:"duration_ms"`
-	Counts      string `dynamodbav:"counts"`                 // JSON Counts
-	Error       string `dynamodbav:"error_detail,omitempty"` // JSON ErrorDetail
-	ItemErrors  string `dynamodbav:"item_errors,omitempty"`  // JSON []ItemError
-	Requester   string `dynamodbav:"requester,omitempty"`
-	PlanGen     string `dynamodbav:"plan_gen,omitempty"`
-	PlanParts   int    `dynamodbav:"plan_parts,omitempty"`
-	PlanEntries int    `dynamodbav:"plan_entries,omitempty"`
+	PK          string  `dynamodbav:"pk"`
+	SK          string  `dynamodbav:"sk"`
+	GSI1PK      string  `dynamodbav:"gsi1pk"`
+	GSI1SK      string  `dynamodbav:"gsi1sk"`
+	Type        string  `dynamodbav:"type"`
+	ID          string  `dynamodbav:"id"`
+	ProfileID   string  `dynamodbav:"profile_id"`
+	Trigger     string  `dynamodbav:"trigger,omitempty"`
+	Mode        string  `dynamodbav:"mode,omitempty"`
+	DryRun      bool    `dynamodbav:"dry_run"`
+	TicketID    int64   `dynamodbav:"ticket_id,omitempty"`
+	From        string  `dynamodbav:"from,omitempty"`
+	To          string  `dynamodbav:"to,omitempty"`
+	Status      string  `dynamodbav:"status"`
+	QueuedAt    string  `dynamodbav:"queued_at"`
+	StartedAt   string  `dynamodbav:"started_at,omitempty"`
+	FinishedAt  string  `dynamodbav:"finished_at,omitempty"`
+	DurationMS  int64   `dynamodbav:"duration_ms"`
+	Counts      string  `dynamodbav:"counts"`                 // JSON Counts
+	Error       string  `dynamodbav:"error_detail,omitempty"` // JSON ErrorDetail
+	ItemErrors  string  `dynamodbav:"item_errors,omitempty"`  // JSON []ItemError
+	Requester   string  `dynamodbav:"requester,omitempty"`
+	Tickets     []int64 `dynamodbav:"tickets,omitempty"`
+	MergedInto  string  `dynamodbav:"merged_into,omitempty"`
+	PlanGen     string  `dynamodbav:"plan_gen,omitempty"`
+	PlanParts   int     `dynamodbav:"plan_parts,omitempty"`
+	PlanEntries int     `dynamodbav:"plan_entries,omitempty"`
 }
 
 type planPartItem struct {
@@ -77,7 +79,7 @@ func toRunItem(r timebridge.Run) (runItem, error) {
 		TicketID: r.TicketID, From: fmtTimePtr(r.From), To: fmtTimePtr(r.To),
 		Status: string(r.Status), QueuedAt: fmtTime(r.QueuedAt),
 		StartedAt: fmtTimePtr(r.StartedAt), FinishedAt: fmtTimePtr(r.FinishedAt),
-		DurationMS: r.DurationMS, Requester: r.Requester,
+		DurationMS: r.DurationMS, Requester: r.Requester, Tickets: r.Tickets, MergedInto: r.MergedInto,
 	}
 	var err error
 	if it.Counts, err = jsonString(r.Counts); err != nil {
@@ -103,7 +105,7 @@ func (it runItem) domain() (timebridge.Run, error) {
 		DryRun: it.DryRun, TicketID: it.TicketID, From: tp.ptr(it.From), To: tp.ptr(it.To),
 		Status: timebridge.RunStatus(it.Status), QueuedAt: tp.t(it.QueuedAt),
 		StartedAt: tp.ptr(it.StartedAt), FinishedAt: tp.ptr(it.FinishedAt),
-		DurationMS: it.DurationMS, Requester: it.Requester,
+		DurationMS: it.DurationMS, Requester: it.Requester, Tickets: it.Tickets, MergedInto: it.MergedInto,
 	}
 	if tp.err != nil {
 		return r, tp.err

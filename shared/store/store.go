@@ -375,3 +375,9 @@ func queryPrefix[T any](ctx context.Context, st *Store, op, pk, prefix string) (
 	})
 	return out, err
 }
+
+// isConditionFailed reports whether err is a failed condition expression.
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}

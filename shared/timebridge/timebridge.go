@@ -377,6 +377,11 @@ type Run struct {
 	// Plan is the plan of a dry run (nothing written).
 	Plan      []PlannedChange `json:"plan,omitempty"`
 	Requester string          `json:"requester,omitempty"`
+	// Tickets lists every ticket of a ticket run that also carried out
+	// other queued ticket runs of the profile (its own ticket first).
+	Tickets []int64 `json:"tickets,omitempty"`
+	// MergedInto names the run that carried out this queued ticket run.
+	MergedInto string `json:"merged_into,omitempty"`
 }
 
 // ItemError is a per-entry failure inside a run.
