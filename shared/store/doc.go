@@ -25,6 +25,7 @@
 //	mapping       P#<pid>              MAP#<kind>#<source>           -                      -
 //	link          P#<pid>              LINK#<entry>                  LT#<pid>#<ticket>      <entry>
 //	cursor        P#<pid>              CURSOR                        -                      -
+//	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
 //	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
 //	run           RUN#<id>             RUN                           RUNS#<pid>             <queued>#<id>
 //	run plan part RUN#<id>             PLAN#<gen>#<part>             -                      -

@@ -832,6 +832,10 @@ export interface components {
             /** @description Dry runs only, in GET /api/runs/{id}. */
             plan?: components["schemas"]["PlannedChange"][];
             requester?: string;
+            /** @description Every ticket of a ticket run that also carried out other queued ticket runs of the profile (its own first). */
+            tickets?: number[];
+            /** @description The run that carried out this queued ticket run (its counts are there). */
+            merged_into?: string;
         };
         EntrySnapshot: {
             entry_id: number;

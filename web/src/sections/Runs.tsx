@@ -73,6 +73,12 @@ export function Runs() {
                         {r.mode}
                         {r.ticket_id ? ` #${r.ticket_id}` : ""} · {r.trigger}
                         {r.requester ? ` by ${r.requester}` : ""}
+                        {(r.tickets?.length ?? 0) > 1 && (
+                          <div className="muted" title={`Tickets ${r.tickets?.join(", ")}`}>
+                            with {(r.tickets?.length ?? 1) - 1} more queued ticket runs
+                          </div>
+                        )}
+                        {r.merged_into && <div className="muted">carried out by run {r.merged_into}</div>}
                       </td>
                       <td>
                         <StatusBadge status={r.status} />
