@@ -315,7 +315,7 @@ func (e *Engine) keepLease(ctx context.Context, profileID string, l *lease, log 
 // why); per-entry failures are counted in the record instead.
 func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 	run, err := e.run(ctx, req, nil)
-	if !errors.Is(err, ErrBusy) && !req.DryRun {
+	if !errors.Is(err, ErrBusy) {
 		e.afterRelease(ctx, req.ProfileID)
 	}
 	return run, err
@@ -366,9 +366,10 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	}
 	ctx, stop := e.keepLease(ctx, req.ProfileID, held, log)
 	defer stop()
-	if owned && !req.DryRun {
-		// Ticket runs handed over while this run held the lease are carried
-		// out before it is released (the deferred calls run after this).
+	if owned {
+		// Ticket runs handed over while this run (a dry run too) held the
+		// lease are carried out before it is released (the deferred calls
+		// run after this).
 		defer func() { e.drainHeld(ctx, req.ProfileID, held, log) }()
 	}
 	if _, err := e.store.PutRun(ctx, run); err != nil {

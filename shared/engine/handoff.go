@@ -19,8 +19,9 @@ import (
 //
 //   - A ticket run that finds the profile busy is added to the profile's
 //     pending set (HandOff; one atomic ADD) and its message is done.
-//   - Every run that took the lease itself drains the pending set before it
-//     releases the lease (drainHeld): it takes the whole set in one atomic
+//   - Every run that took the lease itself (a dry run too) drains the
+//     pending set before it releases the lease (drainHeld), and a
+//     resolution right after it released it: it takes the whole set in one atomic
 //     update and carries the runs out as merged ticket runs of up to
 //     MaxMerged tickets each (one profile, catalog and Kimai user lookup
 //     for all of them; each queued run's record then points to the run

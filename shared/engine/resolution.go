@@ -52,6 +52,9 @@ func (e *Engine) Resolve(ctx context.Context, conflictID string, res tb.Resoluti
 		if err != nil {
 			return c, err
 		}
+		// Ticket runs handed over meanwhile are carried out once the lease
+		// is released (deferred calls run last in first out).
+		defer e.afterRelease(ctx, c.ProfileID)
 		defer release()
 		if c.Kind == tb.ConflictDuplicateInKimai && res == tb.ResolveUseZammad {
 			if err := e.deleteDuplicates(ctx, c, actor, held.gen); err != nil {
@@ -133,6 +136,7 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 		}
 		return err
 	}
+	defer e.afterRelease(ctx, c.ProfileID) // after release: see Resolve
 	defer release()
 
 	l, err := e.store.GetLink(ctx, c.ProfileID, c.TicketID, c.EntryID)
