@@ -127,4 +127,20 @@ func TestHandOff(t *testing.T) {
 	if r, err := h.st.GetRun(ctx, "run-failing"); err != nil || r.Status != tb.RunSucceeded {
 		t.Fatalf("retried run %+v %v", r, err)
 	}
+
+	// A dry run holds the lease too, so it drains like any other run.
+	h.zs.UpdateEntry(entries[102], func(e *zammadsim.Entry) { e.TimeUnit = decimal.MustParse("45") })
+	if _, ok, err := h.st.TakeLease(ctx, lease, "elsewhere", time.Minute); err != nil || !ok {
+		t.Fatalf("take lease: %v %v", ok, err)
+	}
+	if err := h.eng.HandOff(ctx, h.profile.ID, []store.PendingRun{{RunID: "run-during-preview", TicketID: 102}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.EndLease(ctx, lease, "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	h.run(tb.ModeTicket, func(r *engine.Request) { r.TicketID = tid; r.DryRun = true })
+	if got := h.sheetsByEntry()[entries[102]]; len(got) != 1 || got[0].Duration != 45*60 {
+		t.Fatalf("drained by a dry run: %+v", got)
+	}
 }
