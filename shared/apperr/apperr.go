@@ -140,6 +140,17 @@ func Retryable(err error) bool {
 	return false
 }
 
+// Permanent reports whether doing the whole operation again later would
+// fail the same way until a human changes something: auth, permission,
+// not found, validation. Queued work that fails otherwise is retried.
+func Permanent(err error) bool {
+	switch KindOf(err) {
+	case Auth, Permission, NotFound, Validation:
+		return true
+	}
+	return false
+}
+
 // RetryAfterOf returns the Retry-After hint of err, 0 if none.
 func RetryAfterOf(err error) time.Duration {
 	if e, ok := As(err); ok {

@@ -40,6 +40,10 @@ func TestClassification(t *testing.T) {
 			if got := Retryable(tt.err); got != tt.retryable {
 				t.Errorf("Retryable = %v", got)
 			}
+			permanent := tt.kind == Validation || tt.kind == Auth || tt.kind == Permission || tt.kind == NotFound
+			if got := Permanent(tt.err); got != permanent {
+				t.Errorf("Permanent = %v", got)
+			}
 			if got := HTTPStatus(KindOf(tt.err)); tt.err != nil && got != tt.status {
 				t.Errorf("HTTPStatus = %d, want %d", got, tt.status)
 			}

@@ -133,7 +133,7 @@ func (e *Engine) drainHeld(ctx context.Context, profileID string, held *lease, l
 			}
 			n := min(len(runs), MaxMerged)
 			req := e.mergedRequest(ctx, profileID, runs[:n])
-			if _, err := e.run(ctx, req, held); err != nil && retryable(err) {
+			if _, err := e.run(ctx, req, held); err != nil && !apperr.Permanent(err) {
 				log.Warn("merged ticket run failed: its runs go back to the pending set",
 					slog.String("run_id", req.RunID), slog.Int("runs", len(runs)), slog.String("err", err.Error()))
 				e.putBack(ctx, profileID, runs, log)
@@ -163,14 +163,4 @@ func (e *Engine) putBack(ctx context.Context, profileID string, runs []store.Pen
 		log.Error("put pending ticket runs back: the next incremental run covers their tickets",
 			slog.Int("runs", len(runs)), slog.String("err", err.Error()))
 	}
-}
-
-// retryable reports whether a failed run would have been retried by the
-// queue (reconcile's rule): anything but a permanent failure.
-func retryable(err error) bool {
-	switch apperr.KindOf(err) {
-	case apperr.Auth, apperr.Permission, apperr.NotFound, apperr.Validation:
-		return false
-	}
-	return true
 }

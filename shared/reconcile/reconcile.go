@@ -313,7 +313,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 		after := h.busyDelay(rec)
 		log.Info("profile busy: run retried soon", slog.Duration("retry_in", after))
 		return soon(after)
-	case kind == apperr.Auth || kind == apperr.Permission || kind == apperr.NotFound || kind == apperr.Validation:
+	case apperr.Permanent(err):
 		log.Warn("run failed permanently: not retried", slog.String("class", string(kind)), slog.String("err", err.Error()))
 		return result{outcome: done}
 	case kind == apperr.RateLimited && apperr.RetryAfterOf(err) > 0:
