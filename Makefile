@@ -62,7 +62,7 @@ $(KUMO_BIN): $(KUMO_MOD)/go.mod $(KUMO_MOD)/go.sum
 # ---- checks -------------------------------------------------------------------
 
 .PHONY: test
-test: $(KUMO_BIN) vet vulncheck web-audit web-test e2e ## go vet, govulncheck, npm audit, the console's tests, the browser tests, then all Go tests with -race
+test: $(KUMO_BIN) check web-test e2e ## the static checks (make check), the console's tests, the browser tests, then all Go tests with -race
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
@@ -83,29 +83,38 @@ bench: $(KUMO_BIN) ## sync (10,000 entries), API list latency, webhook ack, boot
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -run '^$$' -bench BenchmarkLoad -benchtime 1x -timeout 30m ./shared/devstack/
 
-# govulncheck and the vulnerability database are pinned in infra/vulncheck
-# (its own module, both as tool dependencies): the database is built from
-# the OSV files of the golang.org/x/vulndb module, which the Go module proxy
-# serves, so the check needs no access to vuln.go.dev and gives the same
-# answer on every machine until the pin moves. Refresh it with
-#   cd infra/vulncheck && GOWORK=off go get golang.org/x/vulndb@latest && GOWORK=off go mod tidy
-VULN_MOD := infra/vulncheck
-VULN_DB  := .local/vulndb
+# The check tools are pinned in infra/tools (its own module, each a tool
+# dependency): staticcheck, govulncheck, and the vulnerability database,
+# which is built from the OSV files of the golang.org/x/vulndb module that
+# the Go module proxy serves, so govulncheck needs no access to vuln.go.dev
+# and gives the same answer on every machine until the pin moves. Refresh it
+# with
+#   cd infra/tools && GOWORK=off go get golang.org/x/vulndb@latest && GOWORK=off go mod tidy
+TOOLS_MOD := infra/tools
+VULN_DB   := .local/vulndb
+TOOLS     := $(BIN_DIR)/staticcheck $(BIN_DIR)/govulncheck $(BIN_DIR)/indexdb
 
-$(BIN_DIR)/govulncheck $(BIN_DIR)/indexdb &: $(VULN_MOD)/go.mod $(VULN_MOD)/go.sum
+$(TOOLS) &: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	@mkdir -p $(BIN_DIR)
-	cd $(VULN_MOD) && GOWORK=off $(GO) build -mod=readonly -o $(CURDIR)/$(BIN_DIR)/govulncheck golang.org/x/vuln/cmd/govulncheck
-	cd $(VULN_MOD) && GOWORK=off $(GO) build -mod=readonly -o $(CURDIR)/$(BIN_DIR)/indexdb golang.org/x/vulndb/cmd/indexdb
+	cd $(TOOLS_MOD) && GOWORK=off $(GO) build -mod=readonly -o $(CURDIR)/$(BIN_DIR)/ \
+		honnef.co/go/tools/cmd/staticcheck golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
 
-$(VULN_DB)/index/db.json: $(BIN_DIR)/indexdb $(VULN_MOD)/go.mod
+$(VULN_DB)/index/db.json: $(BIN_DIR)/indexdb $(TOOLS_MOD)/go.mod
 	rm -rf $(VULN_DB)
-	osv="$$(cd $(VULN_MOD) && GOWORK=off $(GO) list -mod=readonly -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv"; \
+	osv="$$(cd $(TOOLS_MOD) && GOWORK=off $(GO) list -mod=readonly -m -f '{{.Dir}}' golang.org/x/vulndb)/data/osv"; \
 		$(BIN_DIR)/indexdb -vulns "$$osv" -out $(VULN_DB)
 
 .PHONY: vulncheck
-vulncheck: $(BIN_DIR)/govulncheck $(VULN_DB)/index/db.json ## govulncheck ./... against the pinned database (fails on a reachable vulnerability)
-	@echo "govulncheck: database golang.org/x/vulndb $$(cd $(VULN_MOD) && GOWORK=off $(GO) list -mod=readonly -m -f '{{.Version}}' golang.org/x/vulndb), $$($(GO) env GOVERSION)"
+vulncheck: $(TOOLS) $(VULN_DB)/index/db.json ## govulncheck ./... against the pinned database (fails on a reachable vulnerability)
+	@echo "govulncheck: database golang.org/x/vulndb $$(cd $(TOOLS_MOD) && GOWORK=off $(GO) list -mod=readonly -m -f '{{.Version}}' golang.org/x/vulndb), $$($(GO) env GOVERSION)"
 	$(BIN_DIR)/govulncheck -db file://$(CURDIR)/$(VULN_DB) ./...
+
+.PHONY: staticcheck
+staticcheck: $(TOOLS) ## staticcheck ./... (pinned in infra/tools)
+	$(BIN_DIR)/staticcheck ./...
+
+.PHONY: check
+check: fmt-check tidy-check vet staticcheck vulncheck web-audit ## every static check: gofmt, go mod tidy, go vet, staticcheck, govulncheck, npm audit
 
 .PHONY: web-audit
 web-audit: web/node_modules/.package-lock.json ## npm audit --omit=dev --audit-level=high of the console (skipped, loudly, where the registry has no audit endpoint)
@@ -121,10 +130,10 @@ fmt-check: ## fail if any Go file is not gofmt'ed
 	if [[ -n "$$out" ]]; then echo "not gofmt'ed (run make fmt):"; echo "$$out"; exit 1; fi
 
 .PHONY: tidy-check
-tidy-check: ## fail if go.mod/go.sum of the app, infra/kumo or infra/vulncheck are not tidy
+tidy-check: ## fail if go.mod/go.sum of the app, infra/kumo or infra/tools are not tidy
 	$(GO) mod tidy -diff
 	cd $(KUMO_MOD) && GOWORK=off $(GO) mod tidy -diff
-	cd $(VULN_MOD) && GOWORK=off $(GO) mod tidy -diff
+	cd $(TOOLS_MOD) && GOWORK=off $(GO) mod tidy -diff
 
 # ---- housekeeping -------------------------------------------------------------
 

@@ -95,7 +95,7 @@ func TestRuns(t *testing.T) {
 	}
 
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	r = h.do("POST", runs, map[string]any{"mode": "range", "from": from.Format(time.RFC3339), "to": from.AddDate(0, 1, 0).Format(time.RFC3339), "dry_run": true}).want(t, 202)
+	h.do("POST", runs, map[string]any{"mode": "range", "from": from.Format(time.RFC3339), "to": from.AddDate(0, 1, 0).Format(time.RFC3339), "dry_run": true}).want(t, 202)
 	m := h.sink.sent()[1]
 	if m.Mode != tb.ModeRange || !m.DryRun || m.From == nil || !m.From.Equal(from) || !m.To.Equal(from.AddDate(0, 1, 0)) {
 		t.Fatalf("range message %+v", m)

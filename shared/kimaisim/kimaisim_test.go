@@ -715,7 +715,9 @@ func TestPatchSemantics(t *testing.T) {
 	created, _ := f.s.Sheet(ts.ID)
 
 	f.clk.Add(time.Minute)
-	r = f.do(t, "PATCH", path, userTok, `{"description":"first"}`)
+	if r = f.do(t, "PATCH", path, userTok, `{"description":"first"}`); r.status != 200 {
+		t.Fatalf("no-op PATCH: %d %s", r.status, r.body)
+	}
 	if sh, _ := f.s.Sheet(ts.ID); !sh.ModifiedAt.Equal(created.ModifiedAt) {
 		t.Fatalf("no-op PATCH bumped modifiedAt: %v → %v", created.ModifiedAt, sh.ModifiedAt)
 	}

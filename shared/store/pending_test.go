@@ -13,7 +13,6 @@ import (
 
 type PendingRun = store.PendingRun
 
-
 // TestPendingRuns: adds accumulate (a run added twice is kept once), a
 // take returns everything ordered by ticket and empties the set, and
 // concurrent takers never get the same run.

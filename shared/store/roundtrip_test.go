@@ -17,9 +17,8 @@ import (
 type filler struct{ n int64 }
 
 var (
-	timeType    = reflect.TypeOf(time.Time{})
-	decType     = reflect.TypeOf(decimal.Dec{})
-	rawJSONType = reflect.TypeOf(json.RawMessage(nil))
+	timeType = reflect.TypeOf(time.Time{})
+	decType  = reflect.TypeOf(decimal.Dec{})
 )
 
 func (f *filler) fill(v reflect.Value) {

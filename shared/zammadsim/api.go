@@ -328,7 +328,7 @@ func (s *Server) showEntry(r *http.Request, _ *session, q url.Values, _ map[stri
 
 // entryParams validates the writable attributes of an entry body.
 type entryParams struct {
-	unit, hasUnit   bool
+	hasUnit         bool
 	timeUnit        decimal.Dec
 	typeID, article int64
 	hasType         bool

@@ -114,18 +114,6 @@ var orgColumns = columns[*Organization]{
 	"updated_by_id":     func(*Organization) sortKey { return keyConst() },
 }
 
-var userColumns = columns[*User]{
-	"id":              func(u *User) sortKey { return keyInt(u.ID) },
-	"login":           func(u *User) sortKey { return keyStr(u.Login) },
-	"firstname":       func(u *User) sortKey { return keyStr(u.Firstname) },
-	"lastname":        func(u *User) sortKey { return keyStr(u.Lastname) },
-	"email":           func(u *User) sortKey { return keyStr(u.Email) },
-	"active":          func(u *User) sortKey { return keyBool(!u.Inactive) },
-	"organization_id": func(u *User) sortKey { return keyID(u.OrganizationID) },
-	"created_at":      func(u *User) sortKey { return keyTime(u.CreatedAt) },
-	"updated_at":      func(u *User) sortKey { return keyTime(u.UpdatedAt) },
-}
-
 var groupColumns = columns[*Group]{
 	"id":         func(g *Group) sortKey { return keyInt(g.ID) },
 	"name":       func(g *Group) sortKey { return keyStr(g.Name) },
