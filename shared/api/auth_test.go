@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"github.com/timebridge/timebridge/shared/apperr"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,16 +37,16 @@ func TestLogin(t *testing.T) {
 		"wrong password": map[string]string{"username": adminUser, "password": "nope"},
 		"wrong user":     map[string]string{"username": "root", "password": adminPassword},
 	} {
-		e := h.do("POST", "/api/auth/login", body, noAuth, fromIP("198.51.100.1")).wantError(t, 401, CodeUnauth, "")
+		e := h.do("POST", "/api/auth/login", body, noAuth, fromIP("198.51.100.1")).wantError(t, 401, apperr.CodeUnauth, "")
 		if strings.Contains(e.Message, "user") && strings.Contains(e.Message, "not exist") {
 			t.Errorf("%s: the message tells which part was wrong: %q", name, e.Message)
 		}
 	}
 	// Validation comes before the password check and names the field.
-	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser}, noAuth).wantError(t, 400, CodeValidation, "password")
-	h.do("POST", "/api/auth/login", map[string]any{"username": 5, "password": "x"}, noAuth).wantError(t, 400, CodeValidation, "username")
-	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "otp": "1"}, noAuth).wantError(t, 400, CodeValidation, "otp")
-	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": strings.Repeat("x", 1025)}, noAuth).wantError(t, 400, CodeValidation, "password")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser}, noAuth).wantError(t, 400, apperr.CodeValidation, "password")
+	h.do("POST", "/api/auth/login", map[string]any{"username": 5, "password": "x"}, noAuth).wantError(t, 400, apperr.CodeValidation, "username")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "otp": "1"}, noAuth).wantError(t, 400, apperr.CodeValidation, "otp")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": strings.Repeat("x", 1025)}, noAuth).wantError(t, 400, apperr.CodeValidation, "password")
 
 	// The brake: a few failures for one username from browsers that
 	// never signed in refuse further such logins until the window ends,
@@ -60,14 +61,14 @@ func TestLogin(t *testing.T) {
 		h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "guess"}, noAuth, fromIP(fmt.Sprint("192.0.2.", 70+i))).want(t, 401)
 	}
 	r = h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.99"))
-	e := r.wantError(t, 429, CodeRateLimited, "")
+	e := r.wantError(t, 429, apperr.CodeRateLimited, "")
 	if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" || !strings.Contains(e.Message, "signed in from before") {
 		t.Fatalf("Retry-After %q, message %q", ra, e.Message)
 	}
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword, "device_token": device}, noAuth, fromIP("192.0.2.99")).want(t, 200)
 	h.clock.add(time.Minute)
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.99")).want(t, 200)
-	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "device_token": strings.Repeat("d", 300)}, noAuth).wantError(t, 400, CodeValidation, "device_token")
+	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "device_token": strings.Repeat("d", 300)}, noAuth).wantError(t, 400, apperr.CodeValidation, "device_token")
 
 	// Logins (the harness's own, three here), failed logins and the
 	// lockout are audited, with the
@@ -124,7 +125,7 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 		method, path, _ := strings.Cut(rt, " ")
 		for name, opt := range cases {
 			r := h.do(method, concrete(path), nil, opt)
-			r.wantError(t, 401, CodeUnauth, "")
+			r.wantError(t, 401, apperr.CodeUnauth, "")
 			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
 				t.Errorf("%s (%s): no WWW-Authenticate", rt, name)
 			}
@@ -137,7 +138,7 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 	// An expired token says so.
 	h.do("GET", "/api/connectors", nil).want(t, 200)
 	h.clock.add(12*time.Hour + time.Second)
-	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, CodeUnauth, "")
+	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, apperr.CodeUnauth, "")
 	if !strings.Contains(e.Message, "expired") {
 		t.Fatalf("expired token message %q", e.Message)
 	}
@@ -145,17 +146,16 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 
 func TestUnknownRouteAndMethod(t *testing.T) {
 	h := newHarness(t)
-	h.do("GET", "/api/nope", nil).wantError(t, 404, CodeNotFound, "")
-	h.do("GET", "/api/connectors/a/b/c", nil).wantError(t, 404, CodeNotFound, "")
+	h.do("GET", "/api/nope", nil).wantError(t, 404, apperr.CodeNotFound, "")
+	h.do("GET", "/api/connectors/a/b/c", nil).wantError(t, 404, apperr.CodeNotFound, "")
 	for _, p := range []string{"/api//connectors", "/api/connectors/../profiles", "/api/./health", "/api/runs/%2E%2E", "/api/connectors/", "/api", "/"} {
-		h.do("GET", p, nil).wantError(t, 404, CodeNotFound, "")
+		h.do("GET", p, nil).wantError(t, 404, apperr.CodeNotFound, "")
 	}
 	r := h.do("DELETE", "/api/runs", nil)
-	r.want(t, 405)
+	r.wantError(t, 405, apperr.CodeValidation, "") // the same code as the webhook's 405
 	if r.header.Get("Allow") != "GET" {
 		t.Fatalf("Allow %q", r.header.Get("Allow"))
 	}
-	r.apiError(t)
 	r = h.do("PUT", "/api/connectors/01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil)
 	r.want(t, 405)
 	if got := r.header.Get("Allow"); got != "GET, PATCH, DELETE" {
@@ -184,7 +184,7 @@ func TestOriginGuard(t *testing.T) {
 	for _, rt := range []string{"GET /api/health", "POST /api/auth/login", "GET /api/connectors"} {
 		method, path, _ := strings.Cut(rt, " ")
 		e := h.do(method, path, map[string]string{"username": adminUser, "password": adminPassword}, noAuth,
-			header("X-Forwarded-For", "198.51.100.1")).wantError(t, 403, CodeForbidden, "")
+			header("X-Forwarded-For", "198.51.100.1")).wantError(t, 403, apperr.CodeForbidden, "")
 		if !strings.Contains(e.Message, "CloudFront") {
 			t.Fatalf("%s: %q", rt, e.Message)
 		}
@@ -197,7 +197,7 @@ func TestOriginGuard(t *testing.T) {
 	// The viewer is braked, whatever X-Forwarded-For says; another viewer
 	// behind the same CloudFront edge is not.
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth,
-		viaCloudFront("198.51.100.5"), header("X-Forwarded-For", "192.0.2.2")).wantError(t, 429, CodeRateLimited, "")
+		viaCloudFront("198.51.100.5"), header("X-Forwarded-For", "192.0.2.2")).wantError(t, 429, apperr.CodeRateLimited, "")
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth,
 		viaCloudFront("198.51.100.6")).want(t, 200)
 	var sawViewer bool
@@ -226,7 +226,7 @@ func TestSessionRoutes(t *testing.T) {
 	// Sign out this browser: its tokens stop working at once, the other
 	// browser's do not.
 	h.do("POST", "/api/auth/logout", nil).want(t, 204)
-	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, CodeUnauth, "")
+	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, apperr.CodeUnauth, "")
 	if !strings.Contains(e.Message, "signed out") {
 		t.Fatalf("revoked token: %q", e.Message)
 	}
@@ -235,7 +235,7 @@ func TestSessionRoutes(t *testing.T) {
 	// Sign out everywhere.
 	h.do("POST", "/api/auth/logout-all", nil, bearer(other)).want(t, 204)
 	for _, tok := range []string{renewed.Token, other} {
-		h.do("GET", "/api/connectors", nil, bearer(tok)).wantError(t, 401, CodeUnauth, "")
+		h.do("GET", "/api/connectors", nil, bearer(tok)).wantError(t, 401, apperr.CodeUnauth, "")
 	}
 	h.token = h.login()
 	h.do("GET", "/api/connectors", nil).want(t, 200)

@@ -164,12 +164,14 @@ func (s *server) resolveConflict(w http.ResponseWriter, r *http.Request) error {
 }
 
 // resolverError keeps the engine's own kinds (conflict: already resolved
-// or a run in progress; validation: the action does not apply) but turns
-// Zammad's or Kimai's refusals into upstream errors (see asUpstream).
+// or a run in progress; validation: the action does not apply; not found:
+// no such conflict) but turns Zammad's or Kimai's refusals, which reach a
+// resolution as auth, permission or rate limiting, into upstream errors
+// (apperr.FromUpstream).
 func resolverError(err error) error {
 	switch apperr.KindOf(err) {
 	case apperr.Auth, apperr.Permission, apperr.RateLimited:
-		return asUpstream(err)
+		return apperr.FromUpstream(err)
 	}
 	return err
 }

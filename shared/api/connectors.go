@@ -364,7 +364,7 @@ func (s *server) connectorCatalog(w http.ResponseWriter, r *http.Request) error 
 	}
 	cat, err := s.Catalog.Catalog(ctx, c.Kind, c.BaseURL, tok)
 	if err != nil {
-		return asUpstream(err)
+		return apperr.FromUpstream(err)
 	}
 	body := map[string]any{"connector_id": c.ID, "kind": c.Kind, "warnings": cat.Warnings}
 	if cat.Warnings == nil {
@@ -378,24 +378,6 @@ func (s *server) connectorCatalog(w http.ResponseWriter, r *http.Request) error 
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
-}
-
-// asUpstream reclassifies an error from Zammad or Kimai so that it cannot
-// be mistaken for one of the API's own: an upstream 401 must not look like
-// an expired session (the client would log out), an upstream 404 not like
-// a missing connector. The message, which names the fix, is kept.
-func asUpstream(err error) error {
-	e, ok := apperr.As(err)
-	if !ok {
-		return err
-	}
-	switch e.Kind {
-	case apperr.Auth, apperr.Permission, apperr.NotFound, apperr.RateLimited, apperr.Validation:
-		c := *e
-		c.Kind, c.Fields, c.RetryAfter = apperr.Upstream, nil, 0
-		return &c
-	}
-	return err
 }
 
 // checkInstanceChange refuses a new base URL for a Zammad connector that

@@ -50,15 +50,15 @@ func TestConnectorsCRUD(t *testing.T) {
 		t.Fatalf("list %v", l.Items)
 	}
 	h.do("GET", "/api/connectors/"+id, nil).want(t, 200)
-	h.do("GET", "/api/connectors/01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil).wantError(t, 404, CodeNotFound, "")
-	h.do("GET", "/api/connectors/bad%24id", nil).wantError(t, 400, CodeValidation, "id")
+	h.do("GET", "/api/connectors/01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil).wantError(t, 404, apperr.CodeNotFound, "")
+	h.do("GET", "/api/connectors/bad%24id", nil).wantError(t, 400, apperr.CodeValidation, "id")
 
 	// PATCH: version required, stale refused, If-Match accepted.
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x"}).wantError(t, 400, CodeValidation, "version")
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x", "version": 7}).wantError(t, 409, CodeConflict, "")
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"kind": "kimai", "version": 1}).wantError(t, 400, CodeValidation, "kind")
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x", "version": 1}, header("If-Match", `"2"`)).wantError(t, 400, CodeValidation, "version")
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x"}, header("If-Match", "abc")).wantError(t, 400, CodeValidation, "If-Match")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x"}).wantError(t, 400, apperr.CodeValidation, "version")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x", "version": 7}).wantError(t, 409, apperr.CodeConflict, "")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"kind": "kimai", "version": 1}).wantError(t, 400, apperr.CodeValidation, "kind")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x", "version": 1}, header("If-Match", `"2"`)).wantError(t, 400, apperr.CodeValidation, "version")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "x"}, header("If-Match", "abc")).wantError(t, 400, apperr.CodeValidation, "If-Match")
 	r = h.do("PATCH", "/api/connectors/"+id, map[string]any{"name": "Helpdesk", "token": tok2}, header("If-Match", `"1"`)).want(t, 200)
 	c = r.obj(t)
 	if c["name"] != "Helpdesk" || c["version"] != 2.0 || c["token_hint"] != "…2222" || r.header.Get("ETag") != `"2"` {
@@ -67,18 +67,18 @@ func TestConnectorsCRUD(t *testing.T) {
 	if v, _ := h.vault.Get(ctx, "connectors/"+id+"/token"); v != tok2 {
 		t.Fatalf("vault after token change: %q", v)
 	}
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"base_url": "http://zammad.example.com", "version": 2}).wantError(t, 400, CodeValidation, "base_url")
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"token": "  ", "version": 2}).wantError(t, 400, CodeValidation, "token")
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"token": "two words", "version": 2}).wantError(t, 400, CodeValidation, "token")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"base_url": "http://zammad.example.com", "version": 2}).wantError(t, 400, apperr.CodeValidation, "base_url")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"token": "  ", "version": 2}).wantError(t, 400, apperr.CodeValidation, "token")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"token": "two words", "version": 2}).wantError(t, 400, apperr.CodeValidation, "token")
 
 	// A connector in use cannot be deleted.
 	p := h.do("POST", "/api/profiles", map[string]any{"name": "P", "zammad_connector_id": id, "kimai_connector_id": k["id"]}).want(t, 201).obj(t)
-	e := h.do("DELETE", "/api/connectors/"+id, nil).wantError(t, 409, CodeConflict, "")
+	e := h.do("DELETE", "/api/connectors/"+id, nil).wantError(t, 409, apperr.CodeConflict, "")
 	if !strings.Contains(e.Message, `"P"`) {
 		t.Fatalf("message does not name the profile: %q", e.Message)
 	}
 	h.do("DELETE", "/api/profiles/"+p["id"].(string), nil).want(t, 204)
-	h.do("DELETE", "/api/connectors/"+id, nil, header("If-Match", `"1"`)).wantError(t, 409, CodeConflict, "")
+	h.do("DELETE", "/api/connectors/"+id, nil, header("If-Match", `"1"`)).wantError(t, 409, apperr.CodeConflict, "")
 	h.do("DELETE", "/api/connectors/"+id, nil, header("If-Match", `"2"`)).want(t, 204)
 	h.do("GET", "/api/connectors/"+id, nil).want(t, 404)
 	h.do("DELETE", "/api/connectors/"+id, nil).want(t, 404)
@@ -136,13 +136,13 @@ func TestBaseURLChecks(t *testing.T) {
 			}
 			continue
 		}
-		r.wantError(t, 400, CodeValidation, "base_url")
+		r.wantError(t, 400, apperr.CodeValidation, "base_url")
 	}
 
 	// Local mode allows http and loopback (the simulators).
 	l := newHarness(t, localMode())
 	l.do("POST", "/api/connectors", map[string]any{"kind": "zammad", "name": "z", "base_url": "http://127.0.0.1:8081", "token": "tok-1234"}).want(t, 201)
-	l.do("POST", "/api/connectors", map[string]any{"kind": "zammad", "name": "z", "base_url": "ftp://127.0.0.1"}).wantError(t, 400, CodeValidation, "base_url")
+	l.do("POST", "/api/connectors", map[string]any{"kind": "zammad", "name": "z", "base_url": "ftp://127.0.0.1"}).wantError(t, 400, apperr.CodeValidation, "base_url")
 }
 
 func TestAllowedAddr(t *testing.T) {
@@ -168,7 +168,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 		t.Fatalf("test answer %v", r)
 	}
 	h.do("POST", "/api/connectors/"+id+"/test", "{}").want(t, 200)
-	h.do("POST", "/api/connectors/"+id+"/test", `{"x":1}`).wantError(t, 400, CodeValidation, "x")
+	h.do("POST", "/api/connectors/"+id+"/test", `{"x":1}`).wantError(t, 400, apperr.CodeValidation, "x")
 	cat := h.do("GET", "/api/connectors/"+id+"/catalog", nil).want(t, 200).obj(t)
 	if types, _ := cat["types"].([]any); len(types) != 1 || cat["connector_id"] != id {
 		t.Fatalf("catalog %v", cat)
@@ -179,7 +179,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 	}
 	// An upstream auth failure is an upstream_error, not our 401.
 	h.prober.catErr = apperr.New(apperr.Auth, "kimai: list customers", "The Kimai API token is invalid or expired: create a new token.")
-	e := h.do("GET", "/api/connectors/"+id+"/catalog", nil).wantError(t, 502, CodeUpstream, "")
+	e := h.do("GET", "/api/connectors/"+id+"/catalog", nil).wantError(t, 502, apperr.CodeUpstream, "")
 	if !strings.Contains(e.Message, "create a new token") {
 		t.Fatalf("message %q", e.Message)
 	}
@@ -192,7 +192,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 	if res.OK || res.Checks[1].Name != CheckAuth || res.Checks[1].Status != StatusFailed {
 		t.Fatalf("tokenless test %+v", res)
 	}
-	h.do("GET", "/api/connectors/"+n["id"].(string)+"/catalog", nil).wantError(t, 400, CodeValidation, "token")
+	h.do("GET", "/api/connectors/"+n["id"].(string)+"/catalog", nil).wantError(t, 400, apperr.CodeValidation, "token")
 
 	// A token missing from Secrets Manager says how to fix it.
 	if err := h.vault.Delete(context.Background(), "connectors/"+id+"/token"); err != nil {
@@ -211,7 +211,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 	if res.OK || res.Checks[0].Status != StatusFailed || !strings.Contains(res.Checks[0].Message, "metadata") {
 		t.Fatalf("rebound URL test %+v", res)
 	}
-	h.do("GET", "/api/connectors/"+c2+"/catalog", nil).wantError(t, 400, CodeValidation, "base_url")
+	h.do("GET", "/api/connectors/"+c2+"/catalog", nil).wantError(t, 400, apperr.CodeValidation, "base_url")
 	if len(h.prober.tokens) != calls {
 		t.Fatal("the prober was called for a refused address")
 	}
@@ -290,7 +290,7 @@ func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
 	if res := test(kbad); res.OK || status(res) != "connection=ok auth=failed permissions=skipped version=skipped" {
 		t.Fatalf("kimai wrong token %s", status(res))
 	}
-	h.do("GET", "/api/connectors/"+kbad+"/catalog", nil).wantError(t, 502, CodeUpstream, "")
+	h.do("GET", "/api/connectors/"+kbad+"/catalog", nil).wantError(t, 502, apperr.CodeUpstream, "")
 	// A Kimai URL pointing at Zammad is not Kimai.
 	wrong := h.createConnector("kimai", "Kwrong", zurl, "kimai-admin-token-1234")["id"].(string)
 	if res := test(wrong); res.OK || res.Checks[0].Status != StatusFailed {
@@ -394,12 +394,12 @@ func TestConnectorInstanceChange(t *testing.T) {
 	// Moving to another server needs the token again: the stored one never
 	// follows the connector to a new host.
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "version": get()}).
-		wantError(t, 400, CodeValidation, "token")
+		wantError(t, 400, apperr.CodeValidation, "token")
 	// Unused: any URL goes (with its token).
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://other.example.com", "token": "zammad-token-0003", "version": get()}).want(t, 200)
 	h.do("POST", "/api/profiles", map[string]any{"name": "Support", "zammad_connector_id": zid, "kimai_connector_id": kid}).want(t, 201)
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://third.example.com", "token": "zammad-token-0004", "version": get()}).
-		wantError(t, 409, CodeConflict, "base_url")
+		wantError(t, 409, apperr.CodeConflict, "base_url")
 	// Another spelling of the same server keeps the token.
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"base_url": "https://OTHER.example.com:443/", "version": get()}).want(t, 200)
 }
@@ -410,7 +410,7 @@ func TestStalePatchNeverTouchesTheToken(t *testing.T) {
 	h := newHarness(t)
 	zid, _ := h.connectors()
 	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"token": "zammad-token-WINNER", "version": 1}).want(t, 200)
-	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"token": "zammad-token-LOSER", "version": 1}).wantError(t, 409, CodeConflict, "")
+	h.do("PATCH", "/api/connectors/"+zid, map[string]any{"token": "zammad-token-LOSER", "version": 1}).wantError(t, 409, apperr.CodeConflict, "")
 	if v, err := h.vault.Get(context.Background(), "connectors/"+zid+"/token"); err != nil || v != "zammad-token-WINNER" {
 		t.Fatalf("vault holds %q (%v)", v, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/auth"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
@@ -531,4 +532,30 @@ func (g *gen) beyond(s map[string]any) any {
 		return n - 1
 	}
 	return g.pick("", " ", "\u202e", "\x00")
+}
+
+// TestErrorCodesMatchOpenAPI: the codes apperr.Code gives every kind are
+// exactly the Error schema's enum, which the console's client is typed from.
+func TestErrorCodesMatchOpenAPI(t *testing.T) {
+	doc := loadContract(t)
+	errSchema := doc.schemas["Error"]
+	props, _ := errSchema["properties"].(map[string]any)
+	inner, _ := props["error"].(map[string]any)
+	fields, _ := inner["properties"].(map[string]any)
+	code, _ := fields["code"].(map[string]any)
+	var enum []string
+	for _, v := range code["enum"].([]any) {
+		enum = append(enum, v.(string))
+	}
+	var got []string
+	for _, k := range apperr.Kinds {
+		if c := apperr.Code(k); !slices.Contains(got, c) {
+			got = append(got, c)
+		}
+	}
+	slices.Sort(enum)
+	slices.Sort(got)
+	if !slices.Equal(enum, got) {
+		t.Fatalf("apperr codes %v, openapi.json Error.code enum %v", got, enum)
+	}
 }

@@ -65,7 +65,7 @@ func TestBadInput(t *testing.T) {
 				}
 				continue
 			}
-			r.wantError(t, c.status, CodeValidation, c.field)
+			r.wantError(t, c.status, apperr.CodeValidation, c.field)
 		}
 	}
 
@@ -80,7 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"PUT", "/api/profiles/" + pid + "/mappings", `{"kind":"user","source_id":"1","target_id":-5}`, "target_id"},
 		{"POST", "/api/conflicts/" + conflict.ID + "/resolve", `{"action":["skip"]}`, "action"},
 	} {
-		h.do(c.method, c.path, c.body).wantError(t, 400, CodeValidation, c.field)
+		h.do(c.method, c.path, c.body).wantError(t, 400, apperr.CodeValidation, c.field)
 	}
 
 	// Bad ids in paths are 400s naming the parameter, unknown ones 404s.
@@ -89,17 +89,17 @@ func TestBadInput(t *testing.T) {
 		"/api/profiles/a%23b", "/api/runs/.x", "/api/conflicts/x%3Fy",
 		"/api/profiles/%C3%A9/mappings",
 	} {
-		h.do("GET", path, nil).wantError(t, 400, CodeValidation, "id")
+		h.do("GET", path, nil).wantError(t, 400, apperr.CodeValidation, "id")
 	}
 	// Unknown or repeated query parameters.
-	h.do("GET", "/api/connectors?x=1", nil).wantError(t, 400, CodeValidation, "x")
-	h.do("GET", "/api/conflicts?status=open&status=open", nil).wantError(t, 400, CodeValidation, "status")
-	h.do("GET", "/api/health?verbose=1", nil, noAuth).wantError(t, 400, CodeValidation, "verbose")
+	h.do("GET", "/api/connectors?x=1", nil).wantError(t, 400, apperr.CodeValidation, "x")
+	h.do("GET", "/api/conflicts?status=open&status=open", nil).wantError(t, 400, apperr.CodeValidation, "status")
+	h.do("GET", "/api/health?verbose=1", nil, noAuth).wantError(t, 400, apperr.CodeValidation, "verbose")
 
 	// The body limit applies before authentication decisions too, and to
 	// the webhook-secret and test POSTs that take no body.
-	h.do("POST", "/api/profiles/"+pid+"/webhook-secret", `{"x":1}`).wantError(t, 400, CodeValidation, "x")
-	h.do("POST", "/api/profiles/"+pid+"/webhook-secret", huge).wantError(t, 413, CodeValidation, "body")
+	h.do("POST", "/api/profiles/"+pid+"/webhook-secret", `{"x":1}`).wantError(t, 400, apperr.CodeValidation, "x")
+	h.do("POST", "/api/profiles/"+pid+"/webhook-secret", huge).wantError(t, 413, apperr.CodeValidation, "body")
 	h.do("POST", "/api/profiles/"+pid+"/webhook-secret", "{}").want(t, 200)
 }
 
@@ -169,7 +169,7 @@ func TestTokenRestoredWhenUpdateFails(t *testing.T) {
 		return failingStore{Store: s, updateErr: apperr.New(apperr.Conflict, "store: update connector", "changed concurrently")}
 	}))
 	id := h.createConnector("kimai", "K", "https://kimai.example.com", "old-token-1234")["id"].(string)
-	h.do("PATCH", "/api/connectors/"+id, map[string]any{"token": "new-token-5678", "version": 1}).wantError(t, 409, CodeConflict, "")
+	h.do("PATCH", "/api/connectors/"+id, map[string]any{"token": "new-token-5678", "version": 1}).wantError(t, 409, apperr.CodeConflict, "")
 	if v, err := h.vault.Get(context.Background(), "connectors/"+id+"/token"); err != nil || v != "old-token-1234" {
 		t.Fatalf("vault holds %q (%v), want the old token", v, err)
 	}
@@ -187,7 +187,7 @@ func TestInternalErrorsAreSafe(t *testing.T) {
 		return failingStore{Store: s, listErr: apperr.Wrap(cause, apperr.Internal, "store: list connectors", "The database request failed; the details are in the logs.")}
 	}))
 	r := h.do("GET", "/api/connectors", nil, header("X-Request-Id", "req-12345"))
-	e := r.wantError(t, 500, CodeInternal, "")
+	e := r.wantError(t, 500, apperr.CodeInternal, "")
 	if strings.Contains(string(r.body), "secret-internal-detail") || !strings.Contains(e.Message, "req-12345") || r.header.Get("X-Request-Id") != "req-12345" {
 		t.Fatalf("internal error answer %s", r.body)
 	}
@@ -199,7 +199,7 @@ func TestInternalErrorsAreSafe(t *testing.T) {
 	// An unclassified error gets the generic message.
 	h2 := newHarness(t, wrapStore(func(s *store.Store) Store { return failingStore{Store: s, listErr: cause} }))
 	r = h2.do("GET", "/api/connectors", nil)
-	r.wantError(t, 500, CodeInternal, "")
+	r.wantError(t, 500, apperr.CodeInternal, "")
 	if strings.Contains(string(r.body), "secret-internal-detail") {
 		t.Fatal("leaked")
 	}
@@ -207,7 +207,7 @@ func TestInternalErrorsAreSafe(t *testing.T) {
 	// A panic is a logged 500, not a crash.
 	h.prober.panics = true
 	cid := h.createConnector("zammad", "Z", "https://zammad.example.com", "tok-1234")["id"].(string)
-	h.do("POST", "/api/connectors/"+cid+"/test", nil).wantError(t, 500, CodeInternal, "")
+	h.do("POST", "/api/connectors/"+cid+"/test", nil).wantError(t, 500, apperr.CodeInternal, "")
 	if !strings.Contains(h.logs.String(), "prober exploded") {
 		t.Fatal("panic not logged")
 	}
@@ -224,17 +224,17 @@ func TestErrorResponseMapping(t *testing.T) {
 		status int
 		code   string
 	}{
-		{apperr.Validation, 400, CodeValidation}, {apperr.NotFound, 404, CodeNotFound}, {apperr.Auth, 401, CodeUnauth},
-		{apperr.Permission, 403, CodeForbidden}, {apperr.Conflict, 409, CodeConflict}, {apperr.RateLimited, 429, CodeRateLimited},
-		{apperr.Connection, 502, CodeUpstream}, {apperr.Timeout, 502, CodeUpstream}, {apperr.Upstream, 502, CodeUpstream},
-		{apperr.Internal, 500, CodeInternal},
+		{apperr.Validation, 400, apperr.CodeValidation}, {apperr.NotFound, 404, apperr.CodeNotFound}, {apperr.Auth, 401, apperr.CodeUnauth},
+		{apperr.Permission, 403, apperr.CodeForbidden}, {apperr.Conflict, 409, apperr.CodeConflict}, {apperr.RateLimited, 429, apperr.CodeRateLimited},
+		{apperr.Connection, 502, apperr.CodeUpstream}, {apperr.Timeout, 502, apperr.CodeUpstream}, {apperr.Upstream, 502, apperr.CodeUpstream},
+		{apperr.Internal, 500, apperr.CodeInternal},
 	} {
 		st, d := errorResponse(apperr.New(c.kind, "op", "msg"), "rid")
 		if st != c.status || d.Code != c.code || d.Fields == nil {
 			t.Errorf("%s: %d %s", c.kind, st, d.Code)
 		}
 	}
-	if st, d := errorResponse(context.DeadlineExceeded, "rid"); st != 502 || d.Code != CodeUpstream {
+	if st, d := errorResponse(context.DeadlineExceeded, "rid"); st != 502 || d.Code != apperr.CodeUpstream {
 		t.Errorf("deadline: %d %s", st, d.Code)
 	}
 	if st, _ := errorResponse(&http.MaxBytesError{Limit: 1}, "rid"); st != 413 {
@@ -417,7 +417,7 @@ func TestConcurrentRequests(t *testing.T) {
 func TestJSONContentTypeRequired(t *testing.T) {
 	h := newHarness(t)
 	h.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "x"}, header("Content-Type", "text/plain")).
-		wantError(t, 400, CodeValidation, "Content-Type")
+		wantError(t, 400, apperr.CodeValidation, "Content-Type")
 	h.do("POST", "/api/connectors", map[string]any{"kind": "kimai", "name": "K", "base_url": "https://kimai.example.com"},
-		header("Content-Type", "application/x-www-form-urlencoded")).wantError(t, 400, CodeValidation, "Content-Type")
+		header("Content-Type", "application/x-www-form-urlencoded")).wantError(t, 400, apperr.CodeValidation, "Content-Type")
 }

@@ -244,31 +244,19 @@ type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
-// Error codes of the API.
-const (
-	CodeValidation  = "validation_failed"
-	CodeNotFound    = "not_found"
-	CodeUnauth      = "unauthorized"
-	CodeForbidden   = "forbidden"
-	CodeConflict    = "conflict"
-	CodeRateLimited = "rate_limited"
-	CodeUpstream    = "upstream_error"
-	CodeInternal    = "internal"
-)
-
 // errorResponse is the one place where errors become HTTP answers: the
 // status comes from apperr.HTTPStatus, the code from the kind. The two
 // statuses apperr has no kind for (413, 405) are recognised here too.
 func errorResponse(err error, requestID string) (int, errorDetail) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return http.StatusRequestEntityTooLarge, errorDetail{Code: CodeValidation,
+		return http.StatusRequestEntityTooLarge, errorDetail{Code: apperr.CodeValidation,
 			Message: fmt.Sprintf("The request body is larger than %d bytes (1 MiB).", MaxBodyBytes),
 			Fields:  map[string]string{"body": "must be at most 1 MiB"}}
 	}
 	var wm errMethod
 	if errors.As(err, &wm) {
-		return http.StatusMethodNotAllowed, errorDetail{Code: CodeNotFound,
+		return http.StatusMethodNotAllowed, errorDetail{Code: apperr.CodeValidation,
 			Message: fmt.Sprintf("This route does not accept %s; use %s.", wm.method, strings.Join(wm.allowed, " or ")),
 			Fields:  map[string]string{}}
 	}
@@ -277,23 +265,8 @@ func errorResponse(err error, requestID string) (int, errorDetail) {
 	if d.Fields == nil {
 		d.Fields = map[string]string{}
 	}
-	switch kind {
-	case apperr.Validation:
-		d.Code = CodeValidation
-	case apperr.NotFound:
-		d.Code = CodeNotFound
-	case apperr.Auth:
-		d.Code = CodeUnauth
-	case apperr.Permission:
-		d.Code = CodeForbidden
-	case apperr.Conflict:
-		d.Code = CodeConflict
-	case apperr.RateLimited:
-		d.Code = CodeRateLimited
-	case apperr.Connection, apperr.Timeout, apperr.Upstream:
-		d.Code = CodeUpstream
-	default:
-		d.Code = CodeInternal
+	d.Code = apperr.Code(kind)
+	if d.Code == apperr.CodeInternal {
 		d.Message = strings.TrimSpace(d.Message + " (request id " + requestID + ")")
 	}
 	return apperr.HTTPStatus(kind), d
@@ -306,7 +279,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, d := errorResponse(err, rid)
 	if status >= 500 {
 		level := slog.LevelError
-		if d.Code == CodeUpstream {
+		if d.Code == apperr.CodeUpstream {
 			level = slog.LevelWarn
 		}
 		s.Logger.Log(r.Context(), level, "request failed", slog.String("request_id", rid),

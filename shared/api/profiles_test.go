@@ -49,13 +49,13 @@ func TestProfilesCRUD(t *testing.T) {
 	}
 
 	// PATCH.
-	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true}).wantError(t, 400, CodeValidation, "version")
-	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "version": 3}).wantError(t, 409, CodeConflict, "")
+	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true}).wantError(t, 400, apperr.CodeValidation, "version")
+	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "version": 3}).wantError(t, 409, apperr.CodeConflict, "")
 	up := h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "user_mode": "email", "concurrency": 4, "version": 1}).want(t, 200).obj(t)
 	if up["enabled"] != true || up["user_mode"] != "email" || up["concurrency"] != 4.0 || up["name"] != "Support → Kimai" || up["version"] != 2.0 {
 		t.Fatalf("patched %v", up)
 	}
-	h.do("PATCH", "/api/profiles/"+id, map[string]any{"kimai_connector_id": zid, "version": 2}).wantError(t, 400, CodeValidation, "kimai_connector_id")
+	h.do("PATCH", "/api/profiles/"+id, map[string]any{"kimai_connector_id": zid, "version": 2}).wantError(t, 400, apperr.CodeValidation, "kimai_connector_id")
 
 	// Rotation returns a new secret once and stores it.
 	rot := h.do("POST", "/api/profiles/"+id+"/webhook-secret", nil).want(t, 200).obj(t)
@@ -71,7 +71,7 @@ func TestProfilesCRUD(t *testing.T) {
 	h.do("PUT", "/api/profiles/"+id+"/mappings", map[string]any{"kind": "activity", "source_id": "3", "target_id": 9}).want(t, 200)
 	h.do("POST", "/api/profiles/"+id+"/runs", map[string]any{"mode": "full"}).want(t, 202)
 	h.putConflict(id, 42, tb.ConflictUnmappedActivity)
-	h.do("DELETE", "/api/profiles/"+id, nil, header("If-Match", `"1"`)).wantError(t, 409, CodeConflict, "")
+	h.do("DELETE", "/api/profiles/"+id, nil, header("If-Match", `"1"`)).wantError(t, 409, apperr.CodeConflict, "")
 	h.do("DELETE", "/api/profiles/"+id, nil).want(t, 204)
 	h.do("GET", "/api/profiles/"+id, nil).want(t, 404)
 	if ms, _ := h.st.Mappings(ctx, id); len(ms) != 0 {
@@ -157,10 +157,10 @@ func TestProfileValidation(t *testing.T) {
 		{base("id", "x"), "id"},
 	} {
 		r := h.do("POST", "/api/profiles", c.body)
-		r.wantError(t, 400, CodeValidation, c.field)
+		r.wantError(t, 400, apperr.CodeValidation, c.field)
 	}
 	// Several problems are reported together.
-	e := h.do("POST", "/api/profiles", base("name", nil, "concurrency", 0, "user_mode", "x")).wantError(t, 400, CodeValidation, "name")
+	e := h.do("POST", "/api/profiles", base("name", nil, "concurrency", 0, "user_mode", "x")).wantError(t, 400, apperr.CodeValidation, "name")
 	if len(e.Fields) != 3 {
 		t.Fatalf("fields %v", e.Fields)
 	}
@@ -187,7 +187,7 @@ func TestProfileZammadSwitch(t *testing.T) {
 	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": pr["zammad_connector_id"], "version": version()}).want(t, 200)
 	h.do("POST", "/api/profiles/"+pid+"/runs", map[string]any{"mode": "full"}).want(t, 202)
 	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": other["id"], "version": version()}).
-		wantError(t, 409, CodeConflict, "zammad_connector_id")
+		wantError(t, 409, apperr.CodeConflict, "zammad_connector_id")
 	h.do("PATCH", "/api/profiles/"+pid, map[string]any{"zammad_connector_id": same["id"], "version": version()}).want(t, 200)
 }
 
@@ -197,9 +197,9 @@ func TestProfilePairUnique(t *testing.T) {
 	h := newHarness(t)
 	pr := h.createProfile("Support")
 	h.do("POST", "/api/profiles", map[string]any{"name": "Again", "zammad_connector_id": pr["zammad_connector_id"], "kimai_connector_id": pr["kimai_connector_id"]}).
-		wantError(t, 409, CodeConflict, "zammad_connector_id")
+		wantError(t, 409, apperr.CodeConflict, "zammad_connector_id")
 	// Another connector to the same Zammad instance counts as the same.
 	z2 := h.createConnector("zammad", "Same Zammad", "https://ZAMMAD.example.com/", "zammad-token-0011")
 	h.do("POST", "/api/profiles", map[string]any{"name": "Again", "zammad_connector_id": z2["id"], "kimai_connector_id": pr["kimai_connector_id"]}).
-		wantError(t, 409, CodeConflict, "zammad_connector_id")
+		wantError(t, 409, apperr.CodeConflict, "zammad_connector_id")
 }

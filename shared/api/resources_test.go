@@ -54,15 +54,15 @@ func TestMappings(t *testing.T) {
 		{map[string]any{"kind": "activity", "source_id": "3", "target_id": "9"}, "target_id"},
 		{map[string]any{"kind": "activity", "source_id": "3", "target_id": 1, "note": "x"}, "note"},
 	} {
-		h.do("PUT", base, c.body).wantError(t, 400, CodeValidation, c.field)
+		h.do("PUT", base, c.body).wantError(t, 400, apperr.CodeValidation, c.field)
 	}
 	h.do("PUT", "/api/profiles/01JQ7Z3M2Y8K4T6V9B1C5D7F0H/mappings", map[string]any{"kind": "activity", "source_id": "3", "target_id": 1}).want(t, 404)
 	h.do("GET", "/api/profiles/01JQ7Z3M2Y8K4T6V9B1C5D7F0H/mappings", nil).want(t, 404)
 
 	h.do("DELETE", base+"/project/group-2-org-5", nil).want(t, 204)
 	h.do("DELETE", base+"/project/group-2-org-5", nil).want(t, 404)
-	h.do("DELETE", base+"/team/3", nil).wantError(t, 400, CodeValidation, "kind")
-	h.do("DELETE", base+"/activity/x", nil).wantError(t, 400, CodeValidation, "source_id")
+	h.do("DELETE", base+"/team/3", nil).wantError(t, 400, apperr.CodeValidation, "kind")
+	h.do("DELETE", base+"/activity/x", nil).wantError(t, 400, apperr.CodeValidation, "source_id")
 	h.do("GET", base, nil).want(t, 200).decode(t, &l)
 	if len(l.Items) != 3 {
 		t.Fatalf("after delete %+v", l.Items)
@@ -123,16 +123,16 @@ func TestRuns(t *testing.T) {
 		{map[string]any{"mode": "full", "dry_run": "yes"}, "dry_run"},
 		{map[string]any{"mode": "full", "ticket_id": 5}, "ticket_id"},
 	} {
-		h.do("POST", runs, c.body).wantError(t, 400, CodeValidation, c.field)
+		h.do("POST", runs, c.body).wantError(t, 400, apperr.CodeValidation, c.field)
 	}
 	h.do("POST", runs, map[string]any{"mode": "range", "from": day(0), "to": day(366)}).want(t, 202)
 	h.do("POST", "/api/profiles/01JQ7Z3M2Y8K4T6V9B1C5D7F0H/runs", map[string]any{"mode": "full"}).want(t, 404)
 	h.do("GET", "/api/runs/01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil).want(t, 404)
-	h.do("GET", "/api/runs/a%2Fb", nil).wantError(t, 400, CodeValidation, "id")
+	h.do("GET", "/api/runs/a%2Fb", nil).wantError(t, 400, apperr.CodeValidation, "id")
 
 	// A failing queue: 502, and the run is recorded as failed.
 	h.sink.err = apperr.New(apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment.")
-	h.do("POST", runs, map[string]any{"mode": "full"}).wantError(t, 502, CodeUpstream, "")
+	h.do("POST", runs, map[string]any{"mode": "full"}).wantError(t, 502, apperr.CodeUpstream, "")
 	h.sink.err = nil
 	var pg page[tb.Run]
 	h.do("GET", "/api/runs?profile_id="+pid, nil).want(t, 200).decode(t, &pg)
@@ -144,7 +144,7 @@ func TestRuns(t *testing.T) {
 		{"cursor=%%%", "query"}, {"cursor=notbase64!", "cursor"}, {"profile_id=" + pid + "&cursor=bm9wZQ", "cursor"},
 		{"sort=asc", "sort"}, {"limit=1&limit=2", "limit"},
 	} {
-		h.do("GET", "/api/runs?"+q.query, nil).wantError(t, 400, CodeValidation, q.field)
+		h.do("GET", "/api/runs?"+q.query, nil).wantError(t, 400, apperr.CodeValidation, q.field)
 	}
 	h.do("GET", "/api/runs?profile_id=01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil).want(t, 404)
 }
@@ -223,7 +223,7 @@ func TestConflicts(t *testing.T) {
 	if len(l.Items) != 2 {
 		t.Fatalf("profile conflicts %d", len(l.Items))
 	}
-	h.do("GET", "/api/conflicts?status=closed", nil).wantError(t, 400, CodeValidation, "status")
+	h.do("GET", "/api/conflicts?status=closed", nil).wantError(t, 400, apperr.CodeValidation, "status")
 	h.do("GET", "/api/conflicts?profile_id=01JQ7Z3M2Y8K4T6V9B1C5D7F0H", nil).want(t, 404)
 
 	got := h.do("GET", "/api/conflicts/"+c1.ID, nil).want(t, 200).obj(t)
@@ -231,12 +231,12 @@ func TestConflicts(t *testing.T) {
 		t.Fatalf("actions %v", got["actions"])
 	}
 	h.do("GET", "/api/conflicts/"+pid+".999", nil).want(t, 404)
-	h.do("GET", "/api/conflicts/nodot", nil).wantError(t, 400, CodeValidation, "id")
+	h.do("GET", "/api/conflicts/nodot", nil).wantError(t, 400, apperr.CodeValidation, "id")
 
 	res := "/api/conflicts/" + c1.ID + "/resolve"
-	h.do("POST", res, map[string]any{}).wantError(t, 400, CodeValidation, "action")
-	h.do("POST", res, map[string]any{"action": "ignore"}).wantError(t, 400, CodeValidation, "action")
-	h.do("POST", res, map[string]any{"action": "retry"}).wantError(t, 400, CodeValidation, "action") // not for edited_in_kimai
+	h.do("POST", res, map[string]any{}).wantError(t, 400, apperr.CodeValidation, "action")
+	h.do("POST", res, map[string]any{"action": "ignore"}).wantError(t, 400, apperr.CodeValidation, "action")
+	h.do("POST", res, map[string]any{"action": "retry"}).wantError(t, 400, apperr.CodeValidation, "action") // not for edited_in_kimai
 	h.do("POST", "/api/conflicts/"+pid+".999/resolve", map[string]any{"action": "skip"}).want(t, 404)
 	if len(h.resolver.calls) != 0 {
 		t.Fatalf("resolver called for refused requests: %v", h.resolver.calls)
@@ -248,7 +248,7 @@ func TestConflicts(t *testing.T) {
 	if h.resolver.calls[0] != c1.ID+" keep_kimai admin" {
 		t.Fatalf("resolver calls %v", h.resolver.calls)
 	}
-	e := h.do("POST", res, map[string]any{"action": "skip"}).wantError(t, 409, CodeConflict, "")
+	e := h.do("POST", res, map[string]any{"action": "skip"}).wantError(t, 409, apperr.CodeConflict, "")
 	if !strings.Contains(e.Message, "already resolved") {
 		t.Fatalf("message %q", e.Message)
 	}
@@ -256,9 +256,9 @@ func TestConflicts(t *testing.T) {
 	// Engine failures: an upstream refusal is upstream_error, a busy profile a conflict.
 	c2 := h.putConflict(pid, 4, tb.ConflictUnmappedCustomer)
 	h.resolver.err = apperr.New(apperr.Auth, "kimai: create timesheet", "The Kimai API token is invalid or expired.")
-	h.do("POST", "/api/conflicts/"+c2.ID+"/resolve", map[string]any{"action": "retry"}).wantError(t, 502, CodeUpstream, "")
+	h.do("POST", "/api/conflicts/"+c2.ID+"/resolve", map[string]any{"action": "retry"}).wantError(t, 502, apperr.CodeUpstream, "")
 	h.resolver.err = apperr.Wrap(errors.New("busy"), apperr.Conflict, "engine: resolve", "A run of this profile is in progress; try again in a moment.")
-	h.do("POST", "/api/conflicts/"+c2.ID+"/resolve", map[string]any{"action": "skip"}).wantError(t, 409, CodeConflict, "")
+	h.do("POST", "/api/conflicts/"+c2.ID+"/resolve", map[string]any{"action": "skip"}).wantError(t, 409, apperr.CodeConflict, "")
 	types := h.auditTypes(pid)
 	if n := strings.Count(strings.Join(types, " "), "conflict.resolve_requested"); n != 3 {
 		t.Fatalf("audit %v", types)
@@ -314,7 +314,7 @@ func TestAudit(t *testing.T) {
 		{"limit=0", "limit"}, {"limit=1001", "limit"}, {"cursor=garbage", "cursor"},
 		{"profile_id=%23x", "profile_id"}, {"actor=admin", "actor"},
 	} {
-		h.do("GET", "/api/audit?"+q.query, nil).wantError(t, 400, CodeValidation, q.field)
+		h.do("GET", "/api/audit?"+q.query, nil).wantError(t, 400, apperr.CodeValidation, q.field)
 	}
 }
 
@@ -411,6 +411,6 @@ func TestConflictsPaging(t *testing.T) {
 	if pages != 3 || len(seen) != 250 {
 		t.Fatalf("%d pages, %d distinct conflicts", pages, len(seen))
 	}
-	h.do("GET", "/api/conflicts?cursor=bogus", nil).wantError(t, 400, CodeValidation, "cursor")
-	h.do("GET", "/api/conflicts?limit=501", nil).wantError(t, 400, CodeValidation, "limit")
+	h.do("GET", "/api/conflicts?cursor=bogus", nil).wantError(t, 400, apperr.CodeValidation, "cursor")
+	h.do("GET", "/api/conflicts?limit=501", nil).wantError(t, 400, apperr.CodeValidation, "limit")
 }

@@ -225,7 +225,7 @@ func (u *Upstream) testZammad(ctx context.Context, baseURL, token string) TestRe
 	if err != nil {
 		// zammad.New refuses only a malformed URL or token.
 		name := CheckConnection
-		if strings.Contains(apperr.MessageOf(err), "token") {
+		if _, bad := apperr.FieldsOf(err)["token"]; bad {
 			name = CheckAuth
 		}
 		return failedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
@@ -291,7 +291,7 @@ func (u *Upstream) testKimai(ctx context.Context, baseURL, token string) TestRes
 	k, err := u.kimai(baseURL, token)
 	if err != nil {
 		name := CheckConnection
-		if strings.Contains(apperr.MessageOf(err), "token") {
+		if _, bad := apperr.FieldsOf(err)["token"]; bad {
 			name = CheckAuth
 		}
 		return failedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))

@@ -34,6 +34,9 @@ const (
 	Internal    Kind = "internal"     // a bug or an unexpected state
 )
 
+// Kinds lists every kind.
+var Kinds = []Kind{Connection, Timeout, Auth, Permission, NotFound, Validation, RateLimited, Upstream, Conflict, Internal}
+
 // Error is a classified failure.
 type Error struct {
 	Kind    Kind
@@ -157,6 +160,72 @@ func RetryAfterOf(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// WithField says which field of the input err is about: its Fields become
+// {field: its message}. Callers decide by field, never by message text.
+func WithField(err error, field string) error {
+	e, ok := As(err)
+	if !ok {
+		return err
+	}
+	c := *e
+	c.Fields = map[string]string{field: e.Message}
+	return &c
+}
+
+// Codes of Timebridge's error envelope {"error":{"code","message",…}},
+// the enum of the OpenAPI document's Error schema.
+const (
+	CodeValidation  = "validation_failed"
+	CodeNotFound    = "not_found"
+	CodeUnauth      = "unauthorized"
+	CodeForbidden   = "forbidden"
+	CodeConflict    = "conflict"
+	CodeRateLimited = "rate_limited"
+	CodeUpstream    = "upstream_error"
+	CodeInternal    = "internal"
+)
+
+// Code maps a kind to the code Timebridge's own API and webhook answer
+// with; with HTTPStatus, the only place where kinds become answers.
+func Code(k Kind) string {
+	switch k {
+	case Validation:
+		return CodeValidation
+	case NotFound:
+		return CodeNotFound
+	case Auth:
+		return CodeUnauth
+	case Permission:
+		return CodeForbidden
+	case Conflict:
+		return CodeConflict
+	case RateLimited:
+		return CodeRateLimited
+	case Connection, Timeout, Upstream:
+		return CodeUpstream
+	}
+	return CodeInternal
+}
+
+// FromUpstream reclassifies an error that Zammad or Kimai caused so that
+// it cannot be mistaken for one of Timebridge's own answers: an upstream
+// 401 must not look like an expired session (the console would sign out),
+// an upstream 404 not like a missing connector, an upstream 400 not like a
+// field of this request. Its message, which names the fix, is kept.
+func FromUpstream(err error) error {
+	e, ok := As(err)
+	if !ok {
+		return err
+	}
+	switch e.Kind {
+	case Auth, Permission, NotFound, RateLimited, Validation:
+		c := *e
+		c.Kind, c.Fields, c.RetryAfter = Upstream, nil, 0
+		return &c
+	}
+	return err
 }
 
 // HTTPStatus maps a kind to the status Timebridge's own API answers with.

@@ -9,6 +9,45 @@ import (
 	"time"
 )
 
+// TestCodes: every kind has one code; the codes are the envelope's enum
+// (shared/api checks that enum against openapi.json).
+func TestCodes(t *testing.T) {
+	want := map[Kind]string{Validation: CodeValidation, NotFound: CodeNotFound, Auth: CodeUnauth, Permission: CodeForbidden,
+		Conflict: CodeConflict, RateLimited: CodeRateLimited, Connection: CodeUpstream, Timeout: CodeUpstream,
+		Upstream: CodeUpstream, Internal: CodeInternal, "": CodeInternal, "unknown": CodeInternal}
+	for k, code := range want {
+		if got := Code(k); got != code {
+			t.Errorf("Code(%q) = %q, want %q", k, got, code)
+		}
+	}
+}
+
+// TestFromUpstreamAndWithField: an upstream's refusal becomes an upstream
+// error with its message and without fields or Retry-After; WithField
+// names the field without touching the original.
+func TestFromUpstreamAndWithField(t *testing.T) {
+	for _, k := range []Kind{Auth, Permission, NotFound, RateLimited, Validation} {
+		orig := &Error{Kind: k, Op: "kimai", Message: "fix it", Fields: map[string]string{"x": "y"}, RetryAfter: time.Second}
+		got, _ := As(FromUpstream(fmt.Errorf("wrapped: %w", orig)))
+		if got.Kind != Upstream || got.Message != "fix it" || got.Fields != nil || got.RetryAfter != 0 || orig.Kind != k {
+			t.Errorf("%s: %+v (original %+v)", k, got, orig)
+		}
+	}
+	for _, k := range []Kind{Connection, Timeout, Upstream, Conflict, Internal} {
+		if err := New(k, "op", "m"); KindOf(FromUpstream(err)) != k {
+			t.Errorf("%s was reclassified", k)
+		}
+	}
+	orig := New(Validation, "zammad: new client", "The token is empty.")
+	named := WithField(orig, "token")
+	if FieldsOf(named)["token"] != "The token is empty." || KindOf(named) != Validation || orig.Fields != nil {
+		t.Fatalf("WithField: %+v, original %+v", named, orig)
+	}
+	if plain := errors.New("x"); WithField(plain, "f") != plain {
+		t.Fatal("WithField changed a plain error")
+	}
+}
+
 func TestClassification(t *testing.T) {
 	base := &Error{Kind: RateLimited, Op: "kimai: list", Message: "slow down", RetryAfter: 3 * time.Second, Fields: map[string]string{"a": "b"}}
 	wrapped := fmt.Errorf("engine: run: %w", base)

@@ -97,13 +97,13 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	token = strings.TrimSpace(token)
 	if token == "" {
-		return nil, apperr.New(apperr.Validation, "kimai: new client",
-			"The Kimai API token is empty: create a token in Kimai (user menu › API access) and paste it into the connector.")
+		return nil, apperr.WithField(apperr.New(apperr.Validation, "kimai: new client",
+			"The Kimai API token is empty: create a token in Kimai (user menu › API access) and paste it into the connector."), "token")
 	}
 	if strings.ContainsAny(token, " \t\r\n") {
 		// A pasted token with inner whitespace would corrupt the header.
-		return nil, apperr.New(apperr.Validation, "kimai: new client",
-			"The Kimai API token contains spaces or line breaks: paste only the token itself.")
+		return nil, apperr.WithField(apperr.New(apperr.Validation, "kimai: new client",
+			"The Kimai API token contains spaces or line breaks: paste only the token itself."), "token")
 	}
 	if cfg.timeout > 0 {
 		cfg.policy.AttemptTimeout = cfg.timeout

@@ -165,7 +165,7 @@ func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(Route, h.serve)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "No such endpoint; Zammad webhooks go to /webhooks/zammad/<profile id>.")
+		writeError(w, http.StatusNotFound, apperr.CodeNotFound, "No such endpoint; Zammad webhooks go to /webhooks/zammad/<profile id>.")
 	})
 	return mux
 }
@@ -180,11 +180,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "validation_failed", "Zammad webhooks are delivered with POST.")
+		writeError(w, http.StatusMethodNotAllowed, apperr.CodeValidation, "Zammad webhooks are delivered with POST.")
 		return
 	}
 	if !validProfileID(pid) {
-		writeError(w, http.StatusNotFound, "not_found", "There is no sync profile with this id; copy the webhook URL from the profile.")
+		writeError(w, http.StatusNotFound, apperr.CodeNotFound, "There is no sync profile with this id; copy the webhook URL from the profile.")
 		return
 	}
 	log = log.With(slog.String("profile_id", pid))
@@ -194,7 +194,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		log.Warn("webhook rejected", slog.Int("status", http.StatusTooManyRequests),
 			slog.String("reason", "unsigned, after too many rejected deliveries"), slog.Int("rejected_in_window", n))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(w, http.StatusTooManyRequests, "rate_limited",
+		writeError(w, http.StatusTooManyRequests, apperr.CodeRateLimited,
 			"Too many deliveries for this profile were rejected in the last minute; sign deliveries with the profile's webhook secret (HMAC SHA1 Signature Token).")
 		return
 	}
@@ -202,14 +202,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	body, status, err := readBody(w, r)
 	if err != nil {
 		log.Warn("webhook rejected", slog.Int("status", status), slog.String("err", err.Error()))
-		writeError(w, status, "validation_failed", apperr.MessageOf(err))
+		writeError(w, status, apperr.CodeValidation, apperr.MessageOf(err))
 		return
 	}
 
 	p, err := h.d.Store.GetProfile(ctx, pid)
 	if apperr.Is(err, apperr.NotFound) {
 		log.Warn("webhook for unknown profile", slog.Int("status", http.StatusNotFound))
-		writeError(w, http.StatusNotFound, "not_found", "There is no sync profile with this id; copy the webhook URL from the profile.")
+		writeError(w, http.StatusNotFound, apperr.CodeNotFound, "There is no sync profile with this id; copy the webhook URL from the profile.")
 		return
 	}
 	if err != nil {
@@ -236,7 +236,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Warn("webhook rejected", slog.Int("status", http.StatusUnauthorized), slog.String("reason", reason),
 			slog.Int("rejected_in_window", h.rejected.add(now, pid)))
-		writeError(w, http.StatusUnauthorized, "unauthorized",
+		writeError(w, http.StatusUnauthorized, apperr.CodeUnauth,
 			"The X-Hub-Signature header is missing or does not match; set the webhook's HMAC SHA1 Signature Token in Zammad to the profile's webhook secret.")
 		return
 	}
@@ -244,7 +244,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	ticketID, err := TicketID(body)
 	if err != nil {
 		log.Warn("webhook rejected", slog.Int("status", http.StatusBadRequest), slog.String("err", err.Error()))
-		writeError(w, http.StatusBadRequest, "validation_failed", apperr.MessageOf(err))
+		writeError(w, http.StatusBadRequest, apperr.CodeValidation, apperr.MessageOf(err))
 		return
 	}
 	log = log.With(slog.Int64("ticket_id", ticketID))
@@ -340,7 +340,7 @@ func (h *handler) fail(w http.ResponseWriter, log *slog.Logger, what string, err
 	}
 	log.Error("webhook failed", slog.String("step", what), slog.Int("status", status),
 		slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
-	writeError(w, status, code(kind), "Timebridge could not accept the webhook right now ("+what+"); Zammad will retry it.")
+	writeError(w, status, apperr.Code(kind), "Timebridge could not accept the webhook right now ("+what+"); Zammad will retry it.")
 }
 
 // verify reports whether header is "sha1=<hex>" of the HMAC-SHA1 of body
@@ -480,27 +480,6 @@ func clip(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// code is the API's error code of a kind.
-func code(k apperr.Kind) string {
-	switch k {
-	case apperr.Validation:
-		return "validation_failed"
-	case apperr.NotFound:
-		return "not_found"
-	case apperr.Auth:
-		return "unauthorized"
-	case apperr.Permission:
-		return "forbidden"
-	case apperr.Conflict:
-		return "conflict"
-	case apperr.RateLimited:
-		return "rate_limited"
-	case apperr.Connection, apperr.Timeout, apperr.Upstream:
-		return "upstream_error"
-	}
-	return "internal"
 }
 
 type errorBody struct {

@@ -329,7 +329,7 @@ func TestWebhookSignatures(t *testing.T) {
 	bad("over 1 MiB without length", bigNoLength, http.StatusRequestEntityTooLarge, "validation_failed")
 	get := ev
 	get.RequestContext.HTTP.Method = "GET"
-	bad("GET", get, http.StatusMethodNotAllowed, "validation_failed")
+	bad("GET", get, http.StatusMethodNotAllowed, apperr.CodeValidation) // as the API's 405
 	other := ev
 	other.RawPath = "/webhooks/other"
 	bad("other path", other, http.StatusNotFound, "not_found")

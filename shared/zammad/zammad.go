@@ -80,17 +80,17 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	norm, err := normalizeBaseURL(baseURL)
 	if err != nil {
-		return nil, apperr.Wrap(err, apperr.Validation, op,
-			"The Zammad base URL is not valid: use the address you open Zammad with, such as https://support.example.com.")
+		return nil, apperr.WithField(apperr.Wrap(err, apperr.Validation, op,
+			"The Zammad base URL is not valid: use the address you open Zammad with, such as https://support.example.com."), "base_url")
 	}
 	token = strings.TrimSpace(token)
 	switch {
 	case token == "":
-		return nil, apperr.New(apperr.Validation, op,
-			"The Zammad token is empty: create a personal access token in Zammad (Profile › Token Access) and paste it into the connector.")
+		return nil, apperr.WithField(apperr.New(apperr.Validation, op,
+			"The Zammad token is empty: create a personal access token in Zammad (Profile › Token Access) and paste it into the connector."), "token")
 	case strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == '"' || r == 0x7f }):
-		return nil, apperr.New(apperr.Validation, op,
-			"The Zammad token contains spaces or control characters: paste the token exactly as Zammad showed it.")
+		return nil, apperr.WithField(apperr.New(apperr.Validation, op,
+			"The Zammad token contains spaces or control characters: paste the token exactly as Zammad showed it."), "token")
 	}
 	if cfg.timeout > 0 {
 		cfg.policy.AttemptTimeout = cfg.timeout

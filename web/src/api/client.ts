@@ -44,7 +44,10 @@ export class ApiError extends Error {
   }
 }
 
-const codes: readonly ErrorCode[] = [
+// The codes of the Error schema's enum (ErrorCode, generated from
+// openapi.json, which a Go test keeps equal to apperr.Code): the compiler
+// rejects a code that is not in it and a code of it that is missing here.
+const codes = [
   "validation_failed",
   "not_found",
   "unauthorized",
@@ -53,10 +56,13 @@ const codes: readonly ErrorCode[] = [
   "rate_limited",
   "upstream_error",
   "internal",
-];
+] as const satisfies readonly ErrorCode[];
+type MissingCode = Exclude<ErrorCode, (typeof codes)[number]>;
+const everyCode: [MissingCode] extends [never] ? true : MissingCode = true;
+void everyCode;
 
 function codeForStatus(status: number): ErrorCode {
-  if (status === 400 || status === 413) return "validation_failed";
+  if (status === 400 || status === 405 || status === 413) return "validation_failed";
   if (status === 401) return "unauthorized";
   if (status === 403) return "forbidden";
   if (status === 404) return "not_found";
