@@ -366,6 +366,11 @@ func TestUpstreamTestFailures(t *testing.T) {
 	if res.Checks[2].Status != StatusWarning || !strings.Contains(res.Checks[2].Message, "auto-create") || strings.Contains(res.Checks[2].Message, "team lead role") {
 		t.Fatalf("team lead permissions: %+v", res.Checks[2])
 	}
+	// A malformed Kimai token is an auth failure, decided by the field the
+	// client names, not by the words of its message.
+	if res = up.Test(ctx, tb.KindKimai, ks.URL(), "bad token"); res.OK || status(res) != "connection=skipped auth=failed permissions=skipped version=skipped" {
+		t.Fatalf("malformed kimai token: %s %+v", status(res), res)
+	}
 	if got := up.Test(ctx, "jira", "https://x", "t"); got.OK {
 		t.Fatal("unknown kind passed")
 	}
