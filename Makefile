@@ -260,7 +260,7 @@ chromium: ## install Debian's chromium (apt, as root) when $(CHROMIUM) is missin
 	else echo "make chromium: $(CHROMIUM) is missing; not root, so the install is skipped (sudo apt-get update && sudo apt-get install -y chromium); the browser tests will report it" >&2; fi
 
 .PHONY: e2e
-e2e: $(KUMO_BIN) chromium web-build ## browser tests: the issue 4 scenario in chromium against the local stack (screenshots in web/e2e/artifacts)
+e2e: $(KUMO_BIN) chromium web-build ## browser tests: the admin scenario in chromium against the local stack (screenshots in web/e2e/artifacts)
 	cd web/e2e && npm ci --no-audit --no-fund && CHROMIUM_PATH=$(CHROMIUM) npm test
 
 # ---- local stack ----------------------------------------------------------------

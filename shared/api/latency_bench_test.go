@@ -34,7 +34,7 @@ const (
 var benchAuditTypes = []string{"timesheet.created", "timesheet.updated", "timesheet.deleted", "conflict.opened", "run.finished"}
 
 // BenchmarkListLatency measures the API's list endpoints with 10,000 audit
-// events, 200 runs and 100 open conflicts stored (issue 3: p95 < 50 ms
+// events, 200 runs and 100 open conflicts stored (target p95 < 50 ms
 // locally). Each request goes through the real http.Handler (routing, bearer
 // token check, validation, JSON encoding, an info-level JSON logger) and the
 // real store against DynamoDB on kumo. One iteration is one request; every

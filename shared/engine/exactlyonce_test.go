@@ -15,8 +15,10 @@ import (
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
-// Regression tests of issue 7 ("exactly once, for real"). Each one failed
-// on the code before the fix (commit 47ff47a).
+// Regression tests of the exactly-once guarantee (README: The guarantee):
+// slow and lost Kimai answers, lost links, paging races, DST, refused and
+// unreadable timesheets, stuck cursors, leases. Each one failed on the code
+// before its fix (commit 47ff47a).
 
 // A pending claim whose create Kimai has not committed yet (PHP keeps
 // running after the client gave up) must not be cleared and created again

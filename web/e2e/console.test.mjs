@@ -1,4 +1,4 @@
-// Issue 4's browser scenario: the web console driven in Debian's chromium
+// The browser scenario of the README's Testing section: the web console driven in Debian's chromium
 // (playwright-core) against the whole local stack (infra/dev on free ports).
 // Each step is a subtest; a step whose UI is not in the page fails with the
 // exact step and the selector it needs, and the steps that depend on it are
@@ -149,7 +149,7 @@ async function measureTTI(browser, stack) {
   }
 }
 
-test('web console: issue 4 scenario in chromium against the local stack', { timeout: 15 * 60 * 1000 }, async (t) => {
+test('web console: the admin scenario in chromium against the local stack', { timeout: 15 * 60 * 1000 }, async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const missing = checkPrerequisites();
   if (!existsSync(CHROMIUM)) missing.push(`${CHROMIUM} is missing: apt-get install -y chromium (make e2e does it as root)`);
