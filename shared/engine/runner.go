@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kimai"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -989,47 +991,25 @@ func keys[V any](m map[int64]V) []int64 {
 }
 
 // forEach runs fn over items with at most n in flight and returns the first
-// error (after the others finish).
+// error (after the others finish), or the cause of ctx's end.
 func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Context, T) error) error {
-	if len(items) == 0 {
-		return nil
-	}
-	if n > len(items) {
-		n = len(items)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch := make(chan T)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range ch {
-				if err := fn(ctx, it); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		}()
-	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, n))
 	for _, it := range items {
-		select {
-		case ch <- it:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return nil // admitted while the failure was happening: not started
+			}
+			return fn(gctx, it)
+		})
 	}
-	close(ch)
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		// parent cancelled
-		return context.Cause(ctx)
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return first
+	return context.Cause(ctx) // nil unless the caller's context ended
 }
 
 // observeKimai lists every Timebridge timesheet in Kimai since from (paged,

@@ -47,13 +47,13 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
@@ -185,15 +185,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		groups[m.ProfileID] = append(groups[m.ProfileID], i)
 	}
 
-	sem := make(chan struct{}, h.d.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(h.d.Concurrency)
 	for _, pid := range order {
 		idx := groups[pid]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			// The profile's ticket runs go first, as one merged run.
 			var tickets []int
 			for _, i := range idx {
@@ -212,9 +208,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 					results[i] = h.process(runCtx, log, ev.Records[i], msgs[i])
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every outcome is in results
 
 	var resp events.SQSEventResponse
 	for i, rec := range ev.Records {
