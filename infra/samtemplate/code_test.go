@@ -153,44 +153,73 @@ func envReads(t *testing.T, pkg string) []string {
 // "family/" + id + "/name" (connectors/<id>/token, profiles/<id>/webhook-secret).
 var secretFamily = regexp.MustCompile(`^[a-z][a-z0-9-]*/$`)
 
-// vaultFamilies returns the secret name families the code of pkg builds.
+// vaultFamilies returns the secret name families the code of pkg builds:
+// by a literal chain "family/" + id + "/name", or by calling one of the
+// vault package's name functions (vault.ConnectorToken, …), which count
+// for their callers, not for the vault package itself.
 func vaultFamilies(t *testing.T, pkg string) []string {
 	t.Helper()
+	const vaultPkg = module + "shared/vault"
+	if pkg == vaultPkg {
+		return nil
+	}
+	named := map[string][]string{} // vault function → the families it builds
+	for _, f := range parseDir(t, filepath.Join(root, "shared", "vault")) {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Body != nil {
+				named[vaultPkg+"."+fd.Name.Name] = literalFamilies(fd.Body)
+			}
+		}
+	}
 	var out []string
 	for _, f := range parseDir(t, filepath.Join(root, strings.TrimPrefix(pkg, module))) {
+		out = append(out, literalFamilies(f)...)
+		names := importNames(f)
 		ast.Inspect(f, func(n ast.Node) bool {
-			be, ok := n.(*ast.BinaryExpr)
-			if !ok || be.Op != token.ADD {
-				return true
+			if call, ok := n.(*ast.CallExpr); ok {
+				out = append(out, named[selectorCall(names, call)]...)
 			}
-			var ops []ast.Expr
-			var flatten func(e ast.Expr)
-			flatten = func(e ast.Expr) {
-				if b, ok := e.(*ast.BinaryExpr); ok && b.Op == token.ADD {
-					flatten(b.X)
-					flatten(b.Y)
-					return
-				}
-				ops = append(ops, e)
-			}
-			flatten(be)
-			lit := func(e ast.Expr) (string, bool) {
-				bl, ok := e.(*ast.BasicLit)
-				if !ok || bl.Kind != token.STRING {
-					return "", false
-				}
-				s, err := strconv.Unquote(bl.Value)
-				return s, err == nil
-			}
-			if len(ops) >= 3 {
-				first, ok1 := lit(ops[0])
-				third, ok3 := lit(ops[2])
-				if ok1 && ok3 && secretFamily.MatchString(first) && strings.HasPrefix(third, "/") {
-					out = append(out, first)
-				}
-			}
-			return false // the whole chain is handled
+			return true
 		})
 	}
+	return out
+}
+
+// literalFamilies returns the families of the literal name chains in n.
+func literalFamilies(node ast.Node) []string {
+	var out []string
+	ast.Inspect(node, func(n ast.Node) bool {
+		be, ok := n.(*ast.BinaryExpr)
+		if !ok || be.Op != token.ADD {
+			return true
+		}
+		var ops []ast.Expr
+		var flatten func(e ast.Expr)
+		flatten = func(e ast.Expr) {
+			if b, ok := e.(*ast.BinaryExpr); ok && b.Op == token.ADD {
+				flatten(b.X)
+				flatten(b.Y)
+				return
+			}
+			ops = append(ops, e)
+		}
+		flatten(be)
+		lit := func(e ast.Expr) (string, bool) {
+			bl, ok := e.(*ast.BasicLit)
+			if !ok || bl.Kind != token.STRING {
+				return "", false
+			}
+			s, err := strconv.Unquote(bl.Value)
+			return s, err == nil
+		}
+		if len(ops) >= 3 {
+			first, ok1 := lit(ops[0])
+			third, ok3 := lit(ops[2])
+			if ok1 && ok3 && secretFamily.MatchString(first) && strings.HasPrefix(third, "/") {
+				out = append(out, first)
+			}
+		}
+		return false // the whole chain is handled
+	})
 	return out
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/vault"
-	"github.com/timebridge/timebridge/shared/webhook"
 )
 
 // testNeedsMatchCode checks the needs table against what each main wires.
@@ -49,12 +48,13 @@ func testNeedsMatchCode(t *testing.T, fns []samtemplate.Function, wirings map[st
 		check("an SQS client (awsconfig.SQS)", n.send || n.consume != nil, c[module+"shared/awsconfig.SQS"])
 		check("a Secrets Manager client (awsconfig.SecretsManager)", len(n.vault) > 0 || n.admin, c[module+"shared/awsconfig.SecretsManager"])
 		check("a DynamoDB client (awsconfig.DynamoDB)", n.store, c[module+"shared/awsconfig.DynamoDB"])
-		// Vault names are built as "<family>/" + id + "/…" (the api names
-		// connector tokens, the webhook package webhook secrets); a
-		// function whose packages build names under a family must be
-		// granted it. Readers may only get names from stored records
-		// (connect reads a connector's TokenSecret), so the reverse holds
-		// across all functions: every granted family is built somewhere.
+		// Vault names are built by the vault's name functions
+		// (vault.ConnectorToken: connectors/<id>/token, vault.WebhookSecret:
+		// profiles/<id>/webhook-secret) or as "<family>/" + id + "/…"; a
+		// function whose packages build names under a family, directly or
+		// by calling one of those functions, must be granted it. The
+		// reverse holds across all functions: every granted family is
+		// built somewhere.
 		for pkg := range w.imports {
 			for _, fam := range vaultFamilies(t, pkg) {
 				built[fam] = true
@@ -72,7 +72,7 @@ func testNeedsMatchCode(t *testing.T, fns []samtemplate.Function, wirings map[st
 			t.Errorf("vault family %q is granted, but no function's code builds names under it", fam)
 		}
 	}
-	if got := webhook.SecretName("P"); !strings.HasPrefix(got, "profiles/") {
+	if got := vault.WebhookSecret("P"); !strings.HasPrefix(got, "profiles/") {
 		t.Errorf("webhook secrets are named %q, the grants assume profiles/<id>/…", got)
 	}
 	// The vault method → action map covers exactly what the vault calls.

@@ -221,10 +221,10 @@ func exerciseWebhook(t *testing.T, st, setup *store.Store) {
 	}
 	v := vault.New(env.Secrets, "tb-lp/"+kumotest.UniqueName(t), time.Minute)
 	const secret = "least-privilege-secret"
-	if err := v.Put(ctx, webhook.SecretName(p.ID), secret); err != nil {
+	if err := v.Put(ctx, vault.WebhookSecret(p.ID), secret); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = v.Delete(context.Background(), webhook.SecretName(p.ID)) })
+	t.Cleanup(func() { _ = v.Delete(context.Background(), vault.WebhookSecret(p.ID)) })
 	sink := &failingSink{}
 	now := time.Now()
 	h := webhook.New(webhook.Deps{Store: st, Secrets: v, Queue: sink, Now: func() time.Time { return now }})

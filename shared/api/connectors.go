@@ -96,7 +96,7 @@ func (s *server) createConnector(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := tb.Connector{ID: store.NewID(s.Now()), Kind: kind, Name: name, BaseURL: base}
 	if token != "" {
-		c.TokenSecret = connectorTokenName(c.ID)
+		c.TokenSecret = vault.ConnectorToken(c.ID)
 		if err := s.Vault.Put(ctx, c.TokenSecret, token); err != nil {
 			return err
 		}
@@ -211,7 +211,7 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 	// rather than left to be sent to a base URL that may have changed
 	// (fail closed: the connector then asks for its token again).
 	if token != "" {
-		next.TokenSecret = connectorTokenName(id)
+		next.TokenSecret = vault.ConnectorToken(id)
 		next.TokenHint = vault.Hint(token)
 	}
 	updated, err := s.Store.UpdateConnector(ctx, next, expect)
@@ -272,7 +272,7 @@ func (s *server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if cur.TokenSecret != "" {
-		s.dropSecret(ctx, connectorTokenName(cur.ID))
+		s.dropSecret(ctx, vault.ConnectorToken(cur.ID))
 	}
 	s.audit(r, auditEvent{Type: "connector.deleted", Subject: "connector " + cur.ID,
 		Message: fmt.Sprintf("Deleted connector %q", cur.Name), Before: viewConnector(cur)})
@@ -288,7 +288,7 @@ func (s *server) connectorToken(ctx context.Context, c tb.Connector) (string, er
 			Message: "The connector has no token; paste one into the connector first.",
 			Fields:  map[string]string{"token": "is not set"}}
 	}
-	tok, err := s.Vault.Get(ctx, connectorTokenName(c.ID))
+	tok, err := s.Vault.Get(ctx, vault.ConnectorToken(c.ID))
 	if apperr.Is(err, apperr.NotFound) {
 		return "", &apperr.Error{Kind: apperr.Validation, Op: "api: connector token", Err: err,
 			Message: "The connector's token is missing from Secrets Manager; paste the token into the connector again.",

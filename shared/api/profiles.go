@@ -14,6 +14,7 @@ import (
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammad"
 )
 
@@ -252,12 +253,12 @@ func (s *server) createProfile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Vault.Put(ctx, profileWebhookSecret(pr.ID), secret); err != nil {
+	if err := s.Vault.Put(ctx, vault.WebhookSecret(pr.ID), secret); err != nil {
 		return err
 	}
 	created, err := s.Store.CreateProfile(ctx, pr)
 	if err != nil {
-		s.dropSecret(ctx, profileWebhookSecret(pr.ID))
+		s.dropSecret(ctx, vault.WebhookSecret(pr.ID))
 		return err
 	}
 	v := s.viewProfile(created)
@@ -370,7 +371,7 @@ func (s *server) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.DeleteProfile(ctx, cur.ID, cur.Version); err != nil {
 		return err
 	}
-	s.dropSecret(ctx, profileWebhookSecret(cur.ID))
+	s.dropSecret(ctx, vault.WebhookSecret(cur.ID))
 	s.audit(r, auditEvent{ProfileID: cur.ID, Type: "profile.deleted", Subject: "profile " + cur.ID,
 		Message: fmt.Sprintf("Deleted profile %q and its data", cur.Name), Before: s.viewProfile(cur)})
 	w.WriteHeader(http.StatusNoContent)
@@ -399,7 +400,7 @@ func (s *server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if err := s.Vault.Put(ctx, profileWebhookSecret(pr.ID), secret); err != nil {
+	if err := s.Vault.Put(ctx, vault.WebhookSecret(pr.ID), secret); err != nil {
 		return err
 	}
 	s.audit(r, auditEvent{ProfileID: pr.ID, Type: "profile.webhook_secret_rotated", Subject: "profile " + pr.ID,

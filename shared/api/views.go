@@ -3,10 +3,8 @@ package api
 import (
 	"time"
 
-	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
-	"github.com/timebridge/timebridge/shared/webhook"
 )
 
 // connectorView is a connector as the API shows it: never the token, only
@@ -82,5 +80,3 @@ func auditRecord(e auditEvent, now time.Time) tb.AuditEvent {
 
 // Secret names in the vault (relative to the stack's prefix), as the
 // contract fixes them.
-func connectorTokenName(id string) string   { return connect.TokenSecret(id) }
-func profileWebhookSecret(id string) string { return webhook.SecretName(id) }

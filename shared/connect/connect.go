@@ -16,6 +16,7 @@ import (
 	"github.com/timebridge/timebridge/shared/kimai"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
+	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammad"
 )
 
@@ -107,7 +108,7 @@ func (c *Connector) load(ctx context.Context, id string, kind tb.ConnectorKind) 
 		return conn, "", apperr.New(apperr.Validation, "connect", fmt.Sprintf("Connector %q has no token; paste one in the connector.", conn.Name))
 	}
 	// The name is derived from the id, not read from the record.
-	tok, err := c.secrets.Get(ctx, TokenSecret(conn.ID))
+	tok, err := c.secrets.Get(ctx, vault.ConnectorToken(conn.ID))
 	if err != nil {
 		if apperr.Is(err, apperr.NotFound) {
 			return conn, "", apperr.Wrap(err, apperr.Validation, "connect",
@@ -117,9 +118,3 @@ func (c *Connector) load(ctx context.Context, id string, kind tb.ConnectorKind) 
 	}
 	return conn, tok, nil
 }
-
-// TokenSecret names the upstream token of connector id in the vault. The
-// name is derived from the id, never read from the stored record, so that
-// whoever could write a record still cannot make Timebridge send another
-// secret (a webhook secret, say) to a connector's host.
-func TokenSecret(id string) string { return "connectors/" + id + "/token" }

@@ -28,6 +28,7 @@ import (
 	"github.com/timebridge/timebridge/shared/schedule"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/webhook"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
@@ -92,7 +93,7 @@ func TestEverythingAtOnce(t *testing.T) {
 	})
 	sender := queue.NewSender(env.SQS, qurl)
 	const secret = "concurrency-webhook-secret"
-	if err := h.secrets.Put(ctx, webhook.SecretName(pid), secret); err != nil {
+	if err := h.secrets.Put(ctx, vault.WebhookSecret(pid), secret); err != nil {
 		t.Fatal(err)
 	}
 	wh := webhook.New(webhook.Deps{Store: h.st, Secrets: h.secrets, Queue: sender, Now: h.Now, TicketInterval: 2 * time.Second})

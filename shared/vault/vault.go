@@ -368,3 +368,12 @@ func (e scrubbed) Error() string {
 }
 
 func (e scrubbed) Unwrap() error { return e.err }
+
+// ConnectorToken names the upstream token of connector id. The name is
+// derived from the id, never read from a stored record, so that whoever
+// could write a record still cannot make Timebridge send another secret (a
+// webhook secret, say) to a connector's host.
+func ConnectorToken(id string) string { return "connectors/" + id + "/token" }
+
+// WebhookSecret names the webhook secret of profile id.
+func WebhookSecret(profileID string) string { return "profiles/" + profileID + "/webhook-secret" }

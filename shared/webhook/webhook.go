@@ -100,9 +100,6 @@ const (
 	Route = "/webhooks/zammad/{profile_id}"
 )
 
-// SecretName is the vault name of a profile's webhook secret.
-func SecretName(profileID string) string { return "profiles/" + profileID + "/webhook-secret" }
-
 // Store is the part of the store the webhook uses.
 type Store interface {
 	GetProfile(ctx context.Context, id string) (tb.Profile, error)
@@ -217,7 +214,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	secret, err := h.d.Secrets.GetSecret(ctx, SecretName(pid))
+	secret, err := h.d.Secrets.GetSecret(ctx, vault.WebhookSecret(pid))
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
 		h.fail(w, log, "load webhook secret", err)
 		return

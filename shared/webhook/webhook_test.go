@@ -108,10 +108,10 @@ func newFixture(t testing.TB) *fixture {
 	if _, err := f.st.CreateProfile(ctx, tb.Profile{ID: sampleProfileID, Name: "Demo", ZammadConnectorID: "zc", KimaiConnectorID: "kc", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.vault.Put(ctx, webhook.SecretName(sampleProfileID), sampleSecret); err != nil {
+	if err := f.vault.Put(ctx, vault.WebhookSecret(sampleProfileID), sampleSecret); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), webhook.SecretName(sampleProfileID)) })
+	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), vault.WebhookSecret(sampleProfileID)) })
 	f.sink = &failingSink{Sink: queue.NewSender(env.SQS, f.queueURL)}
 	h := webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: f.sink, Now: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -407,10 +407,10 @@ func TestWebhookDeliveriesArePerProfile(t *testing.T) {
 	if _, err := f.st.CreateProfile(ctx, tb.Profile{ID: other, Name: "Other", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.vault.Put(ctx, webhook.SecretName(other), sampleSecret); err != nil {
+	if err := f.vault.Put(ctx, vault.WebhookSecret(other), sampleSecret); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), webhook.SecretName(other)) })
+	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), vault.WebhookSecret(other)) })
 	ev := sampleEvent(t)
 	for _, pid := range []string{sampleProfileID, other} {
 		if status, a := f.send(t, withProfile(ev, pid)); status != http.StatusAccepted {
@@ -455,7 +455,7 @@ func TestWebhookDisabledProfile(t *testing.T) {
 // empty key.
 func TestWebhookProfileWithoutSecret(t *testing.T) {
 	f := newFixture(t)
-	if err := f.vault.Delete(context.Background(), webhook.SecretName(sampleProfileID)); err != nil {
+	if err := f.vault.Delete(context.Background(), vault.WebhookSecret(sampleProfileID)); err != nil {
 		t.Fatal(err)
 	}
 	ev := sampleEvent(t)
