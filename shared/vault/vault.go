@@ -116,6 +116,10 @@ type call struct {
 	stale bool
 }
 
+// SetClock replaces the clock the cache's expiry is measured with (tests).
+// Call it before the vault is used.
+func (v *Vault) SetClock(now func() time.Time) { v.now = now }
+
 // New returns a Vault for secrets named prefix/<name> (prefix may be "";
 // a trailing "/" is optional). ttl ≤ 0 disables caching; concurrent reads
 // are still shared.

@@ -28,12 +28,19 @@ func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }
 // them until released.
 type counting struct {
 	vault.SecretsAPI
-	gets atomic.Int32
-	hold chan struct{} // if non-nil, GetSecretValue waits for it
+	gets    atomic.Int32
+	hold    chan struct{} // if non-nil, GetSecretValue waits for it
+	entered chan struct{} // if non-nil, signalled (when there is room) as a GetSecretValue call starts, before the hold
 }
 
 func (c *counting) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	c.gets.Add(1)
+	if c.entered != nil {
+		select {
+		case c.entered <- struct{}{}:
+		default: // nobody waits for a later read
+		}
+	}
 	if c.hold != nil {
 		<-c.hold
 	}
@@ -106,9 +113,29 @@ func TestPutGetRotateDelete(t *testing.T) {
 	_ = v.Delete(c, "connectors/z1/token")
 }
 
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) Add(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
 func TestCacheTTL(t *testing.T) {
 	t.Parallel()
 	v, cl, prefix := newVault(t, 150*time.Millisecond)
+	clock := &fakeClock{t: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
+	v.SetClock(clock.Now)
 	c := ctx(t)
 	if err := v.Put(c, "s", "value-123456"); err != nil {
 		t.Fatal(err)
@@ -122,7 +149,11 @@ func TestCacheTTL(t *testing.T) {
 	if n := cl.gets.Load(); n != 1 {
 		t.Fatalf("%d reads within the TTL, want 1", n)
 	}
-	time.Sleep(200 * time.Millisecond)
+	clock.Add(149 * time.Millisecond)
+	if _, err := v.Get(c, "s"); err != nil || cl.gets.Load() != 1 {
+		t.Fatalf("just inside the TTL: %v, %d reads", err, cl.gets.Load())
+	}
+	clock.Add(time.Millisecond)
 	if _, err := v.Get(c, "s"); err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +217,11 @@ func TestCallerCancellationDoesNotFailOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = v.Delete(context.Background(), "k") })
-	cl.hold = make(chan struct{})
+	cl.hold, cl.entered = make(chan struct{}), make(chan struct{}, 1)
 	first, cancel := context.WithCancel(c)
 	done := make(chan error, 1)
 	go func() { _, err := v.Get(first, "k"); done <- err }()
-	time.Sleep(50 * time.Millisecond)
+	<-cl.entered // the first caller's read is in flight
 	second := make(chan string, 1)
 	go func() { s, _ := v.Get(c, "k"); second <- s }()
 	time.Sleep(50 * time.Millisecond)
@@ -212,10 +243,10 @@ func TestPutDuringReadIsNotCachedStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = v.Delete(context.Background(), "r") })
-	cl.hold = make(chan struct{})
+	cl.hold, cl.entered = make(chan struct{}), make(chan struct{}, 1)
 	got := make(chan string, 1)
 	go func() { s, _ := v.Get(c, "r"); got <- s }()
-	time.Sleep(50 * time.Millisecond)
+	<-cl.entered // the read is in flight
 	// The read is in flight; it reads "old" or "new" depending on timing,
 	// but must not be cached after the Put.
 	putDone := make(chan error, 1)
