@@ -301,18 +301,9 @@ func (w *workload) deliver(i int) {
 	req.Header.Set("X-Zammad-Trigger", "Timebridge")
 	req.Header.Set("X-Zammad-Delivery", delivery)
 	req.Header.Set("X-Hub-Signature", zammadsim.Sign(w.secret, body))
-	start := time.Now()
-	resp, err := w.http.Do(req)
-	lat := time.Since(start)
+	status, data, lat, err := w.call(req)
 	var answer struct{ Status string }
-	var status int
-	var data []byte
-	if err == nil {
-		data, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		status = resp.StatusCode
-		_ = json.Unmarshal(data, &answer)
-	}
+	_ = json.Unmarshal(data, &answer)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.acks = append(w.acks, lat)
@@ -327,20 +318,25 @@ func (w *workload) deliver(i int) {
 	}
 }
 
+// call sends req and returns the answer's status and body, and how long
+// the answer (its headers) took.
+func (w *workload) call(req *http.Request) (status int, body []byte, latency time.Duration, err error) {
+	start := time.Now()
+	resp, err := w.http.Do(req)
+	latency = time.Since(start)
+	if err != nil {
+		return 0, nil, latency, err
+	}
+	defer resp.Body.Close()
+	body, _ = io.ReadAll(resp.Body)
+	return resp.StatusCode, body, latency, nil
+}
+
 // read is one console read.
 func (w *workload) read(token, path string) {
 	req, _ := http.NewRequest("GET", w.s.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	start := time.Now()
-	resp, err := w.http.Do(req)
-	lat := time.Since(start)
-	var status int
-	var data []byte
-	if err == nil {
-		data, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		status = resp.StatusCode
-	}
+	status, data, lat, err := w.call(req)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.readLat = append(w.readLat, lat)

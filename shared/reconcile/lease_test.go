@@ -82,6 +82,41 @@ func (q *queueFixture) settle(recs []events.SQSMessage, resp events.SQSEventResp
 	}
 }
 
+// gate is the connector of the lease tests: the first thing a run does
+// after taking the lease. It counts runs inside it, holds each until
+// release is closed, then refuses it as a wrong token would (a permanent
+// failure, so the message is deleted).
+type gate struct {
+	active, maxActive, connects atomic.Int32
+	entered                     chan struct{} // one value per run that reached the connector
+	release                     chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}, 4), release: make(chan struct{})}
+}
+
+func (g *gate) connect(ctx context.Context, _ tb.Profile) (engine.ZammadAPI, engine.KimaiAPI, error) {
+	n := g.active.Add(1)
+	defer g.active.Add(-1)
+	for m := g.maxActive.Load(); n > m && !g.maxActive.CompareAndSwap(m, n); m = g.maxActive.Load() {
+	}
+	g.connects.Add(1)
+	g.entered <- struct{}{}
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+	}
+	return nil, nil, apperr.New(apperr.Auth, "test: connect", "The Zammad token was refused.")
+}
+
+// handler is one Lambda instance: its own engine over the shared store.
+func (g *gate) handler(st *store.Store, env *kumotest.Env, queueURL string) *reconcile.Handler {
+	log := slog.New(slog.DiscardHandler)
+	return reconcile.New(reconcile.Deps{Engine: engine.New(st, engine.ConnectorFunc(g.connect), log, engine.Options{}),
+		SQS: env.SQS, QueueURL: queueURL, RetryDelay: time.Second, Logger: log})
+}
+
 // TestProfileRunsNeverOverlap proves the per-profile lease across Lambda
 // invocations with the real engine and store on kumo: two messages of one
 // profile handled by two concurrent invocations do not run at the same
@@ -116,32 +151,9 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 	// The connector is the first thing a run does after taking the lease:
 	// it counts runs in progress and holds the first until released, then
 	// fails it permanently (a refused token), which also exercises delete.
-	var active, maxActive, connects atomic.Int32
-	entered := make(chan struct{}, 4)
-	release := make(chan struct{})
-	conn := engine.ConnectorFunc(func(ctx context.Context, _ tb.Profile) (engine.ZammadAPI, engine.KimaiAPI, error) {
-		n := active.Add(1)
-		defer active.Add(-1)
-		for {
-			m := maxActive.Load()
-			if n <= m || maxActive.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		connects.Add(1)
-		entered <- struct{}{}
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return nil, nil, apperr.New(apperr.Auth, "test: connect", "The Zammad token was refused.")
-	})
-	log := slog.New(slog.DiscardHandler)
+	g := newGate()
 	// Two invocations = two Lambda instances, each with its own engine.
-	newHandler := func() *reconcile.Handler {
-		return reconcile.New(reconcile.Deps{Engine: engine.New(st, conn, log, engine.Options{}), SQS: env.SQS, QueueURL: q.url,
-			RetryDelay: time.Second, Logger: log})
-	}
+	newHandler := func() *reconcile.Handler { return g.handler(st, env, q.url) }
 	type answer struct {
 		rec  events.SQSMessage
 		resp events.SQSEventResponse
@@ -157,7 +169,7 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 
 	// One run enters; the other invocation answers while it is still held.
 	select {
-	case <-entered:
+	case <-g.entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no run started")
 	}
@@ -176,7 +188,7 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 		t.Fatalf("busy run %+v, %v: want still queued", r, err)
 	}
 
-	close(release)
+	close(g.release)
 	first := <-answers
 	if len(first.resp.BatchItemFailures) != 0 {
 		t.Fatalf("a permanently failed run was reported for retry: %+v", first.resp)
@@ -206,10 +218,10 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 		t.Fatalf("retried run %+v, %v", r, err)
 	}
 
-	if got := maxActive.Load(); got != 1 {
+	if got := g.maxActive.Load(); got != 1 {
 		t.Fatalf("%d runs of one profile at the same time", got)
 	}
-	if got := connects.Load(); got != 2 {
+	if got := g.connects.Load(); got != 2 {
 		t.Fatalf("%d runs reached the connector, want 2 (one each, never together)", got)
 	}
 	attrs, err := env.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url),
@@ -255,33 +267,14 @@ func TestTicketRunHandedToHolder(t *testing.T) {
 	if m, _ := queue.Decode(recs[0].Body); m.Mode == tb.ModeTicket { // the incremental run first
 		recs[0], recs[1] = recs[1], recs[0]
 	}
-	var active, maxActive, connects atomic.Int32
-	entered := make(chan struct{}, 4)
-	release := make(chan struct{})
-	conn := engine.ConnectorFunc(func(ctx context.Context, _ tb.Profile) (engine.ZammadAPI, engine.KimaiAPI, error) {
-		n := active.Add(1)
-		defer active.Add(-1)
-		for m := maxActive.Load(); n > m && !maxActive.CompareAndSwap(m, n); m = maxActive.Load() {
-		}
-		connects.Add(1)
-		entered <- struct{}{}
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return nil, nil, apperr.New(apperr.Auth, "test: connect", "The Zammad token was refused.")
-	})
-	log := slog.New(slog.DiscardHandler)
-	newHandler := func() *reconcile.Handler {
-		return reconcile.New(reconcile.Deps{Engine: engine.New(st, conn, log, engine.Options{}), SQS: env.SQS, QueueURL: q.url,
-			RetryDelay: time.Second, Logger: log})
-	}
+	g := newGate()
+	newHandler := func() *reconcile.Handler { return g.handler(st, env, q.url) }
 	firstDone := make(chan events.SQSEventResponse, 1)
 	go func() {
 		resp, _ := newHandler().Handle(ctx, events.SQSEvent{Records: recs[:1]})
 		firstDone <- resp
 	}()
-	<-entered
+	<-g.entered
 	resp, _ := newHandler().Handle(ctx, events.SQSEvent{Records: recs[1:]})
 	if len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("the handed-off ticket run was reported for retry: %+v", resp)
@@ -290,7 +283,7 @@ func TestTicketRunHandedToHolder(t *testing.T) {
 	if r, err := st.GetRun(ctx, runs[1].ID); err != nil || r.Status != tb.RunQueued {
 		t.Fatalf("handed-off run %+v, %v: want queued while the holder runs", r, err)
 	}
-	close(release)
+	close(g.release)
 	q.settle(recs[:1], <-firstDone)
 	// The holder carried the ticket run out (its connector refused it too).
 	if r, err := st.GetRun(ctx, runs[1].ID); err != nil || r.Status != tb.RunFailed || r.MergedInto != "" || r.Trigger != "webhook" {
@@ -299,8 +292,8 @@ func TestTicketRunHandedToHolder(t *testing.T) {
 	if more, err := st.HasPending(ctx, p.ID); err != nil || more {
 		t.Fatalf("pending left: %v %v", more, err)
 	}
-	if maxActive.Load() != 1 || connects.Load() != 2 {
-		t.Fatalf("%d runs at once, %d connects", maxActive.Load(), connects.Load())
+	if g.maxActive.Load() != 1 || g.connects.Load() != 2 {
+		t.Fatalf("%d runs at once, %d connects", g.maxActive.Load(), g.connects.Load())
 	}
 }
 
