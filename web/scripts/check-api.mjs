@@ -1,33 +1,38 @@
-// Fails when src/api/schema.d.ts differs from what openapi-typescript generates
-// from ../shared/api/openapi.json, so the console and the API cannot drift.
+// Fails when src/api/schema.d.ts or src/api/limits.gen.ts differs from what
+// openapi-typescript and scripts/gen-limits.mjs generate from
+// ../shared/api/openapi.json, so the console and the API cannot drift.
 // Fix: npm run gen:api and commit the result.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { limitsPath, limitsSource, openapiPath } from "./gen-limits.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = mkdtempSync(join(tmpdir(), "tb-api-"));
 const out = join(dir, "schema.d.ts");
-try {
-  execFileSync(
-    process.execPath,
-    [join(root, "node_modules/openapi-typescript/bin/cli.js"), join(root, "../shared/api/openapi.json"), "-o", out],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
-  const want = readFileSync(out, "utf8");
-  let have = "";
+
+function read(path) {
   try {
-    have = readFileSync(join(root, "src/api/schema.d.ts"), "utf8");
+    return readFileSync(path, "utf8");
   } catch {
-    /* missing counts as different */
+    return ""; // missing counts as different
   }
-  if (want !== have) {
-    console.error("check:api: src/api/schema.d.ts is out of date with shared/api/openapi.json — run `npm run gen:api` and commit it.");
+}
+
+try {
+  execFileSync(process.execPath, [join(root, "node_modules/openapi-typescript/bin/cli.js"), openapiPath, "-o", out], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const stale = [];
+  if (readFileSync(out, "utf8") !== read(join(root, "src/api/schema.d.ts"))) stale.push("src/api/schema.d.ts");
+  if (limitsSource(JSON.parse(readFileSync(openapiPath, "utf8"))) !== read(limitsPath)) stale.push("src/api/limits.gen.ts");
+  if (stale.length > 0) {
+    console.error(`check:api: ${stale.join(" and ")} out of date with shared/api/openapi.json — run \`npm run gen:api\` and commit it.`);
     process.exit(1);
   }
-  console.log("check:api: src/api/schema.d.ts matches shared/api/openapi.json");
+  console.log("check:api: src/api/schema.d.ts and src/api/limits.gen.ts match shared/api/openapi.json");
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
