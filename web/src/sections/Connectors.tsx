@@ -1,5 +1,8 @@
-import { useState, type FormEvent } from "react";
-import { api, type Connector, type ConnectorTest } from "../api/client";
+import { useState } from "react";
+import { api, type Connector, type ConnectorCreate, type ConnectorTest } from "../api/client";
+import { schemaLimits } from "../api/limits";
+import { lengthProblem } from "../forms/rules";
+import { useForm, type FormValues, type Problems } from "../forms/useForm";
 import { keys, useConnectors, useProfiles } from "../queries";
 import {
   FormError,
@@ -10,38 +13,41 @@ import {
   SelectField,
   Spinner,
   StatusBadge,
+  SubmitButton,
   TextField,
   fmtTime,
-  serverFieldErrors,
   useApiMutation,
   Plain,
   plain,
 } from "../ui";
 
-type Kind = Connector["kind"];
-interface Values {
-  kind: Kind;
-  name: string;
-  base_url: string;
-  token: string;
-}
+export type ConnectorValues = FormValues<ConnectorCreate>;
 
-/** Client-side checks mirroring the API's (shared/api/connectors.go). */
-export function validateConnector(v: Values, creating: boolean): Record<string, string> {
-  const e: Record<string, string> = {};
-  if (!v.name.trim()) e.name = "Enter a name, e.g. “Helpdesk”.";
-  else if (v.name.trim().length > 100) e.name = "Use at most 100 characters.";
-  if (!v.base_url.trim()) e.base_url = "Enter the base URL, e.g. https://helpdesk.example.com.";
+const kindLabels: Record<ConnectorValues["kind"], string> = {
+  zammad: "Zammad (helpdesk)",
+  kimai: "Kimai (time tracker)",
+};
+
+/** Client-side checks, with the API's limits (ConnectorCreate, ConnectorPatch in openapi.json). */
+export function validateConnector(v: ConnectorValues, creating: boolean): Problems<ConnectorValues> {
+  const lim = creating ? schemaLimits.ConnectorCreate : schemaLimits.ConnectorPatch;
+  const e: Problems<ConnectorValues> = {};
+  const name = v.name.trim();
+  if (!name) e.name = "Enter a name, e.g. “Helpdesk”.";
+  else e.name = lengthProblem(name, lim.name);
+  const url = v.base_url.trim();
+  if (!url) e.base_url = "Enter the base URL, e.g. https://helpdesk.example.com.";
+  else if (url.length > lim.base_url.maxLength) e.base_url = `The URL is too long (at most ${lim.base_url.maxLength} characters).`;
   else {
     try {
-      const u = new URL(v.base_url.trim());
+      const u = new URL(url);
       if (u.protocol !== "https:" && u.protocol !== "http:") e.base_url = "Use an https:// URL.";
     } catch {
       e.base_url = "Enter a full URL starting with https://.";
     }
   }
   if (creating && !v.token.trim()) e.token = "Paste the API token; Timebridge cannot connect without it.";
-  if (v.token.length > 4096) e.token = "The token is too long (at most 4096 characters).";
+  if (v.token.length > lim.token.maxLength) e.token = `The token is too long (at most ${lim.token.maxLength} characters).`;
   return e;
 }
 
@@ -53,85 +59,56 @@ export function ConnectorForm({
   onDone?: (c: Connector) => void;
 }) {
   const creating = !connector;
-  const [v, setV] = useState<Values>({
-    kind: connector?.kind ?? "zammad",
-    name: connector?.name ?? "",
-    base_url: connector?.base_url ?? "",
-    token: "",
-  });
-  const [clientErrors, setClientErrors] = useState<Record<string, string>>({});
-  const save = useApiMutation({
-    mutationFn: (vals: Values) =>
+  const lim = creating ? schemaLimits.ConnectorCreate : schemaLimits.ConnectorPatch;
+  const form = useForm({
+    initial: (): ConnectorValues => ({
+      kind: connector?.kind ?? "zammad",
+      name: connector?.name ?? "",
+      base_url: connector?.base_url ?? "",
+      token: "",
+    }),
+    validate: (v) => validateConnector(v, creating),
+    send: (v) =>
       connector
         ? api.updateConnector(connector.id, {
-            name: vals.name.trim(),
-            base_url: vals.base_url.trim(),
-            ...(vals.token ? { token: vals.token } : {}),
+            name: v.name.trim(),
+            base_url: v.base_url.trim(),
+            ...(v.token ? { token: v.token } : {}),
             version: connector.version,
           })
-        : api.createConnector({
-            kind: vals.kind,
-            name: vals.name.trim(),
-            base_url: vals.base_url.trim(),
-            token: vals.token,
-          }),
+        : api.createConnector({ kind: v.kind, name: v.name.trim(), base_url: v.base_url.trim(), token: v.token }),
     success: (c) => `Connector “${plain(c.name)}” ${creating ? "created" : "saved"}. Use “Test connection” to check it.`,
     invalidate: () => [keys.connectors],
-    onSuccess: (c) => {
-      if (creating) setV({ kind: v.kind, name: "", base_url: "", token: "" });
-      else setV((x) => ({ ...x, token: "" }));
+    onSuccess: (c, _sent, setValues) => {
+      if (creating) setValues((x) => ({ kind: x.kind, name: "", base_url: "", token: "" }));
+      else setValues((x) => ({ ...x, token: "" }));
       onDone?.(c);
     },
   });
-  const errors = { ...serverFieldErrors(save.error), ...clientErrors };
-  const set = (k: keyof Values) => (e: { target: { value: string } }) => {
-    setV((x) => ({ ...x, [k]: e.target.value }));
-    setClientErrors((x) => ({ ...x, [k]: undefined as unknown as string }));
-  };
-
-  function submit(e: FormEvent) {
-    e.preventDefault();
-    const errs = validateConnector(v, creating);
-    setClientErrors(errs);
-    if (Object.keys(errs).length > 0) return;
-    save.reset();
-    save.mutate(v);
-  }
+  const v = form.values;
 
   return (
-    <form className="card form" data-testid="connector-form" onSubmit={submit} noValidate>
+    <form className="card form" data-testid="connector-form" onSubmit={form.onSubmit} noValidate>
       <h3>{creating ? "Add a connector" : `Edit “${plain(connector.name)}”`}</h3>
       <SelectField
         label="Kind"
-        name="kind"
-        value={v.kind}
-        onChange={set("kind")}
+        {...form.choice("kind", schemaLimits.ConnectorCreate.kind.enum)}
         disabled={!creating}
-        errors={errors}
         hint={creating ? undefined : "The kind of a connector cannot change."}
       >
-        <option value="zammad">Zammad (helpdesk)</option>
-        <option value="kimai">Kimai (time tracker)</option>
+        {schemaLimits.ConnectorCreate.kind.enum.map((k) => (
+          <option key={k} value={k}>
+            {kindLabels[k]}
+          </option>
+        ))}
       </SelectField>
-      <TextField label="Name" name="name" value={v.name} onChange={set("name")} errors={errors} maxLength={100} />
-      <TextField
-        label="Base URL"
-        name="base_url"
-        type="url"
-        inputMode="url"
-        placeholder="https://"
-        value={v.base_url}
-        onChange={set("base_url")}
-        errors={errors}
-      />
+      <TextField label="Name" {...form.text("name")} maxLength={lim.name.maxLength} />
+      <TextField label="Base URL" type="url" inputMode="url" placeholder="https://" {...form.text("base_url")} />
       <TextField
         label="Token"
-        name="token"
         type="password"
         autoComplete="off"
-        value={v.token}
-        onChange={set("token")}
-        errors={errors}
+        {...form.text("token")}
         hint={
           connector?.token_set
             ? `A token ending ${connector.token_hint} is stored and never shown. Leave empty to keep it, or paste a new one to replace it.`
@@ -140,11 +117,9 @@ export function ConnectorForm({
               : "Kimai: your user → API access → create an API token."
         }
       />
-      <FormError error={save.error} isError={save.isError} />
+      <FormError error={form.mutation.error} isError={form.mutation.isError} />
       <div className="actions">
-        <button type="submit" className="primary" disabled={save.isPending}>
-          {save.isPending ? "Saving…" : "Save connector"}
-        </button>
+        <SubmitButton label="Save connector" pending={form.pending} />
         {!creating && onDone && (
           <button type="button" onClick={() => onDone(connector)}>
             Cancel

@@ -1,8 +1,11 @@
 import { useEffect, useMemo, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
-import { api, type CatalogItem, type Mapping, type MappingKind, type Profile } from "../api/client";
+import { api, type CatalogItem, type Mapping, type MappingInput, type MappingKind, type Profile } from "../api/client";
+import { schemaLimits } from "../api/limits";
+import { intWithin } from "../forms/rules";
+import { useForm, type FormValues, type Problems } from "../forms/useForm";
 import { keys, useConflicts, useProfiles } from "../queries";
-import { Empty, QueryError, Section, Spinner, useApiMutation, Plain, plain } from "../ui";
+import { Empty, QueryError, Section, SelectField, Spinner, TextField, useApiMutation, Plain, plain } from "../ui";
 
 const kindInfo: Record<MappingKind, { label: string; source: string; target: string }> = {
   activity: { label: "Activities", source: "Zammad type", target: "Kimai activity" },
@@ -109,43 +112,48 @@ function MappingRow({
   );
 }
 
-function ManualProjectMapping({ profileId, targets }: { profileId: string; targets: CatalogItem[] }) {
-  const [source, setSource] = useState("");
-  const [target, setTarget] = useState("");
-  const valid = /^(org-\d+|ticket-\d+|group-\d+-org-\d+)$/.test(source.trim());
-  const put = useApiMutation({
-    mutationFn: () => api.putMapping(profileId, { kind: "project", source_id: source.trim(), target_id: Number(target) }),
+// A project key names the project an entry goes to under the ticket or group
+// strategy (MappingInput.source_id; openapi.json describes it in prose only).
+const projectKey = /^(org-\d+|ticket-\d+|group-\d+-org-\d+)$/;
+
+type ManualValues = FormValues<Pick<MappingInput, "source_id" | "target_id">>;
+
+export function validateManualMapping(v: ManualValues): Problems<ManualValues> {
+  const e: Problems<ManualValues> = {};
+  if (!projectKey.test(v.source_id.trim())) e.source_id = "Enter a project key: org-<id>, ticket-<id> or group-<id>-org-<id>.";
+  if (!intWithin(v.target_id, schemaLimits.MappingInput.target_id)) e.target_id = "Choose the Kimai project.";
+  return e;
+}
+
+export function ManualProjectMapping({ profileId, targets }: { profileId: string; targets: CatalogItem[] }) {
+  const form = useForm({
+    initial: (): ManualValues => ({ source_id: "", target_id: "" }),
+    validate: validateManualMapping,
+    send: (v) => api.putMapping(profileId, { kind: "project", source_id: v.source_id.trim(), target_id: Number(v.target_id) }),
     success: (m) => `Mapped project key ${m.source_id} to Kimai project #${m.target_id}.`,
     invalidate: () => [keys.mappings(profileId)],
-    onSuccess: () => setSource(""),
+    onSuccess: (_m, _sent, setValues) => setValues((x) => ({ ...x, source_id: "" })),
   });
+  const problems = validateManualMapping(form.values);
+  const badKey = form.values.source_id !== "" && problems.source_id !== undefined;
   return (
-    <form
-      className="inline-form"
-      onSubmit={(e) => {
-        e.preventDefault();
-        if (valid && target) put.mutate(undefined);
-      }}
-    >
-      <div className="field">
-        <label htmlFor="manual-project-key">Project key</label>
-        <input id="manual-project-key" value={source} onChange={(e) => setSource(e.target.value)} placeholder="ticket-123 or group-2-org-5" aria-invalid={source !== "" && !valid ? true : undefined} aria-describedby="manual-project-key-hint" />
-        <small id="manual-project-key-hint" className="hint">
-          org-&lt;id&gt;, ticket-&lt;id&gt; or group-&lt;id&gt;-org-&lt;id&gt;
-        </small>
-      </div>
-      <div className="field">
-        <label htmlFor="manual-project-target">Kimai project</label>
-        <select id="manual-project-target" value={target} onChange={(e) => setTarget(e.target.value)}>
-          <option value="">Choose…</option>
-          {targets.map((t) => (
-            <option key={t.id} value={t.id}>
-              <Plain text={t.name} />
-            </option>
-          ))}
-        </select>
-      </div>
-      <button type="submit" className="primary" disabled={!valid || !target || put.isPending}>
+    <form className="inline-form" onSubmit={form.onSubmit} noValidate>
+      <TextField
+        label="Project key"
+        {...form.text("source_id")}
+        placeholder="ticket-123 or group-2-org-5"
+        aria-invalid={badKey || form.errors.source_id !== undefined || undefined}
+        hint="org-<id>, ticket-<id> or group-<id>-org-<id>"
+      />
+      <SelectField label="Kimai project" {...form.text("target_id")}>
+        <option value="">Choose…</option>
+        {targets.map((t) => (
+          <option key={t.id} value={t.id}>
+            <Plain text={t.name} />
+          </option>
+        ))}
+      </SelectField>
+      <button type="submit" className="primary" disabled={Object.keys(problems).length > 0 || form.pending}>
         Save mapping
       </button>
     </form>
@@ -212,8 +220,15 @@ export function Mappings() {
         </div>
         <div className="field">
           <label htmlFor="mapping-kind">Kind</label>
-          <select id="mapping-kind" value={kind} onChange={(e) => setKind(e.target.value as MappingKind)}>
-            {(Object.keys(kindInfo) as MappingKind[]).map((k) => (
+          <select
+            id="mapping-kind"
+            value={kind}
+            onChange={(e) => {
+              const next = schemaLimits.MappingInput.kind.enum.find((k) => k === e.target.value);
+              if (next) setKind(next);
+            }}
+          >
+            {schemaLimits.MappingInput.kind.enum.map((k) => (
               <option key={k} value={k}>
                 {kindInfo[k].label}
               </option>

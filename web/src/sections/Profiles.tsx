@@ -1,5 +1,8 @@
-import { useState, type FormEvent } from "react";
-import { api, type Connector, type Profile, type ProfileInput } from "../api/client";
+import { useState } from "react";
+import { api, type Connector, type Profile, type ProfileCreated, type ProfileInput } from "../api/client";
+import { schemaLimits } from "../api/limits";
+import { intWithin, lengthProblem, matches, rangeText } from "../forms/rules";
+import { useForm, type FormValues, type Problems } from "../forms/useForm";
 import { keys, useConnectors, useProfiles } from "../queries";
 import {
   FormError,
@@ -11,80 +14,83 @@ import {
   SelectField,
   Spinner,
   StatusBadge,
+  SubmitButton,
   TextField,
   copyText,
-  serverFieldErrors,
   useApiMutation,
   useToast,
   Plain,
   plain,
 } from "../ui";
 
-export interface ProfileValues {
-  name: string;
-  zammad_connector_id: string;
-  kimai_connector_id: string;
-  minutes_per_unit: string;
-  project_strategy: Profile["project_strategy"];
-  auto_create_customers: boolean;
-  auto_create_projects: boolean;
-  auto_create_activities: boolean;
-  enabled: boolean;
-  default_customer_id: string;
-  default_activity_id: string;
-  user_mode: Profile["user_mode"];
-  strict_users: boolean;
-  deletion_window_days: string;
-  concurrency: string;
-  interval_minutes: string;
-  tags: string;
-}
+/** The profile form edits every ProfileInput field but the version (sent from the profile edited). */
+export type ProfileValues = FormValues<Omit<ProfileInput, "version">>;
+
+const lim = schemaLimits.ProfileInput;
+
+// minutes_per_unit is a decimal string or number; openapi.json states its
+// range (> 0, ≤ 1440) only in the description, so it cannot be read from
+// the limits. The day's minutes are the bound.
+const maxMinutesPerUnit = 1440;
+
+const strategyLabels: Record<ProfileValues["project_strategy"], string> = {
+  customer: "One project per customer (organization)",
+  ticket: "One project per ticket",
+  group: "One project per group and organization",
+};
+
+const userModeLabels: Record<ProfileValues["user_mode"], string> = {
+  token: "API token’s user",
+  email: "Match agents by email",
+  explicit: "Explicit user mappings",
+};
 
 export function profileValues(p?: Profile): ProfileValues {
   return {
     name: p?.name ?? "",
     zammad_connector_id: p?.zammad_connector_id ?? "",
     kimai_connector_id: p?.kimai_connector_id ?? "",
-    minutes_per_unit: p?.minutes_per_unit ?? "1",
-    project_strategy: p?.project_strategy ?? "customer",
+    minutes_per_unit: String(p?.minutes_per_unit ?? lim.minutes_per_unit.default),
+    project_strategy: p?.project_strategy ?? lim.project_strategy.default,
     auto_create_customers: p?.auto_create_customers ?? true,
     auto_create_projects: p?.auto_create_projects ?? true,
     auto_create_activities: p?.auto_create_activities ?? true,
-    enabled: p?.enabled ?? false,
+    enabled: p?.enabled ?? lim.enabled.default,
     default_customer_id: String(p?.default_customer_id ?? 0),
     default_activity_id: String(p?.default_activity_id ?? 0),
-    user_mode: p?.user_mode ?? "token",
+    user_mode: p?.user_mode ?? lim.user_mode.default,
     strict_users: p?.strict_users ?? false,
-    deletion_window_days: String(p?.deletion_window_days ?? 60),
-    concurrency: String(p?.concurrency ?? 8),
-    interval_minutes: String(p?.interval_minutes ?? 15),
+    deletion_window_days: String(p?.deletion_window_days ?? lim.deletion_window_days.default),
+    concurrency: String(p?.concurrency ?? lim.concurrency.default),
+    interval_minutes: String(p?.interval_minutes ?? lim.interval_minutes.default),
     tags: (p?.tags ?? []).filter((t) => t !== "zammad").join(", "),
   };
 }
 
-function intIn(v: string, lo: number, hi: number): boolean {
-  return /^\d+$/.test(v.trim()) && Number(v) >= lo && Number(v) <= hi;
-}
-
-/** Client-side checks mirroring shared/api/profiles.go. */
-export function validateProfile(v: ProfileValues): Record<string, string> {
-  const e: Record<string, string> = {};
-  if (!v.name.trim()) e.name = "Enter a name, e.g. “Support → Kimai”.";
-  else if (v.name.trim().length > 100) e.name = "Use at most 100 characters.";
+/** Client-side checks, with the API's limits (ProfileInput in openapi.json). */
+export function validateProfile(v: ProfileValues): Problems<ProfileValues> {
+  const e: Problems<ProfileValues> = {};
+  const name = v.name.trim();
+  if (!name) e.name = "Enter a name, e.g. “Support → Kimai”.";
+  else e.name = lengthProblem(name, lim.name);
   if (!v.zammad_connector_id) e.zammad_connector_id = "Choose the Zammad connector (add one under Connectors first).";
   if (!v.kimai_connector_id) e.kimai_connector_id = "Choose the Kimai connector (add one under Connectors first).";
   const m = v.minutes_per_unit.trim();
-  if (!/^\d+(\.\d+)?$/.test(m) || Number(m) <= 0 || Number(m) > 1440)
-    e.minutes_per_unit = "Enter a number above 0 and at most 1440 (1 = minutes, 60 = hours, 15 = quarter hours).";
-  if (!intIn(v.default_customer_id, 0, Number.MAX_SAFE_INTEGER)) e.default_customer_id = "Enter a Kimai customer id, or 0 for none.";
-  if (!intIn(v.default_activity_id, 0, Number.MAX_SAFE_INTEGER)) e.default_activity_id = "Enter a Kimai activity id, or 0 for none.";
-  if (!intIn(v.deletion_window_days, 1, 366)) e.deletion_window_days = "Enter 1 to 366 days.";
-  if (!intIn(v.concurrency, 1, 32)) e.concurrency = "Enter 1 to 32.";
-  if (!intIn(v.interval_minutes, 5, 1440)) e.interval_minutes = "Enter 5 to 1440 minutes.";
+  if (!/^\d+(\.\d+)?$/.test(m) || Number(m) <= 0 || Number(m) > maxMinutesPerUnit)
+    e.minutes_per_unit = `Enter a number above 0 and at most ${maxMinutesPerUnit} (1 = minutes, 60 = hours, 15 = quarter hours).`;
+  if (!intWithin(v.default_customer_id, lim.default_customer_id)) e.default_customer_id = "Enter a Kimai customer id, or 0 for none.";
+  if (!intWithin(v.default_activity_id, lim.default_activity_id)) e.default_activity_id = "Enter a Kimai activity id, or 0 for none.";
+  if (!intWithin(v.deletion_window_days, lim.deletion_window_days))
+    e.deletion_window_days = `Enter ${rangeText(lim.deletion_window_days)} days.`;
+  if (!intWithin(v.concurrency, lim.concurrency)) e.concurrency = `Enter ${rangeText(lim.concurrency)}.`;
+  if (!intWithin(v.interval_minutes, lim.interval_minutes)) e.interval_minutes = `Enter ${rangeText(lim.interval_minutes)} minutes.`;
   const tags = splitTags(v.tags);
-  if (tags.length > 10) e.tags = "Use at most 10 tags.";
-  else if (tags.some((t) => t.length < 2 || t.length > 100)) e.tags = "Each tag needs 2 to 100 characters.";
-  else if (tags.some((t) => /[<>"=]/.test(t))) e.tags = "Tags cannot contain < > \" or =.";
+  const tag = lim.tags.items;
+  if (tags.length > lim.tags.maxItems) e.tags = `Use at most ${lim.tags.maxItems} tags.`;
+  else if (tags.some((t) => t.length < tag.minLength || t.length > tag.maxLength))
+    e.tags = `Each tag needs ${tag.minLength} to ${tag.maxLength} characters.`;
+  // The pattern also excludes the comma, which separates the tags here.
+  else if (!tags.every((t) => matches(t, tag))) e.tags = "Tags cannot contain < > \" or =.";
   return e;
 }
 
@@ -129,47 +135,29 @@ export function ProfileForm({
   onCreated?: (secret: { webhook_url: string; webhook_secret: string; name: string }) => void;
 }) {
   const creating = !profile;
-  const [v, setV] = useState<ProfileValues>(() => profileValues(profile));
-  const [clientErrors, setClientErrors] = useState<Record<string, string>>({});
-  const save = useApiMutation({
-    mutationFn: (vals: ProfileValues) =>
-      profile ? api.updateProfile(profile.id, { ...toInput(vals), version: profile.version }) : api.createProfile(toInput(vals)),
+  const form = useForm({
+    initial: () => profileValues(profile),
+    validate: validateProfile,
+    send: (v): Promise<Profile | ProfileCreated> =>
+      profile ? api.updateProfile(profile.id, { ...toInput(v), version: profile.version }) : api.createProfile(toInput(v)),
     success: (p) => `Profile “${plain(p.name)}” ${creating ? "created" : "saved"}.`,
     invalidate: () => [keys.profiles],
-    onSuccess: (p) => {
-      const secret = (p as { webhook_secret?: string }).webhook_secret;
-      if (secret) onCreated?.({ webhook_url: p.webhook_url, webhook_secret: secret, name: p.name });
-      if (creating) setV(profileValues());
+    onSuccess: (p, _sent, setValues) => {
+      // Only a created profile (ProfileCreated) carries its webhook secret.
+      if ("webhook_secret" in p) onCreated?.({ webhook_url: p.webhook_url, webhook_secret: p.webhook_secret, name: p.name });
+      if (creating) setValues(profileValues());
       onDone?.();
     },
   });
-  const errors = { ...serverFieldErrors(save.error), ...clientErrors };
   const zammad = connectors.filter((c) => c.kind === "zammad");
   const kimai = connectors.filter((c) => c.kind === "kimai");
-  function set<K extends keyof ProfileValues>(k: K, val: ProfileValues[K]) {
-    setV((x) => ({ ...x, [k]: val }));
-    setClientErrors((x) => {
-      const { [k]: _, ...rest } = x;
-      return rest;
-    });
-  }
-  const text = (k: keyof ProfileValues) => (e: { target: { value: string } }) => set(k, e.target.value as never);
-
-  function submit(e: FormEvent) {
-    e.preventDefault();
-    const errs = validateProfile(v);
-    setClientErrors(errs);
-    if (Object.keys(errs).length > 0) return;
-    save.reset();
-    save.mutate(v);
-  }
 
   return (
-    <form className="card form" data-testid="profile-form" onSubmit={submit} noValidate>
+    <form className="card form" data-testid="profile-form" onSubmit={form.onSubmit} noValidate>
       <h3>{creating ? "Add a sync profile" : `Edit “${profile.name}”`}</h3>
       <div className="grid">
-        <TextField label="Name" name="name" value={v.name} onChange={text("name")} errors={errors} maxLength={100} />
-        <SelectField label="Zammad connector" name="zammad_connector_id" value={v.zammad_connector_id} onChange={text("zammad_connector_id")} errors={errors}>
+        <TextField label="Name" {...form.text("name")} maxLength={lim.name.maxLength} />
+        <SelectField label="Zammad connector" {...form.text("zammad_connector_id")}>
           <option value="">Choose…</option>
           {zammad.map((c) => (
             <option key={c.id} value={c.id}>
@@ -177,7 +165,7 @@ export function ProfileForm({
             </option>
           ))}
         </SelectField>
-        <SelectField label="Kimai connector" name="kimai_connector_id" value={v.kimai_connector_id} onChange={text("kimai_connector_id")} errors={errors}>
+        <SelectField label="Kimai connector" {...form.text("kimai_connector_id")}>
           <option value="">Choose…</option>
           {kimai.map((c) => (
             <option key={c.id} value={c.id}>
@@ -187,50 +175,55 @@ export function ProfileForm({
         </SelectField>
         <TextField
           label="Minutes per unit"
-          name="minutes_per_unit"
           inputMode="decimal"
-          value={v.minutes_per_unit}
-          onChange={text("minutes_per_unit")}
-          errors={errors}
+          {...form.text("minutes_per_unit")}
           hint="What one Zammad time unit is worth: 1 (minutes), 60 (hours), 15 (quarter hours)."
         />
         <SelectField
           label="Project strategy"
-          name="project_strategy"
-          value={v.project_strategy}
-          onChange={text("project_strategy")}
-          errors={errors}
+          {...form.choice("project_strategy", lim.project_strategy.enum)}
           hint="Which Kimai project an entry goes to."
         >
-          <option value="customer">One project per customer (organization)</option>
-          <option value="ticket">One project per ticket</option>
-          <option value="group">One project per group and organization</option>
+          {lim.project_strategy.enum.map((s) => (
+            <option key={s} value={s}>
+              {strategyLabels[s]}
+            </option>
+          ))}
         </SelectField>
-        <SelectField label="User mode" name="user_mode" value={v.user_mode} onChange={text("user_mode")} errors={errors} hint="Whose timesheet: the API token's user, the agent matched by email, or explicit user mappings.">
-          <option value="token">API token’s user</option>
-          <option value="email">Match agents by email</option>
-          <option value="explicit">Explicit user mappings</option>
+        <SelectField
+          label="User mode"
+          {...form.choice("user_mode", lim.user_mode.enum)}
+          hint="Whose timesheet: the API token’s user, the agent matched by email, or explicit user mappings."
+        >
+          {lim.user_mode.enum.map((m) => (
+            <option key={m} value={m}>
+              {userModeLabels[m]}
+            </option>
+          ))}
         </SelectField>
-        <TextField label="Default customer id" name="default_customer_id" inputMode="numeric" value={v.default_customer_id} onChange={text("default_customer_id")} errors={errors} hint="Kimai customer for tickets without organization; 0 = none." />
-        <TextField label="Default activity id" name="default_activity_id" inputMode="numeric" value={v.default_activity_id} onChange={text("default_activity_id")} errors={errors} hint="Kimai activity for entries without type; 0 = none." />
-        <TextField label="Deletion window (days)" name="deletion_window_days" inputMode="numeric" value={v.deletion_window_days} onChange={text("deletion_window_days")} errors={errors} hint="Full runs propagate Zammad deletions this far back." />
-        <TextField label="Schedule interval (minutes)" name="interval_minutes" inputMode="numeric" value={v.interval_minutes} onChange={text("interval_minutes")} errors={errors} hint="Incremental runs of an enabled profile, 5 to 1440." />
-        <TextField label="Write concurrency" name="concurrency" inputMode="numeric" value={v.concurrency} onChange={text("concurrency")} errors={errors} />
-        <TextField label="Extra tags" name="tags" value={v.tags} onChange={text("tags")} errors={errors} hint="Comma-separated; “zammad” is always added." />
+        <TextField label="Default customer id" inputMode="numeric" {...form.text("default_customer_id")} hint="Kimai customer for tickets without organization; 0 = none." />
+        <TextField label="Default activity id" inputMode="numeric" {...form.text("default_activity_id")} hint="Kimai activity for entries without type; 0 = none." />
+        <TextField label="Deletion window (days)" inputMode="numeric" {...form.text("deletion_window_days")} hint="Full runs propagate Zammad deletions this far back." />
+        <TextField
+          label="Schedule interval (minutes)"
+          inputMode="numeric"
+          {...form.text("interval_minutes")}
+          hint={`Incremental runs of an enabled profile, ${rangeText(lim.interval_minutes)}.`}
+        />
+        <TextField label="Write concurrency" inputMode="numeric" {...form.text("concurrency")} />
+        <TextField label="Extra tags" {...form.text("tags")} hint="Comma-separated; “zammad” is always added." />
       </div>
       <fieldset className="checks-row">
         <legend>Switches</legend>
-        <CheckboxField label="Auto-create customers" name="auto_create_customers" checked={v.auto_create_customers} onChange={(x) => set("auto_create_customers", x)} errors={errors} />
-        <CheckboxField label="Auto-create projects" name="auto_create_projects" checked={v.auto_create_projects} onChange={(x) => set("auto_create_projects", x)} errors={errors} />
-        <CheckboxField label="Auto-create activities" name="auto_create_activities" checked={v.auto_create_activities} onChange={(x) => set("auto_create_activities", x)} errors={errors} />
-        <CheckboxField label="Strict users" name="strict_users" checked={v.strict_users} onChange={(x) => set("strict_users", x)} errors={errors} />
-        <CheckboxField label="Enabled" name="enabled" checked={v.enabled} onChange={(x) => set("enabled", x)} errors={errors} />
+        <CheckboxField label="Auto-create customers" {...form.check("auto_create_customers")} />
+        <CheckboxField label="Auto-create projects" {...form.check("auto_create_projects")} />
+        <CheckboxField label="Auto-create activities" {...form.check("auto_create_activities")} />
+        <CheckboxField label="Strict users" {...form.check("strict_users")} />
+        <CheckboxField label="Enabled" {...form.check("enabled")} />
       </fieldset>
-      <FormError error={save.error} isError={save.isError} />
+      <FormError error={form.mutation.error} isError={form.mutation.isError} />
       <div className="actions">
-        <button type="submit" className="primary" disabled={save.isPending}>
-          {save.isPending ? "Saving…" : "Save profile"}
-        </button>
+        <SubmitButton label="Save profile" pending={form.pending} />
         {!creating && onDone && (
           <button type="button" onClick={onDone}>
             Cancel

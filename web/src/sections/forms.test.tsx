@@ -3,6 +3,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { ConnectorForm } from "./Connectors";
 import { ProfileForm } from "./Profiles";
+import { ManualProjectMapping } from "./Mappings";
 import { mockFetch, renderWithProviders, signIn } from "../test/helpers";
 import type { Connector } from "../api/client";
 
@@ -103,5 +104,56 @@ describe("profile form", () => {
       project_strategy: "ticket", auto_create_customers: false, auto_create_projects: true, auto_create_activities: true,
       enabled: true, interval_minutes: 15, deletion_window_days: 60, concurrency: 8, tags: [],
     });
+  });
+});
+
+describe("profile form, server errors", () => {
+  const connectors = [conn("z1", "zammad", "Helpdesk"), conn("k1", "kimai", "Kimai")];
+
+  it("drops a field's server error once the field is edited; keeps the others", async () => {
+    signIn();
+    mockFetch({
+      "POST /api/profiles": {
+        status: 400,
+        body: { error: { code: "validation_failed", message: "Invalid profile.", fields: { name: "is taken", concurrency: "too high for Kimai" } } },
+      },
+    });
+    renderWithProviders(<ProfileForm connectors={connectors} />);
+    await userEvent.type(screen.getByLabelText("Name"), "Support");
+    await userEvent.selectOptions(screen.getByLabelText("Zammad connector"), "z1");
+    await userEvent.selectOptions(screen.getByLabelText("Kimai connector"), "k1");
+    await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    await waitFor(() => expect(screen.getByLabelText("Name")).toHaveAccessibleDescription("is taken"));
+    expect(screen.getByLabelText("Write concurrency")).toHaveAccessibleDescription("too high for Kimai");
+    await userEvent.type(screen.getByLabelText("Name"), " 2");
+    expect(screen.getByLabelText("Name")).not.toHaveAttribute("aria-invalid");
+    expect(screen.getByLabelText("Write concurrency")).toHaveAccessibleDescription("too high for Kimai");
+  });
+});
+
+describe("manual project mapping", () => {
+  const targets = [{ id: 7, name: "Website", active: true }];
+
+  it("saves only a valid project key with a project, then empties the key", async () => {
+    signIn();
+    const { calls } = mockFetch({
+      "PUT /api/profiles/{id}/mappings": { body: { kind: "project", source_id: "ticket-12", target_id: 7 } },
+    });
+    renderWithProviders(<ManualProjectMapping profileId="p1" targets={targets} />);
+    const save = screen.getByRole("button", { name: "Save mapping" });
+    expect(save).toBeDisabled();
+    await userEvent.type(screen.getByLabelText("Project key"), "ticket-");
+    expect(screen.getByLabelText("Project key")).toHaveAttribute("aria-invalid", "true");
+    await userEvent.type(screen.getByLabelText("Project key"), "12");
+    expect(screen.getByLabelText("Project key")).not.toHaveAttribute("aria-invalid");
+    expect(save).toBeDisabled();
+    await userEvent.selectOptions(screen.getByLabelText("Kimai project"), "7");
+    expect(save).toBeEnabled();
+    await userEvent.click(save);
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(calls[0]).toMatchObject({ method: "PUT", url: "/api/profiles/p1/mappings", body: { kind: "project", source_id: "ticket-12", target_id: 7 } });
+    expect(await screen.findByTestId("toast")).toHaveTextContent("Mapped project key ticket-12 to Kimai project #7.");
+    expect(screen.getByLabelText("Project key")).toHaveValue("");
+    expect(screen.getByLabelText("Kimai project")).toHaveValue("7");
   });
 });

@@ -5,6 +5,7 @@ export { errorMessage, serverFieldErrors } from "./errors";
 export { useApiMutation } from "./useApiMutation";
 export { TextField, SelectField, CheckboxField, type FieldErrors } from "./fields";
 export { FormError } from "./FormError";
+export { SubmitButton } from "./SubmitButton";
 export { QueryError } from "./QueryError";
 export { LoadMore } from "./LoadMore";
 export { Empty } from "./Empty";
