@@ -1,7 +1,7 @@
 // Query keys per resource, and the hooks that read them. Mutations invalidate
 // exactly the keys of the resources they change.
 import { useQuery } from "@tanstack/react-query";
-import { api } from "./api/client";
+import { api, type ConflictStatus } from "./api/client";
 
 export const keys = {
   connectors: ["connectors"] as const,
@@ -12,7 +12,7 @@ export const keys = {
   runsFor: (profileId: string) => ["runs", "list", profileId] as const,
   run: (id: string) => ["runs", "one", id] as const,
   conflicts: ["conflicts"] as const,
-  conflictsBy: (status: "open" | "resolved") => ["conflicts", status] as const,
+  conflictsBy: (status: ConflictStatus) => ["conflicts", status] as const,
   audit: ["audit"] as const,
   auditView: (f: object) => ["audit", "view", f] as const,
   syncedHours: (profileId: string) => ["audit", "synced-hours", profileId] as const,
@@ -20,7 +20,7 @@ export const keys = {
 
 export const useConnectors = () => useQuery({ queryKey: keys.connectors, queryFn: api.listConnectors });
 export const useProfiles = () => useQuery({ queryKey: keys.profiles, queryFn: api.listProfiles });
-export const useConflicts = (status: "open" | "resolved") =>
+export const useConflicts = (status: ConflictStatus) =>
   useQuery({ queryKey: keys.conflictsBy(status), queryFn: () => api.listConflicts({ status }) });
 export const useRunsFor = (profileId: string) =>
   useQuery({

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { ApiError, SESSION_EXPIRED_MESSAGE, api, loadDeviceToken, loadSession, onSessionExpired, parseErrorEnvelope } from "./client";
+import { queryLimits } from "./limits";
 import { mockFetch, signIn } from "../test/helpers";
 
 describe("API client", () => {
@@ -113,7 +114,7 @@ describe("API client", () => {
     const all = await api.listConflicts({ status: "open" });
     expect(all.map((x) => x.id)).toEqual(["p1.1", "p1.2", "p1.3"]);
     expect(calls).toHaveLength(2);
-    expect(calls[0].url).toContain("limit=500");
+    expect(calls[0].url).toContain(`limit=${queryLimits.listConflicts.limit.maximum}`); // the largest page the API allows
   });
 
   it("renews a token that is about to expire before the request, once", async () => {

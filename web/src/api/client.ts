@@ -1,7 +1,8 @@
 // Typed client for the Timebridge API. Every request and response type comes
 // from schema.d.ts, generated from shared/api/openapi.json (npm run gen:api;
 // npm test fails when the two drift).
-import type { components, paths } from "./schema";
+import type { components, operations, paths } from "./schema";
+import { queryLimits } from "./limits";
 
 export type Schemas = components["schemas"];
 export type Connector = Schemas["Connector"];
@@ -29,6 +30,13 @@ export type Resolution = Schemas["ResolveRequest"]["action"];
 export type AuditEvent = Schemas["AuditEvent"];
 export type Token = Schemas["Token"];
 export type ErrorCode = Schemas["Error"]["error"]["code"];
+
+/** The query parameters of an operation (by operationId), as openapi.json declares them. */
+export type QueryParams<Id extends keyof operations> = NonNullable<operations[Id]["parameters"]["query"]>;
+export type RunsQuery = QueryParams<"listRuns">;
+export type ConflictsQuery = QueryParams<"listConflicts">;
+export type ConflictStatus = NonNullable<ConflictsQuery["status"]>;
+export type AuditQuery = QueryParams<"listAudit">;
 
 /** An API failure: the server's error envelope, or a synthetic one for network trouble. */
 export class ApiError extends Error {
@@ -330,16 +338,17 @@ export const api = {
       path: { id, kind, source_id: sourceId },
     }),
   startRun: (id: string, body: RunRequest) => request("post", "/api/profiles/{id}/runs", { path: { id }, body }),
-  listRuns: (q: { profile_id?: string; limit?: number; cursor?: string } = {}) =>
-    request("get", "/api/runs", { query: q }),
+  listRuns: (q: RunsQuery = {}) => request("get", "/api/runs", { query: q }),
   getRun: (id: string) => request("get", "/api/runs/{id}", { path: { id } }),
   /** All conflicts matching q, following the server's pages (de-duplicated:
    * a conflict opened meanwhile can repeat across pages). */
-  listConflicts: async (q: { profile_id?: string; status?: "open" | "resolved" } = {}) => {
+  listConflicts: async (q: Omit<ConflictsQuery, "limit" | "cursor"> = {}) => {
     const seen = new Map<string, Conflict>();
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const r = await request("get", "/api/conflicts", { query: { ...q, limit: 500, ...(cursor ? { cursor } : {}) } });
+      const r = await request("get", "/api/conflicts", {
+        query: { ...q, limit: queryLimits.listConflicts.limit.maximum, ...(cursor ? { cursor } : {}) },
+      });
       for (const c of r.items) seen.set(c.id, c);
       if (!r.next_cursor) break;
       cursor = r.next_cursor;
@@ -348,6 +357,5 @@ export const api = {
   },
   resolveConflict: (id: string, action: Resolution) =>
     request("post", "/api/conflicts/{id}/resolve", { path: { id }, body: { action } }),
-  listAudit: (q: { profile_id?: string; type?: string; from?: string; to?: string; limit?: number; cursor?: string }) =>
-    request("get", "/api/audit", { query: q }),
+  listAudit: (q: AuditQuery) => request("get", "/api/audit", { query: q }),
 };

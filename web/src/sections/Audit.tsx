@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
-import { api, type AuditEvent } from "../api/client";
+import { api, type AuditEvent, type AuditQuery } from "../api/client";
 import { keys, useProfiles } from "../queries";
 import { Empty, LoadMore, QueryError, Section, Spinner, fmtTime, Plain } from "../ui";
 
@@ -56,7 +56,7 @@ export function auditCsv(events: AuditEvent[]): string {
   return lines.join("\r\n") + "\r\n";
 }
 
-function toQuery(f: Filters) {
+function toQuery(f: Filters): AuditQuery {
   const day = (s: string, plus = 0) => {
     const [y, m, d] = s.split("-").map(Number);
     return new Date(y, m - 1, d + plus).toISOString();

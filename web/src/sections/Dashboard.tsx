@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, type AuditEvent, type PlannedChange, type Profile, type Run } from "../api/client";
+import { queryLimits } from "../api/limits";
 import { keys, useConflicts, useProfiles, useRunsFor } from "../queries";
 import {
   Empty,
@@ -54,7 +55,7 @@ function useSyncedHours(profileId: string) {
       const events: AuditEvent[] = [];
       let cursor: string | undefined;
       for (let page = 0; page < 5; page++) {
-        const r = await api.listAudit({ profile_id: profileId, type: "timesheet.created", from, limit: 1000, cursor });
+        const r = await api.listAudit({ profile_id: profileId, type: "timesheet.created", from, limit: queryLimits.listAudit.limit.maximum, cursor });
         events.push(...r.items);
         if (!r.next_cursor) break;
         cursor = r.next_cursor;
