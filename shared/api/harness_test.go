@@ -253,7 +253,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 			t.Error("the admin password appears in the logs")
 		}
 		if t.Failed() {
-			t.Logf("logs:\n%s", h.logs.String())
+			t.Logf("logs:\n%s", failureLogs(h.logs.String()))
 		}
 	})
 	return h
@@ -497,4 +497,21 @@ func (h *harness) auditTypes(profileID string) []string {
 		}
 	}
 	return out
+}
+
+// failureLogs puts the warnings and errors first, so a truncated CI excerpt
+// still shows why a request failed, then the last 40 lines in order.
+func failureLogs(all string) string {
+	lines := strings.Split(strings.TrimRight(all, "\n"), "\n")
+	var problems []string
+	for _, l := range lines {
+		if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			problems = append(problems, l)
+		}
+	}
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return fmt.Sprintf("warnings and errors (%d):\n%s\nlast %d lines:\n%s",
+		len(problems), strings.Join(problems, "\n"), len(lines), strings.Join(lines, "\n"))
 }

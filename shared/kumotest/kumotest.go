@@ -115,6 +115,11 @@ func Run(m *testing.M, setup ...func(ctx context.Context, env *Env) error) int {
 	current.Lock()
 	current.env = nil
 	current.Unlock()
+	if code != 0 && env.proc != nil {
+		// The emulator's warnings (panics, refused requests) explain
+		// failures that surface as "the database could not be reached".
+		fmt.Fprintf(os.Stderr, "kumotest: tests failed%s\n", env.proc.logTail())
+	}
 	return code
 }
 
