@@ -15,9 +15,18 @@
 //
 //   - DynamoDB: kumo sends no X-Amz-Crc32 header, so response checksum
 //     validation is disabled (otherwise every response logs a mismatch).
+//
 //   - SQS: kumo reports a missing queue as
 //     "AWS.SimpleQueueService.NonExistentQueue" instead of the modelled
 //     QueueDoesNotExist error; use IsQueueNotFound instead of errors.As.
+//
+//   - Idle connections: kumo closes a connection that has carried no
+//     request for 10 s (its server's ReadHeaderTimeout). The transport keeps
+//     such connections: one dialed for a request that another connection
+//     then served waits in the idle pool. A POST sent on it just as kumo
+//     closes it fails, and the SDK's retries can take its siblings dialed in
+//     the same burst. With an endpoint override in the environment, idle
+//     connections are therefore dropped after EmulatorIdleConnTimeout.
 //
 // Every client shares one HTTP client with connect, TLS and response-header
 // timeouts, and the SDK's standard retryer (AWS_MAX_ATTEMPTS and
@@ -52,6 +61,10 @@ const (
 	ResponseHeaderTimeout = 30 * time.Second
 	RequestTimeout        = 60 * time.Second
 	IdleConnTimeout       = 90 * time.Second
+	// EmulatorIdleConnTimeout replaces IdleConnTimeout when an endpoint
+	// override is set: well below kumo's 10 s limit for a connection that
+	// carries no request.
+	EmulatorIdleConnTimeout = 4 * time.Second
 )
 
 // Options describes what Load found.
@@ -72,8 +85,14 @@ func (o Options) Emulated() bool { return o.Endpoint != "" }
 // Load reads the standard SDK configuration. It fails when no region is
 // configured, because every Timebridge client is regional.
 func Load(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.Config, Options, error) {
+	idle := IdleConnTimeout
+	for _, svc := range []string{"DynamoDB", "SQS", "Secrets Manager"} {
+		if EndpointFromEnv(svc) != "" {
+			idle = EmulatorIdleConnTimeout
+		}
+	}
 	fns := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(NewHTTPClient()),
+		config.WithHTTPClient(newHTTPClient(idle)),
 		config.WithRetryer(func() aws.Retryer { return retry.NewStandard() }),
 	}
 	fns = append(fns, optFns...)
@@ -94,7 +113,9 @@ func Load(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.C
 // NewHTTPClient returns the HTTP client every AWS client uses: the SDK's
 // buildable client with bounded dial, TLS, response-header and overall
 // request times.
-func NewHTTPClient() *awshttp.BuildableClient {
+func NewHTTPClient() *awshttp.BuildableClient { return newHTTPClient(IdleConnTimeout) }
+
+func newHTTPClient(idle time.Duration) *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().
 		WithTimeout(RequestTimeout).
 		WithDialerOptions(func(d *net.Dialer) {
@@ -104,7 +125,7 @@ func NewHTTPClient() *awshttp.BuildableClient {
 		WithTransportOptions(func(tr *http.Transport) {
 			tr.TLSHandshakeTimeout = TLSHandshakeTimeout
 			tr.ResponseHeaderTimeout = ResponseHeaderTimeout
-			tr.IdleConnTimeout = IdleConnTimeout
+			tr.IdleConnTimeout = idle
 			tr.MaxIdleConnsPerHost = 32
 		})
 }

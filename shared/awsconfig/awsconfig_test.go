@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -40,11 +43,12 @@ func TestLoad(t *testing.T) {
 		env          map[string]string
 		wantEndpoint string
 		wantDDBFix   bool
+		wantIdle     time.Duration
 	}{
-		{"aws", nil, "", false},
-		{"global override", map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}, "http://127.0.0.1:4566", true},
-		{"dynamodb override only", map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:4566"}, "", true},
-		{"sqs override only", map[string]string{"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566"}, "", false},
+		{"aws", nil, "", false, awsconfig.IdleConnTimeout},
+		{"global override", map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}, "http://127.0.0.1:4566", true, awsconfig.EmulatorIdleConnTimeout},
+		{"dynamodb override only", map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:4566"}, "", true, awsconfig.EmulatorIdleConnTimeout},
+		{"sqs override only", map[string]string{"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:4566"}, "", false, awsconfig.EmulatorIdleConnTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +75,9 @@ func TestLoad(t *testing.T) {
 			}
 			if hc.GetTransport().ResponseHeaderTimeout != awsconfig.ResponseHeaderTimeout {
 				t.Errorf("response header timeout = %v", hc.GetTransport().ResponseHeaderTimeout)
+			}
+			if got := hc.GetTransport().IdleConnTimeout; got != tc.wantIdle {
+				t.Errorf("idle connection timeout = %v, want %v", got, tc.wantIdle)
 			}
 			if r := cfg.Retryer(); r.MaxAttempts() != 3 {
 				t.Errorf("retryer max attempts = %d", r.MaxAttempts())
@@ -138,5 +145,37 @@ func TestEmulatorClients(t *testing.T) {
 	}
 	if !env.DynamoDB.Options().DisableValidateResponseChecksum {
 		t.Fatal("checksum validation not disabled against the emulator")
+	}
+}
+
+// TestEmulatorClosesUnusedConnections checks the assumption behind
+// EmulatorIdleConnTimeout: kumo closes a connection that carried no request
+// after about 10 s, so the client must drop idle connections earlier. If
+// kumo's limit ever drops below the client's, this fails instead of a rare
+// "database could not be reached" in another package's test.
+func TestEmulatorClosesUnusedConnections(t *testing.T) {
+	env := kumotest.Get(t)
+	if !env.Started {
+		t.Skip("the limit is kumo's; another emulator is in use")
+	}
+	t.Parallel()
+	u, err := url.Parse(env.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_ = conn.SetReadDeadline(start.Add(30 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	held := time.Since(start)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("read on an unused connection: %v after %v, want EOF (kumo closing it)", err, held)
+	}
+	if held < 2*awsconfig.EmulatorIdleConnTimeout {
+		t.Errorf("kumo closed an unused connection after %v; EmulatorIdleConnTimeout (%v) must stay well below that", held, awsconfig.EmulatorIdleConnTimeout)
 	}
 }
