@@ -20,7 +20,7 @@ func TestReadmeFolderMap(t *testing.T) {
 	}
 	defer f.Close()
 	mapped := map[string]bool{}
-	var parent string
+	var parents []string // the folder at each indentation level (two spaces)
 	inArch, inBlock := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -44,12 +44,12 @@ func TestReadmeFolderMap(t *testing.T) {
 		if !strings.HasSuffix(name, "/") {
 			continue // a file: template.yaml, …
 		}
-		if strings.HasPrefix(line, "  ") {
-			name = parent + name
-		} else {
-			parent = name
+		level := (len(line) - len(strings.TrimLeft(line, " "))) / 2
+		if level > len(parents) {
+			t.Fatalf("README folder map: %q is indented below no folder", line)
 		}
-		mapped[strings.TrimSuffix(name, "/")] = true
+		parents = append(parents[:level], name)
+		mapped[strings.TrimSuffix(strings.Join(parents, ""), "/")] = true
 	}
 	if len(mapped) < 10 {
 		t.Fatalf("found only %d folders in the README's folder map", len(mapped))

@@ -20,7 +20,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/devstack"
-	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
@@ -361,7 +361,7 @@ func (w *workload) fail(msg string) {
 func (w *workload) diff() []string {
 	sheets := map[int64][]kimaisim.Sheet{}
 	for _, sh := range w.s.Kimai.Sheets() {
-		if _, id, ok := engine.ParseMarker(sh.Description); ok {
+		if _, id, ok := plan.ParseMarker(sh.Description); ok {
 			sheets[id] = append(sheets[id], sh)
 		}
 	}

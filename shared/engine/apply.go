@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimai"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
 // apply executes a plan with the profile's write concurrency. Per-entry
 // failures are recorded and do not stop the other entries.
-func (r *runner) apply(ctx context.Context, plan Plan) {
-	_ = forEach(ctx, r.profile.Concurrency, plan.Changes, func(ctx context.Context, c Change) error {
+func (r *runner) apply(ctx context.Context, p plan.Plan) {
+	_ = forEach(ctx, r.profile.Concurrency, p.Changes, func(ctx context.Context, c plan.Change) error {
 		if err := r.applyOne(ctx, c); err != nil {
 			var upd time.Time
 			if c.Desired != nil {
@@ -28,7 +29,7 @@ func (r *runner) apply(ctx context.Context, plan Plan) {
 	})
 }
 
-func (r *runner) applyOne(ctx context.Context, c Change) error {
+func (r *runner) applyOne(ctx context.Context, c plan.Change) error {
 	if ctx.Err() != nil {
 		return nil // counted once by apply
 	}
@@ -71,7 +72,7 @@ func (r *runner) input(s *tb.Timesheet) kimai.TimesheetInput {
 // pending link), create, then record the link. If the process dies after
 // Kimai answered but before the link is written, the next run finds the
 // pending link and adopts the timesheet by its marker.
-func (r *runner) applyCreate(ctx context.Context, c Change) error {
+func (r *runner) applyCreate(ctx context.Context, c plan.Change) error {
 	d := c.Desired
 	var expect int64
 	if c.Link != nil {
@@ -98,7 +99,7 @@ func (r *runner) applyCreate(ctx context.Context, c Change) error {
 			// Kimai (a permission, a deleted project) and retry. As a
 			// conflict it no longer holds the incremental cursor.
 			r.releaseClaim(ctx, pending, c.Link)
-			_, cerr := r.openConflict(ctx, r.conflictFor(c, &ConflictSpec{Kind: tb.ConflictRejectedByKimai,
+			_, cerr := r.openConflict(ctx, r.conflictFor(c, &plan.ConflictSpec{Kind: tb.ConflictRejectedByKimai,
 				Message: rejectedMessage(err)}), c.Link)
 			return cerr
 		case certainFailure(err):
@@ -156,7 +157,7 @@ func (e *duplicateError) Error() string {
 // is not there. If that search fails too, or a later attempt fails in a
 // way that would normally release the claim, the outcome stays unsettled:
 // the pending link is kept and the next run's recovery decides.
-func (r *runner) createWithRecovery(ctx context.Context, d *Desired) (tb.Timesheet, error) {
+func (r *runner) createWithRecovery(ctx context.Context, d *plan.Desired) (tb.Timesheet, error) {
 	in := r.input(d.Sheet)
 	delay := r.e.opts.RetryDelay
 	ambiguous := false
@@ -258,7 +259,7 @@ func rejectedMessage(err error) string {
 	return msg
 }
 
-func (r *runner) applyUpdate(ctx context.Context, c Change) error {
+func (r *runner) applyUpdate(ctx context.Context, c plan.Change) error {
 	d, l := c.Desired, *c.Link
 	var s tb.Timesheet
 	if c.LinkOnly && c.Observed != nil {
@@ -301,37 +302,37 @@ func (r *runner) applyUpdate(ctx context.Context, c Change) error {
 // already records the timesheet (it exists, and is Timebridge's), but a
 // shifted time is never taken silently as the new baseline: it becomes a
 // time_mismatch conflict, which blocks the entry until a human decides.
-func (r *runner) checkStored(ctx context.Context, c Change, stored tb.Timesheet) (bool, error) {
+func (r *runner) checkStored(ctx context.Context, c plan.Change, stored tb.Timesheet) (bool, error) {
 	if c.Desired == nil || c.Desired.Sheet == nil {
 		return false, nil
 	}
-	msg := StoredShift(*c.Desired.Sheet, stored, r.loc)
+	msg := plan.StoredShift(*c.Desired.Sheet, stored, r.loc)
 	if msg == "" {
 		return false, nil
 	}
 	s := stored
 	c.Observed = &s
-	_, err := r.openConflict(ctx, r.conflictFor(c, &ConflictSpec{Kind: tb.ConflictTimeMismatch, Message: msg}), c.Link)
+	_, err := r.openConflict(ctx, r.conflictFor(c, &plan.ConflictSpec{Kind: tb.ConflictTimeMismatch, Message: msg}), c.Link)
 	return true, err
 }
 
 // writeFailed turns a refused update or delete into the matching conflict.
-func (r *runner) writeFailed(ctx context.Context, c Change, err error, what string) error {
+func (r *runner) writeFailed(ctx context.Context, c plan.Change, err error, what string) error {
 	l := c.Link
-	var spec *ConflictSpec
+	var spec *plan.ConflictSpec
 	switch apperr.KindOf(err) {
 	case apperr.NotFound:
 		if what == "delete" {
 			return r.finishDelete(ctx, c, "already deleted in Kimai")
 		}
-		spec = &ConflictSpec{Kind: tb.ConflictDeletedInKimai, Message: fmt.Sprintf("Timesheet %d disappeared from Kimai while Timebridge was updating it; re-create it (use Zammad), accept the deletion (keep Kimai) or skip.", l.TimesheetID)}
+		spec = &plan.ConflictSpec{Kind: tb.ConflictDeletedInKimai, Message: fmt.Sprintf("Timesheet %d disappeared from Kimai while Timebridge was updating it; re-create it (use Zammad), accept the deletion (keep Kimai) or skip.", l.TimesheetID)}
 	case apperr.Permission:
-		spec = &ConflictSpec{Kind: tb.ConflictLockedInKimai, Message: fmt.Sprintf("Kimai refused to %s timesheet %d (exported, or in a locked period): %s", what, l.TimesheetID, apperr.MessageOf(err))}
+		spec = &plan.ConflictSpec{Kind: tb.ConflictLockedInKimai, Message: fmt.Sprintf("Kimai refused to %s timesheet %d (exported, or in a locked period): %s", what, l.TimesheetID, apperr.MessageOf(err))}
 		if c.Desired == nil {
 			spec.Kind = tb.ConflictDeletedInZammad
 		}
 	case apperr.Validation:
-		spec = &ConflictSpec{Kind: tb.ConflictRejectedByKimai, Message: rejectedMessage(err)}
+		spec = &plan.ConflictSpec{Kind: tb.ConflictRejectedByKimai, Message: rejectedMessage(err)}
 	default:
 		return fmt.Errorf("engine: %s timesheet %d for entry %d: %w", what, l.TimesheetID, l.EntryID, err)
 	}
@@ -339,7 +340,7 @@ func (r *runner) writeFailed(ctx context.Context, c Change, err error, what stri
 	return cerr
 }
 
-func (r *runner) applyDelete(ctx context.Context, c Change) error {
+func (r *runner) applyDelete(ctx context.Context, c plan.Change) error {
 	l := *c.Link
 	if !c.LinkOnly {
 		if err := r.k.DeleteTimesheet(ctx, l.TimesheetID); err != nil {
@@ -352,7 +353,7 @@ func (r *runner) applyDelete(ctx context.Context, c Change) error {
 // finishDelete records that an entry no longer has a timesheet: a vanished
 // entry loses its link; a netted-to-zero entry keeps a "none" link so a
 // later change of its corrections can bring the timesheet back.
-func (r *runner) finishDelete(ctx context.Context, c Change, reason string) error {
+func (r *runner) finishDelete(ctx context.Context, c plan.Change, reason string) error {
 	l := *c.Link
 	var err error
 	if c.Desired == nil {
@@ -379,7 +380,7 @@ func (r *runner) finishDelete(ctx context.Context, c Change, reason string) erro
 }
 
 // conflictFor builds the conflict record of a change.
-func (r *runner) conflictFor(c Change, spec *ConflictSpec) tb.Conflict {
+func (r *runner) conflictFor(c plan.Change, spec *plan.ConflictSpec) tb.Conflict {
 	cf := tb.Conflict{EntryID: c.EntryID, TicketID: c.TicketID, Kind: spec.Kind, Message: spec.Message, SourceKey: spec.SourceKey, Kimai: c.Observed}
 	if d := c.Desired; d != nil {
 		cf.Zammad = &tb.EntrySnapshot{EntryID: d.Entry.ID, TicketID: d.Entry.TicketID, TicketNumber: d.Ticket.Number, TicketTitle: d.Ticket.Title,

@@ -1,17 +1,20 @@
 package engine
 
-import "github.com/timebridge/timebridge/shared/kimai"
+import (
+	"github.com/timebridge/timebridge/shared/engine/plan"
+	"github.com/timebridge/timebridge/shared/kimai"
+)
 
 // Conversions from the Kimai client's catalog types to the engine's.
 
-func customerFrom(c kimai.Customer) Customer {
-	return Customer{ID: c.ID, Name: c.Name, Number: c.Number, Visible: c.Visible}
+func customerFrom(c kimai.Customer) plan.Customer {
+	return plan.Customer{ID: c.ID, Name: c.Name, Number: c.Number, Visible: c.Visible}
 }
 
-func projectFrom(p kimai.Project) Project {
-	return Project{ID: p.ID, CustomerID: p.CustomerID, Name: p.Name, Number: p.Number, Visible: p.Visible, GlobalActivities: p.GlobalActivities}
+func projectFrom(p kimai.Project) plan.Project {
+	return plan.Project{ID: p.ID, CustomerID: p.CustomerID, Name: p.Name, Number: p.Number, Visible: p.Visible, GlobalActivities: p.GlobalActivities}
 }
 
-func activityFrom(a kimai.Activity) Activity {
-	return Activity{ID: a.ID, ProjectID: a.ProjectID, Name: a.Name, Number: a.Number, Visible: a.Visible}
+func activityFrom(a kimai.Activity) plan.Activity {
+	return plan.Activity{ID: a.ID, ProjectID: a.ProjectID, Name: a.Name, Number: a.Number, Visible: a.Visible}
 }

@@ -1,10 +1,13 @@
 // Package engine is Timebridge's sync engine: it reads Zammad time
 // accounting and makes Kimai hold exactly one timesheet per Zammad entry.
 //
-// The work is split as in external-dns: pure functions compute what should
-// be (Net → Desire → Calculate, table-tested in isolation), and a thin apply
-// layer (this file and apply.go) does the I/O: reading Zammad, loading the
-// Kimai catalog once per run, auto-creating what is allowed, and executing
+// The work is split as in external-dns: package plan computes what should
+// be without any I/O (Net → Desire → ClassifyLinks → Calculate, table-tested
+// in isolation), and this package does the I/O around it, one file per phase
+// of a run: gather.go reads Zammad and loads the Kimai catalog once per run
+// (auto-creating what is allowed), scope.go assembles the plan's input,
+// observe.go reads what Kimai holds where the plan needs it, recover.go and
+// orphans.go settle what interrupted runs left behind, and apply.go executes
 // the plan with bounded concurrency.
 //
 // Exactly once: before a timesheet is created, a pending link is written

@@ -9,6 +9,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/zammadsim"
@@ -46,7 +47,7 @@ func TestFirstSyncThenNoWrites(t *testing.T) {
 	// Auto-created catalog with sanitised names and external numbers.
 	var cust kimaisim.Customer
 	for _, c := range h.ks.Customers() {
-		if c.Number == engine.CustomerNumber(2) {
+		if c.Number == plan.CustomerNumber(2) {
 			cust = c
 		}
 	}
@@ -57,7 +58,7 @@ func TestFirstSyncThenNoWrites(t *testing.T) {
 	for _, a := range h.ks.Activities() {
 		acts[a.Number] = true
 	}
-	if !acts[engine.ActivityNumber(2)] || !acts[engine.ActivityNumber(0)] {
+	if !acts[plan.ActivityNumber(2)] || !acts[plan.ActivityNumber(0)] {
 		t.Errorf("activities %v", acts)
 	}
 

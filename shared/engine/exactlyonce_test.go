@@ -11,6 +11,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
@@ -123,7 +124,7 @@ func TestFullRunRereadsTicketsItActsOn(t *testing.T) {
 		t.Fatal("the scan never reached page 2")
 	}
 	after := sheetOf(h, p1.ID)
-	if len(after) != 1 || !engine.SameAsBaseline(before[0], after[0]) {
+	if len(after) != 1 || !plan.SameAsBaseline(before[0], after[0]) {
 		t.Fatalf("p1's unchanged timesheet was rewritten or deleted: %v → %v (run %+v)", before, after, r.Counts)
 	}
 	if s := sheetOf(h, p2.ID); len(s) != 1 || s[0].Duration != 20*60 {

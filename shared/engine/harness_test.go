@@ -13,6 +13,7 @@ import (
 	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/store"
@@ -234,7 +235,7 @@ func (h *harness) kimaiWrites() int {
 func (h *harness) sheetsByEntry() map[int64][]tb.Timesheet {
 	out := map[int64][]tb.Timesheet{}
 	for _, s := range h.ks.Timesheets() {
-		if _, id, ok := engine.ParseMarker(s.Description); ok {
+		if _, id, ok := plan.ParseMarker(s.Description); ok {
 			out[id] = append(out[id], s)
 		}
 	}
@@ -275,7 +276,7 @@ func (h *harness) marker(entryID int64) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return engine.Marker(inst, entryID)
+	return plan.Marker(inst, entryID)
 }
 
 func zammadsimTicket(id int64, number string) zammadsim.Ticket {

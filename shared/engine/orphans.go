@@ -5,91 +5,21 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimai"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
-
-// Lost links: a restored table, a profile re-created against the same
-// Kimai, a link deleted by hand. The claim only protects an entry while its
-// link exists, so before the first claim of an entry Kimai is searched for
-// its marker, and a timesheet found there is adopted instead of being
-// created a second time. The search is batched so that a first sync stays
-// within about one Kimai request per created entry.
-const (
-	// orphanMargin widens each searched window: Kimai rounds begin on
-	// save, and the timesheet may have been moved a little by a human.
-	orphanMargin = 24 * time.Hour
-	// orphanGap splits candidates into separate windows when their begin
-	// times are further apart than this.
-	orphanGap = 2 * 24 * time.Hour
-)
-
-// OrphanSearch is how findOrphans looks for the timesheets of unlinked
-// entries: by begin-time windows (Windows) or by ticket number (Tickets).
-type OrphanSearch struct {
-	Windows []Window
-	Tickets []string // ticket numbers, searched as "#<number>"
-}
-
-// Window is a span of timesheet begin times.
-type Window struct{ From, To time.Time }
-
-// PlanOrphanSearch picks the cheaper batching for the unlinked entries'
-// timesheets: one listing per cluster of begin times, unless that needs
-// more requests than one term search per ticket. It is pure.
-func PlanOrphanSearch(cands []Desired) OrphanSearch {
-	if len(cands) == 0 {
-		return OrphanSearch{}
-	}
-	begins := make([]time.Time, 0, len(cands))
-	tickets := map[string]bool{}
-	for _, d := range cands {
-		begins = append(begins, d.Sheet.Begin)
-		tickets[d.Ticket.Number] = true
-	}
-	slices.SortFunc(begins, func(a, b time.Time) int { return a.Compare(b) })
-	var ws []Window
-	for _, b := range begins {
-		if n := len(ws); n > 0 && b.Sub(ws[n-1].To) <= orphanGap {
-			ws[n-1].To = b
-			continue
-		}
-		ws = append(ws, Window{From: b, To: b})
-	}
-	if len(ws) <= len(tickets) {
-		for i := range ws {
-			ws[i].From, ws[i].To = ws[i].From.Add(-orphanMargin), ws[i].To.Add(orphanMargin)
-		}
-		return OrphanSearch{Windows: ws}
-	}
-	nums := make([]string, 0, len(tickets))
-	for n := range tickets {
-		nums = append(nums, n)
-	}
-	sort.Strings(nums)
-	return OrphanSearch{Tickets: nums}
-}
 
 // findOrphans adopts the timesheets of entries that are about to be created
 // for the first time (no link at all) but already carry their marker in
 // Kimai. covered reports entries whose timesheets a full run has already
 // listed (observeKimai).
-func (r *runner) findOrphans(ctx context.Context, in *PlanInput, covered func(Desired) bool) error {
-	var cands []Desired
-	for _, d := range in.Desired {
-		if _, linked := in.Links[d.Entry.ID]; linked || d.Sheet == nil || d.Conflict != nil || covered(d) {
-			continue
-		}
-		if c, open := in.Conflicts[d.Entry.ID]; open && blocking(c.Kind) {
-			continue
-		}
-		cands = append(cands, d)
-	}
-	plan := PlanOrphanSearch(cands)
-	if len(plan.Windows) == 0 && len(plan.Tickets) == 0 {
+func (r *runner) findOrphans(ctx context.Context, in *plan.Input, covered func(plan.Desired) bool) error {
+	cands := plan.OrphanCandidates(*in, covered)
+	search := plan.OrphanSearchFor(cands)
+	if len(search.Windows) == 0 && len(search.Tickets) == 0 {
 		return nil
 	}
 	want := make(map[int64]bool, len(cands))
@@ -100,7 +30,7 @@ func (r *runner) findOrphans(ctx context.Context, in *PlanInput, covered func(De
 	seen := map[int64]bool{}
 	collect := func(page []tb.Timesheet) error {
 		for _, s := range page {
-			if inst, id, ok := ParseMarker(s.Description); ok && inst == r.instance && want[id] && !seen[s.ID] {
+			if inst, id, ok := plan.ParseMarker(s.Description); ok && inst == r.instance && want[id] && !seen[s.ID] {
 				seen[s.ID] = true
 				found[id] = append(found[id], s)
 			}
@@ -108,10 +38,10 @@ func (r *runner) findOrphans(ctx context.Context, in *PlanInput, covered func(De
 		return nil
 	}
 	var filters []kimai.TimesheetFilter
-	for _, w := range plan.Windows {
+	for _, w := range search.Windows {
 		filters = append(filters, kimai.TimesheetFilter{Tags: []string{tb.DefaultTag}, Begin: w.From.In(r.loc), End: w.To.In(r.loc), User: kimai.UserAll})
 	}
-	for _, n := range plan.Tickets {
+	for _, n := range search.Tickets {
 		filters = append(filters, kimai.TimesheetFilter{Term: "#" + n, Tags: []string{tb.DefaultTag}, User: kimai.UserAll})
 	}
 	for _, f := range filters {
@@ -139,7 +69,7 @@ func (r *runner) findOrphans(ctx context.Context, in *PlanInput, covered func(De
 // a link: one is adopted (an empty source hash makes the plan bring it up
 // to date, guarded by the adopted baseline like any update); several are a
 // duplicate conflict.
-func (r *runner) adoptOrphans(ctx context.Context, in *PlanInput, d Desired, found []tb.Timesheet) error {
+func (r *runner) adoptOrphans(ctx context.Context, in *plan.Input, d plan.Desired, found []tb.Timesheet) error {
 	id := d.Entry.ID
 	sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
 	if len(found) > 1 {
@@ -177,7 +107,7 @@ func (r *runner) adoptOrphans(ctx context.Context, in *PlanInput, d Desired, fou
 		return nil
 	}
 	in.Links[id] = saved
-	in.Observed[s.ID] = Observation{Found: true, Sheet: s}
+	in.Observed[s.ID] = plan.Observation{Found: true, Sheet: s}
 	r.addAudit(tb.AuditEvent{Type: "timesheet.adopted", Subject: entrySubject(id),
 		Message: fmt.Sprintf("Adopted timesheet %d, found by its marker without a link", s.ID), After: s})
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine/plan"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -167,12 +168,12 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 			// changes again.
 			nl.Baseline = *c.Kimai
 			if c.Desired != nil {
-				nl.SourceHash = Hash(c.Desired)
+				nl.SourceHash = plan.Hash(c.Desired)
 			}
 		case tb.ConflictDeletedInKimai:
 			nl.State, nl.TimesheetID, nl.Baseline = tb.LinkNone, 0, tb.Timesheet{}
 			if c.Desired != nil {
-				nl.SourceHash = Hash(c.Desired)
+				nl.SourceHash = plan.Hash(c.Desired)
 			}
 		case tb.ConflictDuplicateInKimai:
 			// All duplicates stay; the linked one remains the managed one.
@@ -181,7 +182,7 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 			if (!exists || l.State != tb.LinkSynced) && c.Kimai != nil {
 				nl.State, nl.TimesheetID, nl.Baseline = tb.LinkSynced, c.Kimai.ID, *c.Kimai
 				if c.Desired != nil {
-					nl.SourceHash = Hash(c.Desired)
+					nl.SourceHash = plan.Hash(c.Desired)
 				}
 			}
 		case tb.ConflictTimeMismatch:
@@ -195,7 +196,7 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 				nl.State, nl.TimesheetID, nl.Baseline = tb.LinkNone, 0, tb.Timesheet{}
 			}
 			if c.Desired != nil {
-				nl.SourceHash = Hash(c.Desired)
+				nl.SourceHash = plan.Hash(c.Desired)
 			}
 		case tb.ConflictDeletedInZammad:
 			// The timesheet stays in Kimai and is no longer managed.

@@ -1,4 +1,4 @@
-package engine
+package plan
 
 import (
 	"crypto/sha256"
@@ -71,8 +71,8 @@ type DesireInput struct {
 	Location *time.Location // the Kimai API user's zone
 	Ticket   Ticket
 	Entries  []Entry // all entries of the ticket
-	Resolver *Resolver
-	// DryRun lets unresolved-but-creatable keys through with id 0 so that a
+	Lookup   *Lookup
+	// DryRun lets keys not yet in Kimai but creatable through with id 0 so that a
 	// preview can show what would be created.
 	DryRun bool
 }
@@ -88,10 +88,10 @@ func Desire(in DesireInput) []Desired {
 	netted := Net(in.Entries)
 	out := make([]Desired, 0, len(netted))
 
-	cust := in.Resolver.Customer(in.Ticket.OrgID)
-	var proj Resolution
+	cust := in.Lookup.Customer(in.Ticket.OrgID)
+	var proj Match
 	if cust.Problem == "" {
-		proj = in.Resolver.Project(in.Ticket, cust.ID)
+		proj = in.Lookup.Project(in.Ticket, cust.ID)
 	}
 	for _, n := range netted {
 		d := Desired{Entry: n, Ticket: in.Ticket}
@@ -112,14 +112,14 @@ func Desire(in DesireInput) []Desired {
 			out = append(out, d)
 			continue
 		}
-		act := in.Resolver.Activity(n.TypeID)
-		usr := in.Resolver.User(n.AgentID)
+		act := in.Lookup.Activity(n.TypeID)
+		usr := in.Lookup.User(n.AgentID)
 		if c := firstProblem(in, cust, proj, act, usr, n); c != nil {
 			d.Conflict = c
 			out = append(out, d)
 			continue
 		}
-		for _, r := range []Resolution{cust, proj, act} {
+		for _, r := range []Match{cust, proj, act} {
 			if r.Create != nil {
 				d.Creates = append(d.Creates, *r.Create)
 			}
@@ -147,20 +147,20 @@ func Desire(in DesireInput) []Desired {
 	return out
 }
 
-func firstProblem(in DesireInput, cust, proj, act, usr Resolution, n Netted) *ConflictSpec {
-	unresolved := func(r Resolution) bool { return r.Problem != "" || (r.ID == 0 && r.Create != nil && !in.DryRun) }
-	msg := func(r Resolution, kind string) string {
+func firstProblem(in DesireInput, cust, proj, act, usr Match, n Netted) *ConflictSpec {
+	missing := func(r Match) bool { return r.Problem != "" || (r.ID == 0 && r.Create != nil && !in.DryRun) }
+	msg := func(r Match, kind string) string {
 		if r.Problem != "" {
 			return r.Problem
 		}
 		return "The " + kind + " could not be created in Kimai; see the run's errors."
 	}
 	switch {
-	case unresolved(cust):
+	case missing(cust):
 		return &ConflictSpec{Kind: tb.ConflictUnmappedCustomer, Message: msg(cust, "customer"), SourceKey: strconv.FormatInt(in.Ticket.OrgID, 10)}
-	case unresolved(proj):
+	case missing(proj):
 		return &ConflictSpec{Kind: tb.ConflictUnmappedProject, Message: msg(proj, "project"), SourceKey: ProjectSource(in.Profile.ProjectStrategy, in.Ticket)}
-	case unresolved(act):
+	case missing(act):
 		return &ConflictSpec{Kind: tb.ConflictUnmappedActivity, Message: msg(act, "activity"), SourceKey: strconv.FormatInt(n.TypeID, 10)}
 	case usr.Problem != "":
 		return &ConflictSpec{Kind: tb.ConflictUnmappedUser, Message: usr.Problem, SourceKey: strconv.FormatInt(n.AgentID, 10)}

@@ -1,4 +1,4 @@
-package engine
+package plan
 
 import (
 	"fmt"
@@ -211,11 +211,11 @@ func Sanitize(name, fallback string) string {
 	return s
 }
 
-// Resolution is the outcome of resolving one source key.
-type Resolution struct {
-	ID      int64       // resolved Kimai id, 0 if not (yet) resolved
+// Match is what a lookup found for one source key.
+type Match struct {
+	ID      int64       // the Kimai id found, 0 if none (yet)
 	Create  *CreateSpec // what to auto-create, if allowed and needed
-	Problem string      // why it cannot be resolved (conflict message)
+	Problem string      // why there is none (conflict message)
 }
 
 // CreateSpec describes an entity to auto-create.
@@ -226,46 +226,46 @@ type CreateSpec struct {
 	CustomerID int64 // projects
 }
 
-// Resolver resolves source keys against the catalog and mappings. It is
+// Lookup finds the Kimai ids of source keys in the catalog and mappings. It is
 // pure: creating what it proposes is the caller's job.
-type Resolver struct {
+type Lookup struct {
 	Profile  tb.Profile
 	Catalog  *Catalog
 	Mappings Mappings
 	Names    Names
 }
 
-// Customer resolves the Kimai customer of a ticket's organization.
-func (r *Resolver) Customer(orgID int64) Resolution {
+// Customer looks up the Kimai customer of a ticket's organization.
+func (r *Lookup) Customer(orgID int64) Match {
 	x := r.Catalog.index()
 	src := strconv.FormatInt(orgID, 10)
 	orgName := r.Names.Orgs[orgID]
 	if orgID == 0 {
 		if id := r.Profile.DefaultCustomerID; id != 0 {
 			if _, ok := x.customers[id]; !ok {
-				return Resolution{Problem: fmt.Sprintf("The profile's default customer (Kimai id %d) no longer exists in Kimai; choose another default customer in the profile.", id)}
+				return Match{Problem: fmt.Sprintf("The profile's default customer (Kimai id %d) no longer exists in Kimai; choose another default customer in the profile.", id)}
 			}
-			return Resolution{ID: id}
+			return Match{ID: id}
 		}
 		orgName = "Zammad (no organization)"
 	}
 	if id, ok := r.Mappings.get(tb.MapCustomer, src); ok {
 		if _, exists := x.customers[id]; !exists {
-			return Resolution{Problem: fmt.Sprintf("Organization %q is mapped to Kimai customer %d, which no longer exists; update the customer mapping.", orgLabel(orgName, orgID), id)}
+			return Match{Problem: fmt.Sprintf("Organization %q is mapped to Kimai customer %d, which no longer exists; update the customer mapping.", orgLabel(orgName, orgID), id)}
 		}
-		return Resolution{ID: id}
+		return Match{ID: id}
 	}
 	num := CustomerNumber(orgID)
 	if id, ok := x.custNum[num]; ok {
-		return Resolution{ID: id}
+		return Match{ID: id}
 	}
 	if r.Profile.AutoCreateCustomers {
-		return Resolution{Create: &CreateSpec{Kind: tb.MapCustomer, Name: Sanitize(orgName, "Zammad organization "+src), Number: num}}
+		return Match{Create: &CreateSpec{Kind: tb.MapCustomer, Name: Sanitize(orgName, "Zammad organization "+src), Number: num}}
 	}
 	if orgID == 0 {
-		return Resolution{Problem: "The ticket has no organization and the profile has no default customer; set a default customer or enable auto-create customers."}
+		return Match{Problem: "The ticket has no organization and the profile has no default customer; set a default customer or enable auto-create customers."}
 	}
-	return Resolution{Problem: fmt.Sprintf("Organization %q has no Kimai customer; map it under Mappings › Customers or enable auto-create customers.", orgLabel(orgName, orgID))}
+	return Match{Problem: fmt.Sprintf("Organization %q has no Kimai customer; map it under Mappings › Customers or enable auto-create customers.", orgLabel(orgName, orgID))}
 }
 
 func orgLabel(name string, id int64) string {
@@ -275,21 +275,21 @@ func orgLabel(name string, id int64) string {
 	return name
 }
 
-// Project resolves a ticket's project, given its resolved customer.
-func (r *Resolver) Project(t Ticket, customerID int64) Resolution {
+// Project looks up a ticket's project, given its customer.
+func (r *Lookup) Project(t Ticket, customerID int64) Match {
 	x := r.Catalog.index()
 	strategy := r.Profile.ProjectStrategy
 	src := ProjectSource(strategy, t)
 	if id, ok := r.Mappings.get(tb.MapProject, src); ok {
 		if _, exists := x.projects[id]; !exists {
-			return Resolution{Problem: fmt.Sprintf("Project key %s is mapped to Kimai project %d, which no longer exists; update the project mapping.", src, id)}
+			return Match{Problem: fmt.Sprintf("Project key %s is mapped to Kimai project %d, which no longer exists; update the project mapping.", src, id)}
 		}
-		return Resolution{ID: id}
+		return Match{ID: id}
 	}
 	num := ProjectNumber(strategy, t)
 	if num != "" {
 		if id, ok := x.projNum[num]; ok {
-			return Resolution{ID: id}
+			return Match{ID: id}
 		}
 	}
 	if r.Profile.AutoCreateProjects && num != "" {
@@ -302,42 +302,42 @@ func (r *Resolver) Project(t Ticket, customerID int64) Resolution {
 		default:
 			name = "Zammad support"
 		}
-		return Resolution{Create: &CreateSpec{Kind: tb.MapProject, Name: name, Number: num, CustomerID: customerID}}
+		return Match{Create: &CreateSpec{Kind: tb.MapProject, Name: name, Number: num, CustomerID: customerID}}
 	}
-	return Resolution{Problem: fmt.Sprintf("No Kimai project for %s; map it under Mappings › Projects or enable auto-create projects.", src)}
+	return Match{Problem: fmt.Sprintf("No Kimai project for %s; map it under Mappings › Projects or enable auto-create projects.", src)}
 }
 
-// Activity resolves the Kimai activity of a Zammad type (0 = no type).
-func (r *Resolver) Activity(typeID int64) Resolution {
+// Activity looks up the Kimai activity of a Zammad type (0 = no type).
+func (r *Lookup) Activity(typeID int64) Match {
 	x := r.Catalog.index()
 	name := r.Names.Types[typeID]
 	if typeID == 0 {
 		if id := r.Profile.DefaultActivityID; id != 0 {
 			if _, ok := x.activities[id]; !ok {
-				return Resolution{Problem: fmt.Sprintf("The profile's default activity (Kimai id %d) no longer exists; choose another default activity.", id)}
+				return Match{Problem: fmt.Sprintf("The profile's default activity (Kimai id %d) no longer exists; choose another default activity.", id)}
 			}
-			return Resolution{ID: id}
+			return Match{ID: id}
 		}
 		name = "Zammad support"
 	}
 	src := strconv.FormatInt(typeID, 10)
 	if id, ok := r.Mappings.get(tb.MapActivity, src); ok {
 		if _, exists := x.activities[id]; !exists {
-			return Resolution{Problem: fmt.Sprintf("Activity type %q is mapped to Kimai activity %d, which no longer exists; update the activity mapping.", typeLabel(name, typeID), id)}
+			return Match{Problem: fmt.Sprintf("Activity type %q is mapped to Kimai activity %d, which no longer exists; update the activity mapping.", typeLabel(name, typeID), id)}
 		}
-		return Resolution{ID: id}
+		return Match{ID: id}
 	}
 	num := ActivityNumber(typeID)
 	if id, ok := x.actNum[num]; ok {
-		return Resolution{ID: id}
+		return Match{ID: id}
 	}
 	if r.Profile.AutoCreateActivities {
-		return Resolution{Create: &CreateSpec{Kind: tb.MapActivity, Name: Sanitize(name, "Zammad type "+src), Number: num}}
+		return Match{Create: &CreateSpec{Kind: tb.MapActivity, Name: Sanitize(name, "Zammad type "+src), Number: num}}
 	}
 	if typeID == 0 {
-		return Resolution{Problem: "The entry has no activity type and the profile has no default activity; set a default activity or enable auto-create activities."}
+		return Match{Problem: "The entry has no activity type and the profile has no default activity; set a default activity or enable auto-create activities."}
 	}
-	return Resolution{Problem: fmt.Sprintf("Activity type %q has no Kimai activity; map it under Mappings › Activities or enable auto-create activities.", typeLabel(name, typeID))}
+	return Match{Problem: fmt.Sprintf("Activity type %q has no Kimai activity; map it under Mappings › Activities or enable auto-create activities.", typeLabel(name, typeID))}
 }
 
 func typeLabel(name string, id int64) string {
@@ -347,30 +347,30 @@ func typeLabel(name string, id int64) string {
 	return name
 }
 
-// User resolves the Kimai user for a Zammad agent. ID 0 with no problem
+// User looks up the Kimai user for a Zammad agent. ID 0 with no problem
 // means "book as the token user" (the user field is then not sent).
-func (r *Resolver) User(agentID int64) Resolution {
+func (r *Lookup) User(agentID int64) Match {
 	if r.Profile.UserMode == tb.UserToken || r.Profile.UserMode == "" {
-		return Resolution{}
+		return Match{}
 	}
 	x := r.Catalog.index()
 	src := strconv.FormatInt(agentID, 10)
 	agent := r.Names.Agents[agentID]
 	if id, ok := r.Mappings.get(tb.MapUser, src); ok {
 		if _, exists := x.users[id]; !exists && len(r.Catalog.Users) > 0 {
-			return Resolution{Problem: fmt.Sprintf("Agent %s is mapped to Kimai user %d, which no longer exists; update the user mapping.", agentLabel(agent, agentID), id)}
+			return Match{Problem: fmt.Sprintf("Agent %s is mapped to Kimai user %d, which no longer exists; update the user mapping.", agentLabel(agent, agentID), id)}
 		}
-		return Resolution{ID: id}
+		return Match{ID: id}
 	}
 	if r.Profile.UserMode == tb.UserEmail && agent.Email != "" {
 		if id, ok := x.userEmail[strings.ToLower(agent.Email)]; ok {
-			return Resolution{ID: id}
+			return Match{ID: id}
 		}
 	}
 	if r.Profile.StrictUsers {
-		return Resolution{Problem: fmt.Sprintf("Agent %s has no Kimai user; map the agent under Mappings › Users (or give the Kimai user the same email).", agentLabel(agent, agentID))}
+		return Match{Problem: fmt.Sprintf("Agent %s has no Kimai user; map the agent under Mappings › Users (or give the Kimai user the same email).", agentLabel(agent, agentID))}
 	}
-	return Resolution{}
+	return Match{}
 }
 
 func agentLabel(a Agent, id int64) string {

@@ -1,4 +1,4 @@
-package engine
+package plan
 
 import (
 	"fmt"
@@ -17,8 +17,8 @@ type Observation struct {
 	Denied string
 }
 
-// PlanInput is everything a plan depends on. Calculate does no I/O.
-type PlanInput struct {
+// Input is everything a plan depends on. Calculate does no I/O.
+type Input struct {
 	Desired []Desired
 	// Links are the stored links of the entries in scope, by entry id.
 	Links map[int64]tb.Link
@@ -98,7 +98,7 @@ func blocking(k tb.ConflictKind) bool {
 
 // NeedsObservation lists the timesheet ids whose current Kimai state the
 // plan needs: those it would update or delete.
-func NeedsObservation(in PlanInput) []int64 {
+func NeedsObservation(in Input) []int64 {
 	var ids []int64
 	for _, d := range in.Desired {
 		l, ok := in.Links[d.Entry.ID]
@@ -124,7 +124,7 @@ func NeedsObservation(in PlanInput) []int64 {
 // Calculate diffs desired state against the stored links and Kimai's
 // observed state. It is pure and deterministic: changes are ordered by
 // ticket and entry id.
-func Calculate(in PlanInput) Plan {
+func Calculate(in Input) Plan {
 	var p Plan
 	for i := range in.Desired {
 		p.Changes = append(p.Changes, decide(in, &in.Desired[i]))
@@ -142,7 +142,7 @@ func Calculate(in PlanInput) Plan {
 	return p
 }
 
-func decide(in PlanInput, d *Desired) Change {
+func decide(in Input, d *Desired) Change {
 	id := d.Entry.ID
 	ch := Change{EntryID: id, TicketID: d.Entry.TicketID, Desired: d}
 	l, hasLink := in.Links[id]
@@ -266,7 +266,7 @@ func guardedWrite(ch Change, l tb.Link, obs Observation, observed bool, force tb
 	return ch
 }
 
-func decideVanished(in PlanInput, l tb.Link) Change {
+func decideVanished(in Input, l tb.Link) Change {
 	ch := Change{EntryID: l.EntryID, TicketID: l.TicketID, Link: &l}
 	conflict, hasConflict := in.Conflicts[l.EntryID]
 	force := in.Force[l.EntryID]

@@ -1,4 +1,4 @@
-package engine
+package plan
 
 import (
 	"slices"
@@ -43,7 +43,7 @@ func TestCalculate(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		in       PlanInput
+		in       Input
 		action   tb.ChangeAction
 		conflict tb.ConflictKind
 		linkOnly bool
@@ -51,93 +51,93 @@ func TestCalculate(t *testing.T) {
 		needObs  []int64
 	}{
 		{name: "new entry is created",
-			in: PlanInput{Desired: []Desired{d15}}, action: tb.ActionCreate},
+			in: Input{Desired: []Desired{d15}}, action: tb.ActionCreate},
 		{name: "unchanged entry",
-			in:     PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}},
+			in:     Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}},
 			action: tb.ActionUnchanged},
 		{name: "changed entry, Kimai untouched → update",
-			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
+			in:     Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
 			action: tb.ActionUpdate, needObs: []int64{100}},
 		{name: "changed entry, edited in Kimai → conflict",
-			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
+			in:     Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
 			action: tb.ActionConflict, conflict: tb.ConflictEditedInKimai, needObs: []int64{100}},
 		{name: "changed entry, deleted in Kimai → conflict",
-			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			in:     Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
 			action: tb.ActionConflict, conflict: tb.ConflictDeletedInKimai, needObs: []int64{100}},
 		{name: "changed entry, exported in Kimai → locked",
-			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported)},
+			in:     Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported)},
 			action: tb.ActionConflict, conflict: tb.ConflictLockedInKimai, needObs: []int64{100}},
 		{name: "unchanged but observed deleted in Kimai (full run) → conflict",
-			in:     PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			in:     Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
 			action: tb.ActionConflict, conflict: tb.ConflictDeletedInKimai},
 		{name: "tags in another order are not an edit",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, withTags(base, "zammad", "b"))},
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, withTags(base, "zammad", "b"))},
 				Observed: found(withTags(base, "b", "zammad"))},
 			action: tb.ActionUpdate, needObs: []int64{100}},
 		{name: "netted to zero → delete",
-			in:     PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
+			in:     Input{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base)},
 			action: tb.ActionDelete, needObs: []int64{100}},
 		{name: "netted to zero, edited in Kimai → conflict",
-			in:     PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
+			in:     Input{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited)},
 			action: tb.ActionConflict, conflict: tb.ConflictEditedInKimai, needObs: []int64{100}},
 		{name: "netted to zero, already gone in Kimai → link only",
-			in:     PlanInput{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
+			in:     Input{Desired: []Desired{noSheet(1)}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone},
 			action: tb.ActionDelete, linkOnly: true, needObs: []int64{100}},
 		{name: "no timesheet wanted, none there",
-			in: PlanInput{Desired: []Desired{noSheet(1)}}, action: tb.ActionUnchanged},
+			in: Input{Desired: []Desired{noSheet(1)}}, action: tb.ActionUnchanged},
 		{name: "netted entry becomes positive again → create",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
+			in: Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
 		{name: "keep_kimai accepted a deletion: same content stays absent",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, d15.Hash, tb.Timesheet{})}}, action: tb.ActionUnchanged},
+			in: Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, d15.Hash, tb.Timesheet{})}}, action: tb.ActionUnchanged},
 		{name: "…but a Zammad change after it re-creates",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, d15.Hash, tb.Timesheet{})}}, action: tb.ActionCreate},
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, d15.Hash, tb.Timesheet{})}}, action: tb.ActionCreate},
 		{name: "skipped by a human",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSkipped, d15.Hash, base)}}, action: tb.ActionSkip},
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSkipped, d15.Hash, base)}}, action: tb.ActionSkip},
 		{name: "pending of a live run is left alone",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkPending, d15.Hash, tb.Timesheet{})}}, action: tb.ActionSkip},
+			in: Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkPending, d15.Hash, tb.Timesheet{})}}, action: tb.ActionSkip},
 		{name: "blocking conflict stops the entry",
-			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Conflicts: conflict(tb.ConflictEditedInKimai)},
+			in:     Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Conflicts: conflict(tb.ConflictEditedInKimai)},
 			action: tb.ActionSkip},
 		{name: "use_zammad overwrites an edit",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited),
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(edited),
 				Conflicts: conflict(tb.ConflictEditedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveUseZammad}},
 			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
 		{name: "use_zammad re-creates a deleted timesheet",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone,
+			in: Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: gone,
 				Conflicts: conflict(tb.ConflictDeletedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveUseZammad}},
 			action: tb.ActionCreate, closes: true, needObs: []int64{100}},
 		{name: "use_zammad can't write an exported timesheet",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported),
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(exported),
 				Conflicts: conflict(tb.ConflictEditedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveUseZammad}},
 			action: tb.ActionConflict, conflict: tb.ConflictLockedInKimai, needObs: []int64{100}},
 		{name: "retry of a locked timesheet that was un-exported",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
 				Conflicts: conflict(tb.ConflictLockedInKimai), Force: map[int64]tb.Resolution{1: tb.ResolveRetry}},
 			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
 		{name: "unmapped conflict re-evaluated: still unmapped",
-			in: PlanInput{Desired: []Desired{{Entry: Netted{Entry: Entry{ID: 1, TicketID: 1}}, Conflict: &ConflictSpec{Kind: tb.ConflictUnmappedActivity}}},
+			in: Input{Desired: []Desired{{Entry: Netted{Entry: Entry{ID: 1, TicketID: 1}}, Conflict: &ConflictSpec{Kind: tb.ConflictUnmappedActivity}}},
 				Conflicts: conflict(tb.ConflictUnmappedActivity)},
 			action: tb.ActionConflict, conflict: tb.ConflictUnmappedActivity},
 		{name: "unmapped conflict closes itself once mapped",
-			in:     PlanInput{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictUnmappedActivity)},
+			in:     Input{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictUnmappedActivity)},
 			action: tb.ActionCreate, closes: true},
 		{name: "rejected_by_kimai is retried every run",
-			in:     PlanInput{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictRejectedByKimai)},
+			in:     Input{Desired: []Desired{d15}, Conflicts: conflict(tb.ConflictRejectedByKimai)},
 			action: tb.ActionCreate, closes: true},
 		{name: "changed entry, timesheet unreadable (403) → its own conflict",
-			in:     PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: denied},
+			in:     Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: denied},
 			action: tb.ActionConflict, conflict: tb.ConflictUnreadableInKimai, needObs: []int64{100}},
 		{name: "unchanged entry observed unreadable (full run) → conflict",
-			in:     PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: denied},
+			in:     Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: denied},
 			action: tb.ActionConflict, conflict: tb.ConflictUnreadableInKimai},
 		{name: "unreadable conflict is re-evaluated and closes once readable",
-			in: PlanInput{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
+			in: Input{Desired: []Desired{d30}, Links: map[int64]tb.Link{1: link(1, 100, tb.LinkSynced, d15.Hash, base)}, Observed: found(base),
 				Conflicts: conflict(tb.ConflictUnreadableInKimai)},
 			action: tb.ActionUpdate, closes: true, needObs: []int64{100}},
 		{name: "held: a timesheet was found but could not be adopted",
-			in: PlanInput{Desired: []Desired{d15}, Hold: map[int64]string{1: "not adopted"}}, action: tb.ActionSkip},
+			in: Input{Desired: []Desired{d15}, Hold: map[int64]string{1: "not adopted"}}, action: tb.ActionSkip},
 		{name: "a claim withdrawn earlier is created again",
-			in: PlanInput{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
+			in: Input{Desired: []Desired{d15}, Links: map[int64]tb.Link{1: link(1, 0, tb.LinkNone, "", tb.Timesheet{})}}, action: tb.ActionCreate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,7 +198,7 @@ func TestCalculateVanished(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := PlanInput{Vanished: []tb.Link{tt.link}, Observed: tt.obs, Conflicts: tt.conflict, Force: tt.force}
+			in := Input{Vanished: []tb.Link{tt.link}, Observed: tt.obs, Conflicts: tt.conflict, Force: tt.force}
 			c := Calculate(in).Changes[0]
 			var kind tb.ConflictKind
 			if c.Conflict != nil {
@@ -212,7 +212,7 @@ func TestCalculateVanished(t *testing.T) {
 }
 
 func TestPlanIsDeterministicAndComplete(t *testing.T) {
-	in := PlanInput{Links: map[int64]tb.Link{}}
+	in := Input{Links: map[int64]tb.Link{}}
 	for i := int64(50); i > 0; i-- {
 		d := desired(i, int(i))
 		d.Entry.TicketID = i % 7
@@ -287,7 +287,7 @@ func TestPlanOrphanSearch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := PlanOrphanSearch(tt.cands)
+			got := OrphanSearchFor(tt.cands)
 			if !slices.Equal(got.Windows, tt.windows) || !slices.Equal(got.Tickets, tt.tickets) {
 				t.Fatalf("got %+v, want windows %v tickets %v", got, tt.windows, tt.tickets)
 			}

@@ -1,4 +1,4 @@
-package engine
+package plan
 
 import (
 	"strings"
@@ -171,58 +171,58 @@ func baseCatalog() *Catalog {
 	}
 }
 
-func TestResolver(t *testing.T) {
+func TestLookup(t *testing.T) {
 	profile := tb.Profile{}.WithDefaults()
 	tests := []struct {
 		name    string
 		profile func(p *tb.Profile)
 		maps    []tb.Mapping
-		run     func(r *Resolver) Resolution
+		run     func(r *Lookup) Match
 		wantID  int64
 		create  string // number of the entity to create
 		problem string // substring
 	}{
-		{"customer by external number", nil, nil, func(r *Resolver) Resolution { return r.Customer(7) }, 10, "", ""},
+		{"customer by external number", nil, nil, func(r *Lookup) Match { return r.Customer(7) }, 10, "", ""},
 		{"explicit customer mapping wins", nil, []tb.Mapping{{Kind: tb.MapCustomer, SourceID: "7", TargetID: 11}},
-			func(r *Resolver) Resolution { return r.Customer(7) }, 11, "", ""},
+			func(r *Lookup) Match { return r.Customer(7) }, 11, "", ""},
 		{"mapping to a vanished customer is a problem", nil, []tb.Mapping{{Kind: tb.MapCustomer, SourceID: "7", TargetID: 99}},
-			func(r *Resolver) Resolution { return r.Customer(7) }, 0, "", "no longer exists"},
-		{"unknown org without auto-create", nil, nil, func(r *Resolver) Resolution { return r.Customer(8) }, 0, "", "Mappings › Customers"},
+			func(r *Lookup) Match { return r.Customer(7) }, 0, "", "no longer exists"},
+		{"unknown org without auto-create", nil, nil, func(r *Lookup) Match { return r.Customer(8) }, 0, "", "Mappings › Customers"},
 		{"unknown org with auto-create", func(p *tb.Profile) { p.AutoCreateCustomers = true }, nil,
-			func(r *Resolver) Resolution { return r.Customer(8) }, 0, "ZO8", ""},
+			func(r *Lookup) Match { return r.Customer(8) }, 0, "ZO8", ""},
 		{"no org uses default customer", func(p *tb.Profile) { p.DefaultCustomerID = 11 }, nil,
-			func(r *Resolver) Resolution { return r.Customer(0) }, 11, "", ""},
-		{"no org without default", nil, nil, func(r *Resolver) Resolution { return r.Customer(0) }, 0, "", "default customer"},
+			func(r *Lookup) Match { return r.Customer(0) }, 11, "", ""},
+		{"no org without default", nil, nil, func(r *Lookup) Match { return r.Customer(0) }, 0, "", "default customer"},
 		{"no org auto-creates a catch-all", func(p *tb.Profile) { p.AutoCreateCustomers = true }, nil,
-			func(r *Resolver) Resolution { return r.Customer(0) }, 0, "ZO0", ""},
+			func(r *Lookup) Match { return r.Customer(0) }, 0, "ZO0", ""},
 		{"project per customer by number", nil, nil,
-			func(r *Resolver) Resolution { return r.Project(Ticket{ID: 1, OrgID: 7}, 10) }, 20, "", ""},
+			func(r *Lookup) Match { return r.Project(Ticket{ID: 1, OrgID: 7}, 10) }, 20, "", ""},
 		{"project per ticket auto-created", func(p *tb.Profile) { p.ProjectStrategy = tb.ProjectPerTicket; p.AutoCreateProjects = true }, nil,
-			func(r *Resolver) Resolution { return r.Project(Ticket{ID: 1000, Number: "53003", OrgID: 7}, 10) }, 0, "ZTRS", ""},
+			func(r *Lookup) Match { return r.Project(Ticket{ID: 1000, Number: "53003", OrgID: 7}, 10) }, 0, "ZTRS", ""},
 		{"project per group mapping", func(p *tb.Profile) { p.ProjectStrategy = tb.ProjectPerGroup },
 			[]tb.Mapping{{Kind: tb.MapProject, SourceID: "group-3-org-7", TargetID: 20}},
-			func(r *Resolver) Resolution { return r.Project(Ticket{ID: 1, OrgID: 7, GroupID: 3}, 10) }, 20, "", ""},
+			func(r *Lookup) Match { return r.Project(Ticket{ID: 1, OrgID: 7, GroupID: 3}, 10) }, 20, "", ""},
 		{"project missing", func(p *tb.Profile) { p.ProjectStrategy = tb.ProjectPerTicket }, nil,
-			func(r *Resolver) Resolution { return r.Project(Ticket{ID: 5, OrgID: 7}, 10) }, 0, "", "Mappings › Projects"},
-		{"activity by number", nil, nil, func(r *Resolver) Resolution { return r.Activity(1) }, 30, "", ""},
+			func(r *Lookup) Match { return r.Project(Ticket{ID: 5, OrgID: 7}, 10) }, 0, "", "Mappings › Projects"},
+		{"activity by number", nil, nil, func(r *Lookup) Match { return r.Activity(1) }, 30, "", ""},
 		{"activity mapped", nil, []tb.Mapping{{Kind: tb.MapActivity, SourceID: "2", TargetID: 31}},
-			func(r *Resolver) Resolution { return r.Activity(2) }, 31, "", ""},
+			func(r *Lookup) Match { return r.Activity(2) }, 31, "", ""},
 		{"null type uses default activity", func(p *tb.Profile) { p.DefaultActivityID = 31 }, nil,
-			func(r *Resolver) Resolution { return r.Activity(0) }, 31, "", ""},
-		{"null type without default", nil, nil, func(r *Resolver) Resolution { return r.Activity(0) }, 0, "", "no activity type"},
-		{"unmapped type names the type", nil, nil, func(r *Resolver) Resolution { return r.Activity(2) }, 0, "", `"Billing"`},
-		{"token mode books as token user", nil, nil, func(r *Resolver) Resolution { return r.User(5) }, 0, "", ""},
+			func(r *Lookup) Match { return r.Activity(0) }, 31, "", ""},
+		{"null type without default", nil, nil, func(r *Lookup) Match { return r.Activity(0) }, 0, "", "no activity type"},
+		{"unmapped type names the type", nil, nil, func(r *Lookup) Match { return r.Activity(2) }, 0, "", `"Billing"`},
+		{"token mode books as token user", nil, nil, func(r *Lookup) Match { return r.User(5) }, 0, "", ""},
 		{"email mode matches case-insensitively", func(p *tb.Profile) { p.UserMode = tb.UserEmail }, nil,
-			func(r *Resolver) Resolution { return r.User(5) }, 40, "", ""},
+			func(r *Lookup) Match { return r.User(5) }, 40, "", ""},
 		{"email mode ignores disabled users; lenient falls back", func(p *tb.Profile) { p.UserMode = tb.UserEmail }, nil,
-			func(r *Resolver) Resolution { return r.User(6) }, 0, "", ""},
+			func(r *Lookup) Match { return r.User(6) }, 0, "", ""},
 		{"strict users make it a problem", func(p *tb.Profile) { p.UserMode = tb.UserEmail; p.StrictUsers = true }, nil,
-			func(r *Resolver) Resolution { return r.User(6) }, 0, "", "Mappings › Users"},
+			func(r *Lookup) Match { return r.User(6) }, 0, "", "Mappings › Users"},
 		{"explicit mode uses mapping only", func(p *tb.Profile) { p.UserMode = tb.UserExplicit; p.StrictUsers = true },
 			[]tb.Mapping{{Kind: tb.MapUser, SourceID: "6", TargetID: 41}},
-			func(r *Resolver) Resolution { return r.User(6) }, 41, "", ""},
+			func(r *Lookup) Match { return r.User(6) }, 41, "", ""},
 		{"explicit mode ignores email", func(p *tb.Profile) { p.UserMode = tb.UserExplicit; p.StrictUsers = true }, nil,
-			func(r *Resolver) Resolution { return r.User(5) }, 0, "", "Mappings › Users"},
+			func(r *Lookup) Match { return r.User(5) }, 0, "", "Mappings › Users"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +230,7 @@ func TestResolver(t *testing.T) {
 			if tt.profile != nil {
 				tt.profile(&p)
 			}
-			r := &Resolver{Profile: p, Catalog: baseCatalog(), Mappings: NewMappings(tt.maps), Names: Names{
+			r := &Lookup{Profile: p, Catalog: baseCatalog(), Mappings: NewMappings(tt.maps), Names: Names{
 				Types:  map[int64]string{2: "Billing"},
 				Agents: map[int64]Agent{5: {ID: 5, Email: "agent@example.com"}, 6: {ID: 6, Email: "off@example.com"}},
 			}}
@@ -260,8 +260,8 @@ func TestProjectNumberFitsKimai(t *testing.T) {
 
 func desireOne(t *testing.T, p tb.Profile, loc *time.Location, entries ...Entry) []Desired {
 	t.Helper()
-	r := &Resolver{Profile: p, Catalog: baseCatalog(), Mappings: NewMappings(nil), Names: Names{}}
-	return Desire(DesireInput{Profile: p, Instance: "0a1b2c3d", Location: loc, Resolver: r,
+	r := &Lookup{Profile: p, Catalog: baseCatalog(), Mappings: NewMappings(nil), Names: Names{}}
+	return Desire(DesireInput{Profile: p, Instance: "0a1b2c3d", Location: loc, Lookup: r,
 		Ticket: Ticket{ID: 1, Number: "53003", Title: "Order 787556", OrgID: 7}, Entries: entries})
 }
 
@@ -358,8 +358,8 @@ func TestDesire(t *testing.T) {
 		}
 	})
 	t.Run("unmapped customer", func(t *testing.T) {
-		r := &Resolver{Profile: p, Catalog: baseCatalog(), Mappings: NewMappings(nil)}
-		ds := Desire(DesireInput{Profile: p, Instance: "0a1b2c3d", Resolver: r, Ticket: Ticket{ID: 2, Number: "2", OrgID: 99},
+		r := &Lookup{Profile: p, Catalog: baseCatalog(), Mappings: NewMappings(nil)}
+		ds := Desire(DesireInput{Profile: p, Instance: "0a1b2c3d", Lookup: r, Ticket: Ticket{ID: 2, Number: "2", OrgID: 99},
 			Entries: []Entry{ent(1, "15", 1, 1, 0)}})
 		if ds[0].Conflict == nil || ds[0].Conflict.Kind != tb.ConflictUnmappedCustomer || ds[0].Conflict.SourceKey != "99" {
 			t.Fatalf("got %+v", ds[0].Conflict)
@@ -368,11 +368,11 @@ func TestDesire(t *testing.T) {
 	t.Run("dry run lets creatable keys through", func(t *testing.T) {
 		pp := p
 		pp.AutoCreateCustomers, pp.AutoCreateProjects = true, true
-		r := &Resolver{Profile: pp, Catalog: baseCatalog(), Mappings: NewMappings(nil)}
-		in := DesireInput{Profile: pp, Instance: "0a1b2c3d", Resolver: r, Ticket: Ticket{ID: 2, Number: "2", OrgID: 99},
+		r := &Lookup{Profile: pp, Catalog: baseCatalog(), Mappings: NewMappings(nil)}
+		in := DesireInput{Profile: pp, Instance: "0a1b2c3d", Lookup: r, Ticket: Ticket{ID: 2, Number: "2", OrgID: 99},
 			Entries: []Entry{ent(1, "15", 1, 1, 0)}}
 		if ds := Desire(in); ds[0].Conflict == nil {
-			t.Fatal("a real run must not write with unresolved ids")
+			t.Fatal("a real run must not write with missing ids")
 		}
 		in.DryRun = true
 		ds := Desire(in)
