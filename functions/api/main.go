@@ -28,7 +28,7 @@ import (
 )
 
 func main() {
-	cfg, err := config.Load(nil, config.NeedAdmin)
+	cfg, err := config.Load(nil, config.NeedAdmin, config.NeedSecrets, config.NeedEngine)
 	log := cfg.Logger("api")
 	if err != nil {
 		fatal(log, "configuration", err)

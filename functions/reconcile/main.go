@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, config.NeedSecrets, config.NeedEngine)
 	log := cfg.Logger("reconcile")
 	if err != nil {
 		fatal(log, "configuration", err)

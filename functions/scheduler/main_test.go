@@ -13,8 +13,8 @@ func TestMain(m *testing.M) { starttest.Main(m, main) }
 func TestFailsFast(t *testing.T) {
 	starttest.FailsFast(t, "scheduler", []starttest.Case{
 		{Name: "no configuration", Env: []string{"LOG_LEVEL=loud"},
-			Want: []string{"TIMEBRIDGE_TABLE", "TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_QUEUE_URL", "LOG_LEVEL=loud"}},
-		{Name: "no AWS region", Env: []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_SECRET_PREFIX=p", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q"},
+			Want: []string{"TIMEBRIDGE_TABLE", "TIMEBRIDGE_QUEUE_URL", "LOG_LEVEL=loud"}},
+		{Name: "no AWS region", Env: []string{"TIMEBRIDGE_TABLE=t", "TIMEBRIDGE_QUEUE_URL=http://127.0.0.1:1/q"},
 			Want: []string{"AWS_REGION"}},
 	})
 }

@@ -27,7 +27,7 @@ import (
 const secretTTL = time.Minute
 
 func main() {
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, config.NeedSecrets)
 	log := cfg.Logger("webhook")
 	if err != nil {
 		fatal(log, "configuration", err)

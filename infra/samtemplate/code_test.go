@@ -4,18 +4,29 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"go/types"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/timebridge/timebridge/shared/config"
 )
 
 // wiring is what a function's package main does, read from its source.
+// configNeeds are the config.Need flags by name, as a main spells them.
+var configNeeds = map[string]config.Need{
+	"NeedAdmin": config.NeedAdmin, "NeedSecrets": config.NeedSecrets, "NeedEngine": config.NeedEngine,
+}
+
 type wiring struct {
 	calls     map[string]bool // "<import path>.<Func>" of every package-level call
 	needAdmin bool            // config.Load(…, config.NeedAdmin)
+	needs     []config.Need   // every config.Need the function passes to config.Load
 	getenv    []string        // literal os.Getenv / os.LookupEnv names
 	imports   map[string]bool // module packages imported, transitively
 }
@@ -93,9 +104,17 @@ func readWiring(t *testing.T, dir string) wiring {
 			switch fn {
 			case module + "shared/config.Load":
 				for _, a := range call.Args[1:] {
-					if sel, ok := a.(*ast.SelectorExpr); ok && sel.Sel.Name == "NeedAdmin" {
-						w.needAdmin = true
+					sel, ok := a.(*ast.SelectorExpr)
+					var need config.Need
+					if ok {
+						need, ok = configNeeds[sel.Sel.Name]
 					}
+					if !ok {
+						t.Errorf("functions/%s passes %s to config.Load; the template test knows only %v", dir, types.ExprString(a), slices.Sorted(maps.Keys(configNeeds)))
+						continue
+					}
+					w.needs = append(w.needs, need)
+					w.needAdmin = w.needAdmin || need == config.NeedAdmin
 				}
 			case "os.Getenv", "os.LookupEnv":
 				if lit, ok := call.Args[0].(*ast.BasicLit); ok {

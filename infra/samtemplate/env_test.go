@@ -18,10 +18,7 @@ func testEnvironment(t *testing.T, tmpl *samtemplate.Template, f samtemplate.Fun
 	if !w.calls[module+"shared/config.Load"] {
 		t.Errorf("functions/%s does not call config.Load", functionDir(f.LogicalID))
 	}
-	var need []config.Need
-	if w.needAdmin {
-		need = append(need, config.NeedAdmin)
-	}
+	need := w.needs
 	// What config.Load reads for this function, recorded by calling it.
 	var read []string
 	_, _ = config.Load(func(k string) string { read = append(read, k); return "" }, need...)

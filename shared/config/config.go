@@ -5,13 +5,17 @@
 // Variables (the README's configuration table is the user-facing copy):
 //
 //	TIMEBRIDGE_TABLE          DynamoDB table (all functions)
-//	TIMEBRIDGE_SECRET_PREFIX  Secrets Manager name prefix for tokens and webhook secrets (all)
 //	TIMEBRIDGE_QUEUE_URL      SQS queue of runs (all)
-//	TIMEBRIDGE_ADMIN_SECRET   secret holding the admin user and JWT key (api)
-//	TIMEBRIDGE_PUBLIC_URL     public base URL, for webhook URLs shown to users (api)
-//	TIMEBRIDGE_LOCAL_MODE     "1" allows http:// and loopback connector URLs (local stack only)
-//	TIMEBRIDGE_PENDING_GRACE  how long an unanswered Kimai create may still commit (default 15m)
-//	LOG_LEVEL                 debug, info (default), warn, error
+//	LOG_LEVEL                 debug, info (default), warn, error (all)
+//	TIMEBRIDGE_SECRET_PREFIX  Secrets Manager name prefix for tokens and webhook secrets (NeedSecrets)
+//	TIMEBRIDGE_LOCAL_MODE     "1" allows http:// and loopback connector URLs, local stack only (NeedEngine, NeedAdmin)
+//	TIMEBRIDGE_PENDING_GRACE  how long an unanswered Kimai create may still commit, default 15m (NeedEngine)
+//	TIMEBRIDGE_ADMIN_SECRET   secret holding the admin user and JWT key (NeedAdmin)
+//	TIMEBRIDGE_PUBLIC_URL     public base URL, for webhook URLs shown to users (NeedAdmin)
+//	TIMEBRIDGE_ORIGIN_SECRET  secret CloudFront sends with every request, required outside local mode (NeedAdmin)
+//
+// A function reads only what it declares it needs, so that the template
+// gives each function only the variables it uses.
 //
 // AWS endpoint, region and credentials come from the standard SDK variables.
 package config
@@ -50,6 +54,12 @@ const (
 	// NeedAdmin requires TIMEBRIDGE_ADMIN_SECRET, TIMEBRIDGE_PUBLIC_URL and,
 	// outside local mode, TIMEBRIDGE_ORIGIN_SECRET (the api function).
 	NeedAdmin Need = 1 << iota
+	// NeedSecrets requires TIMEBRIDGE_SECRET_PREFIX: the function reads
+	// connector tokens or webhook secrets.
+	NeedSecrets
+	// NeedEngine reads TIMEBRIDGE_LOCAL_MODE and TIMEBRIDGE_PENDING_GRACE:
+	// the function runs the engine against Zammad and Kimai.
+	NeedEngine
 )
 
 // Load reads the configuration; getenv is os.Getenv when nil.
@@ -70,19 +80,23 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		}
 	}
 	req("TIMEBRIDGE_TABLE", &c.Table)
-	req("TIMEBRIDGE_SECRET_PREFIX", &c.SecretPrefix)
+	if need&NeedSecrets != 0 {
+		req("TIMEBRIDGE_SECRET_PREFIX", &c.SecretPrefix)
+	}
 	req("TIMEBRIDGE_QUEUE_URL", &c.QueueURL)
 	if need&NeedAdmin != 0 {
 		req("TIMEBRIDGE_ADMIN_SECRET", &c.AdminSecret)
 		req("TIMEBRIDGE_PUBLIC_URL", &c.PublicURL)
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
-	switch v := getenv("TIMEBRIDGE_LOCAL_MODE"); v {
-	case "", "0", "false":
-	case "1", "true":
-		c.LocalMode = true
-	default:
-		invalid = append(invalid, "TIMEBRIDGE_LOCAL_MODE="+v+" (use 1 or 0)")
+	if need&(NeedEngine|NeedAdmin) != 0 {
+		switch v := getenv("TIMEBRIDGE_LOCAL_MODE"); v {
+		case "", "0", "false":
+		case "1", "true":
+			c.LocalMode = true
+		default:
+			invalid = append(invalid, "TIMEBRIDGE_LOCAL_MODE="+v+" (use 1 or 0)")
+		}
 	}
 	if need&NeedAdmin != 0 {
 		c.OriginSecret = strings.TrimSpace(getenv("TIMEBRIDGE_ORIGIN_SECRET"))
@@ -92,19 +106,10 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 			missing = append(missing, "TIMEBRIDGE_ORIGIN_SECRET")
 		}
 	}
-	if v := strings.TrimSpace(getenv("TIMEBRIDGE_PENDING_GRACE")); v != "" {
-		d, err := time.ParseDuration(v)
-		switch {
-		case err != nil:
-			invalid = append(invalid, "TIMEBRIDGE_PENDING_GRACE="+v+" (use a duration such as 15m)")
-		case d < time.Minute || d > 24*time.Hour:
-			// Shorter than Kimai may keep working on one request would
-			// allow duplicates; days would leave entries waiting for days.
-			invalid = append(invalid, "TIMEBRIDGE_PENDING_GRACE="+v+" (between 1m and 24h)")
-		default:
-			c.PendingGrace = d
-		}
+	if need&NeedEngine != 0 {
+		c.PendingGrace = pendingGrace(getenv("TIMEBRIDGE_PENDING_GRACE"), &invalid)
 	}
+
 	switch v := strings.ToLower(getenv("LOG_LEVEL")); v {
 	case "", "info":
 		c.LogLevel = slog.LevelInfo
@@ -128,6 +133,27 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 		return c, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// pendingGrace parses TIMEBRIDGE_PENDING_GRACE: optional (0 takes the
+// engine's default), a duration between 1m and 24h.
+func pendingGrace(v string, invalid *[]string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		*invalid = append(*invalid, "TIMEBRIDGE_PENDING_GRACE="+v+" (use a duration such as 15m)")
+	case d < time.Minute || d > 24*time.Hour:
+		// Shorter than Kimai may keep working on one request would
+		// allow duplicates; days would leave entries waiting for days.
+		*invalid = append(*invalid, "TIMEBRIDGE_PENDING_GRACE="+v+" (between 1m and 24h)")
+	default:
+		return d
+	}
+	return 0
 }
 
 // Logger returns the JSON logger every function uses: stable keys, the
