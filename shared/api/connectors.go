@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/ident"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammad"
@@ -94,7 +94,7 @@ func (s *server) createConnector(w http.ResponseWriter, r *http.Request) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	c := tb.Connector{ID: store.NewID(s.Now()), Kind: kind, Name: name, BaseURL: base}
+	c := tb.Connector{ID: ident.New(s.Now()), Kind: kind, Name: name, BaseURL: base}
 	if token != "" {
 		c.TokenSecret = vault.ConnectorToken(c.ID)
 		if err := s.Vault.Put(ctx, c.TokenSecret, token); err != nil {

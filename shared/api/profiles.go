@@ -12,7 +12,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/decimal"
-	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/ident"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammad"
@@ -100,7 +100,7 @@ func (in profileInput) apply(p problems, pr *tb.Profile, create bool) {
 		case f.v == nil && create:
 			p.add(f.field, "is required")
 		case f.v == nil:
-		case !validID(*f.v):
+		case !ident.Valid(*f.v):
 			p.add(f.field, "is not a valid connector id")
 		default:
 			*f.dst = *f.v
@@ -248,7 +248,7 @@ func (s *server) createProfile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pr = pr.WithDefaults()
-	pr.ID = store.NewID(s.Now())
+	pr.ID = ident.New(s.Now())
 	secret, err := newWebhookSecret()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -90,7 +91,7 @@ func (s *server) startRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	who := actor(ctx)
 	m := queue.Message{ProfileID: pr.ID, Mode: mode, From: from, To: to, DryRun: in.DryRun, Trigger: "manual", Actor: who}
-	run, err := queue.Submit(ctx, s.Store, s.Queue, m, s.Now(), store.NewID)
+	run, err := queue.Submit(ctx, s.Store, s.Queue, m, s.Now(), ident.New)
 	if err != nil {
 		return err
 	}
@@ -196,7 +197,7 @@ func decodeMergedCursor(s string) (mergedCursor, error) {
 		return c, bad
 	}
 	for pid, pc := range c.P {
-		if !validID(pid) || pc.S < 0 || pc.S > store.MaxRunPageSize {
+		if !ident.Valid(pid) || pc.S < 0 || pc.S > store.MaxRunPageSize {
 			return c, bad
 		}
 	}

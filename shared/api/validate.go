@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 )
 
 // problems collects field errors; err turns them into one validation error
@@ -159,18 +159,11 @@ func checkText(p problems, field, v string, required bool, maxLen int) string {
 	return v
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// validID reports whether id can name a stored record: ids are made by
-// store.NewID (connectors, profiles, runs), engine.NewID (resolution runs)
-// or timebridge.ConflictID, all within this pattern.
-func validID(id string) bool { return idPattern.MatchString(id) }
-
 // pathID returns the path value name, refusing malformed ids with a 400
 // that names the parameter (a well-formed unknown id is a 404 later).
 func pathID(r *http.Request, name string) (string, error) {
 	v := r.PathValue(name)
-	if !validID(v) {
+	if !ident.Valid(v) {
 		return "", fieldError(name, "is not a valid id")
 	}
 	return v, nil
@@ -225,7 +218,7 @@ func queryTime(p problems, q url.Values, name string) time.Time {
 
 func queryID(p problems, q url.Values, name string) string {
 	v := q.Get(name)
-	if v != "" && !validID(v) {
+	if v != "" && !ident.Valid(v) {
 		p.add(name, "is not a valid id")
 		return ""
 	}

@@ -3,7 +3,7 @@ package api
 import (
 	"time"
 
-	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/ident"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -74,7 +74,7 @@ type page[T any] struct {
 }
 
 func auditRecord(e auditEvent, now time.Time) tb.AuditEvent {
-	return tb.AuditEvent{ID: store.NewID(now), Time: now, ProfileID: e.ProfileID, RunID: e.RunID,
+	return tb.AuditEvent{ID: ident.New(now), Time: now, ProfileID: e.ProfileID, RunID: e.RunID,
 		Actor: e.Actor, Type: e.Type, Subject: e.Subject, Message: e.Message, Before: e.Before, After: e.After}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
@@ -129,7 +130,7 @@ func TestEverythingAtOnce(t *testing.T) {
 	}
 	submit := func(m queue.Message) {
 		m.ProfileID, m.Trigger, m.Actor = pid, "manual", "tester"
-		if _, err := queue.Submit(ctx, h.st, sender, m, h.Now(), store.NewID); err != nil {
+		if _, err := queue.Submit(ctx, h.st, sender, m, h.Now(), ident.New); err != nil {
 			t.Errorf("submit %+v: %v", m, err)
 		}
 	}

@@ -21,14 +21,13 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/kimai"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -223,13 +222,6 @@ type Request struct {
 // ErrBusy is returned when another run of the profile holds its lease.
 var ErrBusy = errors.New("engine: another run of this profile is in progress")
 
-// NewID returns a time-ordered unique id (sortable, URL-safe).
-func NewID(now time.Time) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return now.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(b[:])
-}
-
 func leaseName(profileID string) string { return "profile-" + profileID }
 
 // lease is a held profile lease: its owner and generation (the fence every
@@ -329,7 +321,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (tb.Run, error) {
 func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, error) {
 	start := e.now()
 	if req.RunID == "" {
-		req.RunID = NewID(start)
+		req.RunID = ident.New(start)
 	}
 	if req.Actor == "" {
 		req.Actor = "engine"
@@ -357,7 +349,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		// The owner is unique per attempt, not per run: a queue may deliver
 		// one run's message twice at once, and both copies must not hold
 		// the lease.
-		l, release, err := e.takeLease(ctx, req.ProfileID, NewID(start)+"/"+req.RunID, log)
+		l, release, err := e.takeLease(ctx, req.ProfileID, ident.New(start)+"/"+req.RunID, log)
 		if err != nil {
 			if errors.Is(err, ErrBusy) {
 				return run, err
@@ -418,7 +410,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		}
 	}
 	if !req.DryRun {
-		_ = e.store.AppendAudit(sctx, tb.AuditEvent{ID: NewID(end), Time: end, ProfileID: req.ProfileID, RunID: req.RunID,
+		_ = e.store.AppendAudit(sctx, tb.AuditEvent{ID: ident.New(end), Time: end, ProfileID: req.ProfileID, RunID: req.RunID,
 			Actor: req.Actor, Type: "run.finished", Subject: "run " + req.RunID,
 			Message: fmt.Sprintf("%s run %s: %d created, %d updated, %d deleted, %d conflicts, %d errors", req.Mode, r.run.Status,
 				r.counts.Created, r.counts.Updated, r.counts.Deleted, r.counts.Conflicts, r.counts.Errors),

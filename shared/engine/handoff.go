@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
@@ -88,7 +89,7 @@ func (e *Engine) afterRelease(ctx context.Context, profileID string) {
 func (e *Engine) drain(ctx context.Context, profileID string) {
 	log := e.log.With(slog.String("profile_id", profileID))
 	for ctx.Err() == nil {
-		l, release, err := e.takeLease(ctx, profileID, NewID(e.now())+"/drain", log)
+		l, release, err := e.takeLease(ctx, profileID, ident.New(e.now())+"/drain", log)
 		if errors.Is(err, ErrBusy) {
 			return // the holder drains
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine/plan"
+	"github.com/timebridge/timebridge/shared/ident"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -49,7 +50,7 @@ func (e *Engine) Resolve(ctx context.Context, conflictID string, res tb.Resoluti
 		// The lease is held from the first write to Kimai (deleting
 		// duplicates) to the end of the forced run, so no run of the
 		// profile interleaves with it.
-		held, release, err := e.takeLease(ctx, c.ProfileID, "resolve-"+c.ID+"/"+NewID(e.now()), e.log)
+		held, release, err := e.takeLease(ctx, c.ProfileID, "resolve-"+c.ID+"/"+ident.New(e.now()), e.log)
 		if err != nil {
 			return c, err
 		}
@@ -119,7 +120,7 @@ func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor stri
 			return fmt.Errorf("engine: delete duplicate timesheet %d of entry %d: %w", id, c.EntryID, err)
 		}
 		now := e.now()
-		evs = append(evs, tb.AuditEvent{ID: NewID(now), Time: now, ProfileID: c.ProfileID, Actor: actor, Type: "timesheet.deleted",
+		evs = append(evs, tb.AuditEvent{ID: ident.New(now), Time: now, ProfileID: c.ProfileID, Actor: actor, Type: "timesheet.deleted",
 			Subject: entrySubject(c.EntryID), Message: fmt.Sprintf("Deleted duplicate timesheet %d (kept %d)", id, l.TimesheetID)})
 	}
 	return e.store.AppendAudit(ctx, evs...)
@@ -130,7 +131,7 @@ const resolveMargin = 5 * time.Second
 
 // settle applies keep_kimai or skip directly to the link.
 func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, actor string) error {
-	held, release, err := e.takeLease(ctx, c.ProfileID, "resolve-"+c.ID+"/"+NewID(e.now()), e.log)
+	held, release, err := e.takeLease(ctx, c.ProfileID, "resolve-"+c.ID+"/"+ident.New(e.now()), e.log)
 	if err != nil {
 		if errors.Is(err, ErrBusy) {
 			return apperr.Wrap(ErrBusy, apperr.Conflict, "engine: resolve", "A run of this profile is in progress; try again in a moment.")
@@ -219,7 +220,7 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 	if _, err := e.store.PutConflict(ctx, c, before.Version); err != nil {
 		return fmt.Errorf("engine: resolve conflict %s: %w", c.ID, err)
 	}
-	return e.store.AppendAudit(ctx, tb.AuditEvent{ID: NewID(now), Time: now, ProfileID: c.ProfileID, Actor: actor,
+	return e.store.AppendAudit(ctx, tb.AuditEvent{ID: ident.New(now), Time: now, ProfileID: c.ProfileID, Actor: actor,
 		Type: "conflict.resolved", Subject: entrySubject(c.EntryID),
 		Message: fmt.Sprintf("%s resolved with %s", c.Kind, res), Before: before.Status, After: c.Status})
 }

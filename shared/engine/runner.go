@@ -12,6 +12,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine/plan"
+	"github.com/timebridge/timebridge/shared/ident"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -235,7 +236,7 @@ func (r *runner) itemError(entryID int64, updatedAt time.Time, err error) {
 
 func (r *runner) addAudit(ev tb.AuditEvent) {
 	now := r.e.now()
-	ev.ID, ev.Time = NewID(now), now
+	ev.ID, ev.Time = ident.New(now), now
 	ev.ProfileID, ev.RunID = r.profile.ID, r.run.ID
 	if ev.Actor == "" {
 		ev.Actor = r.req.Actor

@@ -14,6 +14,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/reconcile"
@@ -139,7 +140,7 @@ func TestProfileRunsNeverOverlap(t *testing.T) {
 		// (TestTicketRunHandedToHolder).
 		{ProfileID: p.ID, Mode: tb.ModeFull, Trigger: "manual", Actor: "admin"},
 	} {
-		if _, err := queue.Submit(ctx, st, sender, m, time.Now(), store.NewID); err != nil {
+		if _, err := queue.Submit(ctx, st, sender, m, time.Now(), ident.New); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -254,7 +255,7 @@ func TestTicketRunHandedToHolder(t *testing.T) {
 		{ProfileID: p.ID, Mode: tb.ModeIncremental, Trigger: "schedule", Actor: "scheduler"},
 		{ProfileID: p.ID, Mode: tb.ModeTicket, TicketID: 7, Trigger: "webhook", Actor: "webhook"},
 	} {
-		r, err := queue.Submit(ctx, st, sender, m, time.Now(), store.NewID)
+		r, err := queue.Submit(ctx, st, sender, m, time.Now(), ident.New)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -58,7 +59,7 @@ type Deps struct {
 	Store  Store
 	Queue  queue.Sink
 	Logger *slog.Logger // nil discards
-	// Now and NewID default to time.Now and store.NewID. The store's lease
+	// Now and NewID default to time.Now and ident.New. The store's lease
 	// arithmetic uses the store's own clock (store.WithClock).
 	Now   func() time.Time
 	NewID func(time.Time) string
@@ -83,7 +84,7 @@ func New(d Deps) *Scheduler {
 		d.Now = time.Now
 	}
 	if d.NewID == nil {
-		d.NewID = store.NewID
+		d.NewID = ident.New
 	}
 	if d.Grace <= 0 {
 		d.Grace = DefaultGrace

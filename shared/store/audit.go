@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -78,7 +79,7 @@ func (st *Store) AppendAudit(ctx context.Context, events ...timebridge.AuditEven
 			e.Time = st.now()
 		}
 		if e.ID == "" {
-			e.ID = NewID(e.Time)
+			e.ID = ident.New(e.Time)
 		}
 		if e.ProfileID != "" {
 			if err := checkID(op, "profile id", e.ProfileID); err != nil {

@@ -1,12 +1,9 @@
 package store
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -103,51 +100,6 @@ func fromJSON(v string, out any) error {
 		return nil
 	}
 	return json.Unmarshal([]byte(v), out)
-}
-
-// ---- time-ordered ids ----
-
-var idState struct {
-	sync.Mutex
-	ms   uint64
-	rand [10]byte
-}
-
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// NewID returns a 26-character ULID-style id for time t: 48 bits of Unix
-// milliseconds and 80 random bits in Crockford base32. Ids sort by time, and
-// ids made by one process for the same millisecond sort in creation order.
-func NewID(t time.Time) string {
-	ms := uint64(t.UnixMilli())
-	idState.Lock()
-	if ms == idState.ms {
-		// Monotonic: increment the random part.
-		for i := len(idState.rand) - 1; i >= 0; i-- {
-			idState.rand[i]++
-			if idState.rand[i] != 0 {
-				break
-			}
-		}
-	} else {
-		idState.ms = ms
-		_, _ = rand.Read(idState.rand[:])
-	}
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[0:8], ms<<16)
-	copy(b[6:], idState.rand[:])
-	idState.Unlock()
-
-	// 128 bits → 26 base32 digits (the first carries 3 bits).
-	hi := binary.BigEndian.Uint64(b[0:8])
-	lo := binary.BigEndian.Uint64(b[8:16])
-	var out [26]byte
-	for i := 25; i >= 0; i-- {
-		out[i] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(out[:])
 }
 
 // ---- page cursors ----

@@ -129,7 +129,7 @@ func (st *Store) PutConflict(ctx context.Context, c timebridge.Conflict, expectV
 	if err := checkLinkKey(op, c.ProfileID, c.EntryID); err != nil {
 		return c, err
 	}
-	if err := checkID(op, "conflict status", string(c.Status)); err != nil {
+	if err := checkName(op, "conflict status", string(c.Status)); err != nil {
 		return c, err
 	}
 	if err := checkNum(op, "expected version", expectVersion); err != nil {
@@ -249,7 +249,7 @@ func (st *Store) ListConflicts(ctx context.Context, pid string, status timebridg
 			statuses = []timebridge.ConflictStatus{timebridge.ConflictOpen, timebridge.ConflictResolved}
 		}
 		for _, stt := range statuses {
-			if err := checkID(op, "conflict status", string(stt)); err != nil {
+			if err := checkName(op, "conflict status", string(stt)); err != nil {
 				return nil, err
 			}
 			err := st.queryPages(ctx, op, &dynamodb.QueryInput{

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -58,7 +59,7 @@ func (st *Store) CreateConnector(ctx context.Context, c timebridge.Connector) (t
 	const op = "store: create connector"
 	now := st.now().UTC()
 	if c.ID == "" {
-		c.ID = NewID(now)
+		c.ID = ident.New(now)
 	}
 	if err := checkID(op, "connector id", c.ID); err != nil {
 		return c, err

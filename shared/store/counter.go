@@ -22,7 +22,7 @@ func countKey(name string) avMap { return key("COUNT#"+name, "COUNT") }
 // has not deleted it yet.
 func (st *Store) AddCount(ctx context.Context, name string, delta int64, expiresAt time.Time) (int64, error) {
 	const op = "store: add to counter"
-	if err := checkID(op, "counter name", name); err != nil {
+	if err := checkName(op, "counter name", name); err != nil {
 		return 0, err
 	}
 	res, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -53,7 +53,7 @@ func (st *Store) Counts(ctx context.Context, names ...string) (map[string]int64,
 	out := make(map[string]int64, len(names))
 	keys := make([]avMap, 0, len(names))
 	for _, n := range names {
-		if err := checkID(op, "counter name", n); err != nil {
+		if err := checkName(op, "counter name", n); err != nil {
 			return nil, err
 		}
 		if _, dup := out[n]; dup {

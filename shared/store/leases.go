@@ -32,7 +32,7 @@ type deliveryItem struct {
 // counts as new even if DynamoDB has not deleted it yet.
 func (st *Store) RecordDelivery(ctx context.Context, id string, ttl time.Duration) (bool, error) {
 	const op = "store: record delivery"
-	if err := checkID(op, "delivery id", id); err != nil {
+	if err := checkName(op, "delivery id", id); err != nil {
 		return false, err
 	}
 	if ttl <= 0 {
@@ -75,7 +75,7 @@ func leaseKey(name string) avMap { return key("LEASE#"+name, "LEASE") }
 // Leases compare the callers' clocks: keep ttl well above the clock skew.
 func (st *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	const op = "store: acquire lease"
-	if err := checkID(op, "lease name", name); err != nil {
+	if err := checkName(op, "lease name", name); err != nil {
 		return false, err
 	}
 	if owner == "" {
@@ -110,7 +110,7 @@ func (st *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.
 // that another owner now holds is apperr.Conflict.
 func (st *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	const op = "store: release lease"
-	if err := checkID(op, "lease name", name); err != nil {
+	if err := checkName(op, "lease name", name); err != nil {
 		return err
 	}
 	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
@@ -136,7 +136,7 @@ func (st *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 // A missing record is not an error.
 func (st *Store) ForgetDelivery(ctx context.Context, id string) error {
 	const op = "store: forget delivery"
-	if err := checkID(op, "delivery id", id); err != nil {
+	if err := checkName(op, "delivery id", id); err != nil {
 		return err
 	}
 	_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &st.table, Key: key("DELIVERY#"+id, "DELIVERY")})
@@ -155,7 +155,7 @@ func (st *Store) ForgetDelivery(ctx context.Context, id string) error {
 // flight cannot overwrite what a later holder wrote (see PutLink).
 func (st *Store) TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (gen int64, ok bool, err error) {
 	const op = "store: take lease"
-	if err := checkID(op, "lease name", name); err != nil {
+	if err := checkName(op, "lease name", name); err != nil {
 		return 0, false, err
 	}
 	if owner == "" {
@@ -207,7 +207,7 @@ func (st *Store) TakeLease(ctx context.Context, name, owner string, ttl time.Dur
 // and keeps the item, so that its generation keeps counting.
 func (st *Store) EndLease(ctx context.Context, name, owner string) error {
 	const op = "store: end lease"
-	if err := checkID(op, "lease name", name); err != nil {
+	if err := checkName(op, "lease name", name); err != nil {
 		return err
 	}
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{

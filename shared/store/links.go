@@ -97,7 +97,7 @@ func checkMappingKey(op, pid string, kind timebridge.MappingKind, source string)
 	if err := checkID(op, "profile id", pid); err != nil {
 		return err
 	}
-	if err := checkID(op, "mapping kind", string(kind)); err != nil {
+	if err := checkName(op, "mapping kind", string(kind)); err != nil {
 		return err
 	}
 	if source == "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/decimal"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -101,7 +102,7 @@ func (st *Store) CreateProfile(ctx context.Context, p timebridge.Profile) (timeb
 	const op = "store: create profile"
 	now := st.now().UTC()
 	if p.ID == "" {
-		p.ID = NewID(now)
+		p.ID = ident.New(now)
 	}
 	if err := checkID(op, "profile id", p.ID); err != nil {
 		return p, err

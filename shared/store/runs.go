@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -159,7 +160,7 @@ func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, 
 		r.QueuedAt = st.now()
 	}
 	if r.ID == "" {
-		r.ID = NewID(r.QueuedAt)
+		r.ID = ident.New(r.QueuedAt)
 	}
 	if err := checkID(op, "run id", r.ID); err != nil {
 		return r, err
@@ -180,7 +181,7 @@ func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, 
 		if err != nil {
 			return r, internal(op, err)
 		}
-		it.PlanGen = NewID(st.now())
+		it.PlanGen = ident.New(st.now())
 		it.PlanEntries = len(r.Plan)
 		for i := 0; i*planPartSize < len(gz); i++ {
 			chunk := gz[i*planPartSize : min((i+1)*planPartSize, len(gz))]

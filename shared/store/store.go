@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 )
 
 // DynamoDBAPI is the part of the DynamoDB client the Store uses. The
@@ -152,12 +153,23 @@ func notFound(op, what string) error {
 
 func invalid(op, msg string) error { return apperr.New(apperr.Validation, op, msg) }
 
-// checkID validates an id used inside keys: non-empty, no '#'.
+// checkID validates a record's id used inside keys: the one id rule
+// (ident.Valid) that the API and the webhook also apply.
 func checkID(op, what, id string) error {
-	if id == "" {
+	if !ident.Valid(id) {
+		return invalid(op, what+" is not a valid id.")
+	}
+	return nil
+}
+
+// checkName validates a name used inside keys that is not a record's id (a
+// lease, throttle slot or counter name, a delivery id, a kind or status):
+// non-empty, no '#', which separates key parts.
+func checkName(op, what, name string) error {
+	if name == "" {
 		return invalid(op, what+" is empty.")
 	}
-	if strings.Contains(id, "#") {
+	if strings.Contains(name, "#") {
 		return invalid(op, what+" must not contain '#'.")
 	}
 	return nil

@@ -28,7 +28,7 @@ func slotKey(name string) avMap { return key("SLOT#"+name, "SLOT") }
 // expired item counts as absent, as DynamoDB deletes lazily.
 func (st *Store) ClaimSlot(ctx context.Context, name string, slot int64, ttl time.Duration) (bool, error) {
 	const op = "store: claim slot"
-	if err := checkID(op, "throttle name", name); err != nil {
+	if err := checkName(op, "throttle name", name); err != nil {
 		return false, err
 	}
 	if err := checkNum(op, "slot", slot); err != nil {
@@ -60,7 +60,7 @@ func (st *Store) ClaimSlot(ctx context.Context, name string, slot int64, ttl tim
 // can claim it again. The earlier slot counts as claimed afterwards.
 func (st *Store) ReleaseSlot(ctx context.Context, name string, slot int64) error {
 	const op = "store: release slot"
-	if err := checkID(op, "throttle name", name); err != nil {
+	if err := checkName(op, "throttle name", name); err != nil {
 		return err
 	}
 	_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{

@@ -151,22 +151,6 @@ func TestDecodeCursorRejectsForeignOrBrokenCursors(t *testing.T) {
 	}
 }
 
-// Not parallel: ids made concurrently for other milliseconds would reset
-// the monotonic sequence this test checks.
-func TestNewIDIsTimeOrdered(t *testing.T) {
-	prev := ""
-	for i := 0; i < 10000; i++ {
-		id := store.NewID(t0.Add(time.Duration(i/100) * time.Millisecond))
-		if len(id) != 26 || id <= prev {
-			t.Fatalf("id %d = %q after %q", i, id, prev)
-		}
-		prev = id
-	}
-	if a, b := store.NewID(t0.Add(time.Hour)), store.NewID(t0); a <= b {
-		t.Fatalf("later id %q sorts before earlier %q", a, b)
-	}
-}
-
 func TestParseConflictID(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -70,6 +70,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -121,7 +122,7 @@ type Deps struct {
 	Secrets Secrets
 	Queue   queue.Sink
 	Logger  *slog.Logger // nil discards
-	// Now and NewID default to time.Now and store.NewID.
+	// Now and NewID default to time.Now and ident.New.
 	Now   func() time.Time
 	NewID func(time.Time) string
 	// DeliveryTTL defaults to DeliveryTTL.
@@ -149,7 +150,7 @@ func New(d Deps) http.Handler {
 		d.Now = time.Now
 	}
 	if d.NewID == nil {
-		d.NewID = store.NewID
+		d.NewID = ident.New
 	}
 	if d.DeliveryTTL <= 0 {
 		d.DeliveryTTL = DeliveryTTL
@@ -180,7 +181,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, apperr.CodeValidation, "Zammad webhooks are delivered with POST.")
 		return
 	}
-	if !validProfileID(pid) {
+	if !ident.Valid(pid) {
 		writeError(w, http.StatusNotFound, apperr.CodeNotFound, "There is no sync profile with this id; copy the webhook URL from the profile.")
 		return
 	}
@@ -445,21 +446,6 @@ func validDelivery(s string) bool {
 	return true
 }
 
-// validProfileID accepts store.NewID ids and other simple ids; anything with
-// "/", "#" or other punctuation cannot name a profile (and must not reach the
-// secret's name).
-func validProfileID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // requestID names the request in logs: API Gateway's request id, else the
 // Lambda request id, else a new id.
 func requestID(r *http.Request) string {
@@ -469,7 +455,7 @@ func requestID(r *http.Request) string {
 	if lc, ok := lambdacontext.FromContext(r.Context()); ok && lc.AwsRequestID != "" {
 		return lc.AwsRequestID
 	}
-	return store.NewID(time.Now())
+	return ident.New(time.Now())
 }
 
 func clip(s string, n int) string {
