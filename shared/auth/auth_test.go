@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/testkit"
 )
 
 const testPassword = "correct horse battery"
@@ -46,18 +47,6 @@ func testAdmin(t testing.TB) Admin {
 		t.Fatal(err)
 	}
 	return a
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func TestNewAdminSecret(t *testing.T) {
@@ -190,19 +179,19 @@ func TestAdminNeverPrintsSecrets(t *testing.T) {
 	}
 }
 
-func newAuth(t testing.TB, c *clock, o BrakeOptions) *Authenticator {
-	return New(StaticAdmin(testAdmin(t)), newMemCounters(), Options{Now: c.now, Brake: o})
+func newAuth(t testing.TB, c *testkit.Clock, o BrakeOptions) *Authenticator {
+	return New(StaticAdmin(testAdmin(t)), newMemCounters(), Options{Now: c.Now, Brake: o})
 }
 
 func TestLoginAndVerify(t *testing.T) {
-	c := &clock{t: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
 	a := newAuth(t, c, BrakeOptions{})
 	ctx := context.Background()
 	tok, _, err := a.Login(ctx, LoginRequest{Username: "admin", Password: testPassword, Address: "203.0.113.5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := c.now().Add(DefaultTokenTTL); !tok.ExpiresAt.Equal(want) {
+	if want := c.Now().Add(DefaultTokenTTL); !tok.ExpiresAt.Equal(want) {
 		t.Fatalf("expires_at %v, want %v", tok.ExpiresAt, want)
 	}
 	cl, err := a.Verify(ctx, tok.Token)
@@ -221,7 +210,7 @@ func TestLoginAndVerify(t *testing.T) {
 		}
 	}
 
-	c.add(DefaultTokenTTL + time.Second)
+	c.Add(DefaultTokenTTL + time.Second)
 	_, err = a.Verify(ctx, tok.Token)
 	if !apperr.Is(err, apperr.Auth) || apperr.MessageOf(err) != msgExpired {
 		t.Fatalf("expired token: %v", err)
@@ -229,10 +218,10 @@ func TestLoginAndVerify(t *testing.T) {
 }
 
 func TestVerifyRejectsForgedTokens(t *testing.T) {
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	admin := testAdmin(t)
-	a := New(StaticAdmin(admin), newMemCounters(), Options{Now: c.now})
-	now := c.now() // the verifier's own clock: iat must not be after it
+	a := New(StaticAdmin(admin), newMemCounters(), Options{Now: c.Now})
+	now := c.Now() // the verifier's own clock: iat must not be after it
 	claims := func() tokenClaims {
 		return tokenClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: Issuer, Subject: "admin", Audience: jwt.ClaimStrings{Audience},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "t1"},
@@ -306,9 +295,9 @@ func (g *countingGetter) Get(context.Context, string) (string, error) {
 func TestLoaderCaches(t *testing.T) {
 	s, _ := testSecret(t, "admin", testPassword)
 	g := &countingGetter{value: s}
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	l := NewLoader(g, "timebridge/admin", time.Minute)
-	l.now = c.now
+	l.now = c.Now
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		if a, err := l.Admin(ctx); err != nil || a.Username != "admin" {
@@ -318,21 +307,21 @@ func TestLoaderCaches(t *testing.T) {
 	if g.calls != 1 {
 		t.Fatalf("calls %d, want 1", g.calls)
 	}
-	c.add(2 * time.Minute)
+	c.Add(2 * time.Minute)
 	s2, _ := testSecret(t, "root", testPassword)
 	g.value = s2
 	if a, _ := l.Admin(ctx); a.Username != "root" || g.calls != 2 {
 		t.Fatalf("not refreshed: %v, %d calls", a, g.calls)
 	}
 	// A failing refresh keeps the last good value.
-	c.add(2 * time.Minute)
+	c.Add(2 * time.Minute)
 	g.err = errors.New("secrets manager down")
 	if a, err := l.Admin(ctx); err != nil || a.Username != "root" {
 		t.Fatalf("stale value not served: %v %v", a, err)
 	}
 	// … but not for more than an hour: a broken rotation must not keep the
 	// old password and key valid for ever.
-	c.add(2 * time.Hour)
+	c.Add(2 * time.Hour)
 	if _, err := l.Admin(ctx); err == nil {
 		t.Fatal("a stale admin secret was served hours after reads started failing")
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/testkit"
 )
 
 // memCounters is the store in memory: the brake's counters and the
@@ -76,7 +77,7 @@ func (m *memCounters) Counts(_ context.Context, names ...string) (map[string]int
 
 type brakeFixture struct {
 	t      *testing.T
-	c      *clock
+	c      *testkit.Clock
 	admin  Admin
 	a      *Authenticator
 	cnt    *memCounters
@@ -84,8 +85,8 @@ type brakeFixture struct {
 }
 
 func newBrake(t *testing.T, o BrakeOptions) *brakeFixture {
-	f := &brakeFixture{t: t, c: &clock{t: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}, cnt: newMemCounters(), admin: testAdmin(t)}
-	f.a = New(StaticAdmin(f.admin), f.cnt, Options{Now: f.c.now, Brake: o})
+	f := &brakeFixture{t: t, c: testkit.NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)), cnt: newMemCounters(), admin: testAdmin(t)}
+	f.a = New(StaticAdmin(f.admin), f.cnt, Options{Now: f.c.Now, Brake: o})
 	return f
 }
 
@@ -120,7 +121,7 @@ func TestBrakeKeepsTheAdminIn(t *testing.T) {
 		_, err := f.login("admin", "guess", fmt.Sprintf("203.0.%d.%d", s/250, s%250), "")
 		switch {
 		case apperr.Is(err, apperr.Auth):
-			checks[f.c.now().Unix()/60]++
+			checks[f.c.Now().Unix()/60]++
 		case !apperr.Is(err, apperr.RateLimited):
 			t.Fatalf("second %d: %v", s, err)
 		}
@@ -129,7 +130,7 @@ func TestBrakeKeepsTheAdminIn(t *testing.T) {
 			f.mustKind(fmt.Sprintf("the admin at second %d", s), err, "")
 			device = tok.DeviceToken
 		}
-		f.c.add(time.Second)
+		f.c.Add(time.Second)
 	}
 	total := 0
 	for m, n := range checks {
@@ -151,7 +152,7 @@ func TestBrakeUsernameBudget(t *testing.T) {
 	}
 	// A sixth from a fresh address is refused before the password check,
 	// even with the right password, and says until when and what helps.
-	f.c.add(10 * time.Second)
+	f.c.Add(10 * time.Second)
 	_, err := f.login("admin", testPassword, "198.51.100.99", "")
 	f.mustKind("sixth", err, apperr.RateLimited)
 	if got := apperr.RetryAfterOf(err); got != 50*time.Second {
@@ -164,7 +165,7 @@ func TestBrakeUsernameBudget(t *testing.T) {
 	_, err = f.login("ADMIN ", "wrong", "198.51.100.98", "")
 	f.mustKind("another username", err, apperr.Auth)
 	// Next window: allowed again.
-	f.c.add(50 * time.Second)
+	f.c.Add(50 * time.Second)
 	_, err = f.login("admin", testPassword, "198.51.100.99", "")
 	f.mustKind("next window", err, "")
 }
@@ -176,7 +177,7 @@ func TestBrakeAddress(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		_, err := f.login(fmt.Sprintf("user%d", i), "wrong", "203.0.113.7:4000", "")
 		f.mustKind("failure", err, apperr.Auth)
-		f.c.add(10 * time.Second) // stays below the username and global budgets
+		f.c.Add(10 * time.Second) // stays below the username and global budgets
 	}
 	_, err := f.login("admin", testPassword, "203.0.113.7:4001", "")
 	f.mustKind("refused address", err, apperr.RateLimited)
@@ -189,7 +190,7 @@ func TestBrakeAddress(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		_, err := f.login(fmt.Sprint("v", i), "wrong", fmt.Sprintf("[2001:db8:1:2::%x]:443", i), "")
 		f.mustKind("v6 failure", err, apperr.Auth)
-		f.c.add(10 * time.Second)
+		f.c.Add(10 * time.Second)
 	}
 	_, err = f.login("admin", testPassword, "2001:db8:1:2:ffff::1", "")
 	f.mustKind("same /64", err, apperr.RateLimited)
@@ -216,7 +217,7 @@ func TestDeviceTokens(t *testing.T) {
 	tok, err := f.login("admin", testPassword, "192.0.2.1", "")
 	f.mustKind("login", err, "")
 	admin := f.admin
-	id, ok := verifyDeviceToken(admin, "admin", tok.DeviceToken, f.c.now())
+	id, ok := verifyDeviceToken(admin, "admin", tok.DeviceToken, f.c.Now())
 	if !ok || len(id) != 24 {
 		t.Fatalf("issued device token does not verify: %q", tok.DeviceToken)
 	}
@@ -228,13 +229,13 @@ func TestDeviceTokens(t *testing.T) {
 		tok   string
 		at    time.Time
 	}{
-		"other username":  {admin, "root", tok.DeviceToken, f.c.now()},
-		"other secret":    {other, "admin", tok.DeviceToken, f.c.now()},
-		"expired":         {admin, "admin", tok.DeviceToken, f.c.now().Add(91 * 24 * time.Hour)},
-		"tampered id":     {admin, "admin", parts[0] + "." + strings.Repeat("0", 24) + "." + parts[2] + "." + parts[3], f.c.now()},
-		"longer validity": {admin, "admin", parts[0] + "." + parts[1] + ".99999999999." + parts[3], f.c.now()},
-		"garbage":         {admin, "admin", "d1.x.y.z", f.c.now()},
-		"too long":        {admin, "admin", strings.Repeat("a", 200), f.c.now()},
+		"other username":  {admin, "root", tok.DeviceToken, f.c.Now()},
+		"other secret":    {other, "admin", tok.DeviceToken, f.c.Now()},
+		"expired":         {admin, "admin", tok.DeviceToken, f.c.Now().Add(91 * 24 * time.Hour)},
+		"tampered id":     {admin, "admin", parts[0] + "." + strings.Repeat("0", 24) + "." + parts[2] + "." + parts[3], f.c.Now()},
+		"longer validity": {admin, "admin", parts[0] + "." + parts[1] + ".99999999999." + parts[3], f.c.Now()},
+		"garbage":         {admin, "admin", "d1.x.y.z", f.c.Now()},
+		"too long":        {admin, "admin", strings.Repeat("a", 200), f.c.Now()},
 	} {
 		if _, ok := verifyDeviceToken(c.admin, c.user, c.tok, c.at); ok {
 			t.Errorf("%s: accepted", name)
@@ -251,7 +252,7 @@ func TestBrakeFailingDevice(t *testing.T) {
 		_, err := f.login("admin", "wrong", "192.0.2.1", tok.DeviceToken)
 		f.mustKind("device failure", err, apperr.Auth)
 	}
-	if f.cnt.n[f.a.brake.counter(ScopeUser, hashID("admin"), 5, time.Minute, f.c.now()).name] != 0 {
+	if f.cnt.n[f.a.brake.counter(ScopeUser, hashID("admin"), 5, time.Minute, f.c.Now()).name] != 0 {
 		t.Fatal("a trusted failure spent the username's budget")
 	}
 	// Now untrusted: the username budget applies.

@@ -6,14 +6,15 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/testkit"
 )
 
 func TestSessions(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{t: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC))
 	st := newMemCounters()
 	admin := testAdmin(t)
-	a := New(StaticAdmin(admin), st, Options{Now: c.now})
+	a := New(StaticAdmin(admin), st, Options{Now: c.Now})
 	login := func() Token {
 		t.Helper()
 		tok, _, err := a.Login(ctx, LoginRequest{Username: "admin", Password: testPassword, Address: "192.0.2.1"})
@@ -33,11 +34,11 @@ func TestSessions(t *testing.T) {
 	// A token lives 15 minutes; renewals keep the session going, each
 	// token short, for at most 12 hours after the login.
 	tok := login()
-	if got := tok.ExpiresAt.Sub(c.now()); got != DefaultTokenTTL {
+	if got := tok.ExpiresAt.Sub(c.Now()); got != DefaultTokenTTL {
 		t.Fatalf("token lifetime %v", got)
 	}
 	for i := 0; i < 51; i++ { // 11 h 54 min of use
-		c.add(14 * time.Minute)
+		c.Add(14 * time.Minute)
 		cl, err := verify(tok)
 		if err != nil {
 			t.Fatalf("renewal %d: %v", i, err)
@@ -54,13 +55,13 @@ func TestSessions(t *testing.T) {
 	if !tok.ExpiresAt.Equal(login0.Add(DefaultMaxSession)) {
 		t.Fatalf("the last renewal runs past the session's end: %v", tok.ExpiresAt)
 	}
-	c.t = login0.Add(DefaultMaxSession)
+	c.Set(login0.Add(DefaultMaxSession))
 	if _, err := a.Refresh(ctx, cl); !apperr.Is(err, apperr.Auth) || apperr.MessageOf(err) != msgTooOld {
 		t.Fatalf("renewal after 12 h: %v", err)
 	}
 
 	// Signing out revokes that token only.
-	c.add(time.Hour)
+	c.Add(time.Hour)
 	t1, t2 := login(), login()
 	cl1, _ := verify(t1)
 	if err := a.Logout(ctx, cl1); err != nil {
@@ -91,7 +92,7 @@ func TestSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	newAdmin.hash = h
-	a2 := New(StaticAdmin(newAdmin), st, Options{Now: c.now})
+	a2 := New(StaticAdmin(newAdmin), st, Options{Now: c.Now})
 	if _, err := a2.Verify(ctx, t3.Token); !apperr.Is(err, apperr.Auth) || apperr.MessageOf(err) != msgSignedOut {
 		t.Fatalf("token of the old password: %v", err)
 	}

@@ -11,13 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/devstack"
 	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
@@ -44,7 +44,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	s, err := devstack.Start(ctx, devstack.Options{Root: root, KumoBin: bin, KumoPort: freePort(t),
 		HTTPAddr: "127.0.0.1:0", ZammadAddr: "127.0.0.1:0", KimaiAddr: "127.0.0.1:0", AdminPassword: "e2e-password-1",
 		ScheduleEvery: time.Hour, Output: logs})
@@ -336,21 +336,4 @@ func scanLogs(t *testing.T, out string, secrets map[string]string) {
 		t.Errorf("only %d JSON log lines from the functions; the secret scan saw too little", lines)
 	}
 	t.Logf("scanned %d JSON log lines for %d secrets", lines, len(secrets))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -173,7 +173,7 @@ func TestEverythingAtOnce(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		h.advance(10 * time.Minute)
+		h.Add(10 * time.Minute)
 
 		var wg sync.WaitGroup
 		do := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
@@ -212,7 +212,7 @@ func TestEverythingAtOnce(t *testing.T) {
 		do(func() { submit(queue.Message{Mode: tb.ModeFull, DryRun: true}) })
 		do(resolveWhenOpen)
 		wg.Wait()
-		h.advance(time.Minute)
+		h.Add(time.Minute)
 	}
 
 	// Wait until every run is terminal and the queue is empty.

@@ -29,7 +29,7 @@ func synced(h *harness) (tid, agent, typ int64, e zammadsim.Entry) {
 }
 
 func changeInZammad(h *harness, id int64, units string) {
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	h.zs.UpdateEntry(id, func(e *zammadsim.Entry) { e.TimeUnit = decimal.MustParse(units) })
 }
 

@@ -83,7 +83,7 @@ func TestEditsDeletesAndCorrectionsPropagate(t *testing.T) {
 	h.run(tb.ModeIncremental)
 
 	// An admin edits e2 in Zammad: the timesheet follows.
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	h.zs.UpdateEntry(e2.ID, func(e *zammadsim.Entry) { e.TimeUnit = decimal.MustParse("45") })
 	run := h.run(tb.ModeIncremental)
 	if run.Counts.Updated != 1 || run.Counts.Created != 0 {
@@ -95,7 +95,7 @@ func TestEditsDeletesAndCorrectionsPropagate(t *testing.T) {
 
 	// A negative correction (booked 120 by mistake, -100 added): the
 	// latest earlier positive entry of the same agent and type shrinks.
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	h.addEntry(tid, agent, typ, "-100", at(11, 0))
 	run = h.run(tb.ModeTicket, func(r *engine.Request) { r.TicketID = tid })
 	// latest earlier positive is e3 (10) → 0 (deleted), then e2 (45) → 0, then e1 (120) → 75

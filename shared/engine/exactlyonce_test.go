@@ -35,7 +35,7 @@ func TestPendingClaimWaitsForGrace(t *testing.T) {
 	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
 		t.Fatal(err)
 	}
-	h.advance(2 * time.Minute)
+	h.Add(2 * time.Minute)
 	r := ticketRun(h, tid)
 	if n := len(h.ks.Timesheets()); n != 0 || r.Counts.Created != 0 {
 		t.Fatalf("created %d (Kimai holds %d) while the first create may still commit", r.Counts.Created, n)
@@ -46,7 +46,7 @@ func TestPendingClaimWaitsForGrace(t *testing.T) {
 	// Now Kimai commits the first request.
 	h.ks.AddTimesheet(kimaisim.Sheet{UserID: 1, ProjectID: 1, ActivityID: 1, Timezone: "Europe/Berlin",
 		Begin: at(7, 30), End: at(8, 0), Description: "#53003 Order 787556 [" + h.marker(e.ID) + "]"})
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	ticketRun(h, tid)
 	if n := len(sheetOf(h, e.ID)); n != 1 {
 		t.Fatalf("%d timesheets for one entry", n)
@@ -67,7 +67,7 @@ func TestPendingClaimClearedAfterGrace(t *testing.T) {
 	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
 		t.Fatal(err)
 	}
-	h.advance(engine.DefaultPendingGrace + time.Second)
+	h.Add(engine.DefaultPendingGrace + time.Second)
 	ticketRun(h, tid)
 	l := mustLink(t, h, tid, e.ID)
 	if n := len(sheetOf(h, e.ID)); n != 1 || l.State != tb.LinkSynced {
@@ -117,7 +117,7 @@ func TestFullRunRereadsTicketsItActsOn(t *testing.T) {
 	// Page 1 = f1, f2, p1; deleting f1 before page 2 is read moves p2 onto
 	// page 1: the scan never sees it.
 	victim = f1.ID
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	armed.Store(true)
 	r := h.run(tb.ModeFull)
 	if armed.Load() {
@@ -203,7 +203,7 @@ func TestRefusedCreateIsAConflictAndCursorMoves(t *testing.T) {
 	}
 	h.ks.AddUser(kimaisim.User{ID: 1, Username: "sync", Email: "sync@example.com", Timezone: "Europe/Berlin",
 		Roles: []string{kimaisim.RoleSuperAdmin}, Permissions: without, Enabled: true}, kToken)
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	e := h.addEntry(tid, agent, typ, "15", h.Now())
 	r := h.run(tb.ModeIncremental)
 	if r.Counts.Errors != 0 || r.Counts.Conflicts != 1 {
@@ -231,7 +231,7 @@ func TestTransientFailureHoldsCursorForBoundedTime(t *testing.T) {
 	tid, agent, typ := h.seedBasics()
 	h.addEntry(tid, agent, typ, "30", at(8, 0))
 	h.run(tb.ModeIncremental)
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	e := h.addEntry(tid, agent, typ, "15", h.Now())
 	h.ks.SetFaults(kimaisim.Faults{Method: "POST", PathPrefix: "/api/timesheets", RateLimitRate: 1})
 	r := h.run(tb.ModeIncremental)
@@ -242,7 +242,7 @@ func TestTransientFailureHoldsCursorForBoundedTime(t *testing.T) {
 	if !cur.UpdatedAt.Before(e.UpdatedAt) {
 		t.Fatalf("cursor %v moved past a transiently failing entry (%v); run %+v %+v", cur.UpdatedAt, e.UpdatedAt, r.Counts, r.ItemErrors)
 	}
-	h.advance(time.Hour)
+	h.Add(time.Hour)
 	later := h.zs.AddTicket(zammadsimTicket(51, "53004"))
 	h.addEntry(later.ID, agent, typ, "10", h.Now())
 	h.run(tb.ModeIncremental)
@@ -305,7 +305,7 @@ func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
 // quiet until it changes.
 func TestRepeatedHourIsAConflictNotAWrongTimesheet(t *testing.T) {
 	h := newHarness(t, options{})
-	h.setNow(time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC))
+	h.Set(time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC))
 	tid, agent, typ := h.seedBasics()
 	// 01:45Z is 02:45 CET, the second 02:45 of 25 October 2026 in Berlin;
 	// 60 minutes earlier is 02:45 CEST, the first one.
@@ -323,7 +323,7 @@ func TestRepeatedHourIsAConflictNotAWrongTimesheet(t *testing.T) {
 		t.Fatalf("conflict %+v", c)
 	}
 	h.resolve(e.ID, tb.ResolveKeepKimai)
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	r = h.run(tb.ModeFull)
 	if len(h.openConflicts()) != 0 || r.Counts.Created != 0 {
 		t.Fatalf("after keep_kimai: %+v, conflicts %+v", r.Counts, h.openConflicts())
@@ -358,7 +358,7 @@ func TestStoredTimeShiftIsAConflict(t *testing.T) {
 		t.Fatalf("the created timesheet must stay linked: %+v", l)
 	}
 	writes := h.kimaiWrites()
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	h.run(tb.ModeFull)
 	if h.kimaiWrites() != writes || len(sheetOf(h, e.ID)) != 1 {
 		t.Fatal("the blocked entry was written again")
@@ -424,7 +424,7 @@ func TestRunStopsWhenItLosesItsLease(t *testing.T) {
 	h.ks.ClearFaults()
 	h.ks.WaitIdle()                    // writes the lost run had started end
 	time.Sleep(700 * time.Millisecond) // the lost lease's term ends
-	h.advance(engine.DefaultPendingGrace + time.Minute)
+	h.Add(engine.DefaultPendingGrace + time.Minute)
 	h.run(tb.ModeFull)
 	for id, ss := range h.sheetsByEntry() {
 		if len(ss) != 1 {
@@ -490,7 +490,7 @@ func TestTimedOutCreateThatKimaiFinishesLater(t *testing.T) {
 	if l := mustLink(t, h, tid, e.ID); l.State != tb.LinkPending {
 		t.Fatalf("link %+v, want the claim kept pending", l)
 	}
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	ticketRun(h, tid)
 	if n := len(sheetOf(h, e.ID)); n != 1 {
 		t.Fatalf("%d timesheets after recovery", n)

@@ -63,7 +63,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		// Runs come every few minutes, as the schedule sends them; creates
 		// whose outcome stayed unknown are settled once PendingGrace passed.
-		h.advance(6 * time.Minute)
+		h.Add(6 * time.Minute)
 		if i == 2 {
 			// From the third run on, let Kimai drop connections after writing instead
 			// of answering 500.
@@ -94,7 +94,7 @@ func TestFaultsExactlyOnce(t *testing.T) {
 	h.zs.SetFaults(zammadsim.Faults{})
 	h.ks.SetFaults(kimaisim.Faults{})
 	h.ks.WaitIdle()
-	h.advance(engine.DefaultPendingGrace + time.Minute)
+	h.Add(engine.DefaultPendingGrace + time.Minute)
 	final := h.run(tb.ModeFull)
 	t.Logf("runs: %d with faults, crashes simulated: %d, creates committed after the client gave up: %d, links lost: %d, final: %+v",
 		len(runs), crashes, h.ks.SlowCommits(), lost, final.Counts)

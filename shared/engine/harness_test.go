@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
 	"github.com/timebridge/timebridge/shared/vault"
@@ -42,9 +42,10 @@ type harness struct {
 	profile tb.Profile
 	conn    *connect.Connector // what the engine opens connectors with
 	secrets *vault.Vault
-	nowMu   sync.Mutex // the clock is read by simulator goroutines that outlive a run
-	now     time.Time
-	zURL    string // the Zammad base URL the profile's connector uses
+	// Clock is the simulators', the store's and the engine's clock; it is
+	// read by simulator goroutines that outlive a run.
+	*testkit.Clock
+	zURL string // the Zammad base URL the profile's connector uses
 	// crash, when set, is consulted before a link is recorded as synced;
 	// returning true simulates the process dying between Kimai's answer and
 	// the link write.
@@ -70,29 +71,10 @@ func fastPolicy() upstream.Policy {
 		AttemptTimeout: 2 * time.Second, MaxRetryAfter: 3 * time.Second}
 }
 
-// Now is the harness's clock (the simulators', the store's, the engine's).
-func (h *harness) Now() time.Time {
-	h.nowMu.Lock()
-	defer h.nowMu.Unlock()
-	return h.now
-}
-
-func (h *harness) setNow(t time.Time) {
-	h.nowMu.Lock()
-	defer h.nowMu.Unlock()
-	h.now = t
-}
-
-func (h *harness) advance(d time.Duration) {
-	h.nowMu.Lock()
-	defer h.nowMu.Unlock()
-	h.now = h.now.Add(d)
-}
-
 func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	env := kumotest.Get(t)
-	h := &harness{t: t, now: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
+	h := &harness{t: t, Clock: testkit.NewClock(time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC))}
 	clock := h.Now
 
 	h.zs = zammadsim.New(zammadsim.WithClock(clock))

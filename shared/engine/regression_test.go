@@ -31,7 +31,7 @@ func TestKeepKimaiOnUnlinkedDuplicates(t *testing.T) {
 		t.Fatalf("conflict %+v", c)
 	}
 	h.resolve(e.ID, tb.ResolveKeepKimai)
-	h.advance(time.Minute)
+	h.Add(time.Minute)
 	h.run(tb.ModeFull)
 	ticketRun(h, tid)
 	if n := len(sheetOf(h, e.ID)); n != 2 || len(h.openConflicts()) != 0 {

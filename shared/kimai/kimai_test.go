@@ -20,6 +20,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
 )
@@ -43,31 +44,13 @@ type env struct {
 	proj   kimaisim.Project
 	act    kimaisim.Activity
 	global kimaisim.Activity
-	logBuf *syncBuffer
-}
-
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logBuf *testkit.Buffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	sim := kimaisim.New(kimaisim.WithSeed(7))
-	e := &env{sim: sim, logBuf: &syncBuffer{}}
+	e := &env{sim: sim, logBuf: &testkit.Buffer{}}
 	e.admin = sim.AddUser(kimaisim.User{Username: "sync", Email: "sync@example.com", Timezone: "Europe/Berlin",
 		Roles: []string{kimaisim.RoleSuperAdmin}, Enabled: true}, adminToken)
 	e.user = sim.AddUser(kimaisim.User{Username: "john", Email: "john@example.com", Roles: []string{kimaisim.RoleUser}, Enabled: true}, userToken)

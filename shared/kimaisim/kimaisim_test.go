@@ -12,27 +12,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/timebridge/timebridge/shared/testkit"
 )
-
-// clock is a settable clock for deterministic modifiedAt and date ranges.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fixture is a running simulator with one user per role and a small
 // catalog.
 type fixture struct {
 	s       *Server
 	url     string
-	clk     *clock
+	clk     *testkit.Clock
 	admin   User // ROLE_SUPER_ADMIN, Europe/Berlin
 	lead    User // ROLE_TEAMLEAD, UTC
 	user    User // ROLE_USER, UTC
@@ -52,7 +41,7 @@ const (
 
 func newFixture(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
-	clk := &clock{t: time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC))
 	s := New(append([]Option{WithClock(clk.Now)}, opts...)...)
 	f := &fixture{s: s, clk: clk}
 	f.admin = s.AddUser(User{Username: "susan", Email: "susan@example.com", Timezone: "Europe/Berlin", Roles: []string{RoleSuperAdmin}, Enabled: true}, adminTok)

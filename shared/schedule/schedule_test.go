@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,47 +18,18 @@ import (
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/schedule"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
 func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }
 
-// clock is a controllable clock shared by the store (lease arithmetic) and
-// the scheduler.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
-
-// sink records sent messages and fails while err is set.
-type sink struct {
-	mu   sync.Mutex
-	msgs []queue.Message
-	err  error
-}
-
-func (s *sink) Send(_ context.Context, m queue.Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.msgs = append(s.msgs, m)
-	return nil
-}
-
-// take returns and forgets the messages sent so far, as "profile/mode".
-func (s *sink) take() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// sent returns and forgets the messages sent so far, as "profile/mode".
+func sent(s *testkit.Sink) []string {
 	var out []string
-	for _, m := range s.msgs {
+	for _, m := range s.Take() {
 		out = append(out, m.ProfileID+"/"+string(m.Mode))
 	}
-	s.msgs = nil
 	slices.Sort(out)
 	return out
 }
@@ -78,18 +48,18 @@ func loadScheduledEvent(t *testing.T) events.EventBridgeEvent {
 }
 
 type fixture struct {
-	clk   *clock
+	clk   *testkit.Clock
 	st    *store.Store
-	sink  *sink
+	sink  *testkit.Sink
 	sched *schedule.Scheduler
 	ev    events.EventBridgeEvent
 }
 
 func newFixture(t *testing.T) *fixture {
 	env := kumotest.Get(t)
-	clk := &clock{now: time.Date(2025, 4, 7, 9, 15, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2025, 4, 7, 9, 15, 0, 0, time.UTC))
 	st := env.NewStore(t, store.WithClock(clk.Now))
-	sk := &sink{}
+	sk := &testkit.Sink{}
 	return &fixture{clk: clk, st: st, sink: sk, ev: loadScheduledEvent(t),
 		sched: schedule.New(schedule.Deps{Store: st, Queue: sk, Now: clk.Now})}
 }
@@ -111,7 +81,7 @@ func (f *fixture) tick(t *testing.T, at time.Time) []string {
 	if err := f.sched.Handle(context.Background(), f.ev); err != nil {
 		t.Fatalf("tick at %v: %v", at, err)
 	}
-	return f.sink.take()
+	return sent(f.sink)
 }
 
 func want(t *testing.T, at string, got []string, want ...string) {
@@ -189,7 +159,7 @@ func TestScheduleQueueFailure(t *testing.T) {
 	f.profile(t, "p1", true, 15)
 	t0 := f.clk.Now()
 	f.clk.Set(t0)
-	f.sink.err = apperr.New(apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment.")
+	f.sink.Fail(apperr.New(apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment."))
 	if err := f.sched.Handle(context.Background(), f.ev); err == nil {
 		t.Fatal("tick with a failing queue succeeded")
 	}
@@ -197,7 +167,7 @@ func TestScheduleQueueFailure(t *testing.T) {
 	if len(runs) != 2 || runs[0].Status != tb.RunFailed || runs[1].Status != tb.RunFailed {
 		t.Fatalf("failed sends not recorded: %+v", runs)
 	}
-	f.sink.err = nil
+	f.sink.Fail(nil)
 	want(t, "retry", f.tick(t, t0.Add(time.Second)), "p1/full", "p1/incremental")
 	want(t, "next tick", f.tick(t, t0.Add(5*time.Minute)))
 }

@@ -35,7 +35,7 @@ func TestCounters(t *testing.T) {
 		t.Fatalf("Counts = %v, %v", got, err)
 	}
 	// Expired counters read as 0 although DynamoDB has not deleted them.
-	f.clock.Advance(2 * time.Minute)
+	f.clock.Add(2 * time.Minute)
 	if got, err := f.st.Counts(c, "login-user:abc:1"); err != nil || got["login-user:abc:1"] != 0 {
 		t.Fatalf("expired counter: %v, %v", got, err)
 	}

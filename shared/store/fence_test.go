@@ -31,7 +31,7 @@ func TestTakeLeaseGenerations(t *testing.T) {
 	take("b", false, 0)
 	noErr(t, f.st.EndLease(c, "profile-p", "a"))
 	take("b", true, 2)
-	f.clock.Advance(2 * time.Minute) // b's term ran out without EndLease
+	f.clock.Add(2 * time.Minute) // b's term ran out without EndLease
 	take("a", true, 3)
 	take("b", false, 0)
 	if item := f.raw(t, "LEASE#profile-p", "LEASE"); item["expires_at"] != nil {
@@ -40,7 +40,7 @@ func TestTakeLeaseGenerations(t *testing.T) {
 
 	var wins atomic.Int32
 	var wg sync.WaitGroup
-	f.clock.Advance(2 * time.Minute)
+	f.clock.Add(2 * time.Minute)
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
 		go func() {

@@ -34,7 +34,7 @@ func TestSessionState(t *testing.T) {
 	state("tok-2", 3, false)
 	// A revocation ends with the token's own expiry; the next revocation
 	// prunes it.
-	f.clock.Advance(11 * time.Minute)
+	f.clock.Add(11 * time.Minute)
 	state("tok-1", 3, false)
 	noErr(t, f.st.RevokeToken(c, "tok-3", f.clock.Now().Add(10*time.Minute)))
 	state("tok-3", 3, true)

@@ -18,6 +18,7 @@ import (
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -28,24 +29,7 @@ type fixture struct {
 	st    *store.Store
 	table string
 	db    *dynamodb.Client
-	clock *clock
-}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	clock *testkit.Clock
 }
 
 var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -53,7 +37,7 @@ var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 func newFixture(t *testing.T, opts ...store.Option) *fixture {
 	t.Helper()
 	env := kumotest.Get(t)
-	c := &clock{t: t0}
+	c := testkit.NewClock(t0)
 	table := env.NewTable(t)
 	opts = append([]store.Option{store.WithClock(c.Now)}, opts...)
 	return &fixture{st: store.New(env.DynamoDB, table, opts...), table: table, db: env.DynamoDB, clock: c}
@@ -227,7 +211,7 @@ func TestConnectors(t *testing.T) {
 	}
 
 	// Update: CreatedAt is kept even when the caller sends none.
-	f.clock.Advance(time.Hour)
+	f.clock.Add(time.Hour)
 	upd := got
 	upd.Name = "Helpdesk (prod)"
 	upd.CreatedAt = time.Time{}
@@ -583,7 +567,7 @@ func TestConflicts(t *testing.T) {
 
 	put := func(pid string, entry int64, status timebridge.ConflictStatus, expect int64) timebridge.Conflict {
 		t.Helper()
-		f.clock.Advance(time.Second)
+		f.clock.Add(time.Second)
 		return must[timebridge.Conflict](t)(f.st.PutConflict(c, timebridge.Conflict{
 			ProfileID: pid, EntryID: entry, TicketID: 100, Kind: timebridge.ConflictUnmappedUser,
 			Status: status, Message: "map the agent", SourceKey: "user:3",
@@ -633,7 +617,7 @@ func TestConflicts(t *testing.T) {
 	}
 
 	// Resolve pa.1: it moves from the open to the resolved list.
-	f.clock.Advance(time.Second)
+	f.clock.Add(time.Second)
 	now := f.clock.Now()
 	a.Status, a.Resolution, a.ResolvedBy, a.ResolvedAt = timebridge.ConflictResolved, timebridge.ResolveSkip, "admin", &now
 	a2 := must[timebridge.Conflict](t)(f.st.PutConflict(c, a, 1))
@@ -784,7 +768,7 @@ func TestDeliveries(t *testing.T) {
 		t.Fatalf("default expires_at = %s", exp.Value)
 	}
 	// Past its expiry a delivery counts as new, even before TTL deletion.
-	f.clock.Advance(time.Hour + time.Second)
+	f.clock.Add(time.Hour + time.Second)
 	if !must[bool](t)(f.st.RecordDelivery(c, "d-1", time.Hour)) {
 		t.Fatal("expired delivery not recorded as first")
 	}
@@ -811,7 +795,7 @@ func TestLeases(t *testing.T) {
 	noErr(t, f.st.ReleaseLease(c, "sync-p", "a"))
 	noErr(t, f.st.ReleaseLease(c, "sync-p", "a")) // already free
 	acquire("b", true)
-	f.clock.Advance(2 * time.Minute) // b's lease expired
+	f.clock.Add(2 * time.Minute) // b's lease expired
 	acquire("a", true)
 	acquire("b", false)
 

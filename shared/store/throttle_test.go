@@ -26,7 +26,7 @@ func TestClaimSlot(t *testing.T) {
 	noErr(t, f.st.ReleaseSlot(c, "p/42", 10)) // not the latest claim: no effect
 	claim(11, false)
 	claim(5, false)
-	f.clock.Advance(2 * time.Minute) // expired, not yet deleted by DynamoDB
+	f.clock.Add(2 * time.Minute) // expired, not yet deleted by DynamoDB
 	claim(5, true)
 	// Names are independent.
 	if ok, err := f.st.ClaimSlot(c, "p/43", 5, time.Minute); err != nil || !ok {

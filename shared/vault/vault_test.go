@@ -19,6 +19,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/vault"
 )
 
@@ -113,28 +114,10 @@ func TestPutGetRotateDelete(t *testing.T) {
 	_ = v.Delete(c, "connectors/z1/token")
 }
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
-}
-
 func TestCacheTTL(t *testing.T) {
 	t.Parallel()
 	v, cl, prefix := newVault(t, 150*time.Millisecond)
-	clock := &fakeClock{t: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC))
 	v.SetClock(clock.Now)
 	c := ctx(t)
 	if err := v.Put(c, "s", "value-123456"); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/webhook"
@@ -34,24 +35,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }
-
-// syncBuffer collects log output written from the handler.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fixture is one webhook function against kumo: its own table, queue and
 // secret prefix, the sample profile and its secret, and the handler behind
@@ -61,8 +44,8 @@ type fixture struct {
 	st       *store.Store
 	vault    *vault.Vault
 	queueURL string
-	sink     queue.Sink
-	logs     *syncBuffer
+	sink     *testkit.Sink
+	logs     *testkit.Buffer
 	proxy    func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 	// now is the handler's clock. By default every request lands in a
 	// throttle slot of its own (the clock jumps an hour per request);
@@ -83,24 +66,11 @@ func (f *fixture) setClock(now func() time.Time) {
 	f.now = now
 }
 
-// failingSink wraps a sink and fails while err is set.
-type failingSink struct {
-	queue.Sink
-	err error
-}
-
-func (f *failingSink) Send(ctx context.Context, m queue.Message) error {
-	if f.err != nil {
-		return f.err
-	}
-	return f.Sink.Send(ctx, m)
-}
-
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := kumotest.Get(t)
 	ctx := context.Background()
-	f := &fixture{env: env, st: env.NewStore(t), logs: &syncBuffer{}}
+	f := &fixture{env: env, st: env.NewStore(t), logs: &testkit.Buffer{}}
 	jump := time.Now()
 	f.now = func() time.Time { jump = jump.Add(time.Hour); return jump }
 	f.vault = vault.New(env.Secrets, "tbtest/"+kumotest.UniqueName(t), vault.DefaultTTL)
@@ -112,7 +82,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), vault.WebhookSecret(sampleProfileID)) })
-	f.sink = &failingSink{Sink: queue.NewSender(env.SQS, f.queueURL)}
+	f.sink = &testkit.Sink{Next: queue.NewSender(env.SQS, f.queueURL)}
 	h := webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: f.sink, Now: f.clock,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.proxy = httpadapter.NewV2(h).ProxyWithContext
@@ -484,7 +454,7 @@ func TestWebhookQueueFailure(t *testing.T) {
 	f := newFixture(t)
 	t0 := time.Date(2026, 12, 2, 10, 0, 5, 0, time.UTC)
 	f.setClock(func() time.Time { return t0 }) // every attempt in one throttle slot
-	f.sink.(*failingSink).err = apperr.Wrap(errors.New("sqs down"), apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment.")
+	f.sink.Fail(apperr.Wrap(errors.New("sqs down"), apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment."))
 	status, a := f.send(t, sampleEvent(t))
 	if status < 500 || a.Error == nil || a.Error.Code != "upstream_error" {
 		t.Fatalf("%d %+v", status, a.Error)
@@ -495,7 +465,7 @@ func TestWebhookQueueFailure(t *testing.T) {
 	}
 	// Zammad's retry of the same delivery is processed, not taken for a
 	// duplicate.
-	f.sink.(*failingSink).err = nil
+	f.sink.Fail(nil)
 	if status, a := f.send(t, sampleEvent(t)); status != http.StatusAccepted {
 		t.Fatalf("retry after a queue failure: %d %+v", status, a.Error)
 	}
@@ -595,15 +565,11 @@ func (memSecrets) GetSecret(context.Context, string) (vault.Secret, error) {
 	return vault.Secret(sampleSecret), nil
 }
 
-type nullSink struct{}
-
-func (nullSink) Send(context.Context, queue.Message) error { return nil }
-
 // BenchmarkWebhookHandlerOnly is BenchmarkWebhook without the AWS calls:
 // the adapter, the HMAC over the sample payload, the JSON parse and the
 // answer.
 func BenchmarkWebhookHandlerOnly(b *testing.B) {
-	h := webhook.New(webhook.Deps{Store: &memStore{deliveries: map[string]bool{}}, Secrets: memSecrets{}, Queue: nullSink{}})
+	h := webhook.New(webhook.Deps{Store: &memStore{deliveries: map[string]bool{}}, Secrets: memSecrets{}, Queue: &testkit.Sink{}})
 	proxy := httpadapter.NewV2(h).ProxyWithContext
 	ev := sampleEvent(b)
 	i := 0
@@ -651,7 +617,7 @@ func TestWebhookReplayWithFreshDeliveryIDs(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 10, 0, 5, 0, time.UTC) // 5 s into a 30 s slot
 	f.setClock(func() time.Time { return t0 })
 	ev := sampleEvent(t)
-	rec := &recordingSink{Sink: f.sink}
+	rec := &testkit.Sink{Next: f.sink}
 	f.proxy = httpadapter.NewV2(webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: rec, Now: f.clock})).ProxyWithContext
 	statuses := map[string]int{}
 	for i := 0; i < 50; i++ {
@@ -664,8 +630,8 @@ func TestWebhookReplayWithFreshDeliveryIDs(t *testing.T) {
 	if statuses["queued"] != 2 || statuses["coalesced"] != 48 {
 		t.Fatalf("answers %v", statuses)
 	}
-	if len(rec.msgs) != 2 || rec.msgs[0].Delay != 0 || rec.msgs[1].Delay != 25*time.Second {
-		t.Fatalf("queued %+v", rec.msgs)
+	if msgs := rec.Sent(); len(msgs) != 2 || msgs[0].Delay != 0 || msgs[1].Delay != 25*time.Second {
+		t.Fatalf("queued %+v", msgs)
 	}
 	// In a later slot the ticket is queued again.
 	f.setClock(func() time.Time { return t0.Add(time.Minute) })
@@ -677,19 +643,6 @@ func TestWebhookReplayWithFreshDeliveryIDs(t *testing.T) {
 	if status, a := f.send(t, withHeader(other, "x-zammad-delivery", "other")); status != http.StatusAccepted {
 		t.Fatalf("other ticket: %d %+v", status, a)
 	}
-}
-
-type recordingSink struct {
-	queue.Sink
-	mu   sync.Mutex
-	msgs []queue.Message
-}
-
-func (r *recordingSink) Send(ctx context.Context, m queue.Message) error {
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
-	return r.Sink.Send(ctx, m)
 }
 
 // A flood of unsigned deliveries for one profile is cut short once it has
