@@ -151,7 +151,7 @@ func (u *Upstream) zammad(baseURL, token string) (*zammad.Client, error) {
 }
 
 func (u *Upstream) kimai(baseURL, token string) (*kimai.Client, error) {
-	return kimai.New(baseURL, token, kimai.WithHTTPClient(u.http), kimai.WithPolicy(u.policy()),
+	return kimai.New(baseURL, token, kimai.WithHTTPClient(u.http), kimai.WithRetryPolicy(u.policy()),
 		kimai.WithLogger(u.opts.Logger))
 }
 

@@ -75,7 +75,7 @@ func (c *Connector) Connect(ctx context.Context, p tb.Profile) (engine.ZammadAPI
 	}
 	if c.opts.Policy != (upstream.Policy{}) {
 		zopts = append(zopts, zammad.WithRetryPolicy(c.opts.Policy))
-		kopts = append(kopts, kimai.WithPolicy(c.opts.Policy))
+		kopts = append(kopts, kimai.WithRetryPolicy(c.opts.Policy))
 	}
 	if c.opts.AttemptTimeout > 0 {
 		zopts = append(zopts, zammad.WithTimeout(c.opts.AttemptTimeout))

@@ -68,9 +68,14 @@ type Option func(*config)
 // are never followed regardless of its CheckRedirect.
 func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
 
-// WithPolicy sets the retry policy (attempts, backoff, per-attempt timeout,
-// Retry-After cap); zero fields take upstream.DefaultPolicy's values.
-func WithPolicy(p upstream.Policy) Option { return func(c *config) { c.policy = p } }
+// WithRetryPolicy sets the retry policy (attempts, backoff, per-attempt
+// timeout, Retry-After cap); zero fields take upstream.DefaultPolicy's values.
+func WithRetryPolicy(p upstream.Policy) Option { return func(c *config) { c.policy = p } }
+
+// WithPolicy is WithRetryPolicy's former name. It stays only until
+// shared/engine/badinput_test.go, which is being restructured, calls
+// WithRetryPolicy; delete it then.
+func WithPolicy(p upstream.Policy) Option { return WithRetryPolicy(p) }
 
 // WithTimeout sets the deadline of each HTTP request (attempt); it
 // overrides the policy's AttemptTimeout whatever the order of options.

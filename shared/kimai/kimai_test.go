@@ -67,7 +67,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) client(t *testing.T, token string, opts ...Option) *Client {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(e.logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := New(e.url+"/", token, append([]Option{WithPolicy(fastPolicy()), WithLogger(log)}, opts...)...)
+	c, err := New(e.url+"/", token, append([]Option{WithRetryPolicy(fastPolicy()), WithLogger(log)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestRequestShape(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	e.sim.AddTag(kimaisim.Tag{Name: "billing"})
-	c, err := New(srv.URL, adminToken, WithPolicy(fastPolicy()))
+	c, err := New(srv.URL, adminToken, WithRetryPolicy(fastPolicy()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +542,7 @@ func TestListTimesheetsDedupAndShrink(t *testing.T) {
 			w.Write([]byte("[" + strings.Join(items, ",") + "]"))
 		}))
 		t.Cleanup(srv.Close)
-		c, _ := New(srv.URL, "tok", WithPolicy(fastPolicy()))
+		c, _ := New(srv.URL, "tok", WithRetryPolicy(fastPolicy()))
 		delivered := 0
 		err := c.ListTimesheets(context.Background(), TimesheetFilter{}, func(p []timebridge.Timesheet) error {
 			delivered += len(p)
@@ -558,7 +558,7 @@ func TestListTimesheetsDedupAndShrink(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := pagedServer(t, tt.pages, tt.totalPages)
-			c, _ := New(srv.URL, "tok", WithPolicy(fastPolicy()))
+			c, _ := New(srv.URL, "tok", WithRetryPolicy(fastPolicy()))
 			seen := map[int64]int{}
 			calls := 0
 			err := c.ListTimesheets(context.Background(), TimesheetFilter{}, func(p []timebridge.Timesheet) error {
@@ -600,12 +600,12 @@ func TestErrorClasses(t *testing.T) {
 		w.Write([]byte("<html><body>Welcome to nginx</body></html>"))
 	}))
 	defer htmlSrv.Close()
-	htmlClient, _ := New(htmlSrv.URL, adminToken, WithPolicy(fastPolicy()))
+	htmlClient, _ := New(htmlSrv.URL, adminToken, WithRetryPolicy(fastPolicy()))
 	badJSONSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"id":5,"begin":"yesterday","end":null}`))
 	}))
 	defer badJSONSrv.Close()
-	badJSONClient, _ := New(badJSONSrv.URL, adminToken, WithPolicy(fastPolicy()))
+	badJSONClient, _ := New(badJSONSrv.URL, adminToken, WithRetryPolicy(fastPolicy()))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -613,7 +613,7 @@ func TestErrorClasses(t *testing.T) {
 	}
 	closedAddr := ln.Addr().String()
 	ln.Close()
-	unreachable, _ := New("http://"+closedAddr, adminToken, WithPolicy(fastPolicy()))
+	unreachable, _ := New("http://"+closedAddr, adminToken, WithRetryPolicy(fastPolicy()))
 	wrongToken := e.client(t, "not-the-token-9999")
 
 	tests := []struct {
@@ -753,7 +753,7 @@ func TestRetrySemantics(t *testing.T) {
 		e := newEnv(t)
 		p := fastPolicy()
 		p.AttemptTimeout = 100 * time.Millisecond
-		c := e.client(t, adminToken, WithPolicy(p))
+		c := e.client(t, adminToken, WithRetryPolicy(p))
 		e.sim.SetFaults(kimaisim.Faults{HangRate: 1, Method: "POST"})
 		_, err := c.CreateTimesheet(ctx, e.input(time.Date(2024, 5, 1, 9, 0, 0, 0, berlin), 30))
 		if !apperr.Is(err, apperr.Timeout) || e.sim.Requests()["POST /api/timesheets"] != 1 {
@@ -789,7 +789,7 @@ func TestRetrySemantics(t *testing.T) {
 		e := newEnv(t)
 		p := fastPolicy()
 		p.MaxAttempts = 1
-		c := e.client(t, adminToken, WithPolicy(p))
+		c := e.client(t, adminToken, WithRetryPolicy(p))
 		e.sim.SetFaults(kimaisim.Faults{RateLimitRate: 1, RetryAfter: 30 * time.Second})
 		err := c.Ping(ctx)
 		if !apperr.Is(err, apperr.RateLimited) || apperr.RetryAfterOf(err) != 30*time.Second {
@@ -859,7 +859,7 @@ func TestHangTimesOutWithinDeadline(t *testing.T) {
 	e := newEnv(t)
 	p := fastPolicy()
 	p.AttemptTimeout = 100 * time.Millisecond
-	c := e.client(t, adminToken, WithPolicy(p))
+	c := e.client(t, adminToken, WithRetryPolicy(p))
 	e.sim.SetFaults(kimaisim.Faults{HangRate: 1})
 	tests := []struct {
 		name     string
@@ -886,7 +886,7 @@ func TestHangTimesOutWithinDeadline(t *testing.T) {
 	t.Run("call timeout applies without a caller deadline", func(t *testing.T) {
 		p := fastPolicy()
 		p.AttemptTimeout = time.Hour
-		c := e.client(t, adminToken, WithPolicy(p), WithCallTimeout(150*time.Millisecond))
+		c := e.client(t, adminToken, WithRetryPolicy(p), WithCallTimeout(150*time.Millisecond))
 		start := time.Now()
 		err := c.Ping(context.Background())
 		if d := time.Since(start); d > time.Second || !apperr.Is(err, apperr.Timeout) {
@@ -894,7 +894,7 @@ func TestHangTimesOutWithinDeadline(t *testing.T) {
 		}
 	})
 	t.Run("WithTimeout sets the attempt deadline", func(t *testing.T) {
-		c := e.client(t, adminToken, WithPolicy(upstream.Policy{MaxAttempts: 1}), WithTimeout(80*time.Millisecond))
+		c := e.client(t, adminToken, WithRetryPolicy(upstream.Policy{MaxAttempts: 1}), WithTimeout(80*time.Millisecond))
 		start := time.Now()
 		err := c.Ping(context.Background())
 		if d := time.Since(start); d > time.Second || !apperr.Is(err, apperr.Timeout) {

@@ -49,7 +49,8 @@ type config struct {
 // are never followed either way.
 func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.http = hc } }
 
-// WithRetryPolicy sets how calls are retried (see upstream.Policy).
+// WithRetryPolicy sets the retry policy (attempts, backoff, per-attempt
+// timeout, Retry-After cap); zero fields take upstream.DefaultPolicy's values.
 func WithRetryPolicy(p upstream.Policy) Option { return func(c *config) { c.policy = p } }
 
 // WithTimeout bounds each HTTP attempt (the policy's AttemptTimeout). The
