@@ -1,7 +1,12 @@
-// Package connect opens the upstream clients of a sync profile: it reads the
+// Package connect builds Timebridge's Zammad and Kimai clients, in one
+// place: Zammad and Kimai turn Options into the clients' options, for the
+// engine's runs (Connector) and for connector tests and catalog reads
+// (shared/probe) alike.
+//
+// Connector opens the upstream clients of a sync profile: it reads the
 // profile's two connectors from the store, their tokens from the vault
-// (Secrets Manager), and builds the Zammad and Kimai clients the engine
-// uses. Tokens exist only in memory here; they are never logged.
+// (Secrets Manager), and builds the clients the engine uses. Tokens exist
+// only in memory here; they are never logged.
 package connect
 
 import (
@@ -34,10 +39,28 @@ type Secrets interface {
 type Options struct {
 	// HTTPClient carries the internal-address guard in AWS
 	// (netguard.HTTPClient); nil uses the clients' default.
-	HTTPClient     *http.Client
-	Policy         upstream.Policy
+	HTTPClient *http.Client
+	// Policy is the retry policy (attempts, backoff, per-attempt timeout,
+	// Retry-After cap); zero fields take upstream.DefaultPolicy's values.
+	Policy upstream.Policy
+	// AttemptTimeout, when positive, overrides Policy.AttemptTimeout.
 	AttemptTimeout time.Duration
-	Logger         *slog.Logger
+	Logger         *slog.Logger // default: discard
+}
+
+// Zammad returns a client for the Zammad at baseURL with token, tuned by o.
+// Its errors are the client's own (a malformed base URL or token names the
+// field, see apperr.FieldsOf).
+func Zammad(baseURL, token string, o Options) (*zammad.Client, error) {
+	return zammad.New(baseURL, token, zammad.WithHTTPClient(o.HTTPClient), zammad.WithRetryPolicy(o.Policy),
+		zammad.WithTimeout(o.AttemptTimeout), zammad.WithLogger(o.Logger))
+}
+
+// Kimai returns a client for the Kimai at baseURL with token, tuned by o
+// (see Zammad).
+func Kimai(baseURL, token string, o Options) (*kimai.Client, error) {
+	return kimai.New(baseURL, token, kimai.WithHTTPClient(o.HTTPClient), kimai.WithRetryPolicy(o.Policy),
+		kimai.WithTimeout(o.AttemptTimeout), kimai.WithLogger(o.Logger))
 }
 
 // Connector implements engine.Connector.
@@ -67,25 +90,11 @@ func (c *Connector) Connect(ctx context.Context, p tb.Profile) (engine.ZammadAPI
 	if err != nil {
 		return nil, nil, err
 	}
-	zopts := []zammad.Option{zammad.WithLogger(c.opts.Logger)}
-	kopts := []kimai.Option{kimai.WithLogger(c.opts.Logger)}
-	if c.opts.HTTPClient != nil {
-		zopts = append(zopts, zammad.WithHTTPClient(c.opts.HTTPClient))
-		kopts = append(kopts, kimai.WithHTTPClient(c.opts.HTTPClient))
-	}
-	if c.opts.Policy != (upstream.Policy{}) {
-		zopts = append(zopts, zammad.WithRetryPolicy(c.opts.Policy))
-		kopts = append(kopts, kimai.WithRetryPolicy(c.opts.Policy))
-	}
-	if c.opts.AttemptTimeout > 0 {
-		zopts = append(zopts, zammad.WithTimeout(c.opts.AttemptTimeout))
-		kopts = append(kopts, kimai.WithTimeout(c.opts.AttemptTimeout))
-	}
-	z, err := zammad.New(zc.BaseURL, ztok, zopts...)
+	z, err := Zammad(zc.BaseURL, ztok, c.opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: zammad connector %s: %w", zc.ID, err)
 	}
-	k, err := kimai.New(kc.BaseURL, ktok, kopts...)
+	k, err := Kimai(kc.BaseURL, ktok, c.opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: kimai connector %s: %w", kc.ID, err)
 	}

@@ -2,11 +2,16 @@ package connect
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/upstream"
 )
 
 type fakeStore map[string]tb.Connector
@@ -75,3 +80,63 @@ func TestConnect(t *testing.T) {
 		})
 	}
 }
+
+// TestClientOptions: Zammad and Kimai hand every option to their client:
+// requests go through Options.HTTPClient, Options.Policy decides the
+// attempts, and AttemptTimeout overrides the policy's.
+func TestClientOptions(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Test-Slow") != "" {
+			<-r.Context().Done()
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	calls := map[string]func(Options) error{
+		"zammad": func(o Options) error {
+			z, err := Zammad(srv.URL, "zammad-token-1", o)
+			if err != nil {
+				return err
+			}
+			_, err = z.Groups(ctx)
+			return err
+		},
+		"kimai": func(o Options) error {
+			k, err := Kimai(srv.URL, "kimai-token-1", o)
+			if err != nil {
+				return err
+			}
+			_, err = k.Version(ctx)
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			var n atomic.Int32
+			counting := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				n.Add(1)
+				return http.DefaultTransport.RoundTrip(r)
+			})}
+			policy := upstream.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, AttemptTimeout: time.Minute}
+			err := call(Options{HTTPClient: counting, Policy: policy})
+			if !apperr.Is(err, apperr.Upstream) || n.Load() != 3 {
+				t.Fatalf("%d requests (%v), want 3 through the given HTTP client", n.Load(), err)
+			}
+			slow := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				r.Header.Set("X-Test-Slow", "1")
+				return http.DefaultTransport.RoundTrip(r)
+			})}
+			policy.MaxAttempts = 1
+			start := time.Now()
+			err = call(Options{HTTPClient: slow, Policy: policy, AttemptTimeout: 20 * time.Millisecond})
+			if !apperr.Is(err, apperr.Timeout) || time.Since(start) > 10*time.Second {
+				t.Fatalf("slow upstream after %v: %v, want a timeout after 20ms", time.Since(start), err)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
