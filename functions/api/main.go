@@ -1,7 +1,8 @@
 // Command api is the Lambda function behind /api/* (API Gateway HTTP API,
 // payload v2): Timebridge's admin API. The logic is in shared/api; this
 // file only wires it: configuration, AWS clients, the store, the vault, the
-// queue sender, the engine (for conflict resolutions) and the admin login.
+// queue sender, the engine (for conflict resolutions), the connector prober
+// and the admin login.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/netguard"
+	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/vault"
@@ -50,7 +52,7 @@ func newHandler(cfg config.Config, awsCfg aws.Config, log *slog.Logger) http.Han
 	// Resolutions with use_zammad or retry re-run one ticket inside the
 	// request (a small, bounded run); everything else is queued.
 	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
-	up := api.NewUpstream(api.UpstreamOptions{LocalMode: cfg.LocalMode, Logger: log})
+	pr := probe.New(probe.Options{LocalMode: cfg.LocalMode, Logger: log})
 	// The admin secret may be named by ARN (a template's !Ref), which the
 	// prefix-bound vault does not accept: read it directly.
 	admin := auth.NewLoader(auth.FromSecretsManager(sm), cfg.AdminSecret, auth.DefaultLoaderTTL)
@@ -59,8 +61,8 @@ func newHandler(cfg config.Config, awsCfg aws.Config, log *slog.Logger) http.Han
 		Vault:     secrets,
 		Queue:     queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
 		Resolver:  eng,
-		Prober:    up,
-		Catalog:   up,
+		Prober:    pr,
+		Catalog:   pr,
 		Auth:      auth.New(admin, st, auth.Options{}),
 		Edge:      edge.New(auth.FromSecretsManager(sm), cfg.OriginSecret),
 		PublicURL: cfg.PublicURL,

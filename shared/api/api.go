@@ -38,6 +38,7 @@ import (
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -86,14 +87,16 @@ type Resolver interface {
 	Resolve(ctx context.Context, conflictID string, res tb.Resolution, actor string) (tb.Conflict, error)
 }
 
-// Prober tests a connector's base URL and token against its upstream.
+// Prober tests a connector's base URL and token against its upstream
+// (probe.Prober).
 type Prober interface {
-	Test(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) TestResult
+	Test(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) probe.TestResult
 }
 
-// CatalogReader reads what a connector's upstream offers for mappings.
+// CatalogReader reads what a connector's upstream offers for mappings
+// (probe.Prober).
 type CatalogReader interface {
-	Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) (Catalog, error)
+	Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) (probe.Catalog, error)
 }
 
 // Edge tells whether a request came through CloudFront and who the client
@@ -118,8 +121,8 @@ var (
 	_ Resolver      = (*engine.Engine)(nil)
 	_ Authenticator = (*auth.Authenticator)(nil)
 	_ Edge          = (*edge.Guard)(nil)
-	_ Prober        = (*Upstream)(nil)
-	_ CatalogReader = (*Upstream)(nil)
+	_ Prober        = (*probe.Prober)(nil)
+	_ CatalogReader = (*probe.Prober)(nil)
 )
 
 // Deps are what the API needs. Store, Vault, Queue, Resolver, Prober,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/ident"
+	"github.com/timebridge/timebridge/shared/probe"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammad"
@@ -302,7 +303,7 @@ type testResponse struct {
 	ConnectorID string           `json:"connector_id"`
 	Kind        tb.ConnectorKind `json:"kind"`
 	BaseURL     string           `json:"base_url"`
-	TestResult
+	probe.TestResult
 }
 
 func (s *server) testConnector(w http.ResponseWriter, r *http.Request) error {
@@ -321,12 +322,12 @@ func (s *server) testConnector(w http.ResponseWriter, r *http.Request) error {
 	tok, err := s.connectorToken(ctx, c)
 	switch {
 	case apperr.Is(err, apperr.Validation):
-		out.TestResult = failedBefore(CheckAuth, string(apperr.Auth), apperr.MessageOf(err))
+		out.TestResult = probe.FailedBefore(probe.CheckAuth, string(apperr.Auth), apperr.MessageOf(err))
 	case err != nil:
 		return err
 	default:
 		if msg := s.recheckURL(ctx, c.BaseURL); msg != "" {
-			out.TestResult = failedBefore(CheckConnection, string(apperr.Validation), "The base URL "+msg+".")
+			out.TestResult = probe.FailedBefore(probe.CheckConnection, string(apperr.Validation), "The base URL "+msg+".")
 		} else {
 			out.TestResult = s.Prober.Test(ctx, c.Kind, c.BaseURL, tok)
 		}
@@ -368,11 +369,11 @@ func (s *server) connectorCatalog(w http.ResponseWriter, r *http.Request) error 
 	}
 	body := map[string]any{"connector_id": c.ID, "kind": c.Kind, "warnings": cat.Warnings}
 	if cat.Warnings == nil {
-		body["warnings"] = []CatalogWarning{}
+		body["warnings"] = []probe.CatalogWarning{}
 	}
 	for name, items := range cat.Sections {
 		if items == nil {
-			items = []CatalogItem{}
+			items = []probe.CatalogItem{}
 		}
 		body[name] = items
 	}

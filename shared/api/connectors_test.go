@@ -10,7 +10,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/netguard"
-	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
@@ -189,7 +189,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 	tr := h.do("POST", "/api/connectors/"+n["id"].(string)+"/test", nil).want(t, 200)
 	var res testResponse
 	tr.decode(t, &res)
-	if res.OK || res.Checks[1].Name != CheckAuth || res.Checks[1].Status != StatusFailed {
+	if res.OK || res.Checks[1].Name != probe.CheckAuth || res.Checks[1].Status != probe.StatusFailed {
 		t.Fatalf("tokenless test %+v", res)
 	}
 	h.do("GET", "/api/connectors/"+n["id"].(string)+"/catalog", nil).wantError(t, 400, apperr.CodeValidation, "token")
@@ -208,7 +208,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 	h.hosts["kimai.example.com"] = []netip.Addr{netip.MustParseAddr("169.254.169.254")}
 	calls := len(h.prober.tokens)
 	h.do("POST", "/api/connectors/"+c2+"/test", nil).want(t, 200).decode(t, &res)
-	if res.OK || res.Checks[0].Status != StatusFailed || !strings.Contains(res.Checks[0].Message, "metadata") {
+	if res.OK || res.Checks[0].Status != probe.StatusFailed || !strings.Contains(res.Checks[0].Message, "metadata") {
 		t.Fatalf("rebound URL test %+v", res)
 	}
 	h.do("GET", "/api/connectors/"+c2+"/catalog", nil).wantError(t, 400, apperr.CodeValidation, "base_url")
@@ -219,7 +219,7 @@ func TestConnectorTestAndCatalogWithFakes(t *testing.T) {
 }
 
 func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
-	h := newHarness(t, localMode(), realUpstream())
+	h := newHarness(t, localMode(), realProber())
 	zs := zammadsim.New()
 	defer zs.Close()
 	zs.SeedDemo(zammadsim.DemoConfig{AdminToken: "zammad-admin-token-1234", Tickets: 3, Entries: 10})
@@ -260,7 +260,7 @@ func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
 		t.Fatalf("zammad wrong token %s", status(res))
 	}
 	zdown := h.createConnector("zammad", "Zdown", "http://127.0.0.1:1", "tok-1234")["id"].(string)
-	if res := test(zdown); res.OK || res.Checks[0].Status != StatusFailed || res.Checks[0].Class != string(apperr.Connection) {
+	if res := test(zdown); res.OK || res.Checks[0].Status != probe.StatusFailed || res.Checks[0].Class != string(apperr.Connection) {
 		t.Fatalf("zammad unreachable %+v", res)
 	}
 
@@ -278,7 +278,7 @@ func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
 
 	kuser := h.createConnector("kimai", "Kuser", kurl, "kimai-user-token-1234")["id"].(string)
 	res := test(kuser)
-	if !res.OK || res.Checks[2].Status != StatusWarning || !strings.Contains(res.Checks[2].Message, "team lead") {
+	if !res.OK || res.Checks[2].Status != probe.StatusWarning || !strings.Contains(res.Checks[2].Message, "team lead") {
 		t.Fatalf("kimai plain user %s %+v", status(res), res)
 	}
 	// The catalog of a plain user warns about the users section.
@@ -293,95 +293,10 @@ func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
 	h.do("GET", "/api/connectors/"+kbad+"/catalog", nil).wantError(t, 502, apperr.CodeUpstream, "")
 	// A Kimai URL pointing at Zammad is not Kimai.
 	wrong := h.createConnector("kimai", "Kwrong", zurl, "kimai-admin-token-1234")["id"].(string)
-	if res := test(wrong); res.OK || res.Checks[0].Status != StatusFailed {
+	if res := test(wrong); res.OK || res.Checks[0].Status != probe.StatusFailed {
 		t.Fatalf("kimai at zammad's URL %s", status(res))
 	}
 	h.assertNoSecret("zammad-admin-token-1234", "kimai-admin-token-1234", "kimai-user-token-1234")
-}
-
-// TestGuardedDialer: outside local mode the clients refuse to connect to
-// internal addresses even when the URL check was passed (DNS rebinding).
-func TestGuardedDialer(t *testing.T) {
-	ks := kimaisim.New()
-	defer ks.Close()
-	ks.AddUser(kimaisim.User{Username: "sync", Roles: []string{kimaisim.RoleAdmin}, Enabled: true}, "tok-1234")
-	url := ks.Start() // 127.0.0.1
-	guarded := NewUpstream(UpstreamOptions{})
-	res := guarded.Test(context.Background(), tb.KindKimai, url, "tok-1234")
-	if res.OK || res.Checks[0].Status != StatusFailed {
-		t.Fatalf("guarded client reached loopback: %+v", res)
-	}
-	local := NewUpstream(UpstreamOptions{LocalMode: true})
-	if res := local.Test(context.Background(), tb.KindKimai, url, "tok-1234"); !res.OK {
-		t.Fatalf("local mode: %+v", res)
-	}
-}
-
-// TestUpstreamTestFailures: each kind of failure lands on its check with
-// a message that names the fix.
-func TestUpstreamTestFailures(t *testing.T) {
-	ctx := context.Background()
-	up := NewUpstream(UpstreamOptions{LocalMode: true})
-	status := func(res TestResult) string {
-		var s []string
-		for _, c := range res.Checks {
-			s = append(s, c.Name+"="+c.Status)
-		}
-		return strings.Join(s, " ")
-	}
-
-	old := zammadsim.New(zammadsim.WithoutGlobalTimeAccounting())
-	defer old.Close()
-	old.SeedDemo(zammadsim.DemoConfig{AdminToken: "tok-admin-1234", Tickets: 1, Entries: 2})
-	res := up.Test(ctx, tb.KindZammad, old.Start(), "tok-admin-1234")
-	if res.OK || status(res) != "connection=ok auth=ok permissions=skipped version=failed" || !strings.Contains(res.Checks[3].Message, "update Zammad") {
-		t.Fatalf("old zammad: %s %+v", status(res), res)
-	}
-
-	zs := zammadsim.New()
-	defer zs.Close()
-	demo := zs.SeedDemo(zammadsim.DemoConfig{Tickets: 1, Entries: 2})
-	zs.AddToken("tok-agent-1234", demo.AgentIDs[0], zammadsim.PermTicketAgent)
-	zurl := zs.Start()
-	res = up.Test(ctx, tb.KindZammad, zurl, "tok-agent-1234")
-	if res.OK || status(res) != "connection=ok auth=ok permissions=failed version=skipped" || !strings.Contains(res.Checks[2].Message, "admin.time_accounting") {
-		t.Fatalf("agent token: %s %+v", status(res), res)
-	}
-	res = up.Test(ctx, tb.KindZammad, zurl, "bad token")
-	if res.OK || res.Checks[1].Status != StatusFailed || !strings.Contains(res.Checks[1].Message, "spaces") {
-		t.Fatalf("malformed token: %+v", res)
-	}
-	res = up.Test(ctx, tb.KindZammad, "not a url", "tok-1234")
-	if res.OK || res.Checks[0].Status != StatusFailed {
-		t.Fatalf("bad url: %+v", res)
-	}
-
-	ks := kimaisim.New(kimaisim.WithVersion("2.10.0"))
-	defer ks.Close()
-	ks.AddUser(kimaisim.User{Username: "sync", Roles: []string{kimaisim.RoleTeamlead}, Enabled: true}, "tok-lead-1234")
-	res = up.Test(ctx, tb.KindKimai, ks.Start(), "tok-lead-1234")
-	if res.OK || res.Checks[3].Status != StatusFailed || !strings.Contains(res.Checks[3].Message, "2.14") {
-		t.Fatalf("old kimai: %s %+v", status(res), res)
-	}
-	if res.Checks[2].Status != StatusWarning || !strings.Contains(res.Checks[2].Message, "auto-create") || strings.Contains(res.Checks[2].Message, "team lead role") {
-		t.Fatalf("team lead permissions: %+v", res.Checks[2])
-	}
-	// A malformed Kimai token is an auth failure, decided by the field the
-	// client names, not by the words of its message.
-	if res = up.Test(ctx, tb.KindKimai, ks.URL(), "bad token"); res.OK || status(res) != "connection=skipped auth=failed permissions=skipped version=skipped" {
-		t.Fatalf("malformed kimai token: %s %+v", status(res), res)
-	}
-	if got := up.Test(ctx, "jira", "https://x", "t"); got.OK {
-		t.Fatal("unknown kind passed")
-	}
-	if _, err := up.Catalog(ctx, "jira", "https://x", "t"); !apperr.Is(err, apperr.Validation) {
-		t.Fatalf("unknown kind catalog: %v", err)
-	}
-	for v, want := range map[string]int{"2.14.0": 21400, "2.66.1": 26601, "3": 30000, "2.9.0-beta": 20900} {
-		if got := kimaiVersionID(v); got != want {
-			t.Errorf("kimaiVersionID(%s) = %d, want %d", v, got, want)
-		}
-	}
 }
 
 // TestConnectorInstanceChange: a Zammad connector that a profile syncs may

@@ -22,6 +22,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -91,13 +92,13 @@ func (f *fakeResolver) Resolve(ctx context.Context, id string, res tb.Resolution
 type fakeProber struct {
 	mu     sync.Mutex
 	tokens []string
-	result TestResult
-	cat    Catalog
+	result probe.TestResult
+	cat    probe.Catalog
 	catErr error
 	panics bool
 }
 
-func (f *fakeProber) Test(_ context.Context, _ tb.ConnectorKind, _ string, token string) TestResult {
+func (f *fakeProber) Test(_ context.Context, _ tb.ConnectorKind, _ string, token string) probe.TestResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.panics {
@@ -107,7 +108,7 @@ func (f *fakeProber) Test(_ context.Context, _ tb.ConnectorKind, _ string, token
 	return f.result
 }
 
-func (f *fakeProber) Catalog(_ context.Context, _ tb.ConnectorKind, _ string, token string) (Catalog, error) {
+func (f *fakeProber) Catalog(_ context.Context, _ tb.ConnectorKind, _ string, token string) (probe.Catalog, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens = append(f.tokens, token)
@@ -169,14 +170,14 @@ type harnessOpt func(*harnessConfig)
 
 type harnessConfig struct {
 	localMode bool
-	upstream  bool // the real Upstream instead of fakeProber
+	probe     bool // the real probe.Prober instead of fakeProber
 	brake     auth.BrakeOptions
 	edge      Edge
 	store     func(*store.Store) Store
 }
 
-func localMode() harnessOpt    { return func(c *harnessConfig) { c.localMode = true } }
-func realUpstream() harnessOpt { return func(c *harnessConfig) { c.upstream = true } }
+func localMode() harnessOpt  { return func(c *harnessConfig) { c.localMode = true } }
+func realProber() harnessOpt { return func(c *harnessConfig) { c.probe = true } }
 func wrapStore(f func(*store.Store) Store) harnessOpt {
 	return func(c *harnessConfig) { c.store = f }
 }
@@ -211,8 +212,8 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	h := &harness{
 		t: t, st: st, vault: v, sink: &memSink{}, resolver: &fakeResolver{st: st},
-		prober: &fakeProber{result: TestResult{OK: true, Checks: []Check{{Name: CheckConnection, Status: StatusOK, Message: "fine"}}},
-			cat: Catalog{Sections: map[string][]CatalogItem{"types": {{ID: 1, Name: "Support", Active: true}}}}},
+		prober: &fakeProber{result: probe.TestResult{OK: true, Checks: []probe.Check{{Name: probe.CheckConnection, Status: probe.StatusOK, Message: "fine"}}},
+			cat: probe.Catalog{Sections: map[string][]probe.CatalogItem{"types": {{ID: 1, Name: "Support", Active: true}}}}},
 		clock: clock, logs: &syncBuffer{},
 		hosts: map[string][]netip.Addr{
 			"zammad.example.com": {netip.MustParseAddr("93.184.216.34")},
@@ -240,9 +241,9 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 			return nil, fmt.Errorf("lookup %s: no such host", host)
 		},
 	}
-	if cfg.upstream {
-		up := NewUpstream(UpstreamOptions{LocalMode: cfg.localMode, AttemptTimeout: 5 * time.Second})
-		d.Prober, d.Catalog = up, up
+	if cfg.probe {
+		pr := probe.New(probe.Options{LocalMode: cfg.localMode, AttemptTimeout: 5 * time.Second})
+		d.Prober, d.Catalog = pr, pr
 	}
 	h.h = New(d)
 	if cfg.edge == nil {

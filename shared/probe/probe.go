@@ -1,10 +1,25 @@
-package api
+// Package probe tests a connector and reads what its upstream offers, for
+// the API's connector forms and mapping pickers: Test checks that a Zammad
+// or Kimai base URL answers as that application, that the token is
+// accepted, that it has the permissions Timebridge needs and that the
+// version is recent enough, each as a check whose message names the fix;
+// Catalog reads the sections a mapping can point at (Zammad's types,
+// organizations, agents and groups; Kimai's customers, projects, activities
+// and users).
+//
+// A person waits for each answer, so the clients (built by shared/connect)
+// use an interactive retry policy: two attempts, Retry-After hints of at
+// most 5 s, each attempt bounded by Options.AttemptTimeout and the whole
+// test or catalog read by Options.Timeout (inside API Gateway's 30 s).
+// Outside local mode the dialer refuses internal addresses
+// (shared/netguard), so a connector cannot point a token at the metadata
+// service even after the API's URL check (DNS rebinding).
+package probe
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +27,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/kimai"
 	"github.com/timebridge/timebridge/shared/netguard"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -59,9 +75,10 @@ type TestResult struct {
 	User    *TestUser `json:"user,omitempty"`
 }
 
-// failedBefore is a result whose check `name` failed before anything was
-// called; the checks before it count as not tried.
-func failedBefore(name, class, msg string) TestResult {
+// FailedBefore is the result of a test whose check `name` failed before
+// anything was called (a token or address refused by the caller); the
+// checks before it count as not tried.
+func FailedBefore(name, class, msg string) TestResult {
 	res := TestResult{}
 	failed := false
 	for _, n := range []string{CheckConnection, CheckAuth, CheckPermissions, CheckVersion} {
@@ -107,52 +124,39 @@ type Catalog struct {
 	Warnings []CatalogWarning
 }
 
-// UpstreamOptions tune Upstream; zero fields take defaults.
-type UpstreamOptions struct {
+// Options tune a Prober; zero fields take defaults.
+type Options struct {
 	// LocalMode allows loopback and other internal addresses (the local
 	// stack's simulators); otherwise the dialer refuses them.
 	LocalMode bool
-	Logger    *slog.Logger
+	Logger    *slog.Logger // retries and paging; default: discard
 	// AttemptTimeout bounds one HTTP attempt (default 8s); Timeout bounds
 	// a whole test or catalog read (default 25s, inside API Gateway's 30s).
 	AttemptTimeout time.Duration
 	Timeout        time.Duration
 }
 
-// Upstream tests connectors and reads their catalogs with the real Zammad
+// Prober tests connectors and reads their catalogs with the real Zammad
 // and Kimai clients. It is safe for concurrent use.
-type Upstream struct {
-	opts UpstreamOptions
-	http *http.Client
+type Prober struct {
+	timeout time.Duration
+	clients connect.Options
 }
 
-// NewUpstream returns an Upstream.
-func NewUpstream(o UpstreamOptions) *Upstream {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+// New returns a Prober.
+func New(o Options) *Prober {
 	if o.AttemptTimeout <= 0 {
 		o.AttemptTimeout = 8 * time.Second
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 25 * time.Second
 	}
-	return &Upstream{opts: o, http: netguard.HTTPClient(o.LocalMode)}
-}
-
-// interactive: a person is waiting, so fewer retries than a sync run.
-func (u *Upstream) policy() upstream.Policy {
-	return upstream.Policy{MaxAttempts: 2, AttemptTimeout: u.opts.AttemptTimeout, MaxRetryAfter: 5 * time.Second}
-}
-
-func (u *Upstream) zammad(baseURL, token string) (*zammad.Client, error) {
-	return zammad.New(baseURL, token, zammad.WithHTTPClient(u.http), zammad.WithRetryPolicy(u.policy()),
-		zammad.WithLogger(u.opts.Logger))
-}
-
-func (u *Upstream) kimai(baseURL, token string) (*kimai.Client, error) {
-	return kimai.New(baseURL, token, kimai.WithHTTPClient(u.http), kimai.WithRetryPolicy(u.policy()),
-		kimai.WithLogger(u.opts.Logger))
+	return &Prober{timeout: o.Timeout, clients: connect.Options{
+		HTTPClient: netguard.HTTPClient(o.LocalMode),
+		// Interactive: a person is waiting, so fewer retries than a sync run.
+		Policy: upstream.Policy{MaxAttempts: 2, AttemptTimeout: o.AttemptTimeout, MaxRetryAfter: 5 * time.Second},
+		Logger: o.Logger,
+	}}
 }
 
 // checker accumulates checks in a fixed order.
@@ -207,28 +211,28 @@ func reachFailure(err error) bool {
 // Test checks a connector: reachability, the token, the permissions
 // Timebridge needs and the version. It never returns an error: each
 // failure is a failed check whose message names the fix.
-func (u *Upstream) Test(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) TestResult {
-	ctx, cancel := context.WithTimeout(ctx, u.opts.Timeout)
+func (p *Prober) Test(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) TestResult {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	switch kind {
 	case tb.KindZammad:
-		return u.testZammad(ctx, baseURL, token)
+		return p.testZammad(ctx, baseURL, token)
 	case tb.KindKimai:
-		return u.testKimai(ctx, baseURL, token)
+		return p.testKimai(ctx, baseURL, token)
 	}
-	return failedBefore(CheckConnection, string(apperr.Validation), fmt.Sprintf("Unknown connector kind %q.", kind))
+	return FailedBefore(CheckConnection, string(apperr.Validation), fmt.Sprintf("Unknown connector kind %q.", kind))
 }
 
-func (u *Upstream) testZammad(ctx context.Context, baseURL, token string) TestResult {
+func (p *Prober) testZammad(ctx context.Context, baseURL, token string) TestResult {
 	var c checker
-	z, err := u.zammad(baseURL, token)
+	z, err := connect.Zammad(baseURL, token, p.clients)
 	if err != nil {
 		// zammad.New refuses only a malformed URL or token.
 		name := CheckConnection
 		if _, bad := apperr.FieldsOf(err)["token"]; bad {
 			name = CheckAuth
 		}
-		return failedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+		return FailedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
 	}
 	caps, err := z.Probe(ctx)
 	if caps.User.ID == 0 && err != nil { // GET /users/me failed
@@ -286,15 +290,15 @@ func kimaiVersionID(v string) int {
 	return n
 }
 
-func (u *Upstream) testKimai(ctx context.Context, baseURL, token string) TestResult {
+func (p *Prober) testKimai(ctx context.Context, baseURL, token string) TestResult {
 	var c checker
-	k, err := u.kimai(baseURL, token)
+	k, err := connect.Kimai(baseURL, token, p.clients)
 	if err != nil {
 		name := CheckConnection
 		if _, bad := apperr.FieldsOf(err)["token"]; bad {
 			name = CheckAuth
 		}
-		return failedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+		return FailedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
 	}
 	ver, err := k.Version(ctx)
 	if err != nil {
@@ -365,13 +369,13 @@ func (u *Upstream) testKimai(ctx context.Context, baseURL, token string) TestRes
 }
 
 // Catalog reads the sections of a connector's catalog concurrently.
-func (u *Upstream) Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) (Catalog, error) {
-	ctx, cancel := context.WithTimeout(ctx, u.opts.Timeout)
+func (p *Prober) Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, token string) (Catalog, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	var readers map[string]func(context.Context) ([]CatalogItem, error)
 	switch kind {
 	case tb.KindZammad:
-		z, err := u.zammad(baseURL, token)
+		z, err := connect.Zammad(baseURL, token, p.clients)
 		if err != nil {
 			return Catalog{}, err
 		}
@@ -405,7 +409,7 @@ func (u *Upstream) Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, 
 			},
 		}
 	case tb.KindKimai:
-		k, err := u.kimai(baseURL, token)
+		k, err := connect.Kimai(baseURL, token, p.clients)
 		if err != nil {
 			return Catalog{}, err
 		}
@@ -436,7 +440,7 @@ func (u *Upstream) Catalog(ctx context.Context, kind tb.ConnectorKind, baseURL, 
 			},
 		}
 	default:
-		return Catalog{}, apperr.New(apperr.Validation, "api: catalog", fmt.Sprintf("Unknown connector kind %q.", kind))
+		return Catalog{}, apperr.New(apperr.Validation, "probe: catalog", fmt.Sprintf("Unknown connector kind %q.", kind))
 	}
 
 	type result struct {
