@@ -25,11 +25,11 @@ const module = "github.com/timebridge/timebridge/"
 // from the consumer-side interfaces through which the code reaches AWS, so
 // a new method on one of them is a new action to grant.
 type needs struct {
-	// store.New: store.DynamoDBAPI on the table, Query on its index.
+	// store.New: store.DynamoDBAPI on the table, Query on its indexes.
 	store bool
 	// tableKeys, when set, narrows store: only these DynamoDB actions, each
 	// on items whose partition key matches one of the patterns
-	// (dynamodb:LeadingKeys), and nothing on the index. The functions'
+	// (dynamodb:LeadingKeys), and nothing on the indexes. The functions'
 	// actual calls are checked against it (TestRestrictedRolesCoverTheCode).
 	tableKeys map[string][]string
 	// queue.NewSender: queue.SQSAPI on the runs queue.
@@ -165,7 +165,7 @@ func methods(typ reflect.Type) []string {
 //     the values name the resources the grants are checked against;
 //   - grants: the needs table agrees with what each main constructs, and
 //     each function's role grants exactly the actions of the interfaces it
-//     uses on exactly its table, index, queue and secret families;
+//     uses on exactly its table, indexes, queue and secret families;
 //   - no wildcard actions or resources, no managed policies;
 //   - the queue: visibility timeout, DLQ redrive and retention, partial
 //     batch responses, batch size;

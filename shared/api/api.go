@@ -23,8 +23,7 @@
 // secret is shown only in the answer that made it: the profile's creation
 // and each rotation (POST /api/profiles/{id}/webhook-secret).
 //
-// Lists cost one store query (per profile for GET /api/runs without a
-// profile filter, see mergedRuns), never one per item.
+// Lists cost one store query, never one per item.
 package api
 
 import (
@@ -66,6 +65,7 @@ type Store interface {
 	PutRun(ctx context.Context, r tb.Run) (tb.Run, error) // queue.Submit records runs
 	GetRun(ctx context.Context, id string) (tb.Run, error)
 	ListRuns(ctx context.Context, profileID string, limit int, cursor string) ([]tb.Run, string, error)
+	ListAllRuns(ctx context.Context, limit int, cursor string) ([]tb.Run, string, error)
 
 	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
 	ConflictByID(ctx context.Context, id string) (tb.Conflict, error)

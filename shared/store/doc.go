@@ -3,15 +3,16 @@
 //
 // # Table
 //
-// Keys are strings: partition key "pk", sort key "sk". One global secondary
-// index "gsi1" (keys "gsi1pk", "gsi1sk", projection ALL) serves the few
-// access patterns the base table cannot. The number attribute "expires_at"
-// (Unix seconds) is the table's TTL attribute. Every item also carries
-// "type" (connector, profile, link, …) for humans and scans; an audit
-// event's own type is therefore stored as "event_type". Other attributes
-// are snake_case scalars; nested values (a link's baseline, a conflict's
-// snapshots, a run's counts and errors) are JSON strings, decimals their
-// string form.
+// Keys are strings: partition key "pk", sort key "sk". Two global secondary
+// indexes, "gsi1" (keys "gsi1pk", "gsi1sk") and "gsi2" (keys "gsi2pk",
+// "gsi2sk"), both with projection ALL, serve the few access patterns the
+// base table cannot; only runs carry gsi2 keys. The number attribute
+// "expires_at" (Unix seconds) is the table's TTL attribute. Every item also
+// carries "type" (connector, profile, link, …) for humans and scans; an
+// audit event's own type is therefore stored as "event_type". Other
+// attributes are snake_case scalars; nested values (a link's baseline, a
+// conflict's snapshots, a run's counts and errors) are JSON strings,
+// decimals their string form.
 //
 // Numbers inside keys are zero-padded to 12 digits so that they sort
 // numerically. Times inside keys and in attributes are UTC RFC 3339 with a
@@ -27,7 +28,7 @@
 //	cursor        P#<pid>              CURSOR                        -                      -
 //	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
 //	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
-//	run           RUN#<id>             RUN                           RUNS#<pid>             <queued>#<id>
+//	run           RUN#<id>             RUN                           RUNS#<pid>             <queued>#<id>    (gsi2pk RUNS, gsi2sk <queued>#<id>)
 //	run plan part RUN#<id>             PLAN#<gen>#<part>             -                      -
 //	audit event   AUDIT#<pid or ->     <time>#<id>                   AUDIT                  <time>#<id>
 //	delivery      DELIVERY#<id>        DELIVERY                      -                      -     (expires_at)
@@ -54,11 +55,19 @@
 //   - Conflicts: one item per entry (ConflictID), gsi1 lists them by status
 //     across profiles.
 //   - Runs are addressed by id alone; gsi1 lists a profile's runs newest
-//     first. A dry run's plan can exceed DynamoDB's 400 KB item limit, so it
-//     is stored gzip-compressed in "plan part" items under the run's
-//     partition; a new generation is written before the run item points to it
-//     and the old one is deleted afterwards, so readers never see a half
-//     plan. ListRuns returns runs without their plan; GetRun includes it.
+//     first (ListRuns), gsi2's single partition RUNS lists every profile's
+//     runs newest first (ListAllRuns), with the same kind of cursor. Both
+//     indexes' keys are written with the run item on every PutRun (MarkMerged
+//     changes none of them). Runs written before gsi2 existed lack its keys
+//     and are missing from ListAllRuns until they are written again; they
+//     stay in their profile's ListRuns. As with the audit log, the single
+//     partition limits run writes to about 1,000 per second, far above the
+//     rate at which runs are queued and finished. A dry run's plan can exceed
+//     DynamoDB's 400 KB item limit, so it is stored gzip-compressed in "plan
+//     part" items under the run's partition; a new generation is written
+//     before the run item points to it and the old one is deleted afterwards,
+//     so readers never see a half plan. ListRuns returns runs without their
+//     plan; GetRun includes it.
 //   - Audit events: one partition per profile (base table, newest first) and
 //     one global gsi1 partition for the cross-profile log. Before/After are
 //     stored as JSON strings and come back as json.RawMessage. With
@@ -92,8 +101,8 @@
 // reading first: Create* use attribute_not_exists, Update*/Delete* and the
 // versioned Put* compare the stored "version". A failed condition is
 // apperr.Conflict; a missing item is apperr.NotFound. Base-table reads are
-// strongly consistent; gsi1 reads (LinksByTicket, cross-profile conflicts,
-// ListRuns, the global audit log) are eventually consistent.
+// strongly consistent; index reads (LinksByTicket, cross-profile conflicts,
+// ListRuns, ListAllRuns, the global audit log) are eventually consistent.
 //
 // # Deleting a profile
 //

@@ -30,6 +30,10 @@ const (
 	MaxRunPageSize     = 500
 )
 
+// gsi2Runs is the one gsi2 partition: every run, for the list across
+// profiles.
+const gsi2Runs = "RUNS"
+
 func pkRun(id string) string { return "RUN#" + id }
 
 type runItem struct {
@@ -37,6 +41,8 @@ type runItem struct {
 	SK          string  `dynamodbav:"sk"`
 	GSI1PK      string  `dynamodbav:"gsi1pk"`
 	GSI1SK      string  `dynamodbav:"gsi1sk"`
+	GSI2PK      string  `dynamodbav:"gsi2pk"`
+	GSI2SK      string  `dynamodbav:"gsi2sk"`
 	Type        string  `dynamodbav:"type"`
 	ID          string  `dynamodbav:"id"`
 	ProfileID   string  `dynamodbav:"profile_id"`
@@ -72,9 +78,11 @@ type planPartItem struct {
 func planSK(gen string, part int) string { return fmt.Sprintf("%s%s#%04d", skPlanPrefix, gen, part) }
 
 func toRunItem(r timebridge.Run) (runItem, error) {
+	newest := fmtTime(r.QueuedAt) + "#" + r.ID
 	it := runItem{
 		PK: pkRun(r.ID), SK: skRun,
-		GSI1PK: "RUNS#" + r.ProfileID, GSI1SK: fmtTime(r.QueuedAt) + "#" + r.ID,
+		GSI1PK: "RUNS#" + r.ProfileID, GSI1SK: newest,
+		GSI2PK: gsi2Runs, GSI2SK: newest,
 		Type: "run",
 		ID:   r.ID, ProfileID: r.ProfileID, Trigger: r.Trigger, Mode: string(r.Mode), DryRun: r.DryRun,
 		TicketID: r.TicketID, From: fmtTimePtr(r.From), To: fmtTimePtr(r.To),
@@ -314,17 +322,31 @@ func (st *Store) ListRuns(ctx context.Context, pid string, limit int, cursor str
 	if err := checkID(op, "profile id", pid); err != nil {
 		return nil, "", err
 	}
+	return st.listRuns(ctx, op, indexGSI1, attrGSI1PK, attrGSI1SK, "RUNS#"+pid, limit, cursor)
+}
+
+// ListAllRuns is ListRuns across all profiles: one page of every run,
+// newest (QueuedAt, then id) first, read from gsi2. A cursor of one list
+// is refused by the other (apperr.Validation).
+func (st *Store) ListAllRuns(ctx context.Context, limit int, cursor string) ([]timebridge.Run, string, error) {
+	return st.listRuns(ctx, "store: list all runs", indexGSI2, attrGSI2PK, attrGSI2SK, gsi2Runs, limit, cursor)
+}
+
+// listRuns reads one page of the index partition pkName = pkValue, newest
+// first.
+func (st *Store) listRuns(ctx context.Context, op, index, pkName, skName, pkValue string, limit int, cursor string) ([]timebridge.Run, string, error) {
 	limit = pageSize(limit, DefaultRunPageSize, MaxRunPageSize)
-	gpk := "RUNS#" + pid
-	start, err := decodeCursor(op, cursor, map[string]string{attrGSI1PK: gpk}, attrGSI1PK, attrGSI1SK, attrPK, attrSK)
+	keyNames := []string{pkName, skName, attrPK, attrSK}
+	start, err := decodeCursor(op, cursor, map[string]string{pkName: pkValue}, keyNames...)
 	if err != nil {
 		return nil, "", err
 	}
 	res, err := st.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(st.table),
-		IndexName:                 aws.String(indexGSI1),
-		KeyConditionExpression:    aws.String("gsi1pk = :pk"),
-		ExpressionAttributeValues: avMap{":pk": avS(gpk)},
+		IndexName:                 aws.String(index),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": pkName},
+		ExpressionAttributeValues: avMap{":pk": avS(pkValue)},
 		ScanIndexForward:          aws.Bool(false),
 		ExclusiveStartKey:         start,
 		// One more than asked, to know whether another page exists.
@@ -337,10 +359,10 @@ func (st *Store) ListRuns(ctx context.Context, pid string, limit int, cursor str
 	next := ""
 	if len(items) > limit {
 		items = items[:limit]
-		next = encodeCursor(items[limit-1], attrGSI1PK, attrGSI1SK, attrPK, attrSK)
+		next = encodeCursor(items[limit-1], keyNames...)
 	} else if len(res.LastEvaluatedKey) > 0 {
 		// The backend stopped early (1 MB page limit): continue from there.
-		next = encodeCursor(res.LastEvaluatedKey, attrGSI1PK, attrGSI1SK, attrPK, attrSK)
+		next = encodeCursor(res.LastEvaluatedKey, keyNames...)
 	}
 	var its []runItem
 	if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {

@@ -70,9 +70,12 @@ const (
 	attrSK      = "sk"
 	attrGSI1PK  = "gsi1pk"
 	attrGSI1SK  = "gsi1sk"
+	attrGSI2PK  = "gsi2pk"
+	attrGSI2SK  = "gsi2sk"
 	attrVersion = "version"
 	attrExpires = "expires_at"
 	indexGSI1   = "gsi1"
+	indexGSI2   = "gsi2"
 )
 
 // Messages shown to users (apperr.Message).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -156,8 +157,12 @@ func TestCreateTableIdempotent(t *testing.T) {
 	if desc.Table.BillingModeSummary != nil && desc.Table.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing mode = %v", desc.Table.BillingModeSummary.BillingMode)
 	}
-	if len(desc.Table.GlobalSecondaryIndexes) != 1 || aws.ToString(desc.Table.GlobalSecondaryIndexes[0].IndexName) != "gsi1" {
-		t.Errorf("indexes = %+v", desc.Table.GlobalSecondaryIndexes)
+	var indexes []string
+	for _, g := range desc.Table.GlobalSecondaryIndexes {
+		indexes = append(indexes, aws.ToString(g.IndexName))
+	}
+	if slices.Sort(indexes); !slices.Equal(indexes, []string{"gsi1", "gsi2"}) {
+		t.Errorf("indexes = %v", indexes)
 	}
 	ttl, err := env.DynamoDB.DescribeTimeToLive(c, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 	noErr(t, err)
@@ -693,6 +698,90 @@ func TestRuns(t *testing.T) {
 
 	_, err = f.st.GetRun(c, "missing")
 	wantKind(t, err, apperr.NotFound)
+}
+
+// TestListAllRuns: gsi2 lists the runs of every profile newest first
+// (queued time, then id), paged without repeats or gaps; a run rewritten
+// later (a status change) keeps its place; MarkMerged keeps it listed; a
+// deleted profile's runs leave the list; cursors of ListRuns are refused.
+func TestListAllRuns(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := ctx(t)
+	const total = 75
+	profiles := []string{"pa", "pb", "pc"}
+	parallel(t, total, 8, func(i int) error {
+		// Every third run shares its queued time with the run before it:
+		// the id decides.
+		_, err := f.st.PutRun(c, timebridge.Run{
+			ID: fmt.Sprintf("run-%03d", i), ProfileID: profiles[i%len(profiles)], Mode: timebridge.ModeFull,
+			Status: timebridge.RunQueued, QueuedAt: t0.Add(time.Duration(i-i%3/2) * time.Second),
+		})
+		return err
+	})
+	// A status change rewrites the item: same keys, same place.
+	r := must[timebridge.Run](t)(f.st.GetRun(c, "run-010"))
+	r.Status = timebridge.RunSucceeded
+	must[timebridge.Run](t)(f.st.PutRun(c, r))
+	noErr(t, f.st.MarkMerged(c, []string{"run-011"}, "run-010", timebridge.RunSucceeded, t0, t0.Add(time.Second)))
+
+	list := func(limit int) []string {
+		var ids []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > total {
+				t.Fatal("too many pages")
+			}
+			runs, next, err := f.st.ListAllRuns(c, limit, cursor)
+			noErr(t, err)
+			if next != "" && len(runs) != limit {
+				t.Fatalf("a page before the last has %d runs, want %d", len(runs), limit)
+			}
+			for _, r := range runs {
+				ids = append(ids, r.ID)
+			}
+			if next == "" {
+				return ids
+			}
+			cursor = next
+		}
+	}
+	for _, limit := range []int{1, 7, 25, 500} {
+		ids := list(limit)
+		if len(ids) != total {
+			t.Fatalf("limit %d: listed %d runs, want %d", limit, len(ids), total)
+		}
+		for i, id := range ids {
+			if want := fmt.Sprintf("run-%03d", total-1-i); id != want {
+				t.Fatalf("limit %d: run %d = %s, want %s (newest first)", limit, i, id, want)
+			}
+		}
+	}
+	if runs, _, err := f.st.ListAllRuns(c, 1, ""); err != nil || runs[0].Plan != nil || runs[0].ProfileID != "pc" {
+		t.Fatalf("first run %+v %v", runs, err)
+	}
+
+	// Cursors of the two lists are not interchangeable.
+	_, perProfile, err := f.st.ListRuns(c, "pa", 1, "")
+	noErr(t, err)
+	_, _, err = f.st.ListAllRuns(c, 10, perProfile)
+	wantKind(t, err, apperr.Validation)
+	_, all, err := f.st.ListAllRuns(c, 1, "")
+	noErr(t, err)
+	_, _, err = f.st.ListRuns(c, "pa", 10, all)
+	wantKind(t, err, apperr.Validation)
+	_, _, err = f.st.ListAllRuns(c, 10, "garbage!")
+	wantKind(t, err, apperr.Validation)
+
+	// A deleted profile's runs leave the list.
+	noErr(t, f.st.DeleteProfileData(c, "pb"))
+	if ids := list(50); len(ids) != total-total/3 || slices.ContainsFunc(ids, func(id string) bool {
+		var n int
+		_, _ = fmt.Sscanf(id, "run-%d", &n)
+		return n%3 == 1
+	}) {
+		t.Fatalf("after deleting pb: %v", ids)
+	}
 }
 
 func TestRunPlan(t *testing.T) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,10 +25,11 @@ type TableAPI interface {
 
 var _ TableAPI = (*dynamodb.Client)(nil)
 
-// CreateTable creates the table the Store expects (pk/sk strings, index
-// gsi1 on gsi1pk/gsi1sk with projection ALL, on-demand billing), waits until
-// it is active and enables TTL on expires_at. It is idempotent: an existing
-// table is accepted if it has gsi1, and TTL is enabled only if it is not yet.
+// CreateTable creates the table the Store expects (pk/sk strings, indexes
+// gsi1 on gsi1pk/gsi1sk and gsi2 on gsi2pk/gsi2sk with projection ALL,
+// on-demand billing), waits until it is active and enables TTL on
+// expires_at. It is idempotent: an existing table is accepted if it has both
+// indexes, and TTL is enabled only if it is not yet.
 // Production stacks create the table in their template; this is for tests
 // and the local stack.
 func CreateTable(ctx context.Context, client TableAPI, name string) error {
@@ -41,19 +43,17 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 			{AttributeName: aws.String(attrSK), AttributeType: str},
 			{AttributeName: aws.String(attrGSI1PK), AttributeType: str},
 			{AttributeName: aws.String(attrGSI1SK), AttributeType: str},
+			{AttributeName: aws.String(attrGSI2PK), AttributeType: str},
+			{AttributeName: aws.String(attrGSI2SK), AttributeType: str},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
 		},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(indexGSI1),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrGSI1PK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrGSI1SK), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+			index(indexGSI1, attrGSI1PK, attrGSI1SK),
+			index(indexGSI2, attrGSI2PK, attrGSI2SK),
+		},
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
@@ -67,14 +67,12 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 	if err != nil {
 		return classify(err, op)
 	}
-	hasGSI := false
-	for _, g := range desc.Table.GlobalSecondaryIndexes {
-		if aws.ToString(g.IndexName) == indexGSI1 {
-			hasGSI = true
+	for _, want := range []string{indexGSI1, indexGSI2} {
+		if !slices.ContainsFunc(desc.Table.GlobalSecondaryIndexes, func(g types.GlobalSecondaryIndexDescription) bool {
+			return aws.ToString(g.IndexName) == want
+		}) {
+			return apperr.New(apperr.Internal, op, "The table "+name+" exists without index "+want+".")
 		}
-	}
-	if !hasGSI {
-		return apperr.New(apperr.Internal, op, "The table "+name+" exists without index "+indexGSI1+".")
 	}
 
 	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
@@ -98,4 +96,17 @@ func CreateTable(ctx context.Context, client TableAPI, name string) error {
 		return nil
 	}
 	return classify(err, op)
+}
+
+// index is a global secondary index on the string keys hash and rng,
+// projecting every attribute.
+func index(name, hash, rng string) types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName: aws.String(name),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+	}
 }

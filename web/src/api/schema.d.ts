@@ -343,7 +343,7 @@ export interface paths {
         };
         /**
          * List runs, newest first
-         * @description Without profile_id the runs of all profiles are merged (one query per profile per page).
+         * @description Without profile_id, the runs of all profiles (one query per page).
          */
         get: operations["listRuns"];
         put?: never;
