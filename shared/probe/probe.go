@@ -208,6 +208,31 @@ func reachFailure(err error) bool {
 	return false
 }
 
+// refused is the result of a client that refused the base URL or the
+// token before calling (the client constructors refuse only malformed ones
+// and name the field): an auth failure for the token, else a connection
+// failure.
+func refused(err error) TestResult {
+	name := CheckConnection
+	if _, bad := apperr.FieldsOf(err)["token"]; bad {
+		name = CheckAuth
+	}
+	return FailedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+}
+
+// firstCallFailed ends a test whose first call failed: the base URL did not
+// answer as the application (connection), or it did and refused the token
+// (auth).
+func (c *checker) firstCallFailed(app string, err error) TestResult {
+	if reachFailure(err) {
+		c.fail(CheckConnection, err)
+	} else {
+		c.ok(CheckConnection, app+" answered.")
+		c.fail(CheckAuth, err)
+	}
+	return c.done()
+}
+
 // Test checks a connector: reachability, the token, the permissions
 // Timebridge needs and the version. It never returns an error: each
 // failure is a failed check whose message names the fix.
@@ -227,22 +252,11 @@ func (p *Prober) testZammad(ctx context.Context, baseURL, token string) TestResu
 	var c checker
 	z, err := connect.Zammad(baseURL, token, p.clients)
 	if err != nil {
-		// zammad.New refuses only a malformed URL or token.
-		name := CheckConnection
-		if _, bad := apperr.FieldsOf(err)["token"]; bad {
-			name = CheckAuth
-		}
-		return FailedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+		return refused(err)
 	}
 	caps, err := z.Probe(ctx)
 	if caps.User.ID == 0 && err != nil { // GET /users/me failed
-		if reachFailure(err) {
-			c.fail(CheckConnection, err)
-		} else {
-			c.ok(CheckConnection, "Zammad answered.")
-			c.fail(CheckAuth, err)
-		}
-		return c.done()
+		return c.firstCallFailed("Zammad", err)
 	}
 	c.ok(CheckConnection, "Zammad answered.")
 	c.ok(CheckAuth, fmt.Sprintf("The token belongs to %s.", caps.User.FullName()))
@@ -294,21 +308,11 @@ func (p *Prober) testKimai(ctx context.Context, baseURL, token string) TestResul
 	var c checker
 	k, err := connect.Kimai(baseURL, token, p.clients)
 	if err != nil {
-		name := CheckConnection
-		if _, bad := apperr.FieldsOf(err)["token"]; bad {
-			name = CheckAuth
-		}
-		return FailedBefore(name, string(apperr.KindOf(err)), apperr.MessageOf(err))
+		return refused(err)
 	}
 	ver, err := k.Version(ctx)
 	if err != nil {
-		if reachFailure(err) {
-			c.fail(CheckConnection, err)
-		} else {
-			c.ok(CheckConnection, "Kimai answered.")
-			c.fail(CheckAuth, err)
-		}
-		return c.done()
+		return c.firstCallFailed("Kimai", err)
 	}
 	c.ok(CheckConnection, "Kimai answered.")
 	c.res.Version = ver.Version
