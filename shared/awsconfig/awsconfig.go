@@ -28,14 +28,15 @@
 //     the same burst. With an endpoint override in the environment, idle
 //     connections are therefore dropped after EmulatorIdleConnTimeout.
 //
-// Every client shares one HTTP client with connect, TLS and response-header
-// timeouts, and the SDK's standard retryer (AWS_MAX_ATTEMPTS and
-// AWS_RETRY_MODE still apply).
+// Every client shares one HTTP client (HTTPClient) with connect, TLS and
+// response-header timeouts, and the SDK's standard retryer (AWS_MAX_ATTEMPTS
+// and AWS_RETRY_MODE still apply).
 package awsconfig
 
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -92,7 +93,7 @@ func Load(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.C
 		}
 	}
 	fns := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(newHTTPClient(idle)),
+		config.WithHTTPClient(newHTTPClient(idle).BuildableClient),
 		config.WithRetryer(func() aws.Retryer { return retry.NewStandard() }),
 	}
 	fns = append(fns, optFns...)
@@ -103,6 +104,11 @@ func Load(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.C
 	if cfg.Region == "" {
 		return aws.Config{}, Options{}, errors.New("awsconfig: no AWS region configured (set AWS_REGION)")
 	}
+	// Wrapped only now: the SDK adds a custom CA bundle (AWS_CA_BUNDLE) to
+	// its own client type alone.
+	if b, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		cfg.HTTPClient = HTTPClient{b}
+	}
 	opts := Options{Region: cfg.Region}
 	if cfg.BaseEndpoint != nil {
 		opts.Endpoint = *cfg.BaseEndpoint
@@ -110,13 +116,38 @@ func Load(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.C
 	return cfg, opts, nil
 }
 
-// NewHTTPClient returns the HTTP client every AWS client uses: the SDK's
-// buildable client with bounded dial, TLS, response-header and overall
-// request times.
-func NewHTTPClient() *awshttp.BuildableClient { return newHTTPClient(IdleConnTimeout) }
+// HTTPClient is the HTTP client every AWS client uses: the SDK's buildable
+// client with bounded dial, TLS, response-header and overall request times,
+// whose requests hand net/http a body it can only Read.
+//
+// Why: the SDK wraps a request body in a "safe" reader that it closes as
+// soon as the response arrives, and whose WriteTo then returns io.EOF.
+// net/http's transport, after sending Content-Length bytes, reads the body
+// once more to check that nothing is left, and uses WriteTo when the body
+// has one. When the response came first (a fast server, a busy CPU), that
+// late io.EOF counts as a failed request write, and the transport closes
+// the connection under the response the SDK is still reading: "deserialization
+// failed … use of closed network connection" (aws-sdk-go-v2 issues 1825,
+// 2737). It struck the same request on every retry in tests on two cores.
+// Through Read, a closed body reports a clean end instead.
+type HTTPClient struct{ *awshttp.BuildableClient }
 
-func newHTTPClient(idle time.Duration) *awshttp.BuildableClient {
-	return awshttp.NewBuildableClient().
+// Do sends r with its body reduced to Read and Close.
+func (c HTTPClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readCloser{r.Body}
+	}
+	return c.BuildableClient.Do(r)
+}
+
+// readCloser hides every method of a body but Read and Close.
+type readCloser struct{ io.ReadCloser }
+
+// NewHTTPClient returns the HTTPClient with the default timeouts.
+func NewHTTPClient() HTTPClient { return newHTTPClient(IdleConnTimeout) }
+
+func newHTTPClient(idle time.Duration) HTTPClient {
+	return HTTPClient{awshttp.NewBuildableClient().
 		WithTimeout(RequestTimeout).
 		WithDialerOptions(func(d *net.Dialer) {
 			d.Timeout = DialTimeout
@@ -127,7 +158,7 @@ func newHTTPClient(idle time.Duration) *awshttp.BuildableClient {
 			tr.ResponseHeaderTimeout = ResponseHeaderTimeout
 			tr.IdleConnTimeout = idle
 			tr.MaxIdleConnsPerHost = 32
-		})
+		})}
 }
 
 // DynamoDB returns a DynamoDB client for cfg. With an endpoint override

@@ -1,18 +1,27 @@
 package awsconfig_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -69,7 +78,7 @@ func TestLoad(t *testing.T) {
 			if got := awsconfig.DynamoDB(cfg).Options().DisableValidateResponseChecksum; got != tc.wantDDBFix {
 				t.Errorf("DisableValidateResponseChecksum = %v, want %v", got, tc.wantDDBFix)
 			}
-			hc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+			hc, ok := cfg.HTTPClient.(awsconfig.HTTPClient)
 			if !ok || hc.GetTimeout() != awsconfig.RequestTimeout {
 				t.Errorf("http client = %T", cfg.HTTPClient)
 			}
@@ -178,4 +187,89 @@ func TestEmulatorClosesUnusedConnections(t *testing.T) {
 	if held < 2*awsconfig.EmulatorIdleConnTimeout {
 		t.Errorf("kumo closed an unused connection after %v; EmulatorIdleConnTimeout (%v) must stay well below that", held, awsconfig.EmulatorIdleConnTimeout)
 	}
+}
+
+// TestRequestBodyClosedEarly stages the race HTTPClient guards against: a
+// request larger than net/http's write buffer reaches the server in full,
+// the server answers at once (its body slowly), the SDK closes the request
+// body as soon as Do returns, and only then does the transport's write loop
+// read the body once more to check that nothing is left. The SDK's client
+// alone closed the connection under the response here ("use of closed
+// network connection"); HTTPClient must not.
+func TestRequestBodyClosedEarly(t *testing.T) {
+	headersRead := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		body := `{"Attributes":{"pad":{"S":"` + strings.Repeat("x", 8<<10) + `"}}}`
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = io.WriteString(w, body[:10])
+		w.(http.Flusher).Flush()
+		select { // the rest once the write loop has had its chance
+		case <-headersRead:
+			time.Sleep(300 * time.Millisecond)
+		case <-time.After(5 * time.Second):
+		}
+		_, _ = io.WriteString(w, body[10:])
+	}))
+	defer srv.Close()
+
+	hc := awsconfig.NewHTTPClient()
+	hc.BuildableClient = hc.WithTransportOptions(func(tr *http.Transport) {
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &stallingConn{Conn: c, headersRead: headersRead, release: make(chan struct{})}, nil
+		}
+	})
+	db := dynamodb.New(dynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), HTTPClient: hc, RetryMaxAttempts: 1,
+		Credentials:                     credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		DisableValidateResponseChecksum: true,
+	})
+	_, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String("t"),
+		Item: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: strings.Repeat("p", 64<<10)}}})
+	if err != nil {
+		t.Fatalf("PutItem: %v", err)
+	}
+}
+
+// stallingConn holds the write loop once the whole request has been sent,
+// until the response headers arrived and the SDK had time to close the
+// request body.
+type stallingConn struct {
+	net.Conn
+	headersRead chan struct{}
+	sent        bytes.Buffer // written by the write loop only
+	release     chan struct{}
+	once        sync.Once
+}
+
+func (c *stallingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.sent.Write(p[:n])
+	head, body, ok := bytes.Cut(c.sent.Bytes(), []byte("\r\n\r\n"))
+	if m := regexp.MustCompile(`(?i)\r\ncontent-length: (\d+)`).FindSubmatch(head); ok && m != nil {
+		if cl, _ := strconv.Atoi(string(m[1])); len(body) >= cl {
+			select {
+			case <-c.release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
+	return n, err
+}
+
+func (c *stallingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && bytes.HasPrefix(p[:n], []byte("HTTP/1.1 ")) {
+		c.once.Do(func() {
+			close(c.headersRead)
+			time.AfterFunc(100*time.Millisecond, func() { close(c.release) })
+		})
+	}
+	return n, err
 }

@@ -479,50 +479,33 @@ func TestWebhookQueueFailure(t *testing.T) {
 	}
 }
 
-// TestWebhookAckTime sends 200 distinct signed deliveries end to end through
-// the adapter against kumo and logs their acknowledgement times (DynamoDB GetItem, the
-// cached secret, the delivery put, the run put and the SQS send).
-func TestWebhookAckTime(t *testing.T) {
-	f := newFixture(t)
-	ev := sampleEvent(t)
-	const n = 200
-	durs := make([]time.Duration, 0, n)
-	for i := range n {
-		e := withHeader(variant(ev, i), "x-zammad-delivery", "ack-"+strconv.Itoa(i))
-		start := time.Now()
-		status, _ := f.send(t, e)
-		durs = append(durs, time.Since(start))
-		if status != http.StatusAccepted {
-			t.Fatalf("request %d: %d", i, status)
-		}
-	}
-	slices.Sort(durs)
-	p50, p95, p99 := durs[n/2], durs[n*95/100], durs[n*99/100]
-	t.Logf("webhook ack time over %d signed calls (kumo, %d-byte payload): p50 %v, p95 %v, p99 %v, max %v",
-		n, len(ev.Body), p50.Round(10*time.Microsecond), p95.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), durs[n-1].Round(10*time.Microsecond))
-	// The figure is logged for information; BenchmarkWebhook is what
-	// proves the 100 ms target (see README), not a timed assertion.
-	_ = p50
-}
-
 // BenchmarkWebhook: one signed, first-time delivery per iteration through
-// the adapter against kumo.
+// the adapter against kumo (DynamoDB GetItem, the cached secret, the
+// delivery put, the run put and the SQS send); it reports the mean and the
+// p50/p95/p99 acknowledgement times.
 //
 //	go test ./shared/webhook -run '^$' -bench BenchmarkWebhook -benchtime 500x
 func BenchmarkWebhook(b *testing.B) {
 	f := newFixture(b)
 	ev := sampleEvent(b)
 	proxy := f.proxy
+	var durs []time.Duration
 	i := 0
 	for b.Loop() {
 		i++
 		e := withHeader(variant(ev, i), "x-zammad-delivery", "bench-"+strconv.Itoa(i))
+		start := time.Now()
 		res, err := proxy(context.Background(), e)
+		durs = append(durs, time.Since(start))
 		if err != nil || res.StatusCode != http.StatusAccepted {
 			b.Fatalf("%d %v %s", res.StatusCode, err, res.Body)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/ack")
+	slices.Sort(durs)
+	for _, p := range []int{50, 95, 99} {
+		b.ReportMetric(float64(durs[(len(durs)-1)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
+	}
 }
 
 // memStore and memSecrets are in-memory stand-ins, to separate the
