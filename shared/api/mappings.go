@@ -14,10 +14,10 @@ type mappingInput struct {
 	TargetID int64  `json:"target_id"`
 }
 
-// Source ids as the engine looks them up (engine.Resolver): Zammad ids in
+// Source ids as the engine looks them up (plan.Lookup): Zammad ids in
 // decimal for activity (type), customer (organization) and user (agent);
 // the project key of the profile's strategy for projects
-// (engine.ProjectSource).
+// (plan.ProjectSource).
 var (
 	numericSource = regexp.MustCompile(`^(0|[1-9][0-9]{0,17})$`)
 	projectSource = regexp.MustCompile(`^(org-[0-9]{1,18}|ticket-[0-9]{1,18}|group-[0-9]{1,18}-org-[0-9]{1,18})$`)

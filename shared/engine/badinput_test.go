@@ -85,7 +85,7 @@ func TestBadInput(t *testing.T) {
 				if err != nil {
 					return nil, nil, err
 				}
-				k, err := kimai.New(kURL, kTok, kimai.WithPolicy(fastPolicy()))
+				k, err := kimai.New(kURL, kTok, kimai.WithRetryPolicy(fastPolicy()))
 				return z, k, err
 			}), nil, engine.Options{})
 			run, err := eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull})

@@ -72,11 +72,6 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpCli
 // timeout, Retry-After cap); zero fields take upstream.DefaultPolicy's values.
 func WithRetryPolicy(p upstream.Policy) Option { return func(c *config) { c.policy = p } }
 
-// WithPolicy is WithRetryPolicy's former name. It stays only until
-// shared/engine/badinput_test.go, which is being restructured, calls
-// WithRetryPolicy; delete it then.
-func WithPolicy(p upstream.Policy) Option { return WithRetryPolicy(p) }
-
 // WithTimeout sets the deadline of each HTTP request (attempt); it
 // overrides the policy's AttemptTimeout whatever the order of options.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
