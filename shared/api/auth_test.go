@@ -3,11 +3,12 @@ package api
 import (
 	"context"
 	"fmt"
-	"github.com/timebridge/timebridge/shared/apperr"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
 
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/edge"
@@ -26,7 +27,7 @@ func TestLogin(t *testing.T) {
 	r := h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth).want(t, 200)
 	m := r.obj(t)
 	exp, err := time.Parse(time.RFC3339, m["expires_at"].(string))
-	if err != nil || !exp.Equal(h.clock.now().Add(15*time.Minute)) {
+	if err != nil || !exp.Equal(h.clock.Now().Add(15*time.Minute)) {
 		t.Fatalf("expires_at %v (%v), want now+15m", m["expires_at"], err)
 	}
 	if tok, _ := m["token"].(string); strings.Count(tok, ".") != 2 {
@@ -66,7 +67,7 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("Retry-After %q, message %q", ra, e.Message)
 	}
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword, "device_token": device}, noAuth, fromIP("192.0.2.99")).want(t, 200)
-	h.clock.add(time.Minute)
+	h.clock.Add(time.Minute)
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": adminPassword}, noAuth, fromIP("192.0.2.99")).want(t, 200)
 	h.do("POST", "/api/auth/login", map[string]string{"username": adminUser, "password": "x", "device_token": strings.Repeat("d", 300)}, noAuth).wantError(t, 400, apperr.CodeValidation, "device_token")
 
@@ -137,7 +138,7 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 
 	// An expired token says so.
 	h.do("GET", "/api/connectors", nil).want(t, 200)
-	h.clock.add(12*time.Hour + time.Second)
+	h.clock.Add(12*time.Hour + time.Second)
 	e := h.do("GET", "/api/connectors", nil).wantError(t, 401, apperr.CodeUnauth, "")
 	if !strings.Contains(e.Message, "expired") {
 		t.Fatalf("expired token message %q", e.Message)

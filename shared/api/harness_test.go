@@ -23,8 +23,8 @@ import (
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/probe"
-	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 )
@@ -38,29 +38,6 @@ const (
 )
 
 // ---- fakes ----
-
-// memSink is an in-memory queue.Sink.
-type memSink struct {
-	mu   sync.Mutex
-	msgs []queue.Message
-	err  error
-}
-
-func (s *memSink) Send(_ context.Context, m queue.Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.msgs = append(s.msgs, m)
-	return nil
-}
-
-func (s *memSink) sent() []queue.Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]queue.Message(nil), s.msgs...)
-}
 
 // fakeResolver records calls and resolves conflicts in the store the way
 // the engine's keep_kimai/skip do, or fails with err.
@@ -115,47 +92,17 @@ func (f *fakeProber) Catalog(_ context.Context, _ tb.ConnectorKind, _ string, to
 	return f.cat, f.catErr
 }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // ---- harness ----
 
 type harness struct {
 	t        *testing.T
 	st       *store.Store
 	vault    *vault.Vault
-	sink     *memSink
+	sink     *testkit.Sink
 	resolver *fakeResolver
 	prober   *fakeProber
-	clock    *testClock
-	logs     *syncBuffer
+	clock    *testkit.Clock
+	logs     *testkit.Buffer
 	h        http.Handler
 	token    string
 	// hosts is the fake DNS of LookupHost.
@@ -202,7 +149,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		o(&cfg)
 	}
 	env := kumotest.Get(t)
-	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	st := env.NewStore(t)
 	prefix := "tb-test/" + kumotest.UniqueName(t)
 	v := vault.New(env.Secrets, prefix, 0)
@@ -211,10 +158,10 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{
-		t: t, st: st, vault: v, sink: &memSink{}, resolver: &fakeResolver{st: st},
+		t: t, st: st, vault: v, sink: &testkit.Sink{}, resolver: &fakeResolver{st: st},
 		prober: &fakeProber{result: probe.TestResult{OK: true, Checks: []probe.Check{{Name: probe.CheckConnection, Status: probe.StatusOK, Message: "fine"}}},
 			cat: probe.Catalog{Sections: map[string][]probe.CatalogItem{"types": {{ID: 1, Name: "Support", Active: true}}}}},
-		clock: clock, logs: &syncBuffer{},
+		clock: clock, logs: &testkit.Buffer{},
 		hosts: map[string][]netip.Addr{
 			"zammad.example.com": {netip.MustParseAddr("93.184.216.34")},
 			"kimai.example.com":  {netip.MustParseAddr("2606:2800:220:1::1")},
@@ -229,11 +176,11 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	d := Deps{
 		Store: s, Vault: v, Queue: h.sink, Resolver: h.resolver, Prober: h.prober, Catalog: h.prober,
-		Auth:      auth.New(auth.StaticAdmin(admin), st, auth.Options{Now: clock.now, Brake: cfg.brake}),
+		Auth:      auth.New(auth.StaticAdmin(admin), st, auth.Options{Now: clock.Now, Brake: cfg.brake}),
 		Edge:      cfg.edge,
 		PublicURL: publicURL, LocalMode: cfg.localMode,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    clock.now,
+		Now:    clock.Now,
 		LookupHost: func(_ context.Context, host string) ([]netip.Addr, error) {
 			if a, ok := h.hosts[host]; ok {
 				return a, nil

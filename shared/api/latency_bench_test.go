@@ -19,6 +19,7 @@ import (
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/probe"
+	"github.com/timebridge/timebridge/shared/testkit"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 )
@@ -53,7 +54,7 @@ func BenchmarkListLatency(b *testing.B) {
 	}
 	h := New(Deps{
 		Store: st, Vault: vault.New(env.Secrets, "tb-bench/"+kumotest.UniqueName(b), 0),
-		Queue: &memSink{}, Resolver: &fakeResolver{st: st},
+		Queue: &testkit.Sink{}, Resolver: &fakeResolver{st: st},
 		Prober: &fakeProber{result: probe.TestResult{OK: true}}, Catalog: &fakeProber{},
 		Auth:      auth.New(auth.StaticAdmin(admin), st, auth.Options{}),
 		PublicURL: publicURL,

@@ -83,7 +83,7 @@ func TestRuns(t *testing.T) {
 	if acc["status"] != "queued" || len(acc) != 2 || r.header.Get("Location") != "/api/runs/"+id {
 		t.Fatalf("accepted %v %v", acc, r.header)
 	}
-	msgs := h.sink.sent()
+	msgs := h.sink.Sent()
 	if len(msgs) != 1 || msgs[0].RunID != id || msgs[0].ProfileID != pid || msgs[0].Trigger != "manual" ||
 		msgs[0].Actor != adminUser || msgs[0].Mode != tb.ModeIncremental {
 		t.Fatalf("queued %+v", msgs)
@@ -95,7 +95,7 @@ func TestRuns(t *testing.T) {
 
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	h.do("POST", runs, map[string]any{"mode": "range", "from": from.Format(time.RFC3339), "to": from.AddDate(0, 1, 0).Format(time.RFC3339), "dry_run": true}).want(t, 202)
-	m := h.sink.sent()[1]
+	m := h.sink.Sent()[1]
 	if m.Mode != tb.ModeRange || !m.DryRun || m.From == nil || !m.From.Equal(from) || !m.To.Equal(from.AddDate(0, 1, 0)) {
 		t.Fatalf("range message %+v", m)
 	}
@@ -130,9 +130,9 @@ func TestRuns(t *testing.T) {
 	h.do("GET", "/api/runs/a%2Fb", nil).wantError(t, 400, apperr.CodeValidation, "id")
 
 	// A failing queue: 502, and the run is recorded as failed.
-	h.sink.err = apperr.New(apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment.")
+	h.sink.Fail(apperr.New(apperr.Upstream, "queue: send", "The run could not be queued; try again in a moment."))
 	h.do("POST", runs, map[string]any{"mode": "full"}).wantError(t, 502, apperr.CodeUpstream, "")
-	h.sink.err = nil
+	h.sink.Fail(nil)
 	var pg page[tb.Run]
 	h.do("GET", "/api/runs?profile_id="+pid, nil).want(t, 200).decode(t, &pg)
 	if len(pg.Items) != 5 || pg.Items[0].Status != tb.RunFailed || pg.NextCursor != "" {
@@ -164,7 +164,7 @@ func TestRunsAcrossProfiles(t *testing.T) {
 		if i%3 == 1 {
 			pid = pids[1]
 		}
-		h.clock.add(time.Second)
+		h.clock.Add(time.Second)
 		id := h.do("POST", "/api/profiles/"+pid+"/runs", map[string]any{"mode": "incremental"}).want(t, 202).obj(t)["id"].(string)
 		want[id] = true
 	}
