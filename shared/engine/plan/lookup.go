@@ -251,7 +251,7 @@ func (r *Lookup) Customer(orgID int64) Match {
 	}
 	if id, ok := r.Mappings.get(tb.MapCustomer, src); ok {
 		if _, exists := x.customers[id]; !exists {
-			return Match{Problem: fmt.Sprintf("Organization %q is mapped to Kimai customer %d, which no longer exists; update the customer mapping.", orgLabel(orgName, orgID), id)}
+			return Match{Problem: fmt.Sprintf("Organization %q is mapped to Kimai customer %d, which no longer exists; update the customer mapping.", label(orgName, orgID), id)}
 		}
 		return Match{ID: id}
 	}
@@ -265,10 +265,12 @@ func (r *Lookup) Customer(orgID int64) Match {
 	if orgID == 0 {
 		return Match{Problem: "The ticket has no organization and the profile has no default customer; set a default customer or enable auto-create customers."}
 	}
-	return Match{Problem: fmt.Sprintf("Organization %q has no Kimai customer; map it under Mappings › Customers or enable auto-create customers.", orgLabel(orgName, orgID))}
+	return Match{Problem: fmt.Sprintf("Organization %q has no Kimai customer; map it under Mappings › Customers or enable auto-create customers.", label(orgName, orgID))}
 }
 
-func orgLabel(name string, id int64) string {
+// label names a Zammad organization or type in a message: its name, else
+// its id.
+func label(name string, id int64) string {
 	if name == "" {
 		return "#" + strconv.FormatInt(id, 10)
 	}
@@ -323,7 +325,7 @@ func (r *Lookup) Activity(typeID int64) Match {
 	src := strconv.FormatInt(typeID, 10)
 	if id, ok := r.Mappings.get(tb.MapActivity, src); ok {
 		if _, exists := x.activities[id]; !exists {
-			return Match{Problem: fmt.Sprintf("Activity type %q is mapped to Kimai activity %d, which no longer exists; update the activity mapping.", typeLabel(name, typeID), id)}
+			return Match{Problem: fmt.Sprintf("Activity type %q is mapped to Kimai activity %d, which no longer exists; update the activity mapping.", label(name, typeID), id)}
 		}
 		return Match{ID: id}
 	}
@@ -337,14 +339,7 @@ func (r *Lookup) Activity(typeID int64) Match {
 	if typeID == 0 {
 		return Match{Problem: "The entry has no activity type and the profile has no default activity; set a default activity or enable auto-create activities."}
 	}
-	return Match{Problem: fmt.Sprintf("Activity type %q has no Kimai activity; map it under Mappings › Activities or enable auto-create activities.", typeLabel(name, typeID))}
-}
-
-func typeLabel(name string, id int64) string {
-	if name == "" {
-		return "#" + strconv.FormatInt(id, 10)
-	}
-	return name
+	return Match{Problem: fmt.Sprintf("Activity type %q has no Kimai activity; map it under Mappings › Activities or enable auto-create activities.", label(name, typeID))}
 }
 
 // User looks up the Kimai user for a Zammad agent. ID 0 with no problem

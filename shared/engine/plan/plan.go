@@ -189,13 +189,8 @@ func decide(in Input, d *Desired) Change {
 	var obs Observation
 	var observed bool
 	if synced {
-		obs, observed = in.Observed[l.TimesheetID]
-		if observed && obs.Found {
-			s := obs.Sheet
-			ch.Observed = &s
-		}
-		if observed && obs.Denied != "" {
-			ch.Action, ch.Conflict = tb.ActionConflict, unreadable(l, obs)
+		var denied bool
+		if obs, observed, denied = observeInto(in, l, &ch); denied {
 			return ch
 		}
 	}
@@ -283,13 +278,8 @@ func decideVanished(in Input, l tb.Link) Change {
 		ch.Action, ch.Reason = tb.ActionSkip, fmt.Sprintf("open conflict %s awaits a resolution", conflict.Kind)
 		return ch
 	}
-	obs, observed := in.Observed[l.TimesheetID]
-	if observed && obs.Found {
-		s := obs.Sheet
-		ch.Observed = &s
-	}
-	if observed && obs.Denied != "" {
-		ch.Action, ch.Conflict = tb.ActionConflict, unreadable(l, obs)
+	obs, observed, denied := observeInto(in, l, &ch)
+	if denied {
 		return ch
 	}
 	ch = guardedWrite(ch, l, obs, observed, force, tb.ActionDelete, "entry deleted in Zammad")
@@ -301,6 +291,21 @@ func decideVanished(in Input, l tb.Link) Change {
 	}
 	ch.CloseConflict = hasConflict && ch.Action != tb.ActionConflict && ch.Action != tb.ActionSkip
 	return ch
+}
+
+// observeInto puts what Kimai was observed to hold for l's timesheet into
+// ch. denied reports that Kimai refused to show it: ch is then that conflict.
+func observeInto(in Input, l tb.Link, ch *Change) (obs Observation, observed, denied bool) {
+	obs, observed = in.Observed[l.TimesheetID]
+	if observed && obs.Found {
+		s := obs.Sheet
+		ch.Observed = &s
+	}
+	if observed && obs.Denied != "" {
+		ch.Action, ch.Conflict = tb.ActionConflict, unreadable(l, obs)
+		return obs, observed, true
+	}
+	return obs, observed, false
 }
 
 func unreadable(l tb.Link, obs Observation) *ConflictSpec {
