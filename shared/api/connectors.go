@@ -154,30 +154,45 @@ func staleVersion(what string, current int64) error {
 		fmt.Sprintf("The %s was changed in the meantime (version %d is current); reload it and try again.", what, current))
 }
 
-func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
+// loadForPatch decodes a PATCH request's body into in and loads the record
+// at its path id with get, refusing a missing or stale expected version
+// (version(in), or If-Match).
+func loadForPatch[In, R any](r *http.Request, in *In, what string, version func(*In) *int64,
+	get func(context.Context, string) (R, error), stored func(R) int64) (R, error) {
+	var zero R
 	id, err := pathID(r, "id")
 	if err != nil {
-		return err
+		return zero, err
 	}
-	var in connectorPatch
-	if err := decodeJSON(r, &in); err != nil {
-		return err
+	if err := decodeJSON(r, in); err != nil {
+		return zero, err
 	}
-	expect, ok, err := expectedVersion(r, in.Version)
+	expect, ok, err := expectedVersion(r, version(in))
 	if err != nil {
-		return err
+		return zero, err
 	}
 	if !ok {
-		return fieldError("version", "is required (the version you read, or send If-Match)")
+		return zero, fieldError("version", "is required (the version you read, or send If-Match)")
 	}
-	cur, err := s.Store.GetConnector(ctx, id)
+	cur, err := get(r.Context(), id)
+	if err != nil {
+		return zero, err
+	}
+	if v := stored(cur); v != expect {
+		return zero, staleVersion(what, v)
+	}
+	return cur, nil
+}
+
+func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var in connectorPatch
+	cur, err := loadForPatch(r, &in, "connector", func(in *connectorPatch) *int64 { return in.Version },
+		s.Store.GetConnector, func(c tb.Connector) int64 { return c.Version })
 	if err != nil {
 		return err
 	}
-	if cur.Version != expect {
-		return staleVersion("connector", cur.Version)
-	}
+	id := cur.ID
 	p := problems{}
 	next := cur
 	if in.Kind != nil && tb.ConnectorKind(*in.Kind) != cur.Kind {
@@ -215,7 +230,7 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 		next.TokenSecret = vault.ConnectorToken(id)
 		next.TokenHint = vault.Hint(token)
 	}
-	updated, err := s.Store.UpdateConnector(ctx, next, expect)
+	updated, err := s.Store.UpdateConnector(ctx, next, cur.Version)
 	if err != nil {
 		return err
 	}

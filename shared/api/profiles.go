@@ -294,28 +294,13 @@ func (s *server) getProfile(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) patchProfile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
 	var in profileInput
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	expect, ok, err := expectedVersion(r, in.Version)
+	cur, err := loadForPatch(r, &in, "profile", func(in *profileInput) *int64 { return in.Version },
+		s.Store.GetProfile, func(p tb.Profile) int64 { return p.Version })
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fieldError("version", "is required (the version you read, or send If-Match)")
-	}
-	cur, err := s.Store.GetProfile(ctx, id)
-	if err != nil {
-		return err
-	}
-	if cur.Version != expect {
-		return staleVersion("profile", cur.Version)
-	}
+	id := cur.ID
 	p := problems{}
 	next := cur
 	in.apply(p, &next, false)
@@ -338,7 +323,7 @@ func (s *server) patchProfile(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	next = next.WithDefaults()
-	updated, err := s.Store.UpdateProfile(ctx, next, expect)
+	updated, err := s.Store.UpdateProfile(ctx, next, cur.Version)
 	if err != nil {
 		return err
 	}
