@@ -184,6 +184,27 @@ func loadForPatch[In, R any](r *http.Request, in *In, what string, version func(
 	return cur, nil
 }
 
+// loadForDelete loads the record a DELETE request names with load, refusing
+// a stale expected version (If-Match, optional).
+func loadForDelete[R any](r *http.Request, what string, load func(*http.Request) (R, error), stored func(R) int64) (R, error) {
+	var zero R
+	if _, err := query(r); err != nil {
+		return zero, err
+	}
+	cur, err := load(r)
+	if err != nil {
+		return zero, err
+	}
+	expect, ok, err := expectedVersion(r, nil)
+	if err != nil {
+		return zero, err
+	}
+	if v := stored(cur); ok && expect != v {
+		return zero, staleVersion(what, v)
+	}
+	return cur, nil
+}
+
 func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var in connectorPatch
@@ -255,19 +276,9 @@ func (s *server) patchConnector(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) deleteConnector(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if _, err := query(r); err != nil {
-		return err
-	}
-	cur, err := s.loadConnector(r)
+	cur, err := loadForDelete(r, "connector", s.loadConnector, func(c tb.Connector) int64 { return c.Version })
 	if err != nil {
 		return err
-	}
-	expect, ok, err := expectedVersion(r, nil)
-	if err != nil {
-		return err
-	}
-	if ok && expect != cur.Version {
-		return staleVersion("connector", cur.Version)
 	}
 	profiles, err := s.Store.ListProfiles(ctx)
 	if err != nil {

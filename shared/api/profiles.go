@@ -337,19 +337,9 @@ func (s *server) patchProfile(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) deleteProfile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if _, err := query(r); err != nil {
-		return err
-	}
-	cur, err := s.loadProfile(r)
+	cur, err := loadForDelete(r, "profile", s.loadProfile, func(p tb.Profile) int64 { return p.Version })
 	if err != nil {
 		return err
-	}
-	expect, ok, err := expectedVersion(r, nil)
-	if err != nil {
-		return err
-	}
-	if ok && expect != cur.Version {
-		return staleVersion("profile", cur.Version)
 	}
 	// DeleteProfile removes the profile and then its data (mappings,
 	// links, cursor, conflicts, runs); audit events stay as history.

@@ -11,6 +11,7 @@ import (
 	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimai"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/upstream"
 )
 
 // apply executes a plan with the profile's write concurrency. Per-entry
@@ -197,7 +198,7 @@ func (r *runner) createWithRecovery(ctx context.Context, d *plan.Desired) (tb.Ti
 			return tb.Timesheet{}, &duplicateError{found: found}
 		}
 		if attempt < r.e.opts.CreateAttempts {
-			if err := sleep(ctx, delay); err != nil {
+			if err := upstream.Sleep(ctx, delay); err != nil {
 				return tb.Timesheet{}, lastErr
 			}
 			delay *= 2
@@ -451,17 +452,6 @@ func (r *runner) closeConflict(ctx context.Context, entryID int64, why string) e
 	r.addAudit(tb.AuditEvent{Type: "conflict.resolved", Subject: entrySubject(entryID), Actor: c.ResolvedBy,
 		Message: fmt.Sprintf("%s resolved (%s): %s", c.Kind, c.Resolution, why), Before: before.Status, After: c.Status})
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // persistCtx is the context of the bookkeeping write that follows a

@@ -143,7 +143,7 @@ func New(cfg Config) (*Client, error) {
 		},
 		classify: cfg.Classify,
 		log:      log,
-		sleep:    sleepCtx,
+		sleep:    Sleep,
 	}, nil
 }
 
@@ -462,7 +462,8 @@ func serviceName(s string) string {
 	return s
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits for d, or until ctx ends (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
