@@ -301,11 +301,39 @@ func (s *Stack) createTables(ctx context.Context, ddb *dynamodb.Client) error {
 			if !errors.As(err, &inUse) {
 				return fmt.Errorf("devstack: create table %s: %w", t.Name, err)
 			}
+			if err := checkIndexes(ctx, ddb, t); err != nil {
+				return err
+			}
 		}
 		if t.TTLAttr != "" {
 			_, _ = ddb.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: aws.String(t.Name),
 				TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String(t.TTLAttr), Enabled: aws.Bool(true)}})
 		}
+	}
+	return nil
+}
+
+// checkIndexes compares a table kept from an earlier make dev with the
+// template: kumo cannot add an index to an existing table, so a missing one
+// is an error that says how to start afresh.
+func checkIndexes(ctx context.Context, ddb *dynamodb.Client, t Table) error {
+	out, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(t.Name)})
+	if err != nil {
+		return fmt.Errorf("devstack: describe table %s: %w", t.Name, err)
+	}
+	have := map[string]bool{}
+	for _, ix := range out.Table.GlobalSecondaryIndexes {
+		have[aws.ToString(ix.IndexName)] = true
+	}
+	var missing []string
+	for _, ix := range t.Indexes {
+		if !have[ix.Name] {
+			missing = append(missing, ix.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("devstack: the local table %s was made from an older template.yaml and lacks index %s, which the emulator cannot add; run \"make dev-reset\" to start with fresh local data",
+			t.Name, strings.Join(missing, ", "))
 	}
 	return nil
 }
