@@ -4,7 +4,7 @@
 #   make kumo        (re)build the local AWS emulator bin/kumo
 #   make help        list targets
 #
-# Integration tests start and stop kumo themselves (shared/kumotest); with
+# Integration tests start and stop kumo themselves (shared/testkit/kumotest); with
 # AWS_ENDPOINT_URL set they use that emulator (e.g. LocalStack) instead.
 
 SHELL := bash
@@ -79,9 +79,9 @@ bench: $(KUMO_BIN) ## sync (10,000 entries), API list latency, webhook ack, boot
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -run '^$$' -bench BenchmarkWebhook -benchtime 500x -benchmem ./shared/webhook/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
-		$(GO) test -run '^$$' -bench BenchmarkBootstrapStartup -benchtime 10x ./shared/devstack/
+		$(GO) test -run '^$$' -bench BenchmarkBootstrapStartup -benchtime 10x ./shared/testkit/devstack/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
-		$(GO) test -run '^$$' -bench BenchmarkLoad -benchtime 1x -timeout 30m ./shared/devstack/
+		$(GO) test -run '^$$' -bench BenchmarkLoad -benchtime 1x -timeout 30m ./shared/testkit/devstack/
 
 # The check tools are pinned in infra/tools (its own module, each a tool
 # dependency): staticcheck, govulncheck, and the vulnerability database,

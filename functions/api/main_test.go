@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timebridge/timebridge/shared/starttest"
+	"github.com/timebridge/timebridge/shared/testkit/starttest"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"

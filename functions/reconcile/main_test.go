@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/timebridge/timebridge/shared/starttest"
+	"github.com/timebridge/timebridge/shared/testkit/starttest"
 )
 
 func TestMain(m *testing.M) { starttest.Main(m, main) }

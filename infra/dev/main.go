@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/timebridge/timebridge/shared/devstack"
+	"github.com/timebridge/timebridge/shared/testkit/devstack"
 )
 
 func main() {

@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// testOnly are packages that exist for tests, benchmarks and make dev; a
-// Lambda binary must never link them (a simulator in production would
-// answer as Zammad or Kimai).
-var testOnly = []string{"shared/zammadsim", "shared/kimaisim", "shared/devstack", "shared/kumotest", "shared/starttest"}
+// testOnly are the folders of packages that exist for tests, benchmarks and
+// make dev (the simulators, the test kit and its harnesses); a Lambda binary
+// must never link them (a simulator in production would answer as Zammad or
+// Kimai).
+var testOnly = []string{"shared/sim", "shared/testkit"}
 
 // TestFunctionsLinkNoTestSupport: the dependency closure of every
 // functions/<name> binary (as SAM builds it) holds none of testOnly.

@@ -18,14 +18,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/schedule"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/webhook"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // call is one DynamoDB request: its action and the partition keys it

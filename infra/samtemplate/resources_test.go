@@ -24,9 +24,9 @@ import (
 
 	"github.com/timebridge/timebridge/infra/samtemplate"
 	"github.com/timebridge/timebridge/shared/auth"
-	"github.com/timebridge/timebridge/shared/devstack"
 	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit/devstack"
 	"github.com/timebridge/timebridge/shared/webhook"
 )
 

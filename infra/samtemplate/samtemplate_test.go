@@ -137,7 +137,7 @@ func tokenTarget(tok string) (id, attr string, ok bool) {
 	return id, attr, true
 }
 
-// functionDir is the functions/<dir> of a logical id; shared/devstack
+// functionDir is the functions/<dir> of a logical id; shared/testkit/devstack
 // derives it the same way, so the convention is load-bearing.
 func functionDir(logicalID string) string {
 	return strings.ToLower(strings.TrimSuffix(logicalID, "Function"))

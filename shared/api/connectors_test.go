@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/kimaisim"
 	"github.com/timebridge/timebridge/shared/netguard"
 	"github.com/timebridge/timebridge/shared/probe"
-	"github.com/timebridge/timebridge/shared/zammadsim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 )
 
 func TestConnectorsCRUD(t *testing.T) {

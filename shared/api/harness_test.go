@@ -21,10 +21,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/timebridge/timebridge/shared/auth"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/testkit"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 )

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/auth"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/testkit"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 )

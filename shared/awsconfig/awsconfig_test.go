@@ -27,7 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/timebridge/timebridge/shared/awsconfig"
-	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 )
 
 func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }

@@ -10,9 +10,9 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/kimai"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/zammad"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // TestBadInput points the engine at broken upstreams: each case must give a

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // BenchmarkSync10k measures the scale target: a first full sync of 10,000

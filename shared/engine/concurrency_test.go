@@ -22,16 +22,16 @@ import (
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/ident"
-	"github.com/timebridge/timebridge/shared/kimaisim"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/reconcile"
 	"github.com/timebridge/timebridge/shared/schedule"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/webhook"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // TestEverythingAtOnce throws every trigger at one profile at the same

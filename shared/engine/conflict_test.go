@@ -8,9 +8,9 @@ import (
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // scenario produces one conflict of a kind for one entry.

@@ -10,9 +10,9 @@ import (
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/engine/plan"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 func at(h, m int) time.Time { return time.Date(2026, 3, 16, h, m, 0, 0, time.UTC) }

@@ -12,7 +12,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/engine/plan"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 

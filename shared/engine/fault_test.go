@@ -9,10 +9,10 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // TestFaultsExactlyOnce syncs 2,000 entries through an unreliable Kimai and

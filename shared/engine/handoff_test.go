@@ -9,10 +9,10 @@ import (
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // TestHandOff: ticket runs handed over while another owner holds the

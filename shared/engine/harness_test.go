@@ -13,15 +13,15 @@ import (
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/engine/plan"
-	"github.com/timebridge/timebridge/shared/kimaisim"
-	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/testkit"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/zammad"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 

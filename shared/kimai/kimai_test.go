@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"

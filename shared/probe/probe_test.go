@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // TestGuardedDialer: outside local mode the clients refuse to connect to

@@ -20,10 +20,10 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/reconcile"
 	"github.com/timebridge/timebridge/shared/store"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 

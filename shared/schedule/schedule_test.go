@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/schedule"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/testkit"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 

@@ -18,8 +18,8 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/testkit"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	"github.com/timebridge/timebridge/shared/vault"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/timebridge/timebridge/shared/queue"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/webhook"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 // updateEvents regenerates events/webhook-request.json from the Zammad

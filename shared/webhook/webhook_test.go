@@ -24,14 +24,14 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/timebridge/timebridge/shared/apperr"
-	"github.com/timebridge/timebridge/shared/kumotest"
 	"github.com/timebridge/timebridge/shared/queue"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/testkit"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 	"github.com/timebridge/timebridge/shared/webhook"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 func TestMain(m *testing.M) { os.Exit(kumotest.Run(m)) }

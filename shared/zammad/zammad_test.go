@@ -21,8 +21,8 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/decimal"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/upstream"
-	"github.com/timebridge/timebridge/shared/zammadsim"
 )
 
 const (

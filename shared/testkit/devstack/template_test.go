@@ -8,7 +8,7 @@ import (
 // TestParseTemplate reads the real template.yaml: the local stack is built
 // from it, so every resource make dev needs must be found and resolved.
 func TestParseTemplate(t *testing.T) {
-	tm, err := ParseTemplate(filepath.Join("..", "..", "template.yaml"), "timebridge-local", "us-east-1", "000000000000")
+	tm, err := ParseTemplate(filepath.Join("..", "..", "..", "template.yaml"), "timebridge-local", "us-east-1", "000000000000")
 	if err != nil {
 		t.Fatal(err)
 	}

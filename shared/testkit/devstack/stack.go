@@ -37,8 +37,8 @@ import (
 
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/awsconfig"
-	"github.com/timebridge/timebridge/shared/kimaisim"
-	"github.com/timebridge/timebridge/shared/zammadsim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 )
 
 // Options configure a stack. Zero ports pick free ones (tests).

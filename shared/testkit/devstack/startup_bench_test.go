@@ -25,7 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
-	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 )
 
 // startupEvents are the events of the first invocation: the samples in
@@ -60,7 +60,7 @@ var startupEvents = map[string]struct {
 //	go test -run '^$' -bench BenchmarkBootstrapStartup -benchtime 10x ./shared/devstack/
 func BenchmarkBootstrapStartup(b *testing.B) {
 	ctx := context.Background()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {
 		b.Fatal(err)
 	}

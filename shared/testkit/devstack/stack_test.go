@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timebridge/timebridge/shared/kumotest"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 )
 
 // TestTableFromAnOlderTemplate: a table kept from an earlier make dev that
@@ -14,7 +14,7 @@ import (
 // instead of failing later on the first query of that index.
 func TestTableFromAnOlderTemplate(t *testing.T) {
 	env := kumotest.Start(t)
-	tm, err := ParseTemplate(filepath.Join("..", "..", "template.yaml"), stackName, region, account)
+	tm, err := ParseTemplate(filepath.Join("..", "..", "..", "template.yaml"), stackName, region, account)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/decimal"
-	"github.com/timebridge/timebridge/shared/devstack"
-	"github.com/timebridge/timebridge/shared/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/testkit"
-	"github.com/timebridge/timebridge/shared/zammadsim"
+	"github.com/timebridge/timebridge/shared/testkit/devstack"
 )
 
 // TestEndToEnd runs the local stack (kumo with the template's resources,
@@ -31,7 +31,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
 	bin := os.Getenv("TIMEBRIDGE_KUMO_BIN")
 	if bin == "" {
 		bin = filepath.Join(root, "bin", "kumo")

@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/decimal"
-	"github.com/timebridge/timebridge/shared/devstack"
 	"github.com/timebridge/timebridge/shared/engine/plan"
-	"github.com/timebridge/timebridge/shared/kimaisim"
-	"github.com/timebridge/timebridge/shared/zammadsim"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
+	"github.com/timebridge/timebridge/shared/testkit/devstack"
 )
 
 var (
@@ -57,7 +57,7 @@ var (
 //
 //	go test -run '^$' -bench BenchmarkLoad -benchtime=1x -timeout 30m ./shared/devstack/
 func BenchmarkLoad(b *testing.B) {
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
 	bin := os.Getenv("TIMEBRIDGE_KUMO_BIN")
 	if bin == "" {
 		bin = filepath.Join(root, "bin", "kumo")
