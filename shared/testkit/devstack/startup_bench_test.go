@@ -3,6 +3,7 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
+	"github.com/timebridge/timebridge/shared/edge"
 	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 )
 
@@ -101,6 +103,9 @@ func BenchmarkBootstrapStartup(b *testing.B) {
 			if payload, err = os.ReadFile(filepath.Join(root, "events", ev.file)); err != nil {
 				b.Fatal(err)
 			}
+		}
+		if f.Dir == "api" {
+			payload = withOrigin(b, payload, s.origin)
 		}
 		arm := filepath.Join(binDir, f.Dir, "linux_arm64", "bootstrap")
 		local := filepath.Join(binDir, f.Dir, "local", "bootstrap")
@@ -322,3 +327,26 @@ func fileSize(b *testing.B, path string) int64 {
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// withOrigin adds what CloudFront sends with every request to an API
+// Gateway event, as make dev's front does: the origin secret
+// (edge.OriginHeader), without which the API refuses the request, and the
+// viewer's address (edge.ViewerHeader).
+func withOrigin(b *testing.B, payload []byte, origin string) []byte {
+	var ev map[string]any
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		b.Fatal(err)
+	}
+	h, _ := ev["headers"].(map[string]any)
+	if h == nil {
+		h = map[string]any{}
+	}
+	h[strings.ToLower(edge.OriginHeader)] = origin
+	h[strings.ToLower(edge.ViewerHeader)] = "198.51.100.23"
+	ev["headers"] = h
+	out, err := json.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
