@@ -1,6 +1,9 @@
 package devstack
 
 import (
+	"encoding/json"
+	"flag"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -44,5 +47,39 @@ func TestParseTemplate(t *testing.T) {
 	}
 	if got := rate("rate(5 minutes)"); got.Minutes() != 5 {
 		t.Fatalf("rate %v", got)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/template.golden.json from the current parser")
+
+// TestParseTemplateGolden pins everything ParseTemplate resolves from the
+// real template.yaml (names, keys, queue wiring, each function's
+// environment, routes, event sources), so that the local stack cannot
+// change unnoticed. After a deliberate template change: go test -run
+// TestParseTemplateGolden -update ./shared/testkit/devstack/
+func TestParseTemplateGolden(t *testing.T) {
+	tm, err := ParseTemplate(filepath.Join("..", "..", "..", "template.yaml"), "timebridge-local", "us-east-1", "000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(tm, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "template.golden.json")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != string(got)+"\n" {
+		t.Errorf("ParseTemplate changed; diff %s against the output below, and run with -update if the change is intended:\n%s", golden, got)
 	}
 }
