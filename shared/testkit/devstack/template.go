@@ -2,12 +2,12 @@ package devstack
 
 import (
 	"fmt"
-	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/timebridge/timebridge/infra/samtemplate"
 )
 
 // Template is the part of template.yaml the local stack is built from, so
@@ -70,155 +70,127 @@ type Function struct {
 // Route is one HTTP API route of a function.
 type Route struct{ Method, Path string }
 
-// ParseTemplate reads template.yaml, resolving the intrinsic functions it
-// uses (!Ref, !Sub, !GetAtt, !If/!Equals on parameters) to local values.
+// ParseTemplate reads template.yaml with the template test's parser
+// (infra/samtemplate, goformation), which keeps references as ${…} tokens,
+// and resolves those tokens to local values: physical names, queue URLs
+// (as "queue:<name>" until the queue exists), ARNs and pseudo parameters.
 func ParseTemplate(path, stackName, region, account string) (*Template, error) {
-	data, err := os.ReadFile(path)
+	st, err := samtemplate.Load(path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("devstack: read template: %w", err)
+		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("devstack: parse template: %w", err)
-	}
-	if len(root.Content) == 0 {
-		return nil, fmt.Errorf("devstack: empty template")
-	}
-	doc := root.Content[0]
 	t := &Template{StackName: stackName, Parameters: map[string]string{}}
-	r := &resolver{t: t, region: region, account: account, types: map[string]string{}, names: map[string]string{}}
-	if params := get(doc, "Parameters"); params != nil {
-		for i := 0; i+1 < len(params.Content); i += 2 {
-			if d := get(params.Content[i+1], "Default"); d != nil {
-				t.Parameters[params.Content[i].Value] = d.Value
-			}
+	for name, p := range st.CF.Parameters {
+		if p.Default != nil {
+			t.Parameters[name] = fmt.Sprint(p.Default)
 		}
 	}
-	resources := get(doc, "Resources")
-	if resources == nil {
+	resources, _ := st.Raw["Resources"].(map[string]any)
+	if len(resources) == 0 {
 		return nil, fmt.Errorf("devstack: template has no Resources")
 	}
+	r := &resolver{t: t, region: region, account: account, types: map[string]string{}, names: map[string]string{}}
+	ids := make([]string, 0, len(resources))
+	for id := range resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 	// Pass 1: physical names, so references resolve in any order.
-	for i := 0; i+1 < len(resources.Content); i += 2 {
-		id, res := resources.Content[i].Value, resources.Content[i+1]
-		typ := scalar(get(res, "Type"))
+	for _, id := range ids {
+		typ, _ := st.Resource(id)["Type"].(string)
 		r.types[id] = typ
-		name := stackName + "-" + id
-		if p := get(res, "Properties"); p != nil {
-			for _, k := range []string{"TableName", "QueueName", "Name", "FunctionName"} {
-				if n := get(p, k); n != nil {
-					if v, err := r.value(n); err == nil && v != "" {
-						name = v
-					}
+		r.names[id] = stackName + "-" + id
+	}
+	for _, id := range ids {
+		if r.types[id] == "AWS::Serverless::Function" {
+			r.names[id] = id // local function names are the logical ids
+			continue
+		}
+		p := st.Properties(id)
+		for _, k := range []string{"TableName", "QueueName", "Name", "FunctionName"} {
+			if n, ok := p[k].(string); ok {
+				if v, err := r.resolve(n); err == nil && v != "" {
+					r.names[id] = v
 				}
 			}
 		}
-		if typ == "AWS::Serverless::Function" {
-			name = id // local function names are the logical ids
-		}
-		r.names[id] = name
-	}
-	globalEnv := map[string]*yaml.Node{}
-	if g := get(doc, "Globals", "Function", "Environment", "Variables"); g != nil {
-		for i := 0; i+1 < len(g.Content); i += 2 {
-			globalEnv[g.Content[i].Value] = g.Content[i+1]
-		}
-	}
-	globalTimeout := 3
-	if n := get(doc, "Globals", "Function", "Timeout"); n != nil {
-		globalTimeout, _ = strconv.Atoi(n.Value)
 	}
 	integrations := map[string]string{} // integration id → function id
 	var routes []struct{ key, integration string }
-	for i := 0; i+1 < len(resources.Content); i += 2 {
-		id, res := resources.Content[i].Value, resources.Content[i+1]
-		p := get(res, "Properties")
+	for _, id := range ids {
+		p := st.Properties(id)
 		switch r.types[id] {
 		case "AWS::ApiGatewayV2::Integration":
-			integrations[id] = refTarget(get(p, "IntegrationUri"))
+			integrations[id] = tokenTarget(str(p["IntegrationUri"]))
 		case "AWS::ApiGatewayV2::Route":
-			target := scalar(get(p, "Target")) // integrations/${X}
-			target = strings.TrimSuffix(strings.TrimPrefix(target, "integrations/${"), "}")
-			routes = append(routes, struct{ key, integration string }{scalar(get(p, "RouteKey")), target})
+			target := strings.TrimSuffix(strings.TrimPrefix(str(p["Target"]), "integrations/${"), "}")
+			routes = append(routes, struct{ key, integration string }{str(p["RouteKey"]), target})
 		case "AWS::DynamoDB::Table":
 			tb := Table{LogicalID: id, Name: r.names[id], Attributes: map[string]string{}}
-			for _, a := range seq(get(p, "AttributeDefinitions")) {
-				tb.Attributes[scalar(get(a, "AttributeName"))] = scalar(get(a, "AttributeType"))
+			for _, a := range list(p["AttributeDefinitions"]) {
+				tb.Attributes[str(a["AttributeName"])] = str(a["AttributeType"])
 			}
-			tb.HashKey, tb.RangeKey = keys(get(p, "KeySchema"))
-			for _, g := range seq(get(p, "GlobalSecondaryIndexes")) {
-				h, rk := keys(get(g, "KeySchema"))
-				tb.Indexes = append(tb.Indexes, Index{Name: scalar(get(g, "IndexName")), HashKey: h, RangeKey: rk})
+			tb.HashKey, tb.RangeKey = keys(p["KeySchema"])
+			for _, g := range list(p["GlobalSecondaryIndexes"]) {
+				h, rk := keys(g["KeySchema"])
+				tb.Indexes = append(tb.Indexes, Index{Name: str(g["IndexName"]), HashKey: h, RangeKey: rk})
 			}
-			if ttl := get(p, "TimeToLiveSpecification"); ttl != nil {
-				tb.TTLAttr = scalar(get(ttl, "AttributeName"))
+			if ttl, ok := p["TimeToLiveSpecification"].(map[string]any); ok {
+				tb.TTLAttr = str(ttl["AttributeName"])
 			}
 			t.Tables = append(t.Tables, tb)
 		case "AWS::SQS::Queue":
-			q := Queue{LogicalID: id, Name: r.names[id]}
-			if v := get(p, "VisibilityTimeout"); v != nil {
-				q.VisibilityTimeout, _ = strconv.Atoi(v.Value)
-			}
-			if rp := get(p, "RedrivePolicy"); rp != nil {
-				if dl := get(rp, "deadLetterTargetArn"); dl != nil {
-					q.DeadLetter = refTarget(dl)
-				}
-				if m := get(rp, "maxReceiveCount"); m != nil {
-					q.MaxReceiveCount, _ = strconv.Atoi(m.Value)
-				}
+			q := Queue{LogicalID: id, Name: r.names[id], VisibilityTimeout: num(p["VisibilityTimeout"])}
+			if rp, ok := p["RedrivePolicy"].(map[string]any); ok {
+				q.DeadLetter = tokenTarget(str(rp["deadLetterTargetArn"]))
+				q.MaxReceiveCount = num(rp["maxReceiveCount"])
 			}
 			t.Queues = append(t.Queues, q)
 		case "AWS::SecretsManager::Secret":
 			t.Secrets = append(t.Secrets, Secret{LogicalID: id, Name: r.names[id]})
-		case "AWS::Serverless::Function":
-			f := Function{LogicalID: id, Timeout: globalTimeout, Env: map[string]string{}}
-			f.Dir = strings.ToLower(strings.TrimSuffix(id, "Function"))
-			if v := get(p, "Timeout"); v != nil {
-				f.Timeout, _ = strconv.Atoi(v.Value)
-			}
-			env := map[string]*yaml.Node{}
-			for k, v := range globalEnv {
-				env[k] = v
-			}
-			if fe := get(p, "Environment", "Variables"); fe != nil {
-				for i := 0; i+1 < len(fe.Content); i += 2 {
-					env[fe.Content[i].Value] = fe.Content[i+1]
-				}
-			}
-			for k, n := range env {
-				v, err := r.value(n)
-				if err != nil {
-					return nil, fmt.Errorf("devstack: %s env %s: %w", id, k, err)
-				}
-				f.Env[k] = v
-			}
-			if events := get(p, "Events"); events != nil {
-				for j := 0; j+1 < len(events.Content); j += 2 {
-					ev := events.Content[j+1]
-					ep := get(ev, "Properties")
-					switch scalar(get(ev, "Type")) {
-					case "HttpApi":
-						f.Routes = append(f.Routes, Route{Method: strings.ToUpper(scalar(get(ep, "Method"))), Path: scalar(get(ep, "Path"))})
-					case "SQS":
-						f.SQSQueue = refTarget(get(ep, "Queue"))
-						f.BatchSize = 10
-						if b := get(ep, "BatchSize"); b != nil {
-							f.BatchSize, _ = strconv.Atoi(b.Value)
-						}
-						if c := get(ep, "ScalingConfig", "MaximumConcurrency"); c != nil {
-							f.MaxConcurrency, _ = strconv.Atoi(c.Value)
-						}
-					case "Schedule", "ScheduleV2":
-						expr := get(ep, "Schedule")
-						if expr == nil {
-							expr = get(ep, "ScheduleExpression")
-						}
-						f.Schedules = append(f.Schedules, scalar(expr))
-					}
-				}
-			}
-			t.Functions = append(t.Functions, f)
 		}
+	}
+	fns, err := st.Functions()
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	for _, sf := range fns {
+		f := Function{LogicalID: sf.LogicalID, Timeout: sf.Timeout, Env: map[string]string{},
+			Dir: strings.ToLower(strings.TrimSuffix(sf.LogicalID, "Function"))}
+		for k, v := range sf.Env {
+			if f.Env[k], err = r.env(v); err != nil {
+				return nil, fmt.Errorf("devstack: %s env %s: %w", sf.LogicalID, k, err)
+			}
+		}
+		names := make([]string, 0, len(sf.Events))
+		for name := range sf.Events {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			ev := sf.Events[name]
+			ep, _ := ev["Properties"].(map[string]any)
+			switch str(ev["Type"]) {
+			case "HttpApi":
+				f.Routes = append(f.Routes, Route{Method: strings.ToUpper(str(ep["Method"])), Path: str(ep["Path"])})
+			case "SQS":
+				f.SQSQueue = tokenTarget(str(ep["Queue"]))
+				f.BatchSize = 10
+				if b := num(ep["BatchSize"]); b > 0 {
+					f.BatchSize = b
+				}
+				if sc, ok := ep["ScalingConfig"].(map[string]any); ok {
+					f.MaxConcurrency = num(sc["MaximumConcurrency"])
+				}
+			case "Schedule", "ScheduleV2":
+				expr := str(ep["Schedule"])
+				if expr == "" {
+					expr = str(ep["ScheduleExpression"])
+				}
+				f.Schedules = append(f.Schedules, expr)
+			}
+		}
+		t.Functions = append(t.Functions, f)
 	}
 	// Routes declared as AWS::ApiGatewayV2::Route resources.
 	for _, rt := range routes {
@@ -234,6 +206,7 @@ func ParseTemplate(path, stackName, region, account string) (*Template, error) {
 	return t, nil
 }
 
+// resolver turns samtemplate's ${…} tokens into local values.
 type resolver struct {
 	t       *Template
 	region  string
@@ -242,36 +215,35 @@ type resolver struct {
 	names   map[string]string
 }
 
-// value resolves a property to a string for the local stack.
-func (r *resolver) value(n *yaml.Node) (string, error) {
-	switch {
-	case n == nil:
-		return "", nil
-	case n.Tag == "!Ref" || (n.Kind == yaml.MappingNode && get(n, "Ref") != nil):
-		name := n.Value
-		if n.Kind == yaml.MappingNode {
-			name = get(n, "Ref").Value
-		}
-		return r.ref(name)
-	case n.Tag == "!Sub" || (n.Kind == yaml.MappingNode && get(n, "Fn::Sub") != nil):
-		s := n.Value
-		if n.Kind == yaml.MappingNode {
-			s = get(n, "Fn::Sub").Value
-		}
-		return r.sub(s)
-	case n.Tag == "!GetAtt" || (n.Kind == yaml.MappingNode && get(n, "Fn::GetAtt") != nil):
-		target := n.Value
-		if n.Kind == yaml.MappingNode {
-			target = scalar(get(n, "Fn::GetAtt"))
-		}
-		if n.Kind == yaml.SequenceNode && len(n.Content) == 2 {
-			target = n.Content[0].Value + "." + n.Content[1].Value
-		}
-		return r.getAtt(target)
-	case n.Kind == yaml.ScalarNode:
-		return n.Value, nil
+var token = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// env resolves an environment variable. A value that is one !Ref of a queue
+// is its URL, written "queue:<name>" until the queue exists (Stack.env).
+func (r *resolver) env(v string) (string, error) {
+	if m := token.FindStringSubmatch(v); m != nil && m[0] == v && r.types[m[1]] == "AWS::SQS::Queue" {
+		return "queue:" + r.names[m[1]], nil
 	}
-	return "", fmt.Errorf("unsupported value at line %d", n.Line)
+	return r.resolve(v)
+}
+
+// resolve replaces every token in s.
+func (r *resolver) resolve(s string) (string, error) {
+	var err error
+	out := token.ReplaceAllStringFunc(s, func(m string) string {
+		expr := token.FindStringSubmatch(m)[1]
+		var v string
+		var e error
+		if id, attr, ok := strings.Cut(expr, "."); ok && !strings.HasPrefix(expr, "AWS::") {
+			v, e = r.getAtt(id, attr)
+		} else {
+			v, e = r.ref(expr)
+		}
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	})
+	return out, err
 }
 
 func (r *resolver) ref(name string) (string, error) {
@@ -287,32 +259,20 @@ func (r *resolver) ref(name string) (string, error) {
 	case "AWS::URLSuffix":
 		return "amazonaws.com", nil
 	}
-	if v, ok := r.t.Parameters[name]; ok {
-		return v, nil
-	}
-	typ, ok := r.types[name]
-	if !ok {
+	if _, ok := r.types[name]; !ok {
 		return "", fmt.Errorf("unknown reference %s", name)
-	}
-	if typ == "AWS::SQS::Queue" {
-		// Ref of a queue is its URL.
-		return "queue:" + r.names[name], nil
 	}
 	return r.names[name], nil
 }
 
-func (r *resolver) getAtt(target string) (string, error) {
-	id, attr, _ := strings.Cut(target, ".")
+func (r *resolver) getAtt(id, attr string) (string, error) {
 	name, ok := r.names[id]
 	if !ok {
-		return "", fmt.Errorf("unknown GetAtt target %s", target)
+		return "", fmt.Errorf("unknown GetAtt target %s.%s", id, attr)
 	}
 	switch r.types[id] {
 	case "AWS::SQS::Queue":
-		if attr == "QueueUrl" {
-			return "queue:" + name, nil
-		}
-		if attr == "QueueName" {
+		if attr == "QueueUrl" || attr == "QueueName" {
 			return name, nil
 		}
 		return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", r.region, r.account, name), nil
@@ -322,94 +282,50 @@ func (r *resolver) getAtt(target string) (string, error) {
 	return name, nil
 }
 
-func (r *resolver) sub(s string) (string, error) {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String(), nil
-		}
-		j := strings.Index(s[i:], "}")
-		if j < 0 {
-			return "", fmt.Errorf("unterminated ${ in %q", s)
-		}
-		b.WriteString(s[:i])
-		expr := s[i+2 : i+j]
-		var v string
-		var err error
-		if strings.Contains(expr, ".") {
-			v, err = r.getAtt(expr)
-		} else {
-			v, err = r.ref(expr)
-		}
-		if err != nil {
-			return "", err
-		}
-		b.WriteString(strings.TrimPrefix(v, "queue:"))
-		s = s[i+j+1:]
-	}
-}
-
-// get walks mapping keys.
-func get(n *yaml.Node, path ...string) *yaml.Node {
-	for _, k := range path {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return nil
-		}
-		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				next = n.Content[i+1]
-				break
-			}
-		}
-		n = next
-	}
-	return n
-}
-
-func seq(n *yaml.Node) []*yaml.Node {
-	if n == nil || n.Kind != yaml.SequenceNode {
-		return nil
-	}
-	return n.Content
-}
-
-func scalar(n *yaml.Node) string {
-	if n == nil {
+// tokenTarget is the logical id a single ${X} or ${X.Attr} token names.
+func tokenTarget(s string) string {
+	m := token.FindStringSubmatch(s)
+	if m == nil {
 		return ""
 	}
-	return n.Value
+	id, _, _ := strings.Cut(m[1], ".")
+	return id
 }
 
-func keys(ks *yaml.Node) (hash, rng string) {
-	for _, k := range seq(ks) {
-		switch scalar(get(k, "KeyType")) {
+func str(v any) string { s, _ := v.(string); return s }
+
+// num reads a number property (JSON numbers are float64; CloudFormation
+// also accepts numeric strings).
+func num(v any) int {
+	switch x := v.(type) {
+	case float64:
+		return int(x)
+	case string:
+		n, _ := strconv.Atoi(x)
+		return n
+	}
+	return 0
+}
+
+func list(v any) []map[string]any {
+	items, _ := v.([]any)
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func keys(v any) (hash, rng string) {
+	for _, k := range list(v) {
+		switch str(k["KeyType"]) {
 		case "HASH":
-			hash = scalar(get(k, "AttributeName"))
+			hash = str(k["AttributeName"])
 		case "RANGE":
-			rng = scalar(get(k, "AttributeName"))
+			rng = str(k["AttributeName"])
 		}
 	}
 	return
-}
-
-// refTarget returns the logical id a !GetAtt X.Arn / !Ref X points to.
-func refTarget(n *yaml.Node) string {
-	if n == nil {
-		return ""
-	}
-	if n.Kind == yaml.SequenceNode && len(n.Content) > 0 {
-		return n.Content[0].Value
-	}
-	if n.Kind == yaml.MappingNode {
-		for _, k := range []string{"Fn::GetAtt", "Ref"} {
-			if v := get(n, k); v != nil {
-				return refTarget(v)
-			}
-		}
-	}
-	id, _, _ := strings.Cut(n.Value, ".")
-	return id
 }
