@@ -4,19 +4,22 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/timebridge/timebridge/shared/sim/fault"
 )
 
-// Faults describes failures to inject. The zero value injects nothing.
-// Rates are probabilities in [0, 1], rolled independently per matching
-// request with the server's seeded generator, in this order: hang, rate
-// limit, error, fail-after-write. Latency applies to every matching request.
+// Faults describes failures to inject. The zero value injects nothing. The
+// model is shared/sim/fault's, as in the Zammad simulator: at most one kind
+// hits a matching request (one draw from the server's seeded generator over
+// the rates, in the order hang, rate limit, error, then, for timesheet
+// writes, fail-after-write and slow commit), so a rate is the share of
+// matching requests with that fault and the rates should sum to at most 1.
+// Latency applies to every matching request; Max bounds how many requests
+// get a fault.
 type Faults struct {
 	// Latency delays every matching request before anything else happens.
 	Latency time.Duration
@@ -46,9 +49,7 @@ type Faults struct {
 	// is still there, and then its write is committed (exactly once). A
 	// client that waits gets the normal answer; one that gave up (its
 	// timeout, a dropped connection) gets nothing, but the write happens
-	// all the same. WaitIdle waits for the pending ones. Rolled
-	// after the other kinds; a request that drew a hang, rate limit, error
-	// or fail-after-write is not also slow.
+	// all the same. WaitIdle waits for the pending ones.
 	SlowCommitRate  float64
 	SlowCommitDelay time.Duration
 
@@ -58,18 +59,15 @@ type Faults struct {
 	Method     string
 	PathPrefix string
 	Match      func(method, path string) bool
+	// Max bounds how many requests get a fault (latency excluded); 0 means
+	// no bound.
+	Max int
 }
 
 type faultState struct {
 	mu  sync.Mutex
 	f   Faults
-	rng *rand.Rand
-}
-
-func (fs *faultState) seed(seed uint64) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	inj *fault.Injector
 }
 
 // SetFaults replaces the active faults; it takes effect for requests that
@@ -78,6 +76,7 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.f = f
+	s.faults.inj.Reset()
 }
 
 // ClearFaults switches fault injection off.
@@ -90,64 +89,24 @@ func (s *Server) CurrentFaults() Faults {
 	return s.faults.f
 }
 
-type faultDecision struct {
-	latency        time.Duration
-	hang           bool
-	maxHang        time.Duration
-	rateLimit      bool
-	retryAfter     time.Duration
-	serverError    bool
-	failAfterWrite bool
-	drop           bool
-	slowCommit     bool
-	slowDelay      time.Duration
-}
+// FaultsInjected returns how many requests got a fault since SetFaults.
+func (s *Server) FaultsInjected() int { return s.faults.inj.Injected() }
 
-func (f Faults) matches(method, path string) bool {
-	if f.Method != "" && !strings.EqualFold(f.Method, method) {
-		return false
-	}
-	if f.PathPrefix != "" && !strings.HasPrefix(path, f.PathPrefix) {
-		return false
-	}
-	if f.Match != nil && !f.Match(method, path) {
-		return false
-	}
-	return true
-}
-
-// decide rolls the dice for one request. Only configured kinds consume
-// random numbers, so a given configuration and seed give a reproducible
-// sequence of outcomes for a sequence of requests.
-func (fs *faultState) decide(method, path string, timesheetWrite bool) (faultDecision, bool) {
+// decide draws the fault of one request; false when the active faults do
+// not apply to it.
+func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Kind, Faults, bool) {
 	fs.mu.Lock()
 	f := fs.f
 	fs.mu.Unlock()
-	// Match is user code: call it without holding the lock.
-	if !f.matches(method, path) {
-		return faultDecision{}, false
+	// Match is user code: called without holding the lock.
+	if !(fault.Match{Method: f.Method, PathPrefix: f.PathPrefix, Func: f.Match}).Matches(method, "", path) {
+		return fault.None, f, false
 	}
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	roll := func(rate float64) bool {
-		if rate <= 0 {
-			return false
-		}
-		return fs.rng.Float64() < rate
-	}
-	d := faultDecision{latency: f.Latency, maxHang: f.MaxHang, retryAfter: f.RetryAfter, drop: f.DropConnection}
-	if d.maxHang <= 0 {
-		d.maxHang = 30 * time.Second
-	}
-	d.hang = roll(f.HangRate)
-	d.rateLimit = roll(f.RateLimitRate)
-	d.serverError = roll(f.ErrorRate)
+	rates := []fault.Rate{{Kind: fault.Hang, P: f.HangRate}, {Kind: fault.RateLimit, P: f.RateLimitRate}, {Kind: fault.Error, P: f.ErrorRate}}
 	if timesheetWrite {
-		d.failAfterWrite = roll(f.FailAfterWriteRate)
-		d.slowCommit = roll(f.SlowCommitRate)
-		d.slowDelay = f.SlowCommitDelay
+		rates = append(rates, fault.Rate{Kind: fault.FailAfterWrite, P: f.FailAfterWriteRate}, fault.Rate{Kind: fault.SlowCommit, P: f.SlowCommitRate})
 	}
-	return d, true
+	return fs.inj.Draw(f.Max, rates...), f, true
 }
 
 func isTimesheetWrite(pattern string) bool {
@@ -161,48 +120,49 @@ func isTimesheetWrite(pattern string) bool {
 // injectFaults applies the active faults to one request and reports whether
 // it fully handled the request.
 func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, pattern string) bool {
-	d, ok := s.faults.decide(r.Method, r.URL.Path, isTimesheetWrite(pattern))
+	kind, f, ok := s.faults.decide(r.Method, r.URL.Path, isTimesheetWrite(pattern))
 	if !ok {
 		return false
 	}
-	if d.latency > 0 && !s.wait(r, d.latency) {
+	if !fault.Wait(r.Context(), s.closing, f.Latency) {
 		s.abandon(w, r)
 		return true
 	}
-	if d.hang {
+	switch kind {
+	case fault.Hang:
 		// The server only notices a vanished client once the request body
 		// has been consumed, so read it now and hand the handler a copy.
+		// After MaxHang the request is served normally (a very slow answer).
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !s.wait(r, d.maxHang) {
+		maxHang := f.MaxHang
+		if maxHang <= 0 {
+			maxHang = 30 * time.Second
+		}
+		if !fault.Wait(r.Context(), s.closing, maxHang) {
 			s.abandon(w, r)
 			return true
 		}
-	}
-	if d.rateLimit {
-		if d.retryAfter > 0 {
-			secs := int64((d.retryAfter + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	case fault.RateLimit:
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", fault.RetryAfter(f.RetryAfter))
 		}
 		writeError(w, http.StatusTooManyRequests)
 		return true
-	}
-	if d.serverError {
+	case fault.Error:
 		writeError(w, http.StatusInternalServerError)
 		return true
-	}
-	if d.slowCommit && !d.failAfterWrite {
-		s.slowCommit(w, r, pattern, d.slowDelay)
+	case fault.SlowCommit:
+		s.slowCommit(w, r, pattern, f.SlowCommitDelay)
 		return true
-	}
-	if d.failAfterWrite {
+	case fault.FailAfterWrite:
 		rec := httptest.NewRecorder()
 		s.route(rec, r, pattern)
 		if rec.Code >= 300 {
 			copyRecorded(w, rec)
 			return true
 		}
-		if d.drop {
+		if f.DropConnection {
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					_ = conn.Close()
@@ -214,21 +174,6 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request, pattern st
 		return true
 	}
 	return false
-}
-
-// wait blocks for d and reports false when the client went away or the
-// server is closing first.
-func (s *Server) wait(r *http.Request, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
-	case <-s.closing:
-		return false
-	}
 }
 
 // abandon ends a request whose wait was cut short: nothing to write when the

@@ -45,6 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/sim/fault"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -101,7 +102,7 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
 // WithSeed seeds the fault-injection randomness (default 1).
-func WithSeed(seed uint64) Option { return func(s *Server) { s.faults.seed(seed) } }
+func WithSeed(seed uint64) Option { return func(s *Server) { s.faults.inj.Seed(seed) } }
 
 // WithTimesheetConfig replaces the answer of GET /api/config/timesheet. Only
 // ActiveEntriesHardLimit changes behaviour (how many running timesheets a
@@ -137,7 +138,7 @@ func New(opts ...Option) *Server {
 		closing:    make(chan struct{}),
 	}
 	s.slowCond = sync.NewCond(&s.slowMu)
-	s.faults.seed(1)
+	s.faults.inj = fault.NewInjector(1)
 	for _, o := range opts {
 		o(s)
 	}

@@ -2,19 +2,19 @@ package zammadsim
 
 import (
 	"bytes"
-	"math"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/timebridge/timebridge/shared/sim/fault"
 )
 
 // Faults describes failures injected in front of the API, as a flaky
-// network, an overloaded Zammad or a proxy would produce them. At most one
-// of hang, error, rate limit and malformed body hits a request (chosen in
-// that order from one seeded random draw); latency applies to every
-// matching request.
+// network, an overloaded Zammad or a proxy would produce them. The model is
+// shared/sim/fault's, as in the Kimai simulator: at most one of hang, rate
+// limit, error and malformed body hits a request (one seeded draw over the
+// rates, in that order), so a rate is the share of matching requests with
+// that fault; latency applies to every matching request.
 type Faults struct {
 	// Method limits the faults to one HTTP method ("" = any).
 	Method string
@@ -48,15 +48,11 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
-	s.faultsApplied = 0
+	s.inj.Reset()
 }
 
 // FaultsInjected returns how many requests got a fault since SetFaults.
-func (s *Server) FaultsInjected() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.faultsApplied
-}
+func (s *Server) FaultsInjected() int { return s.inj.Injected() }
 
 // Requests returns the request counts keyed by "METHOD /api/v1/route", e.g.
 // "GET /api/v1/tickets/{id}/time_accountings". Requests that matched no
@@ -78,61 +74,14 @@ func (s *Server) ResetCounters() {
 	clear(s.counters)
 }
 
-type faultKind int
-
-const (
-	faultNone faultKind = iota
-	faultHang
-	faultError
-	faultRateLimit
-	faultMalformed
-)
-
 // decideFault counts the request and draws its fault; s.mu must be held.
-func (s *Server) decideFault(r *http.Request, pattern string) (faultKind, Faults, bool) {
+func (s *Server) decideFault(r *http.Request, pattern string) (fault.Kind, Faults, bool) {
 	f := s.faults
-	if f.Method != "" && !strings.EqualFold(f.Method, r.Method) {
-		return faultNone, f, false
+	if !(fault.Match{Method: f.Method, Path: f.Path}).Matches(r.Method, pattern, r.URL.Path) {
+		return fault.None, f, false
 	}
-	if f.Path != "" && f.Path != pattern && f.Path != r.URL.Path {
-		return faultNone, f, false
-	}
-	if f.Max > 0 && s.faultsApplied >= f.Max {
-		return faultNone, f, true
-	}
-	x := s.rng.Float64()
-	kind := faultNone
-	for _, c := range []struct {
-		rate float64
-		kind faultKind
-	}{{f.HangRate, faultHang}, {f.ErrorRate, faultError}, {f.RateLimitRate, faultRateLimit}, {f.MalformedRate, faultMalformed}} {
-		if x < c.rate {
-			kind = c.kind
-			break
-		}
-		x -= c.rate
-	}
-	if kind != faultNone {
-		s.faultsApplied++
-	}
-	return kind, f, true
-}
-
-// wait blocks for d, or until the client or the server goes away. It
-// reports whether the full time passed.
-func (s *Server) wait(r *http.Request, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-	case <-s.closing:
-	}
-	return false
+	return s.inj.Draw(f.Max, fault.Rate{Kind: fault.Hang, P: f.HangRate}, fault.Rate{Kind: fault.RateLimit, P: f.RateLimitRate},
+		fault.Rate{Kind: fault.Error, P: f.ErrorRate}, fault.Rate{Kind: fault.Malformed, P: f.MalformedRate}), f, true
 }
 
 // withFaults wraps a route's handler with counting and fault injection.
@@ -143,28 +92,27 @@ func (s *Server) withFaults(key, pattern string, next http.HandlerFunc) http.Han
 		s.counters[key]++
 		kind, f, matched := s.decideFault(r, pattern)
 		hangLimit := s.hangLimit
-		malformedHTML := s.faultsApplied%2 == 0
+		malformedHTML := s.inj.Injected()%2 == 0
 		s.mu.Unlock()
-		if matched && !s.wait(r, f.Latency) {
+		if matched && !fault.Wait(r.Context(), s.closing, f.Latency) {
 			return
 		}
 		switch kind {
-		case faultHang:
-			if s.wait(r, hangLimit) {
+		case fault.Hang:
+			if fault.Wait(r.Context(), s.closing, hangLimit) {
 				writeError(w, r, apiError{status: http.StatusGatewayTimeout, msg: "Gateway Timeout"})
 			}
-		case faultError:
+		case fault.Error:
 			// What Zammad renders for an unexpected exception to a
 			// non-admin: an opaque error id.
 			writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "Error ID zs1mUl8t: Please contact your administrator."})
-		case faultRateLimit:
+		case fault.RateLimit:
 			// Rack::Attack's default throttled response: plain text.
-			secs := int(math.Ceil(f.RetryAfter.Seconds()))
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			w.Header().Set("Retry-After", fault.RetryAfter(f.RetryAfter))
 			w.Header().Set("Content-Type", "text/plain")
 			w.WriteHeader(http.StatusTooManyRequests)
 			w.Write([]byte("Retry later\n"))
-		case faultMalformed:
+		case fault.Malformed:
 			rec := httptest.NewRecorder()
 			next(rec, r)
 			body := rec.Body.Bytes()

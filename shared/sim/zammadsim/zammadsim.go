@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/decimal"
+	"github.com/timebridge/timebridge/shared/sim/fault"
 )
 
 // Option configures a Server.
@@ -42,7 +43,10 @@ type Option func(*Server)
 // WithSeed seeds the randomness of faults, unstable tie ordering and
 // webhook delivery ids, so that a test run is reproducible. Default 1.
 func WithSeed(seed uint64) Option {
-	return func(s *Server) { s.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+	return func(s *Server) {
+		s.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		s.inj.Seed(seed)
+	}
 }
 
 // WithClock sets the clock used for created_at/updated_at (see SetNow).
@@ -94,9 +98,9 @@ type Server struct {
 	unstableTies bool
 	hangLimit    time.Duration
 
-	faults        Faults
-	faultsApplied int
-	counters      map[string]int
+	faults   Faults
+	inj      *fault.Injector
+	counters map[string]int
 
 	mux       *http.ServeMux
 	hs        *httptest.Server
@@ -229,6 +233,7 @@ func New(opts ...Option) *Server {
 		counters:  map[string]int{},
 		hangLimit: 30 * time.Second,
 		closing:   make(chan struct{}),
+		inj:       fault.NewInjector(1),
 	}
 	s.setNow(nil)
 	WithSeed(1)(s)
