@@ -67,7 +67,6 @@ type Faults struct {
 type faultState struct {
 	mu  sync.Mutex
 	f   Faults
-	gen int // bumped by SetFaults
 	inj *fault.Injector
 }
 
@@ -77,7 +76,6 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.f = f
-	s.faults.gen++
 	s.faults.inj.Reset()
 }
 
@@ -98,7 +96,7 @@ func (s *Server) FaultsInjected() int { return s.faults.inj.Injected() }
 // not apply to it.
 func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Kind, Faults, bool) {
 	fs.mu.Lock()
-	f, gen := fs.f, fs.gen
+	f := fs.f
 	fs.mu.Unlock()
 	// Match is user code: called without holding the lock.
 	if !(fault.Match{Method: f.Method, PathPrefix: f.PathPrefix, Func: f.Match}).Matches(method, "", path) {
@@ -107,14 +105,6 @@ func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Ki
 	rates := []fault.Rate{{Kind: fault.Hang, P: f.HangRate}, {Kind: fault.RateLimit, P: f.RateLimitRate}, {Kind: fault.Error, P: f.ErrorRate}}
 	if timesheetWrite {
 		rates = append(rates, fault.Rate{Kind: fault.FailAfterWrite, P: f.FailAfterWriteRate}, fault.Rate{Kind: fault.SlowCommit, P: f.SlowCommitRate})
-	}
-	// Drawn under the lock, and only under the settings it matched, so that
-	// a request still in flight when SetFaults ran never counts against
-	// the new settings' Max.
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	if fs.gen != gen {
-		return fault.None, f, true
 	}
 	return fs.inj.Draw(f.Max, rates...), f, true
 }
