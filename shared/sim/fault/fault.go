@@ -105,18 +105,38 @@ func (in *Injector) Seed(seed uint64) {
 func (in *Injector) Draw(max int, rates ...Rate) Kind {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if max > 0 && in.injected >= max {
+		return None
+	}
+	k := in.pick(rates)
+	if k != None {
+		in.injected++
+	}
+	return k
+}
+
+// Pick draws like Draw but neither bounds nor counts the fault: for a
+// request that matched settings which were replaced before it was drawn,
+// so that it never counts against the new settings' Max.
+func (in *Injector) Pick(rates ...Rate) Kind {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.pick(rates)
+}
+
+// pick draws once; in.mu must be held.
+func (in *Injector) pick(rates []Rate) Kind {
 	var sum float64
 	for _, r := range rates {
 		sum += max0(r.P)
 	}
-	if sum == 0 || (max > 0 && in.injected >= max) {
+	if sum == 0 {
 		return None
 	}
 	x := in.rng.Float64()
 	for _, r := range rates {
 		p := max0(r.P)
 		if x < p {
-			in.injected++
 			return r.Kind
 		}
 		x -= p

@@ -40,6 +40,13 @@ func TestDrawExclusiveAndBounded(t *testing.T) {
 	if kinds[0] != Error || kinds[1] != None || kinds[2] != None || in.Injected() != 1 {
 		t.Fatalf("Max 1: %v (injected %d)", kinds, in.Injected())
 	}
+	in.Reset()
+	if k := in.Pick(Rate{Error, 1}); k != Error || in.Injected() != 0 {
+		t.Fatalf("Pick: %d, injected %d", k, in.Injected())
+	}
+	if k := in.Draw(1, Rate{Error, 1}); k != Error {
+		t.Fatalf("a Pick must not use up Max: %d", k)
+	}
 	if k := NewInjector(1).Draw(0); k != None {
 		t.Fatalf("no rates: %d", k)
 	}

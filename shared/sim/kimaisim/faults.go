@@ -67,6 +67,7 @@ type Faults struct {
 type faultState struct {
 	mu  sync.Mutex
 	f   Faults
+	gen int // bumped by SetFaults
 	inj *fault.Injector
 }
 
@@ -76,6 +77,7 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.f = f
+	s.faults.gen++
 	s.faults.inj.Reset()
 }
 
@@ -96,7 +98,7 @@ func (s *Server) FaultsInjected() int { return s.faults.inj.Injected() }
 // not apply to it.
 func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Kind, Faults, bool) {
 	fs.mu.Lock()
-	f := fs.f
+	f, gen := fs.f, fs.gen
 	fs.mu.Unlock()
 	// Match is user code: called without holding the lock.
 	if !(fault.Match{Method: f.Method, PathPrefix: f.PathPrefix, Func: f.Match}).Matches(method, "", path) {
@@ -105,6 +107,14 @@ func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Ki
 	rates := []fault.Rate{{Kind: fault.Hang, P: f.HangRate}, {Kind: fault.RateLimit, P: f.RateLimitRate}, {Kind: fault.Error, P: f.ErrorRate}}
 	if timesheetWrite {
 		rates = append(rates, fault.Rate{Kind: fault.FailAfterWrite, P: f.FailAfterWriteRate}, fault.Rate{Kind: fault.SlowCommit, P: f.SlowCommitRate})
+	}
+	// Settings replaced while Match ran (a test may replace them from
+	// Match): the request still gets its fault, but does not count against
+	// the new settings' Max.
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.gen != gen {
+		return fs.inj.Pick(rates...), f, true
 	}
 	return fs.inj.Draw(f.Max, rates...), f, true
 }

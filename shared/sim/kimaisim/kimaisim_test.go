@@ -1089,6 +1089,26 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("Match: version not affected: %d", r.status)
 		}
 	})
+	t.Run("Max counts the settings a request matched", func(t *testing.T) {
+		f := newFixture(t)
+		next := Faults{ErrorRate: 1, Max: 1, PathPrefix: "/api/version"}
+		var once sync.Once
+		// The first request replaces the settings while it is being
+		// decided: it still fails, but must not use up the new Max.
+		f.s.SetFaults(Faults{ErrorRate: 1, Max: 1, Match: func(string, string) bool {
+			once.Do(func() { f.s.SetFaults(next) })
+			return true
+		}})
+		if r := f.do(t, "GET", "/api/ping", userTok, ""); r.status != 500 {
+			t.Fatalf("the deciding request: %d", r.status)
+		}
+		if r := f.do(t, "GET", "/api/version", userTok, ""); r.status != 500 {
+			t.Fatalf("the new settings' first fault: %d", r.status)
+		}
+		if r := f.do(t, "GET", "/api/version", userTok, ""); r.status != 200 || f.s.FaultsInjected() != 1 {
+			t.Fatalf("after Max: %d, injected %d", r.status, f.s.FaultsInjected())
+		}
+	})
 	t.Run("seeded randomness is reproducible", func(t *testing.T) {
 		seq := func() string {
 			f := newFixture(t, WithSeed(42))
