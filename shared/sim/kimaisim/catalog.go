@@ -1,7 +1,6 @@
 package kimaisim
 
 import (
-	"fmt"
 	"hash/fnv"
 	"net/http"
 	"net/url"
@@ -249,24 +248,6 @@ var (
 	reCurr     = regexp.MustCompile(`^[A-Z]{3}$`)
 )
 
-func sortByNameOrID[T any](items []T, q url.Values, id func(T) int64, name func(T) string) {
-	orderBy := q.Get("orderBy")
-	desc := q.Get("order") == "DESC"
-	sort.SliceStable(items, func(i, j int) bool {
-		a, b := items[i], items[j]
-		if desc {
-			a, b = b, a
-		}
-		if orderBy != "id" {
-			na, nb := strings.ToLower(name(a)), strings.ToLower(name(b))
-			if na != nb {
-				return na < nb
-			}
-		}
-		return id(a) < id(b)
-	})
-}
-
 // ---------------------------------------------------------------------
 // Users
 
@@ -323,24 +304,8 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, me *User) {
 // Customers
 
 func (s *Server) handleCustomers(w http.ResponseWriter, r *http.Request, me *User) {
-	q := r.URL.Query()
-	mode, ok := visibleFilter(q)
-	if !ok || !strictParam(q, "order", reOrder) {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	items := sortedValues(s.customers, func(c Customer) int64 { return c.ID })
-	sortByNameOrID(items, q, func(c Customer) int64 { return c.ID }, func(c Customer) string { return c.Name })
-	out := []customerJSON{}
-	for i := range items {
-		c := &items[i]
-		if visibleMatch(mode, !c.Hidden) && termMatch(q.Get("term"), c.Name, c.Number, c.Comment) {
-			out = append(out, toCustomerJSON(c))
-		}
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	customers.list(s, w, r.URL.Query(), true, func(c *Customer) bool { return true },
+		s.customerVisible, func(c *Customer) any { return toCustomerJSON(c) })
 }
 
 func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request, me *User) {
@@ -351,79 +316,36 @@ var customerFields = []string{"name", "number", "comment", "company", "vatId", "
 	"country", "currency", "phone", "fax", "mobile", "email", "homepage", "timezone", "color",
 	"visible", "billable", "invoiceTemplate", "invoiceText", "budget", "timeBudget", "budgetType"}
 
-// handleCreateCustomer implements POST /api/customers with Kimai 2.63+
-// semantics: omitted fields get defaults (visible, billable, country,
-// currency, timezone from the system settings, a generated number).
+// handleCreateCustomer implements POST /api/customers: omitted fields get
+// defaults (visible, billable, country, currency, timezone from the system
+// settings, a generated number).
 func (s *Server) handleCreateCustomer(w http.ResponseWriter, r *http.Request, me *User) {
-	if !me.Can(PermCreateCustomer) {
-		writeError(w, http.StatusForbidden)
-		return
-	}
-	in, ok := decodeBody(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := newForm(in, customerFields...)
 	c := Customer{Country: s.custDef.Country, Currency: s.custDef.Currency, Timezone: s.custDef.Timezone}
-	name, _, _ := f.text("name")
-	c.Name = strings.TrimSpace(name)
-	f.checkName("name", name, 150)
-	if f.has("number") {
-		if n, _, ok := f.text("number"); ok {
-			c.Number = strings.TrimSpace(n)
-			s.checkNumber(f, c.Number, 50, s.customerNumberUsed(c.Number, 0))
+	customers.create(s, w, r, me, PermCreateCustomer, customerFields, &c, func(f *form, c *Customer) {
+		textDefault := func(field string, dst *string, re *regexp.Regexp, invalid string) {
+			if !f.has(field) {
+				return
+			}
+			v, null, ok := f.text(field)
+			switch {
+			case !ok:
+			case null:
+				f.addError(field, msgNotBlank)
+			case re != nil && !re.MatchString(v):
+				f.addError(field, invalid)
+			default:
+				*dst = v
+			}
 		}
-	}
-	if v, _, ok := f.text("comment"); ok {
-		c.Comment = v
-	}
-	if v, _, ok := f.text("color"); ok {
-		c.Color = v
-	}
-	textDefault := func(field string, dst *string, re *regexp.Regexp, invalid string) {
-		if !f.has(field) {
-			return
+		textDefault("country", &c.Country, reCountry, "This value is not a valid country.")
+		textDefault("currency", &c.Currency, reCurr, "This value is not a valid currency.")
+		textDefault("timezone", &c.Timezone, nil, "")
+		if f.has("timezone") && f.fieldOK("timezone") {
+			if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
+				f.addError("timezone", "This value is not a valid timezone.")
+			}
 		}
-		v, null, ok := f.text(field)
-		switch {
-		case !ok:
-		case null:
-			f.addError(field, msgNotBlank)
-		case re != nil && !re.MatchString(v):
-			f.addError(field, invalid)
-		default:
-			*dst = v
-		}
-	}
-	textDefault("country", &c.Country, reCountry, "This value is not a valid country.")
-	textDefault("currency", &c.Currency, reCurr, "This value is not a valid currency.")
-	textDefault("timezone", &c.Timezone, nil, "")
-	if f.has("timezone") && f.fieldOK("timezone") {
-		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
-			f.addError("timezone", "This value is not a valid timezone.")
-		}
-	}
-	if f.has("visible") {
-		v, _ := f.bool("visible")
-		c.Hidden = !v
-	}
-	if f.has("billable") {
-		v, _ := f.bool("billable")
-		c.NonBillable = !v
-	}
-	if !f.valid() {
-		f.writeInvalid(w)
-		return
-	}
-	c.ID = s.nextID("customer")
-	if c.Number == "" {
-		c.Number = s.genNumber("customer", func(n string) bool { return s.customerNumberUsed(n, 0) })
-	}
-	s.customers[c.ID] = &c
-	writeJSON(w, http.StatusOK, toCustomerJSON(&c))
+	}, func(c *Customer) any { return toCustomerJSON(c) })
 }
 
 // checkNumber applies the number constraints: length, special characters,
@@ -443,96 +365,28 @@ func (s *Server) checkNumber(f *form, number string, maxLen int, used bool) {
 	}
 }
 
-func (s *Server) customerNumberUsed(n string, except int64) bool {
-	for _, c := range s.customers {
-		if c.ID != except && strings.EqualFold(c.Number, n) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) projectNumberUsed(n string, except int64) bool {
-	for _, p := range s.projects {
-		if p.ID != except && strings.EqualFold(p.Number, n) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) activityNumberUsed(n string, except int64) bool {
-	for _, a := range s.activities {
-		if a.ID != except && strings.EqualFold(a.Number, n) {
-			return true
-		}
-	}
-	return false
-}
-
-// genNumber generates the next free number in Kimai's default format
-// ({cc,4}: the entity count plus one, zero-padded to four digits).
-func (s *Server) genNumber(kind string, used func(string) bool) string {
-	var n int
-	switch kind {
-	case "customer":
-		n = len(s.customers)
-	case "project":
-		n = len(s.projects)
-	default:
-		n = len(s.activities)
-	}
-	for {
-		n++
-		num := fmt.Sprintf("%04d", n)
-		if !used(num) {
-			return num
-		}
-	}
-}
-
 // ---------------------------------------------------------------------
 // Projects
 
 func (s *Server) handleProjects(w http.ResponseWriter, r *http.Request, me *User) {
 	q := r.URL.Query()
-	mode, ok := visibleFilter(q)
-	if !ok || !strictParam(q, "customer", reDigits) || !strictParam(q, "ignoreDates", reBool01) ||
-		!strictParam(q, "globalActivities", reBool01) || !strictParam(q, "order", reOrder) {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	customers := map[int64]bool{}
-	for _, v := range append(queryList(q, "customers"), q["customer"]...) {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest)
-			return
-		}
-		customers[n] = true
-	}
+	valid := strictParam(q, "customer", reDigits) && strictParam(q, "ignoreDates", reBool01) &&
+		strictParam(q, "globalActivities", reBool01)
+	customerIDs, ok := idSet(q, "customers", "customer")
 	ignoreDates := q.Get("ignoreDates") == "1"
 	now := s.nowUTC()
-	s.mu.Lock()
-	items := sortedValues(s.projects, func(p Project) int64 { return p.ID })
-	sortByNameOrID(items, q, func(p Project) int64 { return p.ID }, func(p Project) string { return p.Name })
-	out := []projectJSON{}
-	for i := range items {
-		p := &items[i]
+	projects.list(s, w, q, valid && ok, func(p *Project) bool {
 		switch {
-		case len(customers) > 0 && !customers[p.CustomerID]:
-		case !visibleMatch(mode, s.projectVisible(p)):
+		case len(customerIDs) > 0 && !customerIDs[p.CustomerID]:
 		case !ignoreDates && (!p.Start.IsZero() && p.Start.After(now) || !p.End.IsZero() && p.End.Before(now)):
 			// The default list only shows projects whose date range
 			// covers "now" — the reason to always send ignoreDates=1.
 		case q.Get("globalActivities") != "" && (q.Get("globalActivities") == "1") == p.NoGlobalActivities:
-		case !termMatch(q.Get("term"), p.Name, p.Number, p.Comment, p.OrderNumber):
 		default:
-			out = append(out, s.toProjectJSON(p))
+			return true
 		}
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+		return false
+	}, s.projectVisible, func(p *Project) any { return s.toProjectJSON(p) })
 }
 
 func (s *Server) handleProject(w http.ResponseWriter, r *http.Request, me *User) {
@@ -543,86 +397,45 @@ var projectFields = []string{"name", "comment", "orderNumber", "orderDate", "sta
 	"color", "globalActivities", "visible", "billable", "number", "invoiceText", "budget", "timeBudget", "budgetType"}
 
 func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, me *User) {
-	if !me.Can(PermCreateProject) {
-		writeError(w, http.StatusForbidden)
-		return
-	}
-	in, ok := decodeBody(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := newForm(in, projectFields...)
-	var p Project
-	name, _, _ := f.text("name")
-	p.Name = strings.TrimSpace(name)
-	f.checkName("name", name, 150)
-	if cid, ok := f.id("customer"); ok {
-		switch c := s.customers[cid]; {
-		case cid == 0:
-			f.addError("customer", "This value should not be null.")
-		case c == nil || c.Hidden:
-			f.addError("customer", msgInvalidChoice)
-		default:
-			p.CustomerID = cid
+	projects.create(s, w, r, me, PermCreateProject, projectFields, &Project{}, func(f *form, p *Project) {
+		if cid, ok := f.id("customer"); ok {
+			switch c := s.customers[cid]; {
+			case cid == 0:
+				f.addError("customer", "This value should not be null.")
+			case c == nil || c.Hidden:
+				f.addError("customer", msgInvalidChoice)
+			default:
+				p.CustomerID = cid
+			}
 		}
-	}
-	if f.has("number") {
-		if n, _, ok := f.text("number"); ok {
-			p.Number = strings.TrimSpace(n)
-			s.checkNumber(f, p.Number, 10, s.projectNumberUsed(p.Number, 0))
+		if v, _, ok := f.text("orderNumber"); ok {
+			if charLen(v) > 50 {
+				f.addError("orderNumber", msgTooLong(50))
+			}
+			p.OrderNumber = v
 		}
-	}
-	if v, _, ok := f.text("orderNumber"); ok {
-		if charLen(v) > 50 {
-			f.addError("orderNumber", msgTooLong(50))
+		dateField := func(field string, endOfDay bool) time.Time {
+			v, null, ok := f.text(field)
+			if !ok || null {
+				return time.Time{}
+			}
+			t, err := time.Parse(time.DateOnly, v)
+			if !reDate.MatchString(v) || err != nil {
+				f.addError(field, "Please enter a valid date.")
+				return time.Time{}
+			}
+			if endOfDay {
+				t = t.Add(24*time.Hour - time.Second)
+			}
+			return t
 		}
-		p.OrderNumber = v
-	}
-	if v, _, ok := f.text("comment"); ok {
-		p.Comment = v
-	}
-	if v, _, ok := f.text("color"); ok {
-		p.Color = v
-	}
-	dateField := func(field string, endOfDay bool) time.Time {
-		v, null, ok := f.text(field)
-		if !ok || null {
-			return time.Time{}
+		p.Start = dateField("start", false)
+		p.End = dateField("end", true)
+		if !p.Start.IsZero() && !p.End.IsZero() && p.End.Before(p.Start) {
+			f.addError("end", "End date must not be earlier then start date.")
 		}
-		t, err := time.Parse(time.DateOnly, v)
-		if !reDate.MatchString(v) || err != nil {
-			f.addError(field, "Please enter a valid date.")
-			return time.Time{}
-		}
-		if endOfDay {
-			t = t.Add(24*time.Hour - time.Second)
-		}
-		return t
-	}
-	p.Start = dateField("start", false)
-	p.End = dateField("end", true)
-	if !p.Start.IsZero() && !p.End.IsZero() && p.End.Before(p.Start) {
-		f.addError("end", "End date must not be earlier then start date.")
-	}
-	for field, dst := range map[string]*bool{"visible": &p.Hidden, "billable": &p.NonBillable, "globalActivities": &p.NoGlobalActivities} {
-		if f.has(field) {
-			v, _ := f.bool(field)
-			*dst = !v
-		}
-	}
-	if !f.valid() {
-		f.writeInvalid(w)
-		return
-	}
-	p.ID = s.nextID("project")
-	if p.Number == "" {
-		p.Number = s.genNumber("project", func(n string) bool { return s.projectNumberUsed(n, 0) })
-	}
-	s.projects[p.ID] = &p
-	writeJSON(w, http.StatusOK, s.toProjectJSON(&p))
+		f.readNegated("globalActivities", &p.NoGlobalActivities)
+	}, func(p *Project) any { return s.toProjectJSON(p) })
 }
 
 // ---------------------------------------------------------------------
@@ -630,41 +443,20 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, me 
 
 func (s *Server) handleActivities(w http.ResponseWriter, r *http.Request, me *User) {
 	q := r.URL.Query()
-	mode, ok := visibleFilter(q)
-	if !ok || !strictParam(q, "project", reDigits) || !strictParam(q, "globals", reBoolWord) ||
-		!strictParam(q, "order", reOrder) {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	projects := map[int64]bool{}
-	for _, v := range append(queryList(q, "projects"), q["project"]...) {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest)
-			return
-		}
-		projects[n] = true
-	}
+	valid := strictParam(q, "project", reDigits) && strictParam(q, "globals", reBoolWord)
+	projectIDs, ok := idSet(q, "projects", "project")
 	globalsOnly := q.Get("globals") == "1" || q.Get("globals") == "true"
-	s.mu.Lock()
-	items := sortedValues(s.activities, func(a Activity) int64 { return a.ID })
-	sortByNameOrID(items, q, func(a Activity) int64 { return a.ID }, func(a Activity) string { return a.Name })
-	out := []activityJSON{}
-	for i := range items {
-		a := &items[i]
+	activities.list(s, w, q, valid && ok, func(a *Activity) bool {
 		switch {
-		case globalsOnly && a.ProjectID != 0:
-		case !globalsOnly && len(projects) > 0 && a.ProjectID != 0 && !projects[a.ProjectID]:
+		case globalsOnly:
+			return a.ProjectID == 0
+		case len(projectIDs) > 0 && a.ProjectID != 0:
 			// A project filter returns that project's activities plus
 			// the global ones.
-		case !visibleMatch(mode, s.activityVisible(a)):
-		case !termMatch(q.Get("term"), a.Name, a.Number, a.Comment):
-		default:
-			out = append(out, s.toActivityJSON(a))
+			return projectIDs[a.ProjectID]
 		}
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+		return true
+	}, s.activityVisible, func(a *Activity) any { return s.toActivityJSON(a) })
 }
 
 func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request, me *User) {
@@ -675,59 +467,15 @@ var activityFields = []string{"name", "comment", "project", "color", "visible", 
 	"invoiceText", "budget", "timeBudget", "budgetType"}
 
 func (s *Server) handleCreateActivity(w http.ResponseWriter, r *http.Request, me *User) {
-	if !me.Can(PermCreateActivity) {
-		writeError(w, http.StatusForbidden)
-		return
-	}
-	in, ok := decodeBody(r)
-	if !ok {
-		writeError(w, http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := newForm(in, activityFields...)
-	var a Activity
-	name, _, _ := f.text("name")
-	a.Name = strings.TrimSpace(name)
-	f.checkName("name", name, 150)
-	if pid, ok := f.id("project"); ok && pid != 0 {
-		if !s.projectVisible(s.projects[pid]) {
-			f.addError("project", msgInvalidChoice)
-		} else {
-			a.ProjectID = pid
+	activities.create(s, w, r, me, PermCreateActivity, activityFields, &Activity{}, func(f *form, a *Activity) {
+		if pid, ok := f.id("project"); ok && pid != 0 {
+			if !s.projectVisible(s.projects[pid]) {
+				f.addError("project", msgInvalidChoice)
+			} else {
+				a.ProjectID = pid
+			}
 		}
-	}
-	if f.has("number") {
-		if n, _, ok := f.text("number"); ok {
-			a.Number = strings.TrimSpace(n)
-			s.checkNumber(f, a.Number, 10, s.activityNumberUsed(a.Number, 0))
-		}
-	}
-	if v, _, ok := f.text("comment"); ok {
-		a.Comment = v
-	}
-	if v, _, ok := f.text("color"); ok {
-		a.Color = v
-	}
-	if f.has("visible") {
-		v, _ := f.bool("visible")
-		a.Hidden = !v
-	}
-	if f.has("billable") {
-		v, _ := f.bool("billable")
-		a.NonBillable = !v
-	}
-	if !f.valid() {
-		f.writeInvalid(w)
-		return
-	}
-	a.ID = s.nextID("activity")
-	if a.Number == "" {
-		a.Number = s.genNumber("activity", func(n string) bool { return s.activityNumberUsed(n, 0) })
-	}
-	s.activities[a.ID] = &a
-	writeJSON(w, http.StatusOK, s.toActivityJSON(&a))
+	}, func(a *Activity) any { return s.toActivityJSON(a) })
 }
 
 // ---------------------------------------------------------------------
@@ -757,13 +505,8 @@ func (s *Server) handleFindTags(w http.ResponseWriter, r *http.Request, me *User
 // 2–100 characters without , < > " =; uniqueness is case-insensitive, like
 // MySQL's default collation on Kimai's unique index.
 func (s *Server) handleCreateTag(w http.ResponseWriter, r *http.Request, me *User) {
-	if !me.Can(PermCreateTag) && !me.Can(PermManageTag) {
-		writeError(w, http.StatusForbidden)
-		return
-	}
-	in, ok := decodeBody(r)
+	in, ok := readWrite(w, r, me.Can(PermCreateTag) || me.Can(PermManageTag))
 	if !ok {
-		writeError(w, http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()

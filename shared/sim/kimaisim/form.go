@@ -459,3 +459,56 @@ func likeRunes(s, p []rune) bool {
 	}
 	return len(s) == 0
 }
+
+// readText stores a present, well-formed text field in dst (null as "").
+func (f *form) readText(name string, dst *string) {
+	if v, _, ok := f.text(name); ok && f.has(name) {
+		*dst = v
+	}
+}
+
+// readNegated stores the negation of a present checkbox in dst: the model
+// keeps Hidden where the form says visible, NonBillable for billable.
+func (f *form) readNegated(name string, dst *bool) {
+	if f.has(name) {
+		v, _ := f.bool(name)
+		*dst = !v
+	}
+}
+
+// readWrite makes a write request's first two checks in Kimai's order:
+// the permission (403 when not allowed), then a JSON object body (400).
+// ok=false means the answer has been written.
+func readWrite(w http.ResponseWriter, r *http.Request, allowed bool) (in map[string]any, ok bool) {
+	if !allowed {
+		writeError(w, http.StatusForbidden)
+		return nil, false
+	}
+	if in, ok = decodeBody(r); !ok {
+		writeError(w, http.StatusBadRequest)
+	}
+	return in, ok
+}
+
+// readChoice reads a present entity-choice field into dst: null clears it;
+// an id that does not exist, or whose entity is not selectable, is an
+// invalid choice, except keep (the record's current choice), which an edit
+// may send back unchanged.
+func readChoice[T any](f *form, name string, dst *int64, items map[int64]*T, selectable func(*T) bool, keep int64) {
+	if !f.has(name) {
+		return
+	}
+	id, ok := f.id(name)
+	if !ok {
+		return
+	}
+	e := items[id]
+	switch {
+	case id == 0:
+		*dst = 0
+	case e == nil || (!selectable(e) && id != keep):
+		f.addError(name, msgInvalidChoice)
+	default:
+		*dst = id
+	}
+}

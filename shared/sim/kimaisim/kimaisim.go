@@ -197,10 +197,14 @@ func (s *Server) nextID(kind string) int64 {
 	return s.lastID[kind]
 }
 
-// bumpID makes sure an explicitly chosen id is never reused by nextID.
-func (s *Server) bumpID(kind string, id int64) {
-	if id > s.lastID[kind] {
-		s.lastID[kind] = id
+// assignID gives *id the next id when it is 0, and makes sure an explicitly
+// chosen id is never reused by nextID.
+func (s *Server) assignID(kind string, id *int64) {
+	if *id == 0 {
+		*id = s.nextID(kind)
+	}
+	if *id > s.lastID[kind] {
+		s.lastID[kind] = *id
 	}
 }
 
@@ -215,10 +219,7 @@ func (s *Server) bumpID(kind string, id int64) {
 func (s *Server) AddUser(u User, token string) User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.ID == 0 {
-		u.ID = s.nextID("user")
-	}
-	s.bumpID("user", u.ID)
+	s.assignID("user", &u.ID)
 	if u.Timezone == "" {
 		u.Timezone = "UTC"
 	}
@@ -252,13 +253,6 @@ func (s *Server) RevokeToken(token string) {
 func (s *Server) AddCustomer(c Customer) Customer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.ID == 0 {
-		c.ID = s.nextID("customer")
-	}
-	s.bumpID("customer", c.ID)
-	if c.Number == "" {
-		c.Number = s.genNumber("customer", func(n string) bool { return s.customerNumberUsed(n, 0) })
-	}
 	if c.Country == "" {
 		c.Country = s.custDef.Country
 	}
@@ -268,7 +262,7 @@ func (s *Server) AddCustomer(c Customer) Customer {
 	if c.Timezone == "" {
 		c.Timezone = s.custDef.Timezone
 	}
-	s.customers[c.ID] = &c
+	customers.put(s, &c)
 	return c
 }
 
@@ -277,14 +271,7 @@ func (s *Server) AddCustomer(c Customer) Customer {
 func (s *Server) AddProject(p Project) Project {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.ID == 0 {
-		p.ID = s.nextID("project")
-	}
-	s.bumpID("project", p.ID)
-	if p.Number == "" {
-		p.Number = s.genNumber("project", func(n string) bool { return s.projectNumberUsed(n, 0) })
-	}
-	s.projects[p.ID] = &p
+	projects.put(s, &p)
 	return p
 }
 
@@ -293,14 +280,7 @@ func (s *Server) AddProject(p Project) Project {
 func (s *Server) AddActivity(a Activity) Activity {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a.ID == 0 {
-		a.ID = s.nextID("activity")
-	}
-	s.bumpID("activity", a.ID)
-	if a.Number == "" {
-		a.Number = s.genNumber("activity", func(n string) bool { return s.activityNumberUsed(n, 0) })
-	}
-	s.activities[a.ID] = &a
+	activities.put(s, &a)
 	return a
 }
 
@@ -308,10 +288,7 @@ func (s *Server) AddActivity(a Activity) Activity {
 func (s *Server) AddTag(t Tag) Tag {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.ID == 0 {
-		t.ID = s.nextID("tag")
-	}
-	s.bumpID("tag", t.ID)
+	s.assignID("tag", &t.ID)
 	s.tags[t.ID] = &t
 	return t
 }
@@ -324,10 +301,7 @@ func (s *Server) AddTag(t Tag) Tag {
 func (s *Server) AddTimesheet(sh Sheet) Sheet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sh.ID == 0 {
-		sh.ID = s.nextID("timesheet")
-	}
-	s.bumpID("timesheet", sh.ID)
+	s.assignID("timesheet", &sh.ID)
 	if sh.Timezone == "" {
 		sh.Timezone = "UTC"
 		if u := s.users[sh.UserID]; u != nil {

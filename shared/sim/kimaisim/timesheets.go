@@ -302,13 +302,8 @@ func timesheetFields(me *User, owner int64, create bool) []string {
 
 // handleCreateTimesheet implements POST /api/timesheets (200 on success).
 func (s *Server) handleCreateTimesheet(w http.ResponseWriter, r *http.Request, me *User) {
-	if !me.Can(PermCreateOwnTimesheet) && !me.Can(PermCreateOtherTimesheet) {
-		writeError(w, http.StatusForbidden)
-		return
-	}
-	in, ok := decodeBody(r)
+	in, ok := readWrite(w, r, me.Can(PermCreateOwnTimesheet) || me.Can(PermCreateOtherTimesheet))
 	if !ok {
-		writeError(w, http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()
@@ -346,13 +341,8 @@ func (s *Server) handlePatchTimesheet(w http.ResponseWriter, r *http.Request, me
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur := s.sheets[id]
-	if cur == nil {
-		writeError(w, http.StatusNotFound)
-		return
-	}
-	if !s.canModify(me, cur, PermEditOwnTimesheet, PermEditOtherTimesheet) {
-		writeError(w, http.StatusForbidden)
+	cur, ok := s.modifiable(w, me, id, PermEditOwnTimesheet, PermEditOtherTimesheet)
+	if !ok {
 		return
 	}
 	sh := cloneSheet(*cur)
@@ -377,17 +367,27 @@ func (s *Server) handleDeleteTimesheet(w http.ResponseWriter, r *http.Request, m
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur := s.sheets[id]
-	if cur == nil {
-		writeError(w, http.StatusNotFound)
-		return
-	}
-	if !s.canModify(me, cur, PermDeleteOwnTimesheet, PermDeleteOtherTimesheet) {
-		writeError(w, http.StatusForbidden)
+	if _, ok := s.modifiable(w, me, id, PermDeleteOwnTimesheet, PermDeleteOtherTimesheet); !ok {
 		return
 	}
 	delete(s.sheets, id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// modifiable finds the timesheet an edit or delete is about and checks the
+// user may change it (canModify); ok=false means the 404 or 403 has been
+// written. The caller holds s.mu.
+func (s *Server) modifiable(w http.ResponseWriter, me *User, id int64, own, other string) (cur *Sheet, ok bool) {
+	cur = s.sheets[id]
+	switch {
+	case cur == nil:
+		writeError(w, http.StatusNotFound)
+	case !s.canModify(me, cur, own, other):
+		writeError(w, http.StatusForbidden)
+	default:
+		return cur, true
+	}
+	return nil, false
 }
 
 // canModify is TimesheetVoter's edit/delete check: exported records need
@@ -470,34 +470,12 @@ func (s *Server) applyTimesheetForm(f *form, sh *Sheet, me *User, cur *Sheet) {
 	}
 	dateField("end", &sh.End)
 
-	if f.has("project") {
-		if pid, ok := f.id("project"); ok {
-			p := s.projects[pid]
-			keep := cur != nil && pid == cur.ProjectID
-			switch {
-			case pid == 0:
-				sh.ProjectID = 0
-			case p == nil || (!s.projectVisible(p) && !keep):
-				f.addError("project", msgInvalidChoice)
-			default:
-				sh.ProjectID = pid
-			}
-		}
+	var keepProject, keepActivity int64 // a record may keep a choice that is no longer selectable
+	if cur != nil {
+		keepProject, keepActivity = cur.ProjectID, cur.ActivityID
 	}
-	if f.has("activity") {
-		if aid, ok := f.id("activity"); ok {
-			a := s.activities[aid]
-			keep := cur != nil && aid == cur.ActivityID
-			switch {
-			case aid == 0:
-				sh.ActivityID = 0
-			case a == nil || (!s.activityVisible(a) && !keep):
-				f.addError("activity", msgInvalidChoice)
-			default:
-				sh.ActivityID = aid
-			}
-		}
-	}
+	readChoice(f, "project", &sh.ProjectID, s.projects, s.projectVisible, keepProject)
+	readChoice(f, "activity", &sh.ActivityID, s.activities, s.activityVisible, keepActivity)
 	if f.has("description") {
 		if v, _, ok := f.text("description"); ok {
 			sh.Description = v
