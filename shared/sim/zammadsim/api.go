@@ -470,45 +470,20 @@ func listModel[T any](s *Server, q url.Values, m map[int64]T, cols columns[T], i
 		rows = append(rows, v)
 	}
 	sortRows(s, rows, cols, ords, id)
-	pg, aerr := page(q, rows, 500, 1000)
-	if aerr != nil {
-		return failp(aerr)
-	}
-	out := make([]any, len(pg))
-	for i, v := range pg {
-		out[i] = view(v)
-	}
-	return ok(out)
+	return pageOf(q, rows, 500, 1000, view)
 }
 
 // ---- tickets ----
 
 func (s *Server) listTickets(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
 	// TicketsController#index: always id ASC, default 100, max 100.
-	rows := make([]*ticketRec, 0, len(s.tickets))
-	for _, t := range s.tickets {
-		rows = append(rows, t)
-	}
-	slices.SortFunc(rows, func(a, b *ticketRec) int { return cmpInt(a.ID, b.ID) })
-	pg, aerr := page(q, rows, 100, 100)
-	if aerr != nil {
-		return failp(aerr)
-	}
 	expand := truthy(q.Get("expand"))
-	out := make([]any, len(pg))
-	for i, t := range pg {
-		out[i] = s.ticketView(t, expand)
-	}
-	return ok(out)
+	return listByID(q, s.tickets, 100, 100, func(t *ticketRec) int64 { return t.ID },
+		func(t *ticketRec) any { return s.ticketView(t, expand) })
 }
 
 func (s *Server) showTicket(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
-	id, raw := pathID(r, "id")
-	t := s.tickets[id]
-	if t == nil {
-		return notFound("Ticket", raw)
-	}
-	return ok(s.ticketView(t, truthy(q.Get("expand"))))
+	return show(r, "Ticket", s.tickets, func(t *ticketRec) any { return s.ticketView(t, truthy(q.Get("expand"))) })
 }
 
 // searchTickets is the condition search that works without Elasticsearch
@@ -709,40 +684,18 @@ func (s *Server) listOrgs(_ *http.Request, _ *session, q url.Values, _ map[strin
 }
 
 func (s *Server) showOrg(r *http.Request, _ *session, _ url.Values, _ map[string]json.RawMessage) result {
-	id, raw := pathID(r, "id")
-	o := s.orgs[id]
-	if o == nil {
-		return notFound("Organization", raw)
-	}
-	return ok(s.orgView(o))
+	return show(r, "Organization", s.orgs, s.orgView)
 }
 
 func (s *Server) listUsers(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
 	// UsersController#index: id ASC, default 100, max 1000.
-	rows := make([]*User, 0, len(s.users))
-	for _, u := range s.users {
-		rows = append(rows, u)
-	}
-	slices.SortFunc(rows, func(a, b *User) int { return cmpInt(a.ID, b.ID) })
-	pg, aerr := page(q, rows, 100, 1000)
-	if aerr != nil {
-		return failp(aerr)
-	}
 	expand := truthy(q.Get("expand"))
-	out := make([]any, len(pg))
-	for i, u := range pg {
-		out[i] = s.userView(u, expand)
-	}
-	return ok(out)
+	return listByID(q, s.users, 100, 1000, func(u *User) int64 { return u.ID },
+		func(u *User) any { return s.userView(u, expand) })
 }
 
 func (s *Server) showUser(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
-	id, raw := pathID(r, "id")
-	u := s.users[id]
-	if u == nil {
-		return notFound("User", raw)
-	}
-	return ok(s.userView(u, truthy(q.Get("expand"))))
+	return show(r, "User", s.users, func(u *User) any { return s.userView(u, truthy(q.Get("expand"))) })
 }
 
 func (s *Server) me(_ *http.Request, c *session, q url.Values, _ map[string]json.RawMessage) result {
@@ -758,10 +711,40 @@ func (s *Server) listGroups(_ *http.Request, _ *session, q url.Values, _ map[str
 }
 
 func (s *Server) showGroup(r *http.Request, _ *session, _ url.Values, _ map[string]json.RawMessage) result {
+	return show(r, "Group", s.groups, groupView)
+}
+
+// show answers GET /api/v1/<model>s/{id}: the row as view renders it, or
+// Zammad's 404 naming the model and the id as given.
+func show[T any](r *http.Request, model string, m map[int64]*T, view func(*T) any) result {
 	id, raw := pathID(r, "id")
-	g := s.groups[id]
-	if g == nil {
-		return notFound("Group", raw)
+	row := m[id]
+	if row == nil {
+		return notFound(model, raw)
 	}
-	return ok(groupView(g))
+	return ok(view(row))
+}
+
+// listByID answers an index that ignores sort_by (id ascending), paged with
+// the controller's default and maximum per_page.
+func listByID[T any](q url.Values, m map[int64]*T, perPage, maxPerPage int, id func(*T) int64, view func(*T) any) result {
+	rows := make([]*T, 0, len(m))
+	for _, v := range m {
+		rows = append(rows, v)
+	}
+	slices.SortFunc(rows, func(a, b *T) int { return cmpInt(id(a), id(b)) })
+	return pageOf(q, rows, perPage, maxPerPage, view)
+}
+
+// pageOf answers one page of sorted rows as view renders them.
+func pageOf[T any](q url.Values, rows []T, perPage, maxPerPage int, view func(T) any) result {
+	pg, aerr := page(q, rows, perPage, maxPerPage)
+	if aerr != nil {
+		return failp(aerr)
+	}
+	out := make([]any, len(pg))
+	for i, v := range pg {
+		out[i] = view(v)
+	}
+	return ok(out)
 }

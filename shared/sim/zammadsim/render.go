@@ -233,10 +233,7 @@ func (s *Server) ticketView(t *ticketRec, expand bool) any {
 	if g := s.groups[t.GroupID]; g != nil {
 		x.Group = g.Name
 	}
-	if o := s.orgs[t.OrganizationID]; o != nil {
-		name := o.Name
-		x.Organization = &name
-	}
+	x.Organization = s.orgName(t.OrganizationID)
 	return x
 }
 
@@ -255,6 +252,22 @@ type orgJSON struct {
 	UpdatedAt          jsTime  `json:"updated_at"`
 	MemberIDs          []int64 `json:"member_ids"`
 	SecondaryMemberIDs []int64 `json:"secondary_member_ids"`
+}
+
+// orgName is the name of organization id for expanded views, nil for none.
+func (s *Server) orgName(id int64) *string {
+	if o := s.orgs[id]; o != nil {
+		return nullable(o.Name)
+	}
+	return nil
+}
+
+// nullable renders an empty string as null, as Rails does for a NULL column.
+func nullable(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
 }
 
 // orgView renders an organization; s.mu must be held.
@@ -338,10 +351,7 @@ func (s *Server) userView(u *User, expand bool) any {
 	for _, r := range roles {
 		x.Roles = append(x.Roles, roleNames[r])
 	}
-	if o := s.orgs[u.OrganizationID]; o != nil {
-		name := o.Name
-		x.Organization = &name
-	}
+	x.Organization = s.orgName(u.OrganizationID)
 	return x
 }
 
@@ -364,16 +374,11 @@ type groupJSON struct {
 }
 
 func groupView(g *Group) any {
-	j := groupJSON{
+	return groupJSON{
 		ID: g.ID, Name: g.Name, NameLast: g.Name, FollowUpPossible: "yes", FollowUpAssignment: true,
-		Active: !g.Inactive, UpdatedByID: 1, CreatedByID: 1,
+		Note: nullable(g.Note), Active: !g.Inactive, UpdatedByID: 1, CreatedByID: 1,
 		CreatedAt: jsTime(g.CreatedAt), UpdatedAt: jsTime(g.UpdatedAt),
 	}
-	if g.Note != "" {
-		n := g.Note
-		j.Note = &n
-	}
-	return j
 }
 
 type typeJSON struct {
@@ -388,13 +393,8 @@ type typeJSON struct {
 }
 
 func typeView(t *Type) any {
-	j := typeJSON{ID: t.ID, Name: t.Name, Active: !t.Inactive, CreatedByID: 1, UpdatedByID: 1,
+	return typeJSON{ID: t.ID, Name: t.Name, Note: nullable(t.Note), Active: !t.Inactive, CreatedByID: 1, UpdatedByID: 1,
 		CreatedAt: jsTime(t.CreatedAt), UpdatedAt: jsTime(t.UpdatedAt)}
-	if t.Note != "" {
-		n := t.Note
-		j.Note = &n
-	}
-	return j
 }
 
 // writeJSON writes a successful JSON response (Zammad's API always answers

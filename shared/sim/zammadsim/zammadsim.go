@@ -327,6 +327,16 @@ func (s *Server) id(table string, want int64) int64 {
 	return n
 }
 
+// newRow gives a new named row of table its id (see id), timestamps (see
+// stamp) and, when it has no name, "<label> <id>".
+func (s *Server) newRow(table, label string, id *int64, name *string, created, updated *time.Time) {
+	*id = s.id(table, *id)
+	stamp(created, updated, s.clock())
+	if *name == "" {
+		*name = fmt.Sprintf("%s %d", label, *id)
+	}
+}
+
 func stamp(created, updated *time.Time, now time.Time) {
 	if created.IsZero() {
 		*created = now
@@ -383,25 +393,14 @@ func (s *Server) AddUser(u User) User {
 // SetUserActive activates or deactivates a user (an inactive user's token
 // answers 401).
 func (s *Server) SetUserActive(id int64, active bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.users[id]
-	if ok {
-		u.Inactive = !active
-		u.UpdatedAt = s.clock()
-	}
-	return ok
+	return setActive(s, s.users, id, active, func(u *User) (*bool, *time.Time) { return &u.Inactive, &u.UpdatedAt })
 }
 
 // AddOrganization stores o, assigning an id (unless set) and timestamps.
 func (s *Server) AddOrganization(o Organization) Organization {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o.ID = s.id("organizations", o.ID)
-	stamp(&o.CreatedAt, &o.UpdatedAt, s.clock())
-	if o.Name == "" {
-		o.Name = fmt.Sprintf("Organization %d", o.ID)
-	}
+	s.newRow("organizations", "Organization", &o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt)
 	s.orgs[o.ID] = &o
 	return o
 }
@@ -410,11 +409,7 @@ func (s *Server) AddOrganization(o Organization) Organization {
 func (s *Server) AddGroup(g Group) Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g.ID = s.id("groups", g.ID)
-	stamp(&g.CreatedAt, &g.UpdatedAt, s.clock())
-	if g.Name == "" {
-		g.Name = fmt.Sprintf("Group %d", g.ID)
-	}
+	s.newRow("groups", "Group", &g.ID, &g.Name, &g.CreatedAt, &g.UpdatedAt)
 	s.groups[g.ID] = &g
 	return g
 }
@@ -424,23 +419,26 @@ func (s *Server) AddGroup(g Group) Group {
 func (s *Server) AddType(t Type) Type {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t.ID = s.id("types", t.ID)
-	stamp(&t.CreatedAt, &t.UpdatedAt, s.clock())
-	if t.Name == "" {
-		t.Name = fmt.Sprintf("Type %d", t.ID)
-	}
+	s.newRow("types", "Type", &t.ID, &t.Name, &t.CreatedAt, &t.UpdatedAt)
 	s.types[t.ID] = &t
 	return t
 }
 
 // SetTypeActive activates or deactivates a type; old entries keep it.
 func (s *Server) SetTypeActive(id int64, active bool) bool {
+	return setActive(s, s.types, id, active, func(t *Type) (*bool, *time.Time) { return &t.Inactive, &t.UpdatedAt })
+}
+
+// setActive activates or deactivates row id of m and touches it, as an
+// admin's edit does; false when there is no such row. (The maps themselves
+// are never replaced, so m may be read before the lock is taken.)
+func setActive[T any](s *Server, m map[int64]*T, id int64, active bool, fields func(*T) (inactive *bool, updated *time.Time)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.types[id]
+	row, ok := m[id]
 	if ok {
-		t.Inactive = !active
-		t.UpdatedAt = s.clock()
+		inactive, updated := fields(row)
+		*inactive, *updated = !active, s.clock()
 	}
 	return ok
 }
