@@ -327,14 +327,26 @@ func (s *Server) id(table string, want int64) int64 {
 	return n
 }
 
-// newRow gives a new named row of table its id (see id), timestamps (see
-// stamp) and, when it has no name, "<label> <id>".
-func (s *Server) newRow(table, label string, id *int64, name *string, created, updated *time.Time) {
-	*id = s.id(table, *id)
-	stamp(created, updated, s.clock())
-	if *name == "" {
-		*name = fmt.Sprintf("%s %d", label, *id)
+// namedRow points at the columns every named table has.
+type namedRow struct {
+	id               *int64
+	name             *string
+	created, updated *time.Time
+}
+
+// addNamed stores a new row of a named table: its id (see id), timestamps
+// (see stamp) and, when it has no name, "<label> <id>".
+func addNamed[T any](s *Server, m map[int64]*T, table, label string, row T, cols func(*T) namedRow) T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := cols(&row)
+	*c.id = s.id(table, *c.id)
+	stamp(c.created, c.updated, s.clock())
+	if *c.name == "" {
+		*c.name = fmt.Sprintf("%s %d", label, *c.id)
 	}
+	m[*c.id] = &row
+	return row
 }
 
 func stamp(created, updated *time.Time, now time.Time) {
@@ -398,30 +410,24 @@ func (s *Server) SetUserActive(id int64, active bool) bool {
 
 // AddOrganization stores o, assigning an id (unless set) and timestamps.
 func (s *Server) AddOrganization(o Organization) Organization {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.newRow("organizations", "Organization", &o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt)
-	s.orgs[o.ID] = &o
-	return o
+	return addNamed(s, s.orgs, "organizations", "Organization", o, func(o *Organization) namedRow {
+		return namedRow{&o.ID, &o.Name, &o.CreatedAt, &o.UpdatedAt}
+	})
 }
 
 // AddGroup stores g, assigning an id (unless set) and timestamps.
 func (s *Server) AddGroup(g Group) Group {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.newRow("groups", "Group", &g.ID, &g.Name, &g.CreatedAt, &g.UpdatedAt)
-	s.groups[g.ID] = &g
-	return g
+	return addNamed(s, s.groups, "groups", "Group", g, func(g *Group) namedRow {
+		return namedRow{&g.ID, &g.Name, &g.CreatedAt, &g.UpdatedAt}
+	})
 }
 
 // AddType stores a time accounting type, assigning an id (unless set) and
 // timestamps.
 func (s *Server) AddType(t Type) Type {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.newRow("types", "Type", &t.ID, &t.Name, &t.CreatedAt, &t.UpdatedAt)
-	s.types[t.ID] = &t
-	return t
+	return addNamed(s, s.types, "types", "Type", t, func(t *Type) namedRow {
+		return namedRow{&t.ID, &t.Name, &t.CreatedAt, &t.UpdatedAt}
+	})
 }
 
 // SetTypeActive activates or deactivates a type; old entries keep it.
