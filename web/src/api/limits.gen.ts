@@ -115,7 +115,10 @@ export const schemaLimits = {
       "default": false
     },
     "minutes_per_unit": {
-      "default": "1"
+      "default": "1",
+      "exclusiveMinimum": 0,
+      "maximum": 1440,
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
     },
     "project_strategy": {
       "enum": [

@@ -584,7 +584,7 @@ export interface components {
              */
             enabled: boolean;
             /**
-             * @description Minutes per Zammad time unit, > 0 and ≤ 1440 (1 minutes, 60 hours, 15 quarter hours).
+             * @description Minutes per Zammad time unit (1 minutes, 60 hours, 15 quarter hours): a decimal above 0 and at most 1440, as a number or a decimal string. The range applies to the value of either form; JSON Schema's numeric keywords state it for the number, the pattern states the string's form.
              * @default 1
              */
             minutes_per_unit: string | number;

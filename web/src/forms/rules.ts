@@ -19,6 +19,24 @@ export function intWithin(s: string, lim: Range): boolean {
   );
 }
 
+/** Whether s is a plain decimal (the limit's pattern when it has one) within the limit's range. */
+export function decimalWithin(s: string, lim: Range & Pick<Limit<string>, "pattern">): boolean {
+  const t = s.trim();
+  if (!/^\d+(\.\d+)?$/.test(t) || !matches(t, lim)) return false;
+  const n = Number(t);
+  return (
+    (lim.minimum === undefined || n >= lim.minimum) &&
+    (lim.maximum === undefined || n <= lim.maximum) &&
+    (lim.exclusiveMinimum === undefined || n > lim.exclusiveMinimum) &&
+    (lim.exclusiveMaximum === undefined || n < lim.exclusiveMaximum)
+  );
+}
+
+/** Narrows a string (a select's value) to one of the schema's enum values, without a cast. */
+export function isOneOf<T extends string>(values: readonly T[], v: string): v is T {
+  return (values as readonly string[]).includes(v);
+}
+
 /** "1 to 366" for a range with both ends; "at least 0" / "at most 10" otherwise. */
 export function rangeText(lim: Pick<Limit<number>, "minimum" | "maximum">): string {
   if (lim.minimum !== undefined && lim.maximum !== undefined) return `${lim.minimum} to ${lim.maximum}`;

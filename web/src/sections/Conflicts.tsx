@@ -1,6 +1,8 @@
 import { useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { api, type Conflict, type Resolution, type Timesheet } from "../api/client";
+import { schemaLimits } from "../api/limits";
+import { isOneOf } from "../forms/rules";
 import { keys, useConflicts, useProfiles } from "../queries";
 import {
   Empty,
@@ -150,7 +152,7 @@ const PAGE = 100;
 export function ConflictGroup({ kind, items }: { kind: Conflict["kind"]; items: Conflict[] }) {
   const qc = useQueryClient();
   const toast = useToast();
-  const common = (["use_zammad", "keep_kimai", "skip", "retry"] as Resolution[]).filter((a) => items.every((c) => c.actions.includes(a)));
+  const common = schemaLimits.ResolveRequest.action.enum.filter((a) => items.every((c) => c.actions.includes(a)));
   const [action, setAction] = useState<Resolution | "">("");
   const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
   const chosen = action || common[0] || "";
@@ -192,7 +194,10 @@ export function ConflictGroup({ kind, items }: { kind: Conflict["kind"]; items: 
       {items.length > 1 && common.length > 0 && (
         <div className="toolbar bulk">
           <label htmlFor={selectId}>Resolve all {items.length} with</label>
-          <select id={selectId} value={chosen} onChange={(e) => setAction(e.target.value as Resolution)} disabled={!!progress}>
+          <select id={selectId} value={chosen} onChange={(e) => {
+              const v = e.target.value;
+              if (isOneOf(common, v)) setAction(v);
+            }} disabled={!!progress}>
             {common.map((a) => (
               <option key={a} value={a}>
                 {actionLabels[a]}

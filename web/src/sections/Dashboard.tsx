@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, type AuditEvent, type PlannedChange, type Profile, type Run } from "../api/client";
+import { api, type AuditEvent, type PlannedChange, type Profile, type Run, type RunRequest } from "../api/client";
 import { queryLimits } from "../api/limits";
+import { isOneOf } from "../forms/rules";
 import { keys, useConflicts, useProfiles, useRunsFor } from "../queries";
 import {
   Empty,
@@ -153,7 +154,9 @@ function PlanTable({ plan }: { plan: PlannedChange[] }) {
   );
 }
 
-type Mode = "incremental" | "full";
+/** The run modes a profile card offers (range backfills are started through the API). */
+const modes = ["incremental", "full"] as const satisfies readonly RunRequest["mode"][];
+type Mode = (typeof modes)[number];
 
 function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }) {
   const qc = useQueryClient();
@@ -250,7 +253,10 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
         <label htmlFor={`mode-${p.id}`} className="inline-label">
           Preview mode
         </label>
-        <select id={`mode-${p.id}`} value={mode} onChange={(e) => setMode(e.target.value as Mode)}>
+        <select id={`mode-${p.id}`} value={mode} onChange={(e) => {
+            const v = e.target.value;
+            if (isOneOf(modes, v)) setMode(v);
+          }}>
           <option value="incremental">Incremental</option>
           <option value="full">Full</option>
         </select>

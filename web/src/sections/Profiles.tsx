@@ -1,7 +1,7 @@
 import { useState } from "react";
 import { api, type Connector, type Profile, type ProfileCreated, type ProfileInput } from "../api/client";
 import { schemaLimits } from "../api/limits";
-import { intWithin, lengthProblem, matches, rangeText } from "../forms/rules";
+import { decimalWithin, intWithin, lengthProblem, matches, rangeText } from "../forms/rules";
 import { useForm, type FormValues, type Problems } from "../forms/useForm";
 import { keys, useConnectors, useProfiles } from "../queries";
 import {
@@ -28,10 +28,6 @@ export type ProfileValues = FormValues<Omit<ProfileInput, "version">>;
 
 const lim = schemaLimits.ProfileInput;
 
-// minutes_per_unit is a decimal string or number; openapi.json states its
-// range (> 0, ≤ 1440) only in the description, so it cannot be read from
-// the limits. The day's minutes are the bound.
-const maxMinutesPerUnit = 1440;
 
 const strategyLabels: Record<ProfileValues["project_strategy"], string> = {
   customer: "One project per customer (organization)",
@@ -76,8 +72,8 @@ export function validateProfile(v: ProfileValues): Problems<ProfileValues> {
   if (!v.zammad_connector_id) e.zammad_connector_id = "Choose the Zammad connector (add one under Connectors first).";
   if (!v.kimai_connector_id) e.kimai_connector_id = "Choose the Kimai connector (add one under Connectors first).";
   const m = v.minutes_per_unit.trim();
-  if (!/^\d+(\.\d+)?$/.test(m) || Number(m) <= 0 || Number(m) > maxMinutesPerUnit)
-    e.minutes_per_unit = `Enter a number above 0 and at most ${maxMinutesPerUnit} (1 = minutes, 60 = hours, 15 = quarter hours).`;
+  if (!decimalWithin(m, lim.minutes_per_unit))
+    e.minutes_per_unit = `Enter a number above ${lim.minutes_per_unit.exclusiveMinimum} and at most ${lim.minutes_per_unit.maximum} (1 = minutes, 60 = hours, 15 = quarter hours).`;
   if (!intWithin(v.default_customer_id, lim.default_customer_id)) e.default_customer_id = "Enter a Kimai customer id, or 0 for none.";
   if (!intWithin(v.default_activity_id, lim.default_activity_id)) e.default_activity_id = "Enter a Kimai activity id, or 0 for none.";
   if (!intWithin(v.deletion_window_days, lim.deletion_window_days))
