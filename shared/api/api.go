@@ -78,7 +78,7 @@ type Store interface {
 // stack's secret prefix).
 type Vault interface {
 	Put(ctx context.Context, name, value string) error
-	Get(ctx context.Context, name string) (string, error)
+	GetFresh(ctx context.Context, name string, want vault.Want) (vault.Secret, error)
 	Delete(ctx context.Context, name string) error
 }
 

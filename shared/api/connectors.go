@@ -315,13 +315,15 @@ func (s *server) connectorToken(ctx context.Context, c tb.Connector) (string, er
 			Message: "The connector has no token; paste one into the connector first.",
 			Fields:  map[string]string{"token": "is not set"}}
 	}
-	tok, err := s.Vault.Get(ctx, vault.ConnectorToken(c.ID))
+	// The record's version and hint make an instance whose cached token
+	// was replaced through another instance read it again.
+	tok, err := s.Vault.GetFresh(ctx, vault.ConnectorToken(c.ID), vault.Want{Version: c.Version, Hint: c.TokenHint})
 	if apperr.Is(err, apperr.NotFound) {
 		return "", &apperr.Error{Kind: apperr.Validation, Op: "api: connector token", Err: err,
 			Message: "The connector's token is missing from Secrets Manager; paste the token into the connector again.",
 			Fields:  map[string]string{"token": "is missing from Secrets Manager"}}
 	}
-	return tok, err
+	return tok.Reveal(), err
 }
 
 // testResponse is the answer of POST /api/connectors/{id}/test.

@@ -97,6 +97,7 @@ func (f *fakeProber) Catalog(_ context.Context, _ tb.ConnectorKind, _ string, to
 type harness struct {
 	t        *testing.T
 	st       *store.Store
+	prefix   string // the secrets' name prefix
 	vault    *vault.Vault
 	sink     *testkit.Sink
 	resolver *fakeResolver
@@ -121,10 +122,21 @@ type harnessConfig struct {
 	brake     auth.BrakeOptions
 	edge      Edge
 	store     func(*store.Store) Store
+	share     *harness      // another instance of the same deployment
+	secretTTL time.Duration // the vault's cache TTL (default 0: no cache)
 }
 
 func localMode() harnessOpt  { return func(c *harnessConfig) { c.localMode = true } }
 func realProber() harnessOpt { return func(c *harnessConfig) { c.probe = true } }
+
+// instanceOf makes the harness a second instance of o's deployment: the
+// same table and secrets, but its own caches (as another Lambda instance).
+func instanceOf(o *harness) harnessOpt { return func(c *harnessConfig) { c.share = o } }
+
+// cachedSecrets gives the vault a cache of an hour, as a long-lived
+// instance has.
+func cachedSecrets() harnessOpt { return func(c *harnessConfig) { c.secretTTL = time.Hour } }
+
 func wrapStore(f func(*store.Store) Store) harnessOpt {
 	return func(c *harnessConfig) { c.store = f }
 }
@@ -152,13 +164,16 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	clock := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	st := env.NewStore(t)
 	prefix := "tb-test/" + kumotest.UniqueName(t)
-	v := vault.New(env.Secrets, prefix, 0)
+	if cfg.share != nil {
+		st, prefix = cfg.share.st, cfg.share.prefix
+	}
+	v := vault.New(env.Secrets, prefix, cfg.secretTTL)
 	admin, err := auth.ParseAdminSecret(adminSecret(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{
-		t: t, st: st, vault: v, sink: &testkit.Sink{}, resolver: &fakeResolver{st: st},
+		t: t, st: st, prefix: prefix, vault: v, sink: &testkit.Sink{}, resolver: &fakeResolver{st: st},
 		prober: &fakeProber{result: probe.TestResult{OK: true, Checks: []probe.Check{{Name: probe.CheckConnection, Status: probe.StatusOK, Message: "fine"}}},
 			cat: probe.Catalog{Sections: map[string][]probe.CatalogItem{"types": {{ID: 1, Name: "Support", Active: true}}}}},
 		clock: clock, logs: &testkit.Buffer{},

@@ -32,8 +32,10 @@ type Connectors interface {
 
 // Secrets is the part of the vault this package reads.
 type Secrets interface {
-	Get(ctx context.Context, name string) (string, error)
+	GetFresh(ctx context.Context, name string, want vault.Want) (vault.Secret, error)
 }
+
+var _ Secrets = (*vault.Vault)(nil)
 
 // Options tune the clients; zero values take the clients' defaults.
 type Options struct {
@@ -116,8 +118,10 @@ func (c *Connector) load(ctx context.Context, id string, kind tb.ConnectorKind) 
 	if conn.TokenSecret == "" {
 		return conn, "", apperr.New(apperr.Validation, "connect", fmt.Sprintf("Connector %q has no token; paste one in the connector.", conn.Name))
 	}
-	// The name is derived from the id, not read from the record.
-	tok, err := c.secrets.Get(ctx, vault.ConnectorToken(conn.ID))
+	// The name is derived from the id, not read from the record. The
+	// record's version and hint make an instance that cached the token
+	// before it was replaced (by another instance) read it again.
+	tok, err := c.secrets.GetFresh(ctx, vault.ConnectorToken(conn.ID), vault.Want{Version: conn.Version, Hint: conn.TokenHint})
 	if err != nil {
 		if apperr.Is(err, apperr.NotFound) {
 			return conn, "", apperr.Wrap(err, apperr.Validation, "connect",
@@ -125,5 +129,5 @@ func (c *Connector) load(ctx context.Context, id string, kind tb.ConnectorKind) 
 		}
 		return conn, "", fmt.Errorf("connect: token of connector %s: %w", id, err)
 	}
-	return conn, tok, nil
+	return conn, tok.Reveal(), nil
 }

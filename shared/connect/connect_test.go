@@ -12,6 +12,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
+	"github.com/timebridge/timebridge/shared/vault"
 )
 
 type fakeStore map[string]tb.Connector
@@ -26,12 +27,12 @@ func (f fakeStore) GetConnector(_ context.Context, id string) (tb.Connector, err
 
 type fakeSecrets map[string]string
 
-func (f fakeSecrets) Get(_ context.Context, name string) (string, error) {
+func (f fakeSecrets) GetFresh(_ context.Context, name string, _ vault.Want) (vault.Secret, error) {
 	v, ok := f[name]
 	if !ok {
 		return "", apperr.New(apperr.NotFound, "vault", "no secret")
 	}
-	return v, nil
+	return vault.Secret(v), nil
 }
 
 func TestConnect(t *testing.T) {

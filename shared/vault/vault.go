@@ -8,6 +8,15 @@
 // share a single Secrets Manager call. Put and Delete invalidate the cache
 // entry, including a read that is in flight at that moment.
 //
+// Put invalidates only this process's cache; other Lambda instances hold
+// their copies until the TTL ends. A secret described by a versioned
+// record (a connector's token) is therefore read with GetFresh and a Want:
+// a cached value serves only readers of the record version it was read
+// for, or older ones, and only when it has the hint the record shows. A
+// reader that sees a newer record reads Secrets Manager again, so every
+// instance uses a replaced token on its next call after the record
+// changed, not minutes later.
+//
 // A secret value is never logged and never part of an error string: errors
 // carry only the secret's name, and text coming back from Secrets Manager is
 // scrubbed of the value. Values held as Secret print as "[redacted]" with
@@ -98,6 +107,22 @@ type entry struct {
 	value   Secret
 	err     error // a cached "does not exist" (apperr.NotFound)
 	expires time.Time
+	version int64 // the record version the value was read for (GetFresh)
+}
+
+// Want describes the value a reader of a versioned record expects: the
+// record's Version and the Hint it shows of the secret. The zero Want
+// accepts any cached value.
+type Want struct {
+	Version int64
+	Hint    string
+}
+
+// accepts reports whether a cached entry may answer a reader wanting w.
+// A value read for an older record version may be stale; a value whose
+// hint differs from the record's is not the one the record describes.
+func (e entry) accepts(w Want) bool {
+	return e.version >= w.Version && (w.Hint == "" || e.err != nil || Hint(string(e.value)) == w.Hint)
 }
 
 // missingTTL is how long a "does not exist" answer is cached (at most the
@@ -109,6 +134,7 @@ const missingTTL = 30 * time.Second
 
 type call struct {
 	done  chan struct{}
+	want  Want // the freshest reader the read was started for
 	value Secret
 	err   error
 	// stale is set when Put or Delete ran while the call was in flight: its
@@ -175,19 +201,35 @@ func (v *Vault) Get(ctx context.Context, name string) (string, error) {
 
 // GetSecret is Get returning the value as a Secret, which does not print.
 func (v *Vault) GetSecret(ctx context.Context, name string) (Secret, error) {
+	return v.GetFresh(ctx, name, Want{})
+}
+
+// GetFresh is GetSecret for the secret of a versioned record: a cached
+// value answers only when it was read for want.Version or a later one and
+// has want.Hint (see Want); otherwise Secrets Manager is read again. A
+// value that does not match want.Hint is returned (it is the current one)
+// but not cached, so the next reader asks again until the record and the
+// secret agree.
+func (v *Vault) GetFresh(ctx context.Context, name string, want Want) (Secret, error) {
 	const op = "vault: get secret"
 	full, err := v.checkName(op, name)
 	if err != nil {
 		return "", err
 	}
 	v.mu.Lock()
-	if e, ok := v.cache[full]; ok && v.now().Before(e.expires) {
+	if e, ok := v.cache[full]; ok && v.now().Before(e.expires) && e.accepts(want) {
 		v.mu.Unlock()
 		return e.value, e.err
 	}
 	c, ok := v.flight[full]
+	if ok && c.want.Version < want.Version {
+		// A read started for an older record may return what that record
+		// described: start a fresh one; the older one still answers its
+		// own waiters.
+		ok = false
+	}
 	if !ok {
-		c = &call{done: make(chan struct{})}
+		c = &call{done: make(chan struct{}), want: want}
 		v.flight[full] = c
 		// The read must not fail for every waiter because the first
 		// caller gave up: detach it from the caller's cancellation.
@@ -222,12 +264,18 @@ func (v *Vault) fetch(ctx context.Context, full string, c *call) {
 	if v.flight[full] == c {
 		delete(v.flight, full)
 	}
+	prev, cached := v.cache[full]
 	switch {
 	case c.stale || v.ttl <= 0:
+	case cached && prev.version > c.want.Version:
+		// A read for a newer record has answered meanwhile.
+	case c.err == nil && c.want.Hint != "" && c.value.Hint() != c.want.Hint:
+		// Not the value the record describes (its new value is still being
+		// stored, or the record is already outdated): serve, don't keep.
 	case c.err == nil:
-		v.cache[full] = entry{value: c.value, expires: v.now().Add(v.ttl)}
+		v.cache[full] = entry{value: c.value, expires: v.now().Add(v.ttl), version: c.want.Version}
 	case apperr.Is(c.err, apperr.NotFound):
-		v.cache[full] = entry{err: c.err, expires: v.now().Add(min(v.ttl, missingTTL))}
+		v.cache[full] = entry{err: c.err, expires: v.now().Add(min(v.ttl, missingTTL)), version: c.want.Version}
 	}
 	v.mu.Unlock()
 	close(c.done)

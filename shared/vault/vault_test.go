@@ -399,3 +399,120 @@ func TestMissingSecretIsCachedBriefly(t *testing.T) {
 		t.Fatalf("after Put: %q %v", got, err)
 	}
 }
+
+// TestGetFreshFollowsTheRecord is the multi-instance case: instance B
+// caches a connector's token, instance A replaces it (Put, then the record
+// gets a new version and hint). B, reading for the new record, must read
+// Secrets Manager again at once instead of serving its copy for the TTL;
+// readers of the old record version may keep the copy.
+func TestGetFreshFollowsTheRecord(t *testing.T) {
+	t.Parallel()
+	a, _, prefix := newVault(t, time.Hour)
+	env := kumotest.Get(t)
+	cl := &counting{SecretsAPI: env.Secrets}
+	b := vault.New(cl, prefix, time.Hour)
+	c := ctx(t)
+	const name = "connectors/c1/token"
+	t.Cleanup(func() { _ = a.Delete(context.Background(), name) })
+	if err := a.Put(c, name, "old-token-1111"); err != nil {
+		t.Fatal(err)
+	}
+	v1 := vault.Want{Version: 1, Hint: vault.Hint("old-token-1111")}
+	for range 3 {
+		if got, err := b.GetFresh(c, name, v1); err != nil || got.Reveal() != "old-token-1111" {
+			t.Fatalf("B at v1: %q, %v", got.Reveal(), err)
+		}
+	}
+	if n := cl.gets.Load(); n != 1 {
+		t.Fatalf("B read %d times at one version, want 1 (cached)", n)
+	}
+
+	if err := a.Put(c, name, "new-token-2222"); err != nil {
+		t.Fatal(err)
+	}
+	v2 := vault.Want{Version: 2, Hint: vault.Hint("new-token-2222")}
+	if got, _ := b.GetFresh(c, name, v1); got.Reveal() != "old-token-1111" {
+		t.Fatalf("a reader of the old record may keep B's copy; got %q", got.Reveal())
+	}
+	if got, err := b.GetFresh(c, name, v2); err != nil || got.Reveal() != "new-token-2222" {
+		t.Fatalf("B at v2: %q, %v; want the new token at once", got.Reveal(), err)
+	}
+	if got, _ := b.GetFresh(c, name, v1); got.Reveal() != "new-token-2222" {
+		t.Fatalf("after the new read, older readers get the new value too; got %q", got.Reveal())
+	}
+	reads := cl.gets.Load()
+	if got, _ := b.GetFresh(c, name, v2); got.Reveal() != "new-token-2222" || cl.gets.Load() != reads {
+		t.Fatalf("the new value is cached for v2: %q, %d reads", got.Reveal(), cl.gets.Load()-reads)
+	}
+
+	// The record already shows v3's hint while the token is still being
+	// stored: B gets what Secrets Manager holds, but keeps asking until
+	// the two agree.
+	v3 := vault.Want{Version: 3, Hint: vault.Hint("third-token-3333")}
+	for range 2 {
+		if got, _ := b.GetFresh(c, name, v3); got.Reveal() != "new-token-2222" {
+			t.Fatalf("before the Put: %q", got.Reveal())
+		}
+	}
+	if n := cl.gets.Load() - reads; n != 2 {
+		t.Fatalf("%d reads for a record ahead of its secret, want 2 (never cached)", n)
+	}
+	if err := a.Put(c, name, "third-token-3333"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.GetFresh(c, name, v3); got.Reveal() != "third-token-3333" {
+		t.Fatalf("after the Put: %q", got.Reveal())
+	}
+
+	// Same hint, new version (a token with the same last characters):
+	// the version alone forces the read.
+	if err := a.Put(c, name, "fourth-tok-3333"); err != nil {
+		t.Fatal(err)
+	}
+	v4 := vault.Want{Version: 4, Hint: vault.Hint("fourth-tok-3333")}
+	if got, _ := b.GetFresh(c, name, v4); got.Reveal() != "fourth-tok-3333" {
+		t.Fatalf("same hint, newer version: %q", got.Reveal())
+	}
+}
+
+// TestGetFreshDoesNotJoinAnOlderRead: a read in flight for an older record
+// version must not answer a reader of a newer one.
+func TestGetFreshDoesNotJoinAnOlderRead(t *testing.T) {
+	t.Parallel()
+	v, cl, _ := newVault(t, time.Hour)
+	c := ctx(t)
+	const name = "connectors/c2/token"
+	if err := v.Put(c, name, "token-aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Delete(context.Background(), name) })
+	cl.hold, cl.entered = make(chan struct{}), make(chan struct{}, 1)
+	old := make(chan string, 1)
+	go func() {
+		s, _ := v.GetFresh(c, name, vault.Want{Version: 1})
+		old <- s.Reveal()
+	}()
+	<-cl.entered
+	newer := make(chan string, 1)
+	go func() {
+		s, _ := v.GetFresh(c, name, vault.Want{Version: 2})
+		newer <- s.Reveal()
+	}()
+	select {
+	case <-cl.entered: // a second read started: the newer reader did not join
+	case <-time.After(10 * time.Second):
+		close(cl.hold)
+		t.Fatal("the reader of version 2 joined the read for version 1")
+	}
+	close(cl.hold)
+	if <-old != "token-aaaa" || <-newer != "token-aaaa" {
+		t.Fatal("wrong values")
+	}
+	if n := cl.gets.Load(); n != 2 {
+		t.Fatalf("%d reads, want 2", n)
+	}
+	// The v2 read is cached and serves both versions.
+	if _, err := v.GetFresh(c, name, vault.Want{Version: 2}); err != nil || cl.gets.Load() != 2 {
+		t.Fatalf("cached v2: %v, %d reads", err, cl.gets.Load())
+	}
+}
