@@ -72,6 +72,7 @@ var want = map[string]needs{
 var vaultActions = map[string][]string{
 	"Get":       {"GetSecretValue"},
 	"GetSecret": {"GetSecretValue"},
+	"GetFresh":  {"GetSecretValue"},
 	"Put":       {"CreateSecret", "PutSecretValue"},
 	"Delete":    {"DeleteSecret"},
 }

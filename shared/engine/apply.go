@@ -75,13 +75,9 @@ func (r *runner) input(s *tb.Timesheet) kimai.TimesheetInput {
 // pending link and adopts the timesheet by its marker.
 func (r *runner) applyCreate(ctx context.Context, c plan.Change) error {
 	d := c.Desired
-	var expect int64
-	if c.Link != nil {
-		expect = c.Link.Version
-	}
 	claim := tb.Link{ProfileID: r.profile.ID, EntryID: d.Entry.ID, TicketID: d.Entry.TicketID, State: tb.LinkPending,
 		SourceHash: d.Hash, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now(), ClaimedAt: r.e.now()}
-	pending, err := r.putLink(ctx, claim, expect)
+	pending, err := r.putLink(ctx, claim, c.Link)
 	if err != nil {
 		return fmt.Errorf("engine: claim entry %d: %w", d.Entry.ID, err)
 	}
@@ -115,7 +111,7 @@ func (r *runner) applyCreate(ctx context.Context, c plan.Change) error {
 	link.State, link.TimesheetID, link.Baseline, link.UpdatedAt = tb.LinkSynced, sheet.ID, sheet, r.e.now()
 	pctx, cancel := persistCtx(ctx)
 	defer cancel()
-	if _, err := r.putLink(pctx, link, pending.Version); err != nil {
+	if _, err := r.putLink(pctx, link, &pending); err != nil {
 		return fmt.Errorf("engine: record timesheet %d for entry %d: %w", sheet.ID, d.Entry.ID, err)
 	}
 	r.bump(func(n *tb.Counts) { n.Created++ })
@@ -140,7 +136,7 @@ func (r *runner) releaseClaim(ctx context.Context, pending tb.Link, prev *tb.Lin
 		restore = *prev
 	}
 	restore.UpdatedAt, restore.RunID = r.e.now(), r.run.ID
-	_, err := r.putLink(ctx, restore, pending.Version)
+	_, err := r.putLink(ctx, restore, &pending)
 	if err != nil {
 		r.log.Warn("release claim", "entry_id", pending.EntryID, "err", err.Error())
 	}
@@ -276,7 +272,7 @@ func (r *runner) applyUpdate(ctx context.Context, c plan.Change) error {
 	nl.SourceHash, nl.Baseline, nl.RunID, nl.UpdatedAt = d.Hash, s, r.run.ID, r.e.now()
 	pctx, cancel := persistCtx(ctx)
 	defer cancel()
-	if _, err := r.putLink(pctx, nl, l.Version); err != nil {
+	if _, err := r.putLink(pctx, nl, &l); err != nil {
 		return fmt.Errorf("engine: record update of timesheet %d for entry %d: %w", l.TimesheetID, l.EntryID, err)
 	}
 	if c.LinkOnly {
@@ -358,11 +354,11 @@ func (r *runner) finishDelete(ctx context.Context, c plan.Change, reason string)
 	l := *c.Link
 	var err error
 	if c.Desired == nil {
-		err = r.e.store.DeleteLink(ctx, l.ProfileID, l.TicketID, l.EntryID, l.Version)
+		err = r.e.store.DeleteLink(ctx, l)
 	} else {
 		nl := l
 		nl.State, nl.TimesheetID, nl.Baseline, nl.SourceHash, nl.RunID, nl.UpdatedAt = tb.LinkNone, 0, tb.Timesheet{}, "", r.run.ID, r.e.now()
-		_, err = r.putLink(ctx, nl, l.Version)
+		_, err = r.putLink(ctx, nl, &l)
 	}
 	if err != nil {
 		return fmt.Errorf("engine: record deletion for entry %d: %w", l.EntryID, err)

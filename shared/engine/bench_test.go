@@ -121,7 +121,7 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 			b.Fatal(err)
 		}
 		for _, l := range all {
-			if err := h.st.DeleteLink(context.Background(), l.ProfileID, l.TicketID, l.EntryID, l.Version); err != nil {
+			if err := h.st.DeleteLink(context.Background(), l); err != nil {
 				b.Fatal(err)
 			}
 		}

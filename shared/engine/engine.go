@@ -77,8 +77,8 @@ type Store interface {
 	LinksByTicket(ctx context.Context, profileID string, ticketID int64) ([]tb.Link, error)
 	Links(ctx context.Context, profileID string, fn func([]tb.Link) error) error
 	GetLink(ctx context.Context, profileID string, ticketID, entryID int64) (tb.Link, error)
-	PutLink(ctx context.Context, l tb.Link, expectVersion int64) (tb.Link, error)
-	DeleteLink(ctx context.Context, profileID string, ticketID, entryID, expectVersion int64) error
+	PutLink(ctx context.Context, l tb.Link, prev *tb.Link) (tb.Link, error)
+	DeleteLink(ctx context.Context, prev tb.Link) error
 	GetCursor(ctx context.Context, profileID string) (tb.Cursor, bool, error)
 	PutCursor(ctx context.Context, c tb.Cursor) error
 	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)

@@ -254,7 +254,7 @@ func TestFullRunObservesKimai(t *testing.T) {
 	copySheet, _ := h.ks.Sheet(h.sheetsByEntry()[e2.ID][0].ID)
 	copySheet.ID = 0
 	h.ks.AddTimesheet(copySheet)
-	if err := h.st.DeleteLink(ctx, h.profile.ID, tid, e3.ID, mustLink(t, h, tid, e3.ID).Version); err != nil {
+	if err := h.st.DeleteLink(ctx, mustLink(t, h, tid, e3.ID)); err != nil {
 		t.Fatal(err)
 	}
 	before := len(h.ks.Timesheets())
@@ -277,7 +277,7 @@ func TestFullRunObservesKimai(t *testing.T) {
 		t.Fatalf("not settled: %+v", run.Counts)
 	}
 	// Duplicates without any link (both orphans) resolve to one timesheet.
-	if err := h.st.DeleteLink(ctx, h.profile.ID, tid, e2.ID, mustLink(t, h, tid, e2.ID).Version); err != nil {
+	if err := h.st.DeleteLink(ctx, mustLink(t, h, tid, e2.ID)); err != nil {
 		t.Fatal(err)
 	}
 	h.resolve(e2.ID, tb.ResolveUseZammad)

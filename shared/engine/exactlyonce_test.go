@@ -32,7 +32,7 @@ func TestPendingClaimWaitsForGrace(t *testing.T) {
 	// A run claimed the entry and POSTed; Kimai is still working on it.
 	claim := tb.Link{ProfileID: h.profile.ID, EntryID: e.ID, TicketID: tid, State: tb.LinkPending, SourceHash: "x",
 		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.Now(), RunID: "earlier"}
-	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
+	if _, err := h.st.PutLink(context.Background(), claim, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.Add(2 * time.Minute)
@@ -64,7 +64,7 @@ func TestPendingClaimClearedAfterGrace(t *testing.T) {
 	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
 	claim := tb.Link{ProfileID: h.profile.ID, EntryID: e.ID, TicketID: tid, State: tb.LinkPending, SourceHash: "x",
 		EntryCreatedAt: e.CreatedAt, ClaimedAt: h.Now(), RunID: "earlier"}
-	if _, err := h.st.PutLink(context.Background(), claim, 0); err != nil {
+	if _, err := h.st.PutLink(context.Background(), claim, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.Add(engine.DefaultPendingGrace + time.Second)
@@ -270,7 +270,7 @@ func TestLostLinkIsAdoptedInEveryMode(t *testing.T) {
 				t.Fatalf("setup: %d timesheets", len(h.ks.Timesheets()))
 			}
 			for _, id := range []int64{old.ID, e.ID} {
-				if err := h.st.DeleteLink(context.Background(), h.profile.ID, tid, id, mustLink(t, h, tid, id).Version); err != nil {
+				if err := h.st.DeleteLink(context.Background(), mustLink(t, h, tid, id)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -175,7 +175,7 @@ func loseLinks(t *testing.T, h *harness, rng *rand.Rand, rate float64) int {
 		t.Fatal(err)
 	}
 	for _, l := range victims {
-		if err := h.st.DeleteLink(context.Background(), l.ProfileID, l.TicketID, l.EntryID, l.Version); err != nil {
+		if err := h.st.DeleteLink(context.Background(), l); err != nil {
 			t.Fatal(err)
 		}
 	}

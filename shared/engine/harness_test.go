@@ -153,11 +153,11 @@ type crashStore struct {
 	h *harness
 }
 
-func (c *crashStore) PutLink(ctx context.Context, l tb.Link, expect int64) (tb.Link, error) {
+func (c *crashStore) PutLink(ctx context.Context, l tb.Link, prev *tb.Link) (tb.Link, error) {
 	if c.h.crash != nil && l.State == tb.LinkSynced && c.h.crash(l) {
 		return tb.Link{}, errCrash
 	}
-	return c.Store.PutLink(ctx, l, expect)
+	return c.Store.PutLink(ctx, l, prev)
 }
 
 func (c *crashStore) TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (int64, bool, error) {

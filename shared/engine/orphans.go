@@ -95,7 +95,7 @@ func (r *runner) adoptOrphans(ctx context.Context, in *plan.Input, d plan.Desire
 	s := found[0]
 	nl := tb.Link{ProfileID: r.profile.ID, EntryID: id, TicketID: d.Entry.TicketID, State: tb.LinkSynced, TimesheetID: s.ID,
 		Baseline: s, EntryCreatedAt: d.Entry.CreatedAt, RunID: r.run.ID, UpdatedAt: r.e.now()}
-	saved, err := r.putLink(ctx, nl, 0)
+	saved, err := r.putLink(ctx, nl, nil)
 	if err != nil {
 		// Not recorded, but it exists: creating the entry now would make
 		// a second one. The next run finds it again.

@@ -101,7 +101,7 @@ func (r *runner) settlePending(ctx context.Context, l tb.Link, found []tb.Timesh
 		}
 		nl := unclaimed(l)
 		nl.RunID, nl.UpdatedAt = r.run.ID, r.e.now()
-		saved, err := r.putLink(ctx, nl, l.Version)
+		saved, err := r.putLink(ctx, nl, &l)
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine: clear pending entry %d: %w", l.EntryID, err)
 		}
@@ -112,7 +112,7 @@ func (r *runner) settlePending(ctx context.Context, l tb.Link, found []tb.Timesh
 		sort.Slice(found, func(i, j int) bool { return found[i].ID < found[j].ID })
 		nl := l
 		nl.State, nl.TimesheetID, nl.Baseline, nl.RunID, nl.UpdatedAt = tb.LinkSynced, found[0].ID, found[0], r.run.ID, r.e.now()
-		saved, err := r.putLink(ctx, nl, l.Version)
+		saved, err := r.putLink(ctx, nl, &l)
 		if err != nil {
 			return nil, nil, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", found[0].ID, l.EntryID, err)
 		}

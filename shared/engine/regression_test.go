@@ -20,7 +20,7 @@ func TestKeepKimaiOnUnlinkedDuplicates(t *testing.T) {
 	tid, agent, typ := h.seedBasics()
 	e := h.addEntry(tid, agent, typ, "30", at(8, 0))
 	h.run(tb.ModeFull)
-	if err := h.st.DeleteLink(context.Background(), h.profile.ID, tid, e.ID, mustLink(t, h, tid, e.ID).Version); err != nil {
+	if err := h.st.DeleteLink(context.Background(), mustLink(t, h, tid, e.ID)); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := h.ks.Sheet(sheetOf(h, e.ID)[0].ID)

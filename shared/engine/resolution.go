@@ -106,7 +106,7 @@ func (e *Engine) deleteDuplicates(ctx context.Context, c tb.Conflict, actor stri
 		if c.Zammad != nil {
 			nl.EntryCreatedAt = c.Zammad.CreatedAt // keeps it inside full runs' deletion window
 		}
-		l, err = e.store.PutLink(ctx, nl, 0)
+		l, err = e.store.PutLink(ctx, nl, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("engine: load link of entry %d: %w", c.EntryID, err)
@@ -204,13 +204,19 @@ func (e *Engine) settle(ctx context.Context, c tb.Conflict, res tb.Resolution, a
 			remove = exists
 		}
 	}
+	if !nl.Baseline.Begin.Equal(l.Baseline.Begin) {
+		// The day worked was placed in the Kimai user's zone by the run
+		// that wrote it; a resolution has no zone at hand, so a changed
+		// begin counts on its UTC day until a run writes the link again.
+		nl.WorkedOn = ""
+	}
 	switch {
 	case remove:
-		err = e.store.DeleteLink(ctx, l.ProfileID, l.TicketID, l.EntryID, l.Version)
+		err = e.store.DeleteLink(ctx, l)
 	case exists:
-		_, err = e.store.PutLink(ctx, nl, l.Version)
+		_, err = e.store.PutLink(ctx, nl, &l)
 	default:
-		_, err = e.store.PutLink(ctx, nl, 0)
+		_, err = e.store.PutLink(ctx, nl, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("engine: settle link of entry %d: %w", c.EntryID, err)

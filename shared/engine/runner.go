@@ -203,10 +203,16 @@ func (r *runner) bump(f func(*tb.Counts)) {
 	r.mu.Unlock()
 }
 
-// putLink writes a link under the run's lease generation (its fence).
-func (r *runner) putLink(ctx context.Context, l tb.Link, expect int64) (tb.Link, error) {
+// putLink writes l in place of prev (nil: a new link) under the run's
+// lease generation (its fence). A synced link's time counts in the summary
+// on the day its timesheet begins in the Kimai user's zone.
+func (r *runner) putLink(ctx context.Context, l tb.Link, prev *tb.Link) (tb.Link, error) {
 	l.Fence = r.fence
-	return r.e.store.PutLink(ctx, l, expect)
+	l.WorkedOn = ""
+	if l.State == tb.LinkSynced && !l.Baseline.Begin.IsZero() {
+		l.WorkedOn = l.Baseline.Begin.In(r.loc).Format(time.DateOnly)
+	}
+	return r.e.store.PutLink(ctx, l, prev)
 }
 
 // holdCursor keeps the incremental cursor from moving past an entry that is

@@ -68,20 +68,21 @@ func TestPutLinkFence(t *testing.T) {
 	f := newFixture(t)
 	c := ctx(t)
 	l := tb.Link{ProfileID: "p", EntryID: 7, TicketID: 1, State: tb.LinkPending, Fence: 5}
-	old, err := f.st.PutLink(c, l, 0)
+	old, err := f.st.PutLink(c, l, nil)
 	noErr(t, err)
-	noErr(t, f.st.DeleteLink(c, "p", 1, 7, old.Version))
+	noErr(t, f.st.DeleteLink(c, old))
 	l.Fence = 6
-	_, err = f.st.PutLink(c, l, 0) // claimed anew at version 1 by a newer holder
+	_, err = f.st.PutLink(c, l, nil) // claimed anew at version 1 by a newer holder
 	noErr(t, err)
 	stale := old
 	stale.State, stale.TimesheetID = tb.LinkSynced, 99
-	if _, err := f.st.PutLink(c, stale, old.Version); !apperr.Is(err, apperr.Conflict) {
+	if _, err := f.st.PutLink(c, stale, &old); !apperr.Is(err, apperr.Conflict) {
 		t.Fatalf("a write under an older fence went through: %v", err)
 	}
 	cur, err := f.st.GetLink(c, "p", 1, 7)
 	noErr(t, err)
-	cur.Fence = 6
-	_, err = f.st.PutLink(c, cur, cur.Version)
+	next := cur
+	next.Fence = 6
+	_, err = f.st.PutLink(c, next, &cur)
 	noErr(t, err)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -124,6 +125,8 @@ type linkItem struct {
 	EntryCreatedAt string `dynamodbav:"entry_created_at,omitempty"`
 	ClaimedAt      string `dynamodbav:"claimed_at,omitempty"`
 	Fence          int64  `dynamodbav:"fence,omitempty"`
+	WorkedOn       string `dynamodbav:"worked_on,omitempty"`
+	Tally          string `dynamodbav:"tally,omitempty"` // see encodeTally
 	RunID          string `dynamodbav:"run_id,omitempty"`
 	Version        int64  `dynamodbav:"version"`
 	UpdatedAt      string `dynamodbav:"updated_at,omitempty"`
@@ -147,6 +150,7 @@ func toLinkItem(l timebridge.Link) (linkItem, error) {
 		Baseline:       baseline,
 		EntryCreatedAt: fmtTime(l.EntryCreatedAt),
 		ClaimedAt:      fmtTime(l.ClaimedAt), Fence: l.Fence,
+		WorkedOn: l.WorkedOn, Tally: encodeTally(l.Tally),
 		RunID: l.RunID, Version: l.Version, UpdatedAt: fmtTime(l.UpdatedAt),
 	}, nil
 }
@@ -157,13 +161,17 @@ func (it linkItem) domain() (timebridge.Link, error) {
 		ProfileID: it.ProfileID, EntryID: it.EntryID, TicketID: it.TicketID,
 		State: timebridge.LinkState(it.State), TimesheetID: it.TimesheetID, SourceHash: it.SourceHash,
 		EntryCreatedAt: tp.t(it.EntryCreatedAt),
-		ClaimedAt:      tp.t(it.ClaimedAt), Fence: it.Fence,
+		ClaimedAt:      tp.t(it.ClaimedAt), Fence: it.Fence, WorkedOn: it.WorkedOn,
 		RunID: it.RunID, Version: it.Version, UpdatedAt: tp.t(it.UpdatedAt),
 	}
 	if tp.err != nil {
 		return l, tp.err
 	}
-	err := fromJSON(it.Baseline, &l.Baseline)
+	var err error
+	if l.Tally, err = decodeTally(it.Tally); err != nil {
+		return l, err
+	}
+	err = fromJSON(it.Baseline, &l.Baseline)
 	return l, err
 }
 
@@ -216,13 +224,18 @@ func (st *Store) GetLink(ctx context.Context, pid string, ticketID, entryID int6
 	return conv(op, it.domain)
 }
 
-// PutLink writes a link conditionally: expectVersion 0 means the link must
-// not exist yet (this is how the engine claims an entry exactly once);
-// otherwise the stored version must equal expectVersion. The stored and
-// returned link has Version expectVersion+1 and UpdatedAt now. A failed
-// condition is apperr.Conflict (for expectVersion > 0 a link that no longer
-// exists is apperr.NotFound).
-func (st *Store) PutLink(ctx context.Context, l timebridge.Link, expectVersion int64) (timebridge.Link, error) {
+// PutLink writes l in place of prev, the link as last read (nil: the
+// link must not exist yet; this is how the engine claims an entry exactly
+// once). The write is conditional on the stored link still being prev: its
+// version and its tally, so that the profile's summary, changed in the same
+// transaction by the difference between prev's tally and l's, stays exact.
+// It is also refused when the stored link was written under a newer lease
+// generation than l.Fence (a run that lost its lease). The stored and
+// returned link has Version prev.Version+1, UpdatedAt now and its Tally
+// (computed here, see timebridge.TallyOf; l.Tally is ignored). A failed
+// condition is apperr.Conflict; a link that no longer exists (prev != nil)
+// is apperr.NotFound.
+func (st *Store) PutLink(ctx context.Context, l timebridge.Link, prev *timebridge.Link) (timebridge.Link, error) {
 	const op = "store: put link"
 	if err := checkLinkKey(op, l.ProfileID, l.EntryID); err != nil {
 		return l, err
@@ -230,15 +243,21 @@ func (st *Store) PutLink(ctx context.Context, l timebridge.Link, expectVersion i
 	if err := checkNum(op, "ticket id", l.TicketID); err != nil {
 		return l, err
 	}
-	if err := checkNum(op, "expected version", expectVersion); err != nil {
-		return l, err
+	var expect int64
+	var old *timebridge.Tally
+	if prev != nil {
+		if prev.Version <= 0 || prev.EntryID != l.EntryID || prev.ProfileID != l.ProfileID {
+			return l, invalid(op, "The previous link is not a stored version of this link.")
+		}
+		expect, old = prev.Version, prev.Tally
 	}
-	l.Version = expectVersion + 1
+	l.Version = expect + 1
 	l.UpdatedAt = st.now().UTC()
 	if !l.EntryCreatedAt.IsZero() {
 		l.EntryCreatedAt = l.EntryCreatedAt.UTC()
 	}
 	l.Baseline = normTimesheet(l.Baseline)
+	l.Tally = timebridge.TallyOf(l)
 	it, err := toLinkItem(l)
 	if err != nil {
 		return l, internal(op, err)
@@ -247,37 +266,51 @@ func (st *Store) PutLink(ctx context.Context, l timebridge.Link, expectVersion i
 	if err != nil {
 		return l, err
 	}
-	if err := st.putLink(ctx, op, item, expectVersion, l.Fence); err != nil {
+	names, values := map[string]string{}, avMap{}
+	var cond string
+	switch {
+	case expect == 0:
+		cond = "attribute_not_exists(pk)"
+	case l.Fence <= 0:
+		cond = "#v = :expect"
+	default:
+		// A link written under a newer lease generation is never
+		// overwritten by a run holding an older one, even where the version
+		// alone could match again after a delete.
+		cond = "#v = :expect AND (attribute_not_exists(#f) OR #f <= :fence)"
+		names["#f"], values[":fence"] = "fence", avN(l.Fence)
+	}
+	if expect > 0 {
+		names["#v"], values[":expect"] = attrVersion, avN(expect)
+		cond = tallyCond(cond, names, values, old)
+	}
+	k := avMap{attrPK: item[attrPK], attrSK: item[attrSK]}
+	err = st.writeLinkItem(ctx, op, item, cond, names, values, tallyUpdates(l.EntryID, old, l.Tally), func(err error) error {
+		if expect == 0 && isConditionFailed(err) {
+			return apperr.Wrap(err, apperr.Conflict, op, "link already exists.")
+		}
+		return st.versionFailure(ctx, err, op, "link", k)
+	})
+	if err != nil {
 		return l, err
 	}
 	return l, nil
 }
 
-// putLink is putVersioned plus the fence: a link written under a newer
-// lease generation is never overwritten by a run holding an older one (a
-// run that lost its lease while a request was in flight), even where the
-// version alone could match again after a delete.
-func (st *Store) putLink(ctx context.Context, op string, item avMap, expect, fence int64) error {
-	if expect == 0 || fence <= 0 {
-		return st.putVersioned(ctx, op, "link", item, expect)
-	}
-	err := st.put(ctx, op, item, "#v = :expect AND (attribute_not_exists(#f) OR #f <= :fence)",
-		map[string]string{"#v": attrVersion, "#f": "fence"}, avMap{":expect": avN(expect), ":fence": avN(fence)})
-	if err != nil {
-		return st.versionFailure(ctx, err, op, "link", avMap{attrPK: item[attrPK], attrSK: item[attrSK]})
-	}
-	return nil
-}
-
-// DeleteLink deletes a link when its stored version equals expectVersion.
-// ticketID is not needed (see GetLink).
-func (st *Store) DeleteLink(ctx context.Context, pid string, ticketID, entryID, expectVersion int64) error {
+// DeleteLink deletes prev, the link as last read, when the stored link is
+// still prev (version and tally); its tally leaves the summary in the same
+// transaction.
+func (st *Store) DeleteLink(ctx context.Context, prev timebridge.Link) error {
 	const op = "store: delete link"
-	_ = ticketID
-	if err := checkLinkKey(op, pid, entryID); err != nil {
+	if err := checkLinkKey(op, prev.ProfileID, prev.EntryID); err != nil {
 		return err
 	}
-	return st.deleteVersioned(ctx, op, "link", key(pkProfileData(pid), linkSK(entryID)), expectVersion)
+	k := key(pkProfileData(prev.ProfileID), linkSK(prev.EntryID))
+	names, values := map[string]string{"#v": attrVersion}, avMap{":expect": avN(prev.Version)}
+	cond := tallyCond("attribute_exists(pk) AND #v = :expect", names, values, prev.Tally)
+	return st.deleteLinkItem(ctx, op, k, cond, names, values, tallyUpdates(prev.EntryID, prev.Tally, nil), func(err error) error {
+		return st.versionFailure(ctx, err, op, "link", k)
+	})
 }
 
 // LinksByTicket returns the links of one ticket, ordered by entry id. It

@@ -28,6 +28,7 @@ type DynamoDBAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var _ DynamoDBAPI = (*dynamodb.Client)(nil)
@@ -115,8 +116,11 @@ func classify(err error, op string) error {
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
 		for _, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			switch aws.ToString(r.Code) {
+			case "ConditionalCheckFailed":
 				return apperr.Wrap(err, apperr.Conflict, op, msgConflict)
+			case "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+				return apperr.Wrap(err, apperr.RateLimited, op, "The database is busy with concurrent writes; try again shortly.")
 			}
 		}
 	}

@@ -287,7 +287,7 @@ func TestDeleteProfileRemovesItsData(t *testing.T) {
 		must[timebridge.Profile](t)(f.st.CreateProfile(c, timebridge.Profile{ID: pid}))
 		noErr(t, f.st.PutMapping(c, timebridge.Mapping{ProfileID: pid, Kind: timebridge.MapUser, SourceID: "1", TargetID: 2}))
 		for e := int64(1); e <= 60; e++ {
-			must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: pid, EntryID: e, TicketID: e % 3, State: timebridge.LinkSynced}, 0))
+			must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: pid, EntryID: e, TicketID: e % 3, State: timebridge.LinkSynced}, nil))
 		}
 		noErr(t, f.st.PutCursor(c, timebridge.Cursor{ProfileID: pid, UpdatedAt: t0}))
 		must[timebridge.Conflict](t)(f.st.PutConflict(c, timebridge.Conflict{ProfileID: pid, EntryID: 1, Status: timebridge.ConflictOpen}, 0))
@@ -373,7 +373,7 @@ func TestLinkVersions(t *testing.T) {
 		{"update v2", 2, ""},
 	}
 	for _, tc := range tests {
-		got, err := f.st.PutLink(c, l, tc.expect)
+		got, err := f.st.PutLink(c, l, linkAt(l, tc.expect))
 		if tc.want != "" {
 			if !apperr.Is(err, tc.want) {
 				t.Fatalf("%s: err = %v, want %s", tc.name, err, tc.want)
@@ -397,18 +397,27 @@ func TestLinkVersions(t *testing.T) {
 	}
 	_, err := f.st.GetLink(c, "p", 7, 43)
 	wantKind(t, err, apperr.NotFound)
-	_, err = f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: 43, TicketID: 7}, 1)
+	_, err = f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: 43, TicketID: 7}, linkAt(timebridge.Link{ProfileID: "p", EntryID: 43}, 1))
 	wantKind(t, err, apperr.NotFound)
-	_, err = f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: -1}, 0)
+	_, err = f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: -1}, nil)
 	wantKind(t, err, apperr.Validation)
 
-	wantKind(t, f.st.DeleteLink(c, "p", 7, 42, 2), apperr.Conflict)
-	noErr(t, f.st.DeleteLink(c, "p", 7, 42, 3))
-	wantKind(t, f.st.DeleteLink(c, "p", 7, 42, 3), apperr.NotFound)
+	wantKind(t, f.st.DeleteLink(c, *linkAt(l, 2)), apperr.Conflict)
+	noErr(t, f.st.DeleteLink(c, *linkAt(l, 3)))
+	wantKind(t, f.st.DeleteLink(c, *linkAt(l, 3)), apperr.NotFound)
 	// After deletion the entry can be claimed again.
-	if got := must[timebridge.Link](t)(f.st.PutLink(c, l, 0)); got.Version != 1 {
+	if got := must[timebridge.Link](t)(f.st.PutLink(c, l, nil)); got.Version != 1 {
 		t.Fatalf("re-claim version = %d", got.Version)
 	}
+}
+
+// linkAt is l as stored at version v without a tally (v 0: none stored).
+func linkAt(l timebridge.Link, v int64) *timebridge.Link {
+	if v == 0 {
+		return nil
+	}
+	l.Version, l.Tally = v, nil
+	return &l
 }
 
 func TestLinkClaimOnce(t *testing.T) {
@@ -428,7 +437,7 @@ func TestLinkClaimOnce(t *testing.T) {
 				_, err := f.st.PutLink(c, timebridge.Link{
 					ProfileID: "p", EntryID: entry, TicketID: 1, State: timebridge.LinkPending,
 					RunID: fmt.Sprintf("racer-%d", i),
-				}, 0)
+				}, nil)
 				switch {
 				case err == nil:
 					wins.Add(1)
@@ -452,7 +461,8 @@ func TestLinkClaimOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if _, err := f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: entry, TicketID: 1, State: timebridge.LinkSynced}, 1); err == nil {
+				next := timebridge.Link{ProfileID: "p", EntryID: entry, TicketID: 1, State: timebridge.LinkSynced}
+				if _, err := f.st.PutLink(c, next, linkAt(next, 1)); err == nil {
 					wins.Add(1)
 				} else if !apperr.Is(err, apperr.Conflict) {
 					t.Errorf("update: %v", err)
@@ -477,12 +487,12 @@ func TestLinksPaging(t *testing.T) {
 		_, err := f.st.PutLink(c, timebridge.Link{
 			ProfileID: "p", EntryID: e, TicketID: 1000 + e%tickets, State: timebridge.LinkSynced,
 			TimesheetID: 5000 + e, SourceHash: fmt.Sprintf("hash-%d", e),
-		}, 0)
+		}, nil)
 		return err
 	})
 	// A few links of another profile must not show up.
 	for e := int64(1); e <= 3; e++ {
-		must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: "p2", EntryID: e, TicketID: 1000}, 0))
+		must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: "p2", EntryID: e, TicketID: 1000}, nil))
 	}
 
 	var seen []int64
@@ -529,13 +539,14 @@ func TestLinkMovesTicket(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	c := ctx(t)
-	l := must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: 9, TicketID: 1, State: timebridge.LinkSynced}, 0))
+	l := must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: 9, TicketID: 1, State: timebridge.LinkSynced}, nil))
 	// Zammad merged ticket 1 into 2: the entry cannot be claimed again
 	// under its new ticket.
-	_, err := f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: 9, TicketID: 2, State: timebridge.LinkPending}, 0)
+	_, err := f.st.PutLink(c, timebridge.Link{ProfileID: "p", EntryID: 9, TicketID: 2, State: timebridge.LinkPending}, nil)
 	wantKind(t, err, apperr.Conflict)
+	prev := l
 	l.TicketID = 2
-	must[timebridge.Link](t)(f.st.PutLink(c, l, l.Version))
+	must[timebridge.Link](t)(f.st.PutLink(c, l, &prev))
 	if ls := must[[]timebridge.Link](t)(f.st.LinksByTicket(c, "p", 1)); len(ls) != 0 {
 		t.Fatalf("old ticket still lists %+v", ls)
 	}

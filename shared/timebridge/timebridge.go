@@ -189,10 +189,58 @@ type Link struct {
 	ClaimedAt time.Time `json:"claimed_at,omitempty"`
 	// Fence is the lease generation of the run that wrote this version; a
 	// write from a run with an older generation is refused.
-	Fence     int64     `json:"fence,omitempty"`
+	Fence int64 `json:"fence,omitempty"`
+	// WorkedOn is the day of the timesheet's begin in the Kimai user's
+	// zone (YYYY-MM-DD), the day its time counts for in the profile's
+	// summary; empty means the UTC day of Baseline.Begin.
+	WorkedOn string `json:"worked_on,omitempty"`
+	// Tally is what this version of the link adds to the profile's
+	// summary, as stored. Only the store sets it (from State, Baseline and
+	// WorkedOn, on every write); nil means nothing.
+	Tally     *Tally    `json:"tally,omitempty"`
 	RunID     string    `json:"run_id"` // the run that wrote this version
 	Version   int64     `json:"version"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Tally is one synced entry's share of its profile's summary: the seconds
+// of its timesheet on the day worked.
+type Tally struct {
+	Day     string `json:"day"` // YYYY-MM-DD
+	Seconds int64  `json:"seconds"`
+}
+
+// TallyOf is what a link with this content adds to the summary: a synced
+// timesheet counts once, with its duration, on WorkedOn (or the UTC day of
+// its begin); anything else counts nothing.
+func TallyOf(l Link) *Tally {
+	if l.State != LinkSynced || l.TimesheetID == 0 {
+		return nil
+	}
+	day := l.WorkedOn
+	if day == "" {
+		day = l.Baseline.Begin.UTC().Format(time.DateOnly)
+	}
+	return &Tally{Day: day, Seconds: l.Baseline.Duration}
+}
+
+// DayTotal is the synced entries and time of one day worked.
+type DayTotal struct {
+	Day     string `json:"day"` // YYYY-MM-DD
+	Entries int64  `json:"entries"`
+	Seconds int64  `json:"seconds"`
+}
+
+// Summary is what a profile holds in Kimai, by the day worked: totals over
+// all time and per day of a period. The engine keeps it exact on every
+// link write (store.PutLink), so it is never recomputed from runs.
+type Summary struct {
+	ProfileID string `json:"profile_id"`
+	Entries   int64  `json:"entries"` // synced entries, all time
+	Seconds   int64  `json:"seconds"`
+	// Days are the days of the requested period that have synced time,
+	// oldest first.
+	Days []DayTotal `json:"days"`
 }
 
 // Timesheet is the part of a Kimai timesheet Timebridge writes and compares.

@@ -1,0 +1,105 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/decimal"
+	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// kimaiTruth is what Kimai holds for the profile, by the day a timesheet
+// begins in the Kimai user's zone (the harness's Europe/Berlin).
+func kimaiTruth(h *harness) (entries, secs int64, days map[string]tb.DayTotal) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	days = map[string]tb.DayTotal{}
+	for _, sheets := range h.sheetsByEntry() {
+		for _, s := range sheets {
+			d := s.Begin.In(berlin).Format(time.DateOnly)
+			t := days[d]
+			t.Day, t.Entries, t.Seconds = d, t.Entries+1, t.Seconds+s.Duration
+			days[d] = t
+			entries++
+			secs += s.Duration
+		}
+	}
+	return entries, secs, days
+}
+
+// checkSummary compares the profile's summary with Kimai's truth.
+func checkSummary(t *testing.T, h *harness, step string) {
+	t.Helper()
+	got, err := h.st.Summary(context.Background(), h.profile.ID, "2026-01-01", "2026-12-31")
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	entries, secs, days := kimaiTruth(h)
+	if got.Entries != entries || got.Seconds != secs || len(got.Days) != len(days) {
+		t.Fatalf("%s: summary %d entries, %d s, %d days; Kimai holds %d entries, %d s on %d days (%+v vs %+v)",
+			step, got.Entries, got.Seconds, len(got.Days), entries, secs, len(days), got.Days, days)
+	}
+	for _, d := range got.Days {
+		if days[d.Day] != d {
+			t.Fatalf("%s: day %s is %+v in the summary, %+v in Kimai", step, d.Day, d, days[d.Day])
+		}
+	}
+}
+
+// TestSummaryMatchesKimai: the summary the engine keeps equals what Kimai
+// holds after creates, an edit that moves an entry to another day, a
+// negative correction, a deletion, a Kimai-side edit resolved with
+// keep_kimai, and it ignores dry runs. An entry that began at 23:14 UTC counts
+// on the next day in the Kimai user's zone (Berlin).
+func TestSummaryMatchesKimai(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	day := func(d, hh, mm int) time.Time { return time.Date(2026, 3, d, hh, mm, 0, 0, time.UTC) }
+	e1 := h.addEntry(tid, agent, typ, "120", day(2, 9, 0))
+	e2 := h.addEntry(tid, agent, typ, "30", day(2, 14, 0))
+	e3 := h.addEntry(tid, agent, typ, "45", day(3, 23, 59)) // booked then, so it began at 23:14 UTC: 00:14 on the 4th in Berlin
+	h.addEntry(tid, agent, typ, "15", day(5, 10, 0))
+	h.run(tb.ModeIncremental, func(r *engine.Request) { r.DryRun = true })
+	checkSummary(t, h, "dry run")
+	if s, _ := h.st.Summary(context.Background(), h.profile.ID, "2026-01-01", "2026-12-31"); s.Entries != 0 {
+		t.Fatalf("a dry run counted %d entries", s.Entries)
+	}
+	h.run(tb.ModeIncremental)
+	checkSummary(t, h, "first sync")
+	if s, _ := h.st.Summary(context.Background(), h.profile.ID, "2026-03-04", "2026-03-04"); len(s.Days) != 1 || s.Days[0].Seconds != 45*60 {
+		t.Fatalf("the 23:30 UTC entry is not on the 4th (Berlin): %+v", s.Days)
+	}
+
+	h.Add(time.Minute)
+	h.zs.UpdateEntry(e2.ID, func(e *zammadsim.Entry) { e.TimeUnit = decimal.MustParse("50"); e.CreatedAt = day(6, 8, 0) })
+	h.run(tb.ModeIncremental)
+	checkSummary(t, h, "edit to another day")
+
+	h.Add(time.Minute)
+	h.addEntry(tid, agent, typ, "-60", day(7, 9, 0))
+	h.run(tb.ModeTicket, func(r *engine.Request) { r.TicketID = tid })
+	checkSummary(t, h, "negative correction")
+
+	h.zs.DeleteEntry(e1.ID)
+	h.run(tb.ModeFull)
+	checkSummary(t, h, "deletion")
+
+	// Someone edits e3's timesheet in Kimai (longer), then Zammad changes:
+	// a conflict; keep_kimai makes Kimai's state the baseline.
+	sheet := h.sheetsByEntry()[e3.ID][0]
+	h.ks.EditTimesheet(sheet.ID, func(s *kimaisim.Sheet) { s.End = s.End.Add(30 * time.Minute) })
+	h.Add(time.Minute)
+	h.zs.UpdateEntry(e3.ID, func(e *zammadsim.Entry) { e.TimeUnit = decimal.MustParse("40") })
+	h.run(tb.ModeIncremental)
+	if c := h.conflictOf(e3.ID); c.Kind != tb.ConflictEditedInKimai {
+		t.Fatalf("conflict %s", c.Kind)
+	}
+	h.resolve(e3.ID, tb.ResolveKeepKimai)
+	checkSummary(t, h, "kimai-side edit kept")
+
+	h.run(tb.ModeFull)
+	checkSummary(t, h, "settled")
+}
