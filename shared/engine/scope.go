@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -50,6 +51,7 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 			return in, err
 		}
 	}
+	r.countUntallied(ctx, all)
 	byEntry := make(map[int64]tb.Link, len(all))
 	for _, l := range all {
 		byEntry[l.EntryID] = l
@@ -200,4 +202,27 @@ func (r *runner) rereadUnsettled(ctx context.Context, tickets map[int64]*ticketD
 		tickets[id].entries = entries
 		return nil
 	})
+}
+
+// countUntallied brings synced links written before the summary existed
+// (they carry no tally) into it: writing a link's own content again adds
+// its tally, exactly once, because the write is conditional on the stored
+// link having none. links is updated in place, so that later writes of
+// this run start from the new versions. Dry runs write nothing.
+func (r *runner) countUntallied(ctx context.Context, links []tb.Link) {
+	if r.req.DryRun {
+		return
+	}
+	for i, l := range links {
+		if l.State != tb.LinkSynced || l.TimesheetID == 0 || l.Tally != nil {
+			continue
+		}
+		saved, err := r.putLink(ctx, l, &links[i])
+		if err != nil {
+			// Counted by a later run; the link itself is unchanged.
+			r.log.Warn("count link in summary", slog.Int64("entry_id", l.EntryID), slog.String("err", err.Error()))
+			continue
+		}
+		links[i] = saved
+	}
 }

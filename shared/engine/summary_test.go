@@ -2,13 +2,19 @@ package engine_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -102,4 +108,57 @@ func TestSummaryMatchesKimai(t *testing.T) {
 
 	h.run(tb.ModeFull)
 	checkSummary(t, h, "settled")
+}
+
+// TestSummaryCountsLinksFromBeforeIt: links written before the summary
+// existed have no tally and no counters; the next run that loads them
+// counts each exactly once (a second run changes nothing).
+func TestSummaryCountsLinksFromBeforeIt(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	for i := range 5 {
+		h.addEntry(tid, agent, typ, "30", time.Date(2026, 3, 2+i, 9, 0, 0, 0, time.UTC))
+	}
+	h.run(tb.ModeIncremental)
+	checkSummary(t, h, "first sync")
+	forgetSummary(t, h)
+	if s, _ := h.st.Summary(context.Background(), h.profile.ID, "2026-01-01", "2026-12-31"); s.Entries != 0 {
+		t.Fatalf("the old deployment's table still has a summary: %+v", s)
+	}
+	h.run(tb.ModeTicket, func(r *engine.Request) { r.DryRun, r.TicketID = true, tid })
+	if s, _ := h.st.Summary(context.Background(), h.profile.ID, "2026-01-01", "2026-12-31"); s.Entries != 0 {
+		t.Fatalf("a dry run wrote %d entries into the summary", s.Entries)
+	}
+	h.run(tb.ModeTicket, func(r *engine.Request) { r.TicketID = tid })
+	checkSummary(t, h, "after the first run of the new version")
+	h.run(tb.ModeFull)
+	checkSummary(t, h, "after another run")
+}
+
+// forgetSummary turns the table into one of a deployment from before the
+// summary: no counter items, no tally on any link.
+func forgetSummary(t *testing.T, h *harness) {
+	t.Helper()
+	ctx := context.Background()
+	db := kumotest.Get(t).DynamoDB
+	out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(h.st.Table()),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "P#" + h.profile.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range out.Items {
+		k := map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}
+		sk := it["sk"].(*types.AttributeValueMemberS).Value
+		switch {
+		case strings.HasPrefix(sk, "SUM#"):
+			_, err = db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(h.st.Table()), Key: k})
+		case strings.HasPrefix(sk, "LINK#"):
+			_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(h.st.Table()), Key: k,
+				UpdateExpression: aws.String("REMOVE tally, worked_on")})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
