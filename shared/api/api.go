@@ -67,6 +67,8 @@ type Store interface {
 	ListRuns(ctx context.Context, profileID string, limit int, cursor string) ([]tb.Run, string, error)
 	ListAllRuns(ctx context.Context, limit int, cursor string) ([]tb.Run, string, error)
 
+	Summary(ctx context.Context, profileID, from, to string) (tb.Summary, error)
+
 	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
 	ConflictByID(ctx context.Context, id string) (tb.Conflict, error)
 

@@ -45,6 +45,7 @@ var routeTable = []route{
 	{"PATCH", "/api/profiles/{id}", false, (*server).patchProfile},
 	{"DELETE", "/api/profiles/{id}", false, (*server).deleteProfile},
 	{"POST", "/api/profiles/{id}/webhook-secret", false, (*server).rotateWebhookSecret},
+	{"GET", "/api/profiles/{id}/summary", false, (*server).getSummary},
 
 	{"GET", "/api/profiles/{id}/mappings", false, (*server).listMappings},
 	{"PUT", "/api/profiles/{id}/mappings", false, (*server).putMapping},

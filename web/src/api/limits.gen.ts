@@ -417,11 +417,35 @@ export const schemaLimits = {
         "retry"
       ]
     }
+  },
+  "DayTotal": {
+    "entries": {
+      "minimum": 0
+    },
+    "seconds": {
+      "minimum": 0
+    }
+  },
+  "Summary": {
+    "entries": {
+      "minimum": 0
+    },
+    "seconds": {
+      "minimum": 0
+    }
   }
 } as const satisfies SchemaLimits;
 
 /** Per operationId and query parameter: the document's limits, enums and defaults. */
 export const queryLimits = {
+  "getSummary": {
+    "from": {
+      "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    },
+    "to": {
+      "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    }
+  },
   "listRuns": {
     "limit": {
       "default": 50,

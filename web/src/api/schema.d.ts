@@ -271,6 +271,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/profiles/{id}/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * What a profile holds in Kimai, by the day worked
+         * @description Totals over all time and per day of a period (at most 366 days; by default the 30 days up to today, UTC), from counters the engine keeps exact on every create, update, delete and netting. Days are the days the timesheets begin in the Kimai user's time zone.
+         */
+        get: operations["getSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/profiles/{id}/mappings": {
         parameters: {
             query?: never;
@@ -898,6 +920,35 @@ export interface components {
             before?: unknown;
             after?: unknown;
         };
+        DayTotal: {
+            /**
+             * Format: date
+             * @description The day worked (YYYY-MM-DD), in the Kimai user's time zone.
+             */
+            day: string;
+            /** @description Synced entries whose timesheet begins on this day. */
+            entries: number;
+            /** @description Their time in Kimai, in seconds. */
+            seconds: number;
+        };
+        Summary: {
+            profile_id: string;
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
+            /** @description Synced entries over all time: the timesheets the profile holds in Kimai. */
+            entries: number;
+            /** @description Their time over all time, in seconds. */
+            seconds: number;
+            /** @description The sums of days. */
+            period: {
+                entries: number;
+                seconds: number;
+            };
+            /** @description Every day from from to to, oldest first, days without synced time included (zeros). */
+            days: components["schemas"]["DayTotal"][];
+        };
     };
     responses: {
         /** @description validation_failed: fields names each offending field or parameter. */
@@ -1494,6 +1545,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    getSummary: {
+        parameters: {
+            query?: {
+                /** @description First day (inclusive); default: 29 days before to. */
+                from?: string;
+                /** @description Last day (inclusive); default: today (UTC). */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The summary. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Summary"];
                 };
             };
             400: components["responses"]["BadRequest"];
