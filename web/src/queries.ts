@@ -15,7 +15,8 @@ export const keys = {
   conflictsBy: (status: ConflictStatus) => ["conflicts", status] as const,
   audit: ["audit"] as const,
   auditView: (f: object) => ["audit", "view", f] as const,
-  syncedHours: (profileId: string) => ["audit", "synced-hours", profileId] as const,
+  summary: ["summary"] as const,
+  summaryOf: (profileId: string, from: string, to: string) => ["summary", profileId, from, to] as const,
 };
 
 export const useConnectors = () => useQuery({ queryKey: keys.connectors, queryFn: api.listConnectors });
@@ -29,4 +30,13 @@ export const useRunsFor = (profileId: string) =>
     // Keep the dashboard live while a run is queued or running.
     refetchInterval: (q) =>
       q.state.data?.some((r) => r.status === "queued" || r.status === "running") ? 2000 : 30000,
+  });
+
+/** A profile's summary (what it holds in Kimai by the day worked) for a
+ * period; polled every 2 s while live (a run of the profile is active). */
+export const useSummary = (profileId: string, from: string, to: string, live: boolean) =>
+  useQuery({
+    queryKey: keys.summaryOf(profileId, from, to),
+    queryFn: () => api.getSummary(profileId, { from, to }),
+    refetchInterval: live ? 2000 : 60_000,
   });

@@ -28,6 +28,8 @@ export type Timesheet = Schemas["Timesheet"];
 export type Conflict = Schemas["Conflict"];
 export type Resolution = Schemas["ResolveRequest"]["action"];
 export type AuditEvent = Schemas["AuditEvent"];
+export type Summary = Schemas["Summary"];
+export type DayTotal = Schemas["DayTotal"];
 export type Token = Schemas["Token"];
 export type ErrorCode = Schemas["Error"]["error"]["code"];
 
@@ -37,6 +39,7 @@ export type RunsQuery = QueryParams<"listRuns">;
 export type ConflictsQuery = QueryParams<"listConflicts">;
 export type ConflictStatus = NonNullable<ConflictsQuery["status"]>;
 export type AuditQuery = QueryParams<"listAudit">;
+export type SummaryQuery = QueryParams<"getSummary">;
 
 /** An API failure: the server's error envelope, or a synthetic one for network trouble. */
 export class ApiError extends Error {
@@ -331,6 +334,7 @@ export const api = {
   updateProfile: (id: string, body: ProfileInput) => request("patch", "/api/profiles/{id}", { path: { id }, body }),
   deleteProfile: (id: string) => request("delete", "/api/profiles/{id}", { path: { id } }),
   rotateSecret: (id: string) => request("post", "/api/profiles/{id}/webhook-secret", { path: { id } }),
+  getSummary: (id: string, q: SummaryQuery = {}) => request("get", "/api/profiles/{id}/summary", { path: { id }, query: q }),
   listMappings: (id: string) => request("get", "/api/profiles/{id}/mappings", { path: { id } }).then((r) => r.items),
   putMapping: (id: string, body: MappingInput) => request("put", "/api/profiles/{id}/mappings", { path: { id }, body }),
   deleteMapping: (id: string, kind: MappingKind, sourceId: string) =>

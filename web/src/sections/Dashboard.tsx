@@ -1,9 +1,9 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, type AuditEvent, type PlannedChange, type Profile, type Run, type RunRequest } from "../api/client";
-import { queryLimits } from "../api/limits";
+import { api, type PlannedChange, type Profile, type Run, type RunRequest } from "../api/client";
 import { isOneOf } from "../forms/rules";
-import { keys, useConflicts, useProfiles, useRunsFor } from "../queries";
+import { keys, useConflicts, useProfiles, useRunsFor, useSummary } from "../queries";
+import { HoursChart } from "./HoursChart";
 import {
   Empty,
   QueryError,
@@ -44,61 +44,14 @@ function localDay(t: number): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
-/** Seconds synced per local day, from the audit log's timesheet.created events. */
-function useSyncedHours(profileId: string) {
-  return useQuery({
-    queryKey: keys.syncedHours(profileId),
-    staleTime: 60_000,
-    queryFn: async () => {
-      const now = new Date();
-      const monthStart = new Date(now.getFullYear(), now.getMonth(), 1).getTime();
-      const from = new Date(Math.min(monthStart, now.getTime() - 30 * DAY)).toISOString();
-      const events: AuditEvent[] = [];
-      let cursor: string | undefined;
-      for (let page = 0; page < 5; page++) {
-        const r = await api.listAudit({ profile_id: profileId, type: "timesheet.created", from, limit: queryLimits.listAudit.limit.maximum, cursor });
-        events.push(...r.items);
-        if (!r.next_cursor) break;
-        cursor = r.next_cursor;
-      }
-      const perDay = new Map<string, number>();
-      for (const e of events) {
-        const secs = Number((e.after as { duration?: unknown } | undefined)?.duration ?? 0);
-        if (!Number.isFinite(secs)) continue;
-        const day = localDay(Date.parse(e.time));
-        perDay.set(day, (perDay.get(day) ?? 0) + secs);
-      }
-      return { perDay, truncated: !!cursor };
-    },
-  });
-}
-
-function HoursChart({ perDay }: { perDay: Map<string, number> }) {
-  const today = new Date();
-  today.setHours(12, 0, 0, 0);
-  const days = Array.from({ length: 30 }, (_, i) => localDay(today.getTime() - (29 - i) * DAY));
-  const vals = days.map((d) => (perDay.get(d) ?? 0) / 3600);
-  const max = Math.max(1, ...vals);
-  const total = vals.reduce((a, b) => a + b, 0);
-  const w = 10;
-  return (
-    <figure className="chart">
-      <svg viewBox={`0 0 ${days.length * w} 60`} preserveAspectRatio="none" role="img" aria-label={`Synced hours per day, last 30 days: ${total.toFixed(1)} h in total, at most ${max.toFixed(1)} h a day`}>
-        <line x1="0" y1="59.5" x2={days.length * w} y2="59.5" className="axis" />
-        {vals.map((v, i) => {
-          const h = (v / max) * 56;
-          return (
-            <rect key={days[i]} x={i * w + 1} y={59 - h} width={w - 2} height={h} className="bar">
-              <title>{`${days[i]}: ${v.toFixed(2)} h`}</title>
-            </rect>
-          );
-        })}
-      </svg>
-      <figcaption className="muted small">
-        Synced hours per day, last 30 days ({days[0]} – {days[29]})
-      </figcaption>
-    </figure>
-  );
+/** The days the card shows: the chart's last 30 days and, for "this month",
+ * the whole month; today in the browser's calendar. */
+function cardPeriod(now = new Date()) {
+  const noon = new Date(now.getFullYear(), now.getMonth(), now.getDate(), 12).getTime();
+  const chartFrom = localDay(noon - 29 * DAY);
+  const monthStart = localDay(new Date(now.getFullYear(), now.getMonth(), 1, 12).getTime());
+  const weekStart = localDay(noon - ((now.getDay() + 6) % 7) * DAY);
+  return { from: monthStart < chartFrom ? monthStart : chartFrom, to: localDay(noon), chartFrom, weekStart, monthStart };
 }
 
 function PlanTable({ plan }: { plan: PlannedChange[] }) {
@@ -162,7 +115,9 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
   const qc = useQueryClient();
   const toast = useToast();
   const runs = useRunsFor(p.id);
-  const hours = useSyncedHours(p.id);
+  const period = cardPeriod();
+  const live = !!runs.data?.some((r) => !r.dry_run && (r.status === "queued" || r.status === "running"));
+  const summary = useSummary(p.id, period.from, period.to, live);
   const [mode, setMode] = useState<Mode>("incremental");
   const [previewId, setPreviewId] = useState<string | null>(null);
   const [watchId, setWatchId] = useState<string | null>(null);
@@ -176,7 +131,7 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
     announced.current = r.id;
     const detail = r.error_detail ? ` ${r.error_detail.message}` : "";
     toast.push(r.status === "failed" ? "error" : "success", `Run ${r.status} for “${plain(p.name)}”: ${countsSummary(r)}.${detail}`);
-    for (const k of [keys.runs, keys.conflicts, keys.audit]) void qc.invalidateQueries({ queryKey: k });
+    for (const k of [keys.runs, keys.conflicts, keys.audit, keys.summary]) void qc.invalidateQueries({ queryKey: k });
   }, [watched.data, p.name, qc, toast]);
 
   const start = useApiMutation({
@@ -196,23 +151,15 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
   const list = runs.data ?? [];
   const real = list.filter((r) => !r.dry_run);
   const last = list[0];
-  const synced = real.reduce((a, r) => a + r.counts.created, 0);
   const lastIncr = real.find((r) => r.mode === "incremental");
   const next = !p.enabled
     ? "off — profile disabled"
     : lastIncr
       ? fmtTime(new Date(Math.max(Date.parse(lastIncr.queued_at) + p.interval_minutes * 60_000, Date.now())).toISOString())
       : "within 5 minutes";
-  const now = new Date();
-  const weekStart = new Date(now.getFullYear(), now.getMonth(), now.getDate() - ((now.getDay() + 6) % 7)).getTime();
-  const monthStart = new Date(now.getFullYear(), now.getMonth(), 1).getTime();
-  let week = 0;
-  let month = 0;
-  for (const [day, secs] of hours.data?.perDay ?? []) {
-    const t = new Date(`${day}T12:00:00`).getTime();
-    if (t >= weekStart) week += secs;
-    if (t >= monthStart) month += secs;
-  }
+  const days = summary.data?.days ?? [];
+  const sumFrom = (day: string) => days.reduce((a, d) => (d.day >= day ? a + d.seconds : a), 0);
+  const shown = (v: string | number) => (summary.data ? v : summary.isError ? "–" : "…");
   const busy = start.isPending || (!!watchId && !terminal(watched.data));
   const previewBusy = !!previewId && !terminal(preview.data);
 
@@ -226,15 +173,17 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
         </div>
         <div>
           <dt>Entries synced</dt>
-          <dd data-testid="synced-entries">{synced}</dd>
+          <dd data-testid="synced-entries" title="Timesheets this profile holds in Kimai, all time">
+            {shown(summary.data?.entries ?? 0)}
+          </dd>
         </div>
         <div>
           <dt>Hours this week</dt>
-          <dd>{hours.data ? fmtHours(week) : "…"}</dd>
+          <dd data-testid="hours-week">{shown(fmtHours(sumFrom(period.weekStart)))}</dd>
         </div>
         <div>
           <dt>Hours this month</dt>
-          <dd>{hours.data ? fmtHours(month) : "…"}</dd>
+          <dd data-testid="hours-month">{shown(fmtHours(sumFrom(period.monthStart)))}</dd>
         </div>
         <div>
           <dt>Open conflicts</dt>
@@ -245,7 +194,7 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
           <dd className="small">{next}</dd>
         </div>
       </dl>
-      {hours.data && <HoursChart perDay={hours.data.perDay} />}
+      {summary.data && <HoursChart days={days.filter((d) => d.day >= period.chartFrom)} />}
       <div className="actions">
         <button type="button" className="primary" data-testid="sync-now" disabled={busy} onClick={() => start.mutate({ mode: "incremental", dry_run: false })}>
           {busy ? "Syncing…" : "Sync now"}
