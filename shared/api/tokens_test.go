@@ -11,6 +11,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/testkit/kumotest"
+	"github.com/timebridge/timebridge/shared/upstream"
 	"github.com/timebridge/timebridge/shared/vault"
 )
 
@@ -67,7 +68,7 @@ func TestReplacedTokenReachesEveryInstance(t *testing.T) {
 	// recorded.
 	rec := &bearerRecorder{}
 	rv := vault.New(kumotest.Get(t).Secrets, a.prefix, time.Hour)
-	conn := connect.New(a.st, rv, connect.Options{HTTPClient: &http.Client{Transport: rec}})
+	conn := connect.New(a.st, rv, connect.Options{HTTPClient: &http.Client{Transport: rec}, Policy: upstream.Policy{MaxAttempts: 1}})
 	reconcileToken := func() string {
 		t.Helper()
 		_, k, err := conn.Connect(context.Background(), profile)
