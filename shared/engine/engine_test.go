@@ -155,6 +155,19 @@ func TestDryRunWritesNothing(t *testing.T) {
 	if err != nil || len(stored.Plan) != 2 || !stored.DryRun {
 		t.Fatalf("stored dry run: %v %+v", err, stored)
 	}
+	// Rows and preview speak in names: the ticket number, the customer and
+	// project to be auto-created, the conflict to be opened.
+	if create.TicketNumber != "53003" || create.Customer != "Chrispresso Inc. coffee" /* Kimai refuses <>"= in names */ || create.Project == "" || create.Activity == "" {
+		t.Fatalf("the planned create is not named: %+v", create)
+	}
+	pv := stored.Preview
+	if pv == nil || len(pv.Groups) != 3 || pv.Groups[0].By != tb.MapCustomer || pv.Groups[0].Name != create.Customer ||
+		pv.Groups[0].Create != 1 || pv.Groups[0].Seconds != 15*60 || len(pv.Conflicts) != 1 || pv.Conflicts[0].Kind != tb.ConflictUnmatchedNegative {
+		t.Fatalf("preview %+v", pv)
+	}
+	if len(pv.Creates) == 0 || pv.Creates[0].Kind != tb.MapCustomer || pv.Creates[0].Entries != 1 {
+		t.Fatalf("preview creates %+v", pv.Creates)
+	}
 }
 
 func TestRangeBackfillAndWebhookTicket(t *testing.T) {

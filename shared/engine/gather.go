@@ -248,13 +248,12 @@ func (r *runner) lookup() *plan.Lookup {
 	return &plan.Lookup{Profile: r.profile, Catalog: r.catalog, Mappings: r.mappings, Names: r.names}
 }
 
-// ensureCatalog auto-creates the customers, projects and activities the
-// run's tickets need (where the profile allows it), customers first since
-// projects belong to them. Creation is sequential and audited.
-func (r *runner) ensureCatalog(ctx context.Context, tickets map[int64]*ticketData) error {
+// nameOrgs reads the names of the Zammad organizations whose Kimai
+// customers a run would auto-create, so that they are created (or, in a
+// preview, shown) under their real names. Reads only.
+func (r *runner) nameOrgs(ctx context.Context, tickets map[int64]*ticketData) error {
 	ids := keys(tickets)
 	res := r.lookup()
-	// Customers: fetch the names of organizations about to be created.
 	orgs := map[int64]bool{}
 	for _, id := range ids {
 		td := tickets[id]
@@ -275,6 +274,16 @@ func (r *runner) ensureCatalog(ctx context.Context, tickets map[int64]*ticketDat
 		}
 		r.names.Orgs[oid] = o.Name
 	}
+	return nil
+}
+
+// ensureCatalog auto-creates the customers, projects and activities the
+// run's tickets need (where the profile allows it), customers first since
+// projects belong to them. Creation is sequential and audited. Organization
+// names come from nameOrgs.
+func (r *runner) ensureCatalog(ctx context.Context, tickets map[int64]*ticketData) error {
+	ids := keys(tickets)
+	res := r.lookup()
 	created := map[string]bool{}
 	for _, id := range ids {
 		td := tickets[id]

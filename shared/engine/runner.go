@@ -84,6 +84,9 @@ func (r *runner) execute(ctx context.Context) error {
 	if err := r.loadContext(ctx, tickets); err != nil {
 		return err
 	}
+	if err := r.nameOrgs(ctx, tickets); err != nil {
+		return err
+	}
 	if !r.req.DryRun {
 		if err := r.ensureCatalog(ctx, tickets); err != nil {
 			return err
@@ -118,8 +121,15 @@ func (r *runner) execute(ctx context.Context) error {
 }
 
 func (r *runner) recordPreview(p plan.Plan) {
+	preview := plan.Summarize(p, r.catalog)
+	r.run.Preview = &preview
 	for _, c := range p.Changes {
-		pc := tb.PlannedChange{Action: c.Action, EntryID: c.EntryID, TicketID: c.TicketID, Reason: c.Reason, Before: c.Observed}
+		w := plan.Locate(c, r.catalog)
+		pc := tb.PlannedChange{Action: c.Action, EntryID: c.EntryID, TicketID: c.TicketID, Reason: c.Reason, Before: c.Observed,
+			Customer: w.Customer, Project: w.Project, Activity: w.Activity}
+		if c.Desired != nil {
+			pc.TicketNumber = c.Desired.Ticket.Number
+		}
 		if c.Link != nil {
 			pc.TimesheetID = c.Link.TimesheetID
 		}

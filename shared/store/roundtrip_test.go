@@ -1,11 +1,17 @@
 package store_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/timebridge"
@@ -154,7 +160,7 @@ func TestRoundTripEveryField(t *testing.T) {
 		runs, _, err := f.st.ListRuns(c, in.ProfileID, 10, "")
 		noErr(t, err)
 		want := in
-		want.Plan = nil
+		want.Plan, want.Preview = nil, nil
 		if len(runs) != 1 {
 			t.Fatalf("%d runs", len(runs))
 		}
@@ -170,4 +176,35 @@ func TestRoundTripEveryField(t *testing.T) {
 		}
 		assertEqual(t, evs[0], in)
 	})
+}
+
+// TestRunPlanStoredBeforePreviews: a plan written by a version without
+// previews (a bare JSON array in the parts) still reads back.
+func TestRunPlanStoredBeforePreviews(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := ctx(t)
+	in := timebridge.Run{ID: "01JQ7Z3M2Y8K4T6V9B1C5D7F0H", ProfileID: "p", DryRun: true, Status: timebridge.RunSucceeded,
+		Plan: []timebridge.PlannedChange{{Action: timebridge.ActionCreate, EntryID: 7, TicketID: 3}}}
+	must[timebridge.Run](t)(f.st.PutRun(c, in))
+	// Rewrite the stored part the way the old version did.
+	out, err := f.db.Query(c, &dynamodb.QueryInput{TableName: aws.String(f.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "RUN#" + in.ID}, ":p": &types.AttributeValueMemberS{Value: "PLAN#"}}})
+	noErr(t, err)
+	if len(out.Items) != 1 {
+		t.Fatalf("%d plan parts", len(out.Items))
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	noErr(t, json.NewEncoder(zw).Encode(in.Plan))
+	noErr(t, zw.Close())
+	item := out.Items[0]
+	item["data"] = &types.AttributeValueMemberB{Value: gz.Bytes()}
+	_, err = f.db.PutItem(c, &dynamodb.PutItemInput{TableName: aws.String(f.table), Item: item})
+	noErr(t, err)
+	got := must[timebridge.Run](t)(f.st.GetRun(c, in.ID))
+	if got.Preview != nil || len(got.Plan) != 1 || got.Plan[0].EntryID != 7 {
+		t.Fatalf("old plan read as %+v / %+v", got.Plan, got.Preview)
+	}
 }

@@ -160,8 +160,9 @@ func normRun(r timebridge.Run) timebridge.Run {
 
 // PutRun creates or replaces a run (unconditionally: a run has one writer,
 // the worker executing it). QueuedAt is set to now when zero; an empty ID is
-// assigned. A non-empty Plan is stored compressed in plan parts (see the
-// package documentation); a run put without a Plan has none afterwards.
+// assigned. A non-empty Plan and the Preview are stored compressed in plan
+// parts (see the package documentation); a run put without them has none
+// afterwards. ListRuns returns neither; GetRun both.
 func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, error) {
 	const op = "store: put run"
 	if r.QueuedAt.IsZero() {
@@ -184,8 +185,8 @@ func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, 
 
 	// Write the new plan generation first, then the run item pointing to it.
 	var parts []avMap
-	if len(r.Plan) > 0 {
-		gz, err := compressJSON(r.Plan)
+	if len(r.Plan) > 0 || r.Preview != nil {
+		gz, err := compressJSON(planBlob{Preview: r.Preview, Changes: r.Plan})
 		if err != nil {
 			return r, internal(op, err)
 		}
@@ -264,12 +265,12 @@ func (st *Store) GetRun(ctx context.Context, id string) (timebridge.Run, error) 
 		if err != nil || it.PlanParts == 0 {
 			return r, err
 		}
-		plan, complete, err := st.readPlan(ctx, op, id, it.PlanGen, it.PlanParts)
+		blob, complete, err := st.readPlan(ctx, op, id, it.PlanGen, it.PlanParts)
 		if err != nil {
 			return r, err
 		}
 		if complete {
-			r.Plan = plan
+			r.Plan, r.Preview = blob.Changes, blob.Preview
 			return r, nil
 		}
 		if attempt == 2 {
@@ -278,7 +279,24 @@ func (st *Store) GetRun(ctx context.Context, id string) (timebridge.Run, error) 
 	}
 }
 
-func (st *Store) readPlan(ctx context.Context, op, runID, gen string, parts int) ([]timebridge.PlannedChange, bool, error) {
+// planBlob is what the plan parts hold, gzip-compressed: a dry run's plan
+// and its preview. Plans stored before previews existed are a bare array
+// of changes.
+type planBlob struct {
+	Preview *timebridge.Preview        `json:"preview,omitempty"`
+	Changes []timebridge.PlannedChange `json:"changes"`
+}
+
+func (b *planBlob) UnmarshalJSON(data []byte) error {
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' {
+		b.Preview = nil
+		return json.Unmarshal(t, &b.Changes)
+	}
+	type plain planBlob // without this method
+	return json.Unmarshal(data, (*plain)(b))
+}
+
+func (st *Store) readPlan(ctx context.Context, op, runID, gen string, parts int) (planBlob, bool, error) {
 	var its []planPartItem
 	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
@@ -293,23 +311,23 @@ func (st *Store) readPlan(ctx context.Context, op, runID, gen string, parts int)
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return planBlob{}, false, err
 	}
 	if len(its) != parts {
-		return nil, false, nil
+		return planBlob{}, false, nil
 	}
 	var gz bytes.Buffer
 	for i, p := range its {
 		if p.SK != planSK(gen, i) {
-			return nil, false, nil
+			return planBlob{}, false, nil
 		}
 		gz.Write(p.Data)
 	}
-	var plan []timebridge.PlannedChange
-	if err := decompressJSON(gz.Bytes(), &plan); err != nil {
-		return nil, false, internal(op, err)
+	var blob planBlob
+	if err := decompressJSON(gz.Bytes(), &blob); err != nil {
+		return planBlob{}, false, internal(op, err)
 	}
-	return plan, true, nil
+	return blob, true, nil
 }
 
 // ListRuns returns a page of a profile's runs, newest (QueuedAt) first,

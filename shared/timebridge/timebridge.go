@@ -422,8 +422,10 @@ type Run struct {
 	Error      *ErrorDetail `json:"error_detail,omitempty"`
 	// ItemErrors keeps the first few classified per-entry errors.
 	ItemErrors []ItemError `json:"item_errors,omitempty"`
-	// Plan is the plan of a dry run (nothing written).
+	// Plan is the plan of a dry run (nothing written), and Preview its
+	// summary.
 	Plan      []PlannedChange `json:"plan,omitempty"`
+	Preview   *Preview        `json:"preview,omitempty"`
 	Requester string          `json:"requester,omitempty"`
 	// Tickets lists every ticket of a ticket run that also carried out
 	// other queued ticket runs of the profile (its own ticket first).
@@ -453,14 +455,55 @@ const (
 
 // PlannedChange is one line of a plan, as shown in a preview.
 type PlannedChange struct {
-	Action      ChangeAction `json:"action"`
-	EntryID     int64        `json:"entry_id"`
-	TicketID    int64        `json:"ticket_id"`
-	TimesheetID int64        `json:"timesheet_id,omitempty"`
-	Conflict    ConflictKind `json:"conflict,omitempty"`
-	Reason      string       `json:"reason,omitempty"`
-	Before      *Timesheet   `json:"before,omitempty"`
-	After       *Timesheet   `json:"after,omitempty"`
+	Action       ChangeAction `json:"action"`
+	EntryID      int64        `json:"entry_id"`
+	TicketID     int64        `json:"ticket_id"`
+	TicketNumber string       `json:"ticket_number,omitempty"` // as Zammad shows it, e.g. "31021"
+	TimesheetID  int64        `json:"timesheet_id,omitempty"`
+	Conflict     ConflictKind `json:"conflict,omitempty"`
+	Reason       string       `json:"reason,omitempty"`
+	// Customer, Project and Activity name the Kimai records the timesheet
+	// belongs to (to be auto-created ones included).
+	Customer string     `json:"customer,omitempty"`
+	Project  string     `json:"project,omitempty"`
+	Activity string     `json:"activity,omitempty"`
+	Before   *Timesheet `json:"before,omitempty"`
+	After    *Timesheet `json:"after,omitempty"`
+}
+
+// Preview summarises a dry run for a human before any row: what would
+// change per Kimai customer, project and activity, which records the run
+// would auto-create, and which conflicts it would open.
+type Preview struct {
+	Groups    []PreviewGroup    `json:"groups"`
+	Creates   []PreviewCreate   `json:"creates"`
+	Conflicts []PreviewConflict `json:"conflicts"`
+}
+
+// PreviewGroup is one Kimai customer's, project's or activity's share of a
+// plan. ID 0 means the record would be auto-created.
+type PreviewGroup struct {
+	By      MappingKind `json:"by"` // customer, project or activity
+	ID      int64       `json:"id,omitempty"`
+	Name    string      `json:"name"`
+	Create  int         `json:"create"`
+	Update  int         `json:"update"`
+	Delete  int         `json:"delete"`
+	Seconds int64       `json:"seconds"` // the change of time in Kimai, signed
+}
+
+// PreviewCreate is a record a run would auto-create, and for how many
+// entries.
+type PreviewCreate struct {
+	Kind    MappingKind `json:"kind"`
+	Name    string      `json:"name"`
+	Entries int         `json:"entries"`
+}
+
+// PreviewConflict counts the conflicts of one kind a run would open.
+type PreviewConflict struct {
+	Kind  ConflictKind `json:"kind"`
+	Count int          `json:"count"`
 }
 
 // Cursor is where incremental runs continue.

@@ -433,6 +433,61 @@ export const schemaLimits = {
     "seconds": {
       "minimum": 0
     }
+  },
+  "PreviewGroup": {
+    "by": {
+      "enum": [
+        "customer",
+        "project",
+        "activity"
+      ]
+    },
+    "id": {
+      "minimum": 1
+    },
+    "create": {
+      "minimum": 0
+    },
+    "update": {
+      "minimum": 0
+    },
+    "delete": {
+      "minimum": 0
+    }
+  },
+  "PreviewCreate": {
+    "kind": {
+      "enum": [
+        "customer",
+        "project",
+        "activity"
+      ]
+    },
+    "entries": {
+      "minimum": 1
+    }
+  },
+  "PreviewConflict": {
+    "kind": {
+      "enum": [
+        "edited_in_kimai",
+        "deleted_in_kimai",
+        "locked_in_kimai",
+        "duplicate_in_kimai",
+        "deleted_in_zammad",
+        "unmapped_activity",
+        "unmapped_customer",
+        "unmapped_project",
+        "unmapped_user",
+        "rejected_by_kimai",
+        "unmatched_negative",
+        "unreadable_in_kimai",
+        "time_mismatch"
+      ]
+    },
+    "count": {
+      "minimum": 1
+    }
   }
 } as const satisfies SchemaLimits;
 

@@ -820,9 +820,17 @@ export interface components {
             action: "create" | "update" | "delete" | "unchanged" | "conflict" | "skip";
             entry_id: number;
             ticket_id: number;
+            /** @description The ticket's number as Zammad shows it. */
+            ticket_number?: string;
             timesheet_id?: number;
             conflict?: string;
             reason?: string;
+            /** @description The Kimai customer the timesheet belongs to (to be auto-created ones included). */
+            customer?: string;
+            /** @description The Kimai project. */
+            project?: string;
+            /** @description The Kimai activity. */
+            activity?: string;
             before?: components["schemas"]["Timesheet"];
             after?: components["schemas"]["Timesheet"];
         };
@@ -853,6 +861,7 @@ export interface components {
             item_errors?: components["schemas"]["ItemError"][];
             /** @description Dry runs only, in GET /api/runs/{id}. */
             plan?: components["schemas"]["PlannedChange"][];
+            preview?: components["schemas"]["Preview"];
             requester?: string;
             /** @description Every ticket of a ticket run that also carried out other queued ticket runs of the profile (its own first). */
             tickets?: number[];
@@ -948,6 +957,35 @@ export interface components {
             };
             /** @description Every day from from to to, oldest first, days without synced time included (zeros). */
             days: components["schemas"]["DayTotal"][];
+        };
+        PreviewGroup: {
+            /** @enum {string} */
+            by: "customer" | "project" | "activity";
+            /** @description Absent when the record would be auto-created. */
+            id?: number;
+            name: string;
+            create: number;
+            update: number;
+            delete: number;
+            /** @description The change of time in Kimai, in seconds (negative: less). */
+            seconds: number;
+        };
+        PreviewCreate: {
+            /** @enum {string} */
+            kind: "customer" | "project" | "activity";
+            name: string;
+            entries: number;
+        };
+        PreviewConflict: {
+            /** @enum {string} */
+            kind: "edited_in_kimai" | "deleted_in_kimai" | "locked_in_kimai" | "duplicate_in_kimai" | "deleted_in_zammad" | "unmapped_activity" | "unmapped_customer" | "unmapped_project" | "unmapped_user" | "rejected_by_kimai" | "unmatched_negative" | "unreadable_in_kimai" | "time_mismatch";
+            count: number;
+        };
+        /** @description A dry run's summary: what would change per Kimai customer, project and activity, the records it would auto-create and the conflicts it would open. */
+        Preview: {
+            groups: components["schemas"]["PreviewGroup"][];
+            creates: components["schemas"]["PreviewCreate"][];
+            conflicts: components["schemas"]["PreviewConflict"][];
         };
     };
     responses: {
