@@ -46,7 +46,7 @@ func TestSummarize(t *testing.T) {
 			{By: tb.MapActivity, ID: 100, Name: "Support", Create: 3, Update: 1, Seconds: 1800 + 900 + 180},
 			{By: tb.MapActivity, ID: 101, Name: "Travel", Create: 1, Delete: 1, Seconds: 600 - 900},
 		},
-		Creates: []tb.PreviewCreate{{Kind: tb.MapCustomer, Name: "Globex", Entries: 2}, {Kind: tb.MapProject, Name: "Globex support", Entries: 2}},
+		Creates:   []tb.PreviewCreate{{Kind: tb.MapCustomer, Name: "Globex", Entries: 2}, {Kind: tb.MapProject, Name: "Globex support", Entries: 2}},
 		Conflicts: []tb.PreviewConflict{{Kind: tb.ConflictUnmappedUser, Count: 2}, {Kind: tb.ConflictEditedInKimai, Count: 1}},
 	}
 	if !reflect.DeepEqual(got, want) {
