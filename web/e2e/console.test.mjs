@@ -261,7 +261,10 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       await (await u.label('Name', { within: form })).first().fill('Support');
       await choose((await u.label('Zammad connector', { within: form })), 'Demo Zammad', 'create a profile');
       await choose((await u.label('Kimai connector', { within: form })), 'Demo Kimai', 'create a profile');
-      for (const sw of ['Auto-create customers', 'Auto-create projects', 'Auto-create activities', 'Enabled'])
+      // A new profile starts disabled (no Enabled switch on create); the
+      // dashboard offers the schedule after the first successful Apply.
+      assert.equal(await form.getByLabel('Enabled', { exact: true }).count(), 0, 'the create form offers "Enabled"');
+      for (const sw of ['Auto-create customers', 'Auto-create projects', 'Auto-create activities'])
         await setChecked(await u.label(sw, { within: form }), true);
       await (await u.button('Save profile', { within: form })).click();
       const row = (await u.testid('profile-row', { hasText: 'Support', timeout: 15000 })).first();
@@ -326,6 +329,11 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       assert.ok(sheets.length > 0, 'Apply created timesheets in Kimai');
       if (shared.activity) assert.ok(sheets.some((s) => (s.activity?.id ?? s.activity) === shared.activity.id), 'the mapped activity was used');
       shared.syncedAfter = after;
+      // The first successful sync of a disabled profile offers its schedule.
+      const offer = (await u.testid('enable-schedule', { within: card, timeout: SYNC_TIMEOUT })).first();
+      await page.screenshot({ path: join(ARTIFACTS, 'enable-schedule-desktop.png') });
+      await (await u.button('Turn on the schedule', { within: offer })).click();
+      await offer.waitFor({ state: 'detached', timeout: 15000 });
     });
 
     // ---- 6. conflict: edit in Kimai, then in Zammad; Sync now; resolve ----------------

@@ -14,6 +14,7 @@ export type Catalog = Schemas["Catalog"];
 export type CatalogItem = Schemas["CatalogItem"];
 export type Profile = Schemas["Profile"];
 export type ProfileInput = Schemas["ProfileInput"];
+export type ProfilePatch = Schemas["ProfilePatch"];
 export type ProfileCreated = Schemas["ProfileCreated"];
 export type WebhookSecret = Schemas["WebhookSecret"];
 export type Mapping = Schemas["Mapping"];
@@ -331,7 +332,7 @@ export const api = {
   catalog: (id: string) => request("get", "/api/connectors/{id}/catalog", { path: { id } }),
   listProfiles: () => request("get", "/api/profiles").then((r) => r.items),
   createProfile: (body: ProfileInput) => request("post", "/api/profiles", { body }),
-  updateProfile: (id: string, body: ProfileInput) => request("patch", "/api/profiles/{id}", { path: { id }, body }),
+  updateProfile: (id: string, body: ProfilePatch) => request("patch", "/api/profiles/{id}", { path: { id }, body }),
   deleteProfile: (id: string) => request("delete", "/api/profiles/{id}", { path: { id } }),
   rotateSecret: (id: string) => request("post", "/api/profiles/{id}/webhook-secret", { path: { id } }),
   getSummary: (id: string, q: SummaryQuery = {}) => request("get", "/api/profiles/{id}/summary", { path: { id }, query: q }),

@@ -169,6 +169,60 @@ export const schemaLimits = {
       "minimum": 1
     }
   },
+  "ProfilePatch": {
+    "name": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "minutes_per_unit": {
+      "exclusiveMinimum": 0,
+      "maximum": 1440,
+      "pattern": "^[0-9]+(\\.[0-9]+)?$"
+    },
+    "project_strategy": {
+      "enum": [
+        "customer",
+        "ticket",
+        "group"
+      ]
+    },
+    "default_customer_id": {
+      "minimum": 0
+    },
+    "default_activity_id": {
+      "minimum": 0
+    },
+    "user_mode": {
+      "enum": [
+        "token",
+        "email",
+        "explicit"
+      ]
+    },
+    "deletion_window_days": {
+      "minimum": 1,
+      "maximum": 366
+    },
+    "concurrency": {
+      "minimum": 1,
+      "maximum": 32
+    },
+    "tags": {
+      "maxItems": 10,
+      "items": {
+        "minLength": 2,
+        "maxLength": 100,
+        "pattern": "^[^,<>\"=]*$"
+      }
+    },
+    "interval_minutes": {
+      "minimum": 5,
+      "maximum": 1440
+    },
+    "version": {
+      "minimum": 1
+    }
+  },
   "Profile": {
     "name": {
       "minLength": 1,

@@ -637,6 +637,33 @@ export interface components {
             /** @description PATCH only: required unless If-Match is sent. */
             version?: number;
         };
+        /** @description The body of PATCH /api/profiles/{id}: only the fields given change (null counts as absent); version is the profile's current version. */
+        ProfilePatch: {
+            name?: string;
+            zammad_connector_id?: string;
+            kimai_connector_id?: string;
+            /** @description Scheduled runs happen only for enabled profiles. */
+            enabled?: boolean;
+            /** @description Minutes per Zammad time unit (1 minutes, 60 hours, 15 quarter hours): a decimal above 0 and at most 1440, as a number or a decimal string. The range applies to the value of either form; JSON Schema's numeric keywords state it for the number, the pattern states the string's form. */
+            minutes_per_unit?: string | number;
+            /** @enum {string} */
+            project_strategy?: "customer" | "ticket" | "group";
+            auto_create_customers?: boolean;
+            auto_create_projects?: boolean;
+            auto_create_activities?: boolean;
+            default_customer_id?: number;
+            default_activity_id?: number;
+            /** @enum {string} */
+            user_mode?: "token" | "email" | "explicit";
+            strict_users?: boolean;
+            deletion_window_days?: number;
+            concurrency?: number;
+            /** @description "zammad" is always added. */
+            tags?: string[];
+            interval_minutes?: number;
+            /** @description PATCH only: required unless If-Match is sent. */
+            version?: number;
+        };
         Profile: {
             id: string;
             name: string;
@@ -1542,7 +1569,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ProfileInput"];
+                "application/json": components["schemas"]["ProfilePatch"];
             };
         };
         responses: {

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, type AuditEvent, type AuditQuery } from "../api/client";
 import { keys, useProfiles } from "../queries";
-import { Empty, LoadMore, QueryError, Section, Spinner, fmtTime, Plain } from "../ui";
+import { Empty, LoadMore, QueryError, Section, Spinner, csvCell, downloadCsv, fmtTime, Plain } from "../ui";
 
 export const auditTypes = [
   "auth.login",
@@ -33,20 +33,6 @@ interface Filters {
   type: string;
   from: string; // yyyy-mm-dd, local
   to: string; // yyyy-mm-dd, local, inclusive
-}
-
-// A cell a spreadsheet could read as a formula: =, +, -, @ (also their
-// full-width forms) after optional leading whitespace, control characters,
-// zero-width characters (U+200B–U+200D, U+2060–U+2064, U+FEFF, U+180E) or
-// bidirectional controls (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069),
-// which a spreadsheet may skip while the eye does not see them.
-const formulaStart =
-  /^[\s\u0000-\u001f\u007f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*[=+\-@\uff1d\uff0b\uff0d\uff20]/;
-
-export function csvCell(v: unknown): string {
-  const raw = v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
-  const s = formulaStart.test(raw) ? "'" + raw : raw;
-  return /[",\n\r\t]/.test(s) || s !== raw ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export function auditCsv(events: AuditEvent[]): string {
@@ -102,14 +88,7 @@ export function Audit() {
     if (immediate) apply(next);
   }
   function exportCsv() {
-    const blob = new Blob([auditCsv(events)], { type: "text/csv;charset=utf-8" });
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = `timebridge-audit-${new Date().toISOString().slice(0, 10)}.csv`;
-    document.body.appendChild(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    downloadCsv(`timebridge-audit-${new Date().toISOString().slice(0, 10)}.csv`, auditCsv(events));
   }
 
   return (

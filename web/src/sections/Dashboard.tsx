@@ -1,9 +1,10 @@
 import { useEffect, useRef, useState } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, type PlannedChange, type Profile, type Run, type RunRequest } from "../api/client";
+import { api, type Profile, type Run, type RunRequest } from "../api/client";
 import { isOneOf } from "../forms/rules";
 import { keys, useConflicts, useProfiles, useRunsFor, useSummary } from "../queries";
 import { HoursChart } from "./HoursChart";
+import { PreviewPanel } from "./Preview";
 import {
   Empty,
   QueryError,
@@ -54,59 +55,6 @@ function cardPeriod(now = new Date()) {
   return { from: monthStart < chartFrom ? monthStart : chartFrom, to: localDay(noon), chartFrom, weekStart, monthStart };
 }
 
-function PlanTable({ plan }: { plan: PlannedChange[] }) {
-  const visible = plan.filter((p) => p.action !== "unchanged");
-  const count = (a: PlannedChange["action"]) => plan.filter((p) => p.action === a).length;
-  return (
-    <div>
-      <p className="plan-summary" role="status">
-        Plan: <strong>{count("create")}</strong> creates, <strong>{count("update")}</strong> updates, <strong>{count("delete")}</strong> deletes,{" "}
-        <strong>{count("conflict")}</strong> conflicts, {count("skip")} skipped, {count("unchanged")} unchanged.
-      </p>
-      {visible.length === 0 ? (
-        <Empty>Nothing to write: Kimai already matches Zammad.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table data-testid="plan-table">
-            <thead>
-              <tr>
-                <th scope="col">Action</th>
-                <th scope="col">Ticket</th>
-                <th scope="col">Entry</th>
-                <th scope="col">Timesheet</th>
-                <th scope="col">Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {visible.map((p, i) => (
-                <tr key={`${p.entry_id}-${i}`} data-action={p.action}>
-                  <td>
-                    <StatusBadge status={p.action} />
-                  </td>
-                  <td>{p.ticket_id}</td>
-                  <td>{p.entry_id}</td>
-                  <td>{p.timesheet_id ? `#${p.timesheet_id}` : "—"}</td>
-                  <td>
-                    {p.before && p.after
-                      ? `${fmtHours(p.before.duration)} → ${fmtHours(p.after.duration)}`
-                      : p.after
-                        ? `${fmtHours(p.after.duration)} at ${fmtTime(p.after.begin)}`
-                        : p.before
-                          ? `remove ${fmtHours(p.before.duration)}`
-                          : ""}
-                    {p.conflict ? ` ${p.conflict}` : ""}
-                    {p.reason ? ` — ${p.reason}` : ""}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </div>
-  );
-}
-
 /** The run modes a profile card offers (range backfills are started through the API). */
 const modes = ["incremental", "full"] as const satisfies readonly RunRequest["mode"][];
 type Mode = (typeof modes)[number];
@@ -150,7 +98,10 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
 
   const list = runs.data ?? [];
   const real = list.filter((r) => !r.dry_run);
-  const last = list[0];
+  // A preview is not a run of the profile: it never counts as the last run.
+  const last = real[0];
+  const [scheduleDismissed, setScheduleDismissed] = useDismissed(`timebridge.schedule-offer.${p.id}`);
+  const offerSchedule = !p.enabled && !scheduleDismissed && real.some((r) => r.status === "succeeded" || r.status === "partial");
   const lastIncr = real.find((r) => r.mode === "incremental");
   const next = !p.enabled
     ? "off — profile disabled"
@@ -219,32 +170,16 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
           {!terminal(preview.data) && <Spinner label={`Preview ${preview.data?.status ?? "queued"}… nothing is written.`} />}
           {preview.isError && <QueryError error={preview.error} />}
           {terminal(preview.data) && (
-            <>
-              {preview.data!.status === "failed" ? (
-                <p className="error-box" role="alert">
-                  Preview failed: {preview.data!.error_detail?.message ?? "see Runs for details."}
-                </p>
-              ) : (
-                <PlanTable plan={preview.data!.plan ?? []} />
-              )}
-              <div className="actions">
-                <button
-                  type="button"
-                  className="primary"
-                  data-testid="apply-preview"
-                  disabled={preview.data!.status === "failed" || busy}
-                  onClick={() => start.mutate({ mode: preview.data!.mode === "full" ? "full" : "incremental", dry_run: false })}
-                >
-                  Apply
-                </button>
-                <button type="button" onClick={() => setPreviewId(null)}>
-                  Discard preview
-                </button>
-              </div>
-            </>
+            <PreviewPanel
+              run={preview.data!}
+              applying={busy}
+              onApply={() => start.mutate({ mode: preview.data!.mode === "full" ? "full" : "incremental", dry_run: false })}
+              onDiscard={() => setPreviewId(null)}
+            />
           )}
         </div>
       )}
+      {offerSchedule && <EnableSchedule p={p} onDismiss={() => setScheduleDismissed(true)} />}
       <h4>Recent runs</h4>
       {runs.isError && <QueryError error={runs.error} />}
       {list.length === 0 ? (
@@ -282,5 +217,52 @@ export function Dashboard() {
         ))}
       </div>
     </Section>
+  );
+}
+
+/** A dismissal remembered in this browser (localStorage; a private window forgets it). */
+function useDismissed(key: string): [boolean, (v: boolean) => void] {
+  const [v, setV] = useState(() => {
+    try {
+      return localStorage.getItem(key) === "1";
+    } catch {
+      return false;
+    }
+  });
+  return [
+    v,
+    (next: boolean) => {
+      setV(next);
+      try {
+        localStorage.setItem(key, next ? "1" : "0");
+      } catch {
+        // storage unavailable: dismissed for this page only
+      }
+    },
+  ];
+}
+
+/** After the first successful sync of a disabled profile: offer to turn on its schedule. */
+function EnableSchedule({ p, onDismiss }: { p: Profile; onDismiss: () => void }) {
+  const enable = useApiMutation({
+    mutationFn: () => api.updateProfile(p.id, { enabled: true, version: p.version }),
+    success: () => `Schedule on: “${plain(p.name)}” syncs every ${p.interval_minutes} minutes.`,
+    invalidate: () => [keys.profiles],
+  });
+  return (
+    <div className="callout" role="region" aria-label="Turn on the schedule" data-testid="enable-schedule">
+      <p>
+        The sync worked. Turn on the schedule so that “<Plain text={p.name} />” syncs by itself every {p.interval_minutes} minutes (and right
+        away when a Zammad webhook arrives)?
+      </p>
+      <div className="actions">
+        <button type="button" className="primary" disabled={enable.isPending} onClick={() => enable.mutate()}>
+          Turn on the schedule
+        </button>
+        <button type="button" onClick={onDismiss}>
+          Not now
+        </button>
+      </div>
+    </div>
   );
 }

@@ -215,8 +215,13 @@ export function ProfileForm({
         <CheckboxField label="Auto-create projects" {...form.check("auto_create_projects")} />
         <CheckboxField label="Auto-create activities" {...form.check("auto_create_activities")} />
         <CheckboxField label="Strict users" {...form.check("strict_users")} />
-        <CheckboxField label="Enabled" {...form.check("enabled")} />
+        {!creating && <CheckboxField label="Enabled" {...form.check("enabled")} />}
       </fieldset>
+      {creating && (
+        <p className="muted small" data-testid="starts-disabled">
+          A new profile starts with its schedule off: preview and apply a sync from the dashboard first, then turn the schedule on there.
+        </p>
+      )}
       <FormError error={form.mutation.error} isError={form.mutation.isError} />
       <div className="actions">
         <SubmitButton label="Save profile" pending={form.pending} />

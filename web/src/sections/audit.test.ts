@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { csvCell } from "./Audit";
+import { csvCell } from "../ui";
 import { plain } from "../ui";
 
 describe("csvCell", () => {

@@ -96,13 +96,14 @@ describe("profile form", () => {
     await userEvent.type(screen.getByLabelText("Minutes per unit"), "15");
     await userEvent.selectOptions(screen.getByLabelText("Project strategy"), "ticket");
     await userEvent.click(screen.getByLabelText("Auto-create customers"));
-    await userEvent.click(screen.getByLabelText("Enabled"));
+    // A new profile starts disabled: there is no switch for it yet.
+    expect(screen.queryByLabelText("Enabled")).toBeNull();
     await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
     await waitFor(() => expect(screen.getByLabelText("Kimai connector")).toHaveAccessibleDescription("connector k1 is not reachable"));
     expect(calls[0].body).toMatchObject({
       name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "15",
       project_strategy: "ticket", auto_create_customers: false, auto_create_projects: true, auto_create_activities: true,
-      enabled: true, interval_minutes: 15, deletion_window_days: 60, concurrency: 8, tags: [],
+      enabled: false, interval_minutes: 15, deletion_window_days: 60, concurrency: 8, tags: [],
     });
   });
 });

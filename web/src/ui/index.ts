@@ -15,4 +15,5 @@ export { Section } from "./Section";
 export { ConfirmButton } from "./ConfirmButton";
 export { fmtTime, fmtHours, fmtDuration } from "./format";
 export { copyText } from "./clipboard";
+export { csvCell, toCsv, downloadCsv } from "./csv";
 export { plain, Plain } from "./plain";
