@@ -9,6 +9,7 @@ const W = 12; // px per day in the viewBox
 const H = 80; // bar area height
 const LEFT = 34; // room for the y-axis labels
 const BOTTOM = 16; // room for the x-axis labels
+const TOP = 6; // room for the top y-axis label
 
 /** A round axis maximum (1, 2, 4, 8, 10, 12 … h) at or above the largest day. */
 export function axisMax(maxHours: number): number {
@@ -38,13 +39,13 @@ export function HoursChart({ days }: { days: DayTotal[] }) {
   const hours = days.map((d) => d.seconds / 3600);
   const top = axisMax(Math.max(...hours));
   const width = LEFT + days.length * W;
-  const y = (h: number) => H - (h / top) * H;
+  const y = (h: number) => TOP + H - (h / top) * H;
   const ticks = [0, top / 2, top];
   const xTicks = [0, Math.floor((days.length - 1) / 2), days.length - 1];
   const shown = hover ?? hours.lastIndexOf(Math.max(...hours));
   return (
     <figure className="chart" data-testid="hours-chart">
-      <svg viewBox={`0 0 ${width} ${H + BOTTOM}`} role="img" aria-labelledby={`${tableId}-cap`} aria-describedby={tableId}>
+      <svg viewBox={`0 0 ${width} ${TOP + H + BOTTOM}`} role="img" aria-labelledby={`${tableId}-cap`} aria-describedby={tableId}>
         {ticks.map((t) => (
           <g key={t} className="tick">
             <line x1={LEFT} x2={width} y1={y(t) + 0.5} y2={y(t) + 0.5} className={t === 0 ? "axis" : "grid"} />
@@ -59,7 +60,7 @@ export function HoursChart({ days }: { days: DayTotal[] }) {
             x={LEFT + i * W + 1}
             y={y(h)}
             width={W - 2}
-            height={H - y(h)}
+            height={TOP + H - y(h)}
             className={i === shown ? "bar bar-current" : "bar"}
             data-day={days[i].day}
             onMouseEnter={() => setHover(i)}
@@ -69,7 +70,7 @@ export function HoursChart({ days }: { days: DayTotal[] }) {
           </rect>
         ))}
         {xTicks.map((i) => (
-          <text key={i} x={LEFT + i * W + W / 2} y={H + BOTTOM - 3} textAnchor={i === 0 ? "start" : i === days.length - 1 ? "end" : "middle"} className="axis-label">
+          <text key={i} x={LEFT + i * W + W / 2} y={TOP + H + BOTTOM - 3} textAnchor={i === 0 ? "start" : i === days.length - 1 ? "end" : "middle"} className="axis-label">
             {dayLabel(days[i].day, false)}
           </text>
         ))}
