@@ -25,6 +25,8 @@
 //	profile       PROFILE              <id>                          -                      -
 //	mapping       P#<pid>              MAP#<kind>#<source>           -                      -
 //	link          P#<pid>              LINK#<entry>                  LT#<pid>#<ticket>      <entry>
+//	day counter   P#<pid>              SUM#DAY#<yyyy-mm-dd>#<shard>  -                      -     (entries, seconds)
+//	total counter P#<pid>              SUM#TOTAL#<shard>             -                      -     (entries, seconds)
 //	cursor        P#<pid>              CURSOR                        -                      -
 //	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
 //	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
@@ -52,6 +54,16 @@
 //     (LinksByTicket). That read is eventually consistent, which is safe:
 //     a link missed there is still protected by the conditional claim, which
 //     then fails with apperr.Conflict.
+//   - The summary (Summary) is what a profile holds in Kimai by the day
+//     worked: counters of synced entries and seconds per day and in total,
+//     sharded by entry id modulo 8 so that a run's parallel writers rarely
+//     meet on one item. Every PutLink and DeleteLink changes them by the
+//     difference between the stored link's tally (its "tally" attribute,
+//     "<day>/<seconds>") and the new one, in the same transaction as the
+//     link write and conditional on the stored version and tally, so the
+//     counters change exactly when the links do (TransactionConflict is
+//     retried with a fresh idempotency token). Summary reads the totals and
+//     one period's days with two strongly consistent queries.
 //   - Conflicts: one item per entry (ConflictID), gsi1 lists them by status
 //     across profiles.
 //   - Runs are addressed by id alone; gsi1 lists a profile's runs newest
@@ -62,12 +74,14 @@
 //     and are missing from ListAllRuns until they are written again; they
 //     stay in their profile's ListRuns. As with the audit log, the single
 //     partition limits run writes to about 1,000 per second, far above the
-//     rate at which runs are queued and finished. A dry run's plan can exceed
-//     DynamoDB's 400 KB item limit, so it is stored gzip-compressed in "plan
+//     rate at which runs are queued and finished. A dry run's plan and its
+//     preview can exceed DynamoDB's 400 KB item limit, so they are stored
+//     gzip-compressed (one JSON object {preview, changes}; plans written
+//     before previews existed are a bare array and still read) in "plan
 //     part" items under the run's partition; a new generation is written
 //     before the run item points to it and the old one is deleted afterwards,
-//     so readers never see a half plan. ListRuns returns runs without their
-//     plan; GetRun includes it.
+//     so readers never see a half plan. ListRuns returns runs without plan
+//     and preview; GetRun includes both.
 //   - Audit events: one partition per profile (base table, newest first) and
 //     one global gsi1 partition for the cross-profile log. Before/After are
 //     stored as JSON strings and come back as json.RawMessage. With
@@ -108,7 +122,8 @@
 //
 // DeleteProfile deletes the profile item (version-checked) and then calls
 // DeleteProfileData, which removes the profile's partition (mappings, links,
-// cursor, conflicts) and its runs with their plans, in batches. Audit events
+// summary counters, cursor, conflicts) and its runs with their plans, in
+// batches. Audit events
 // are kept: they are the history of what Timebridge did (they expire only
 // through the audit retention). DeleteProfileData is idempotent; if it fails
 // DeleteProfile reports an error saying so, and calling DeleteProfileData
