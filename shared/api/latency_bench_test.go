@@ -29,6 +29,7 @@ const (
 	benchAuditEvents = 10_000
 	benchRuns        = 200
 	benchConflicts   = 100
+	benchLinks       = 10_000 // synced entries behind the summary
 )
 
 // benchAuditTypes are the event types the seeded audit log cycles through;
@@ -37,7 +38,8 @@ var benchAuditTypes = []string{"timesheet.created", "timesheet.updated", "timesh
 
 // BenchmarkListLatency measures the API's list endpoints with 10,000 audit
 // events, 200 runs and 100 open conflicts stored (target p95 < 50 ms
-// locally). Each request goes through the real http.Handler (routing, bearer
+// locally), and a profile's summary with 10,000 synced entries over a year
+// stored (target p95 < 100 ms). Each request goes through the real http.Handler (routing, bearer
 // token check, validation, JSON encoding, an info-level JSON logger) and the
 // real store against DynamoDB on kumo. One iteration is one request; every
 // sub-benchmark reports the p50, p95 and p99 of its requests in ms.
@@ -172,7 +174,35 @@ func BenchmarkListLatency(b *testing.B) {
 		}
 		deep = next
 	}
-	b.Logf("seeded %d audit events, %d runs, %d conflicts in %v", benchAuditEvents, benchRuns, benchConflicts, time.Since(seedStart).Round(time.Millisecond))
+	// Links: 10,000 synced entries of the first profile, one a day's
+	// worth every 53 minutes back from now (about a year), written the way
+	// the engine writes them (each updates the summary counters).
+	linkCh := make(chan int)
+	errs = make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			for i := range linkCh {
+				begin := now.Add(-time.Duration(i+1) * 53 * time.Minute)
+				e := int64(i + 1)
+				if _, err := st.PutLink(ctx, tb.Link{ProfileID: pids[0], EntryID: e, TicketID: 4000 + e%500, State: tb.LinkSynced,
+					TimesheetID: 900000 + e, Baseline: tb.Timesheet{ID: 900000 + e, Begin: begin, End: begin.Add(30 * time.Minute), Duration: 1800}}, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := range benchLinks {
+		linkCh <- i
+	}
+	close(linkCh)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d audit events, %d runs, %d conflicts, %d links in %v", benchAuditEvents, benchRuns, benchConflicts, benchLinks, time.Since(seedStart).Round(time.Millisecond))
+	yearAgo := now.AddDate(0, 0, -365).Format(time.DateOnly)
 
 	endpoints := []struct{ name, path string }{
 		{"audit", "/api/audit?limit=50"},
@@ -183,14 +213,24 @@ func BenchmarkListLatency(b *testing.B) {
 		{"conflicts_open", "/api/conflicts?status=open"},
 		{"connectors", "/api/connectors"},
 		{"profiles", "/api/profiles"},
+		{"summary_30_days", "/api/profiles/" + pids[0] + "/summary"},
+		{"summary_366_days", "/api/profiles/" + pids[0] + "/summary?from=" + yearAgo + "&to=" + now.Format(time.DateOnly)},
 	}
 	for _, ep := range endpoints {
 		b.Run(ep.name, func(b *testing.B) {
 			// One untimed request checks the answer and warms the path.
 			var pg struct {
-				Items []json.RawMessage `json:"items"`
+				Items   []json.RawMessage `json:"items"`
+				Days    []json.RawMessage `json:"days"` // a summary
+				Entries int               `json:"entries"`
 			}
 			must(call("GET", ep.path, tok.Token, nil), 200, &pg)
+			if pg.Days != nil {
+				if pg.Entries != benchLinks {
+					b.Fatalf("GET %s: %d entries, want %d", ep.path, pg.Entries, benchLinks)
+				}
+				pg.Items = pg.Days
+			}
 			if len(pg.Items) == 0 {
 				b.Fatalf("GET %s: no items", ep.path)
 			}

@@ -141,17 +141,22 @@ func forgetSummary(t *testing.T, h *harness) {
 	t.Helper()
 	ctx := context.Background()
 	db := kumotest.Get(t).DynamoDB
-	out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(h.st.Table()),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "P#" + h.profile.ID}}})
-	if err != nil {
-		t.Fatal(err)
+	var items []map[string]types.AttributeValue
+	for _, pk := range []string{"P#" + h.profile.ID, "SUM#" + h.profile.ID} {
+		out, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(h.st.Table()),
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, out.Items...)
 	}
-	for _, it := range out.Items {
+	var err error
+	for _, it := range items {
 		k := map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}
 		sk := it["sk"].(*types.AttributeValueMemberS).Value
 		switch {
-		case strings.HasPrefix(sk, "SUM#"):
+		case strings.HasPrefix(it["pk"].(*types.AttributeValueMemberS).Value, "SUM#"):
 			_, err = db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(h.st.Table()), Key: k})
 		case strings.HasPrefix(sk, "LINK#"):
 			_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(h.st.Table()), Key: k,

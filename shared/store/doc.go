@@ -25,8 +25,8 @@
 //	profile       PROFILE              <id>                          -                      -
 //	mapping       P#<pid>              MAP#<kind>#<source>           -                      -
 //	link          P#<pid>              LINK#<entry>                  LT#<pid>#<ticket>      <entry>
-//	day counter   P#<pid>              SUM#DAY#<yyyy-mm-dd>#<shard>  -                      -     (entries, seconds)
-//	total counter P#<pid>              SUM#TOTAL#<shard>             -                      -     (entries, seconds)
+//	day counter   SUM#<pid>            DAY#<yyyy-mm-dd>#<shard>      -                      -     (entries, seconds)
+//	total counter SUM#<pid>            TOTAL#<shard>                 -                      -     (entries, seconds)
 //	cursor        P#<pid>              CURSOR                        -                      -
 //	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
 //	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
@@ -56,14 +56,16 @@
 //     then fails with apperr.Conflict.
 //   - The summary (Summary) is what a profile holds in Kimai by the day
 //     worked: counters of synced entries and seconds per day and in total,
-//     sharded by entry id modulo 8 so that a run's parallel writers rarely
-//     meet on one item. Every PutLink and DeleteLink changes them by the
+//     in a partition of their own (SUM#<pid>: off the links' partition, and
+//     a period's query reads counters only), sharded by entry id modulo 8 so
+//     that a run's parallel writers rarely meet on one item. Every PutLink and DeleteLink changes them by the
 //     difference between the stored link's tally (its "tally" attribute,
 //     "<day>/<seconds>") and the new one, in the same transaction as the
 //     link write and conditional on the stored version and tally, so the
 //     counters change exactly when the links do (TransactionConflict is
-//     retried with a fresh idempotency token). Summary reads the totals and
-//     one period's days with two strongly consistent queries.
+//     retried with a fresh idempotency token). Summary reads the totals with
+//     one BatchGetItem and a period's days with one Query, both strongly
+//     consistent. DeleteProfileData empties this partition too.
 //   - Conflicts: one item per entry (ConflictID), gsi1 lists them by status
 //     across profiles.
 //   - Runs are addressed by id alone; gsi1 lists a profile's runs newest
@@ -122,8 +124,8 @@
 //
 // DeleteProfile deletes the profile item (version-checked) and then calls
 // DeleteProfileData, which removes the profile's partition (mappings, links,
-// summary counters, cursor, conflicts) and its runs with their plans, in
-// batches. Audit events
+// cursor, conflicts), its summary partition and its runs with their plans,
+// in batches. Audit events
 // are kept: they are the history of what Timebridge did (they expire only
 // through the audit retention). DeleteProfileData is idempotent; if it fails
 // DeleteProfile reports an error saying so, and calling DeleteProfileData

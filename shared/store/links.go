@@ -308,7 +308,7 @@ func (st *Store) DeleteLink(ctx context.Context, prev timebridge.Link) error {
 	k := key(pkProfileData(prev.ProfileID), linkSK(prev.EntryID))
 	names, values := map[string]string{"#v": attrVersion}, avMap{":expect": avN(prev.Version)}
 	cond := tallyCond("attribute_exists(pk) AND #v = :expect", names, values, prev.Tally)
-	return st.deleteLinkItem(ctx, op, k, cond, names, values, tallyUpdates(prev.EntryID, prev.Tally, nil), func(err error) error {
+	return st.deleteLinkItem(ctx, op, prev.ProfileID, k, cond, names, values, tallyUpdates(prev.EntryID, prev.Tally, nil), func(err error) error {
 		return st.versionFailure(ctx, err, op, "link", k)
 	})
 }

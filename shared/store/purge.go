@@ -17,20 +17,22 @@ func (st *Store) DeleteProfileData(ctx context.Context, pid string) error {
 	if err := checkID(op, "profile id", pid); err != nil {
 		return err
 	}
-	// The profile partition, page by page.
-	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: avMap{":pk": avS(pkProfileData(pid))},
-		ProjectionExpression:      aws.String("pk, sk"),
-		ConsistentRead:            aws.Bool(true),
-	}, func(items []avMap) error { return st.batchDelete(ctx, op, items) })
-	if err != nil {
-		return err
+	// The profile partition and its summary's, page by page.
+	for _, pk := range []string{pkProfileData(pid), pkSummary(pid)} {
+		err := st.queryPages(ctx, op, &dynamodb.QueryInput{
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: avMap{":pk": avS(pk)},
+			ProjectionExpression:      aws.String("pk, sk"),
+			ConsistentRead:            aws.Bool(true),
+		}, func(items []avMap) error { return st.batchDelete(ctx, op, items) })
+		if err != nil {
+			return err
+		}
 	}
 	// Runs: find their ids through gsi1, then delete each run partition
 	// (the run item and its plan parts).
 	var runPKs []string
-	err = st.queryPages(ctx, op, &dynamodb.QueryInput{
+	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
 		IndexName:                 aws.String(indexGSI1),
 		KeyConditionExpression:    aws.String("gsi1pk = :pk"),
 		ExpressionAttributeValues: avMap{":pk": avS("RUNS#" + pid)},

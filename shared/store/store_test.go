@@ -287,7 +287,8 @@ func TestDeleteProfileRemovesItsData(t *testing.T) {
 		must[timebridge.Profile](t)(f.st.CreateProfile(c, timebridge.Profile{ID: pid}))
 		noErr(t, f.st.PutMapping(c, timebridge.Mapping{ProfileID: pid, Kind: timebridge.MapUser, SourceID: "1", TargetID: 2}))
 		for e := int64(1); e <= 60; e++ {
-			must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: pid, EntryID: e, TicketID: e % 3, State: timebridge.LinkSynced}, nil))
+			must[timebridge.Link](t)(f.st.PutLink(c, timebridge.Link{ProfileID: pid, EntryID: e, TicketID: e % 3, State: timebridge.LinkSynced,
+				TimesheetID: 100 + e, Baseline: timebridge.Timesheet{Begin: t0, Duration: 60}}, nil))
 		}
 		noErr(t, f.st.PutCursor(c, timebridge.Cursor{ProfileID: pid, UpdatedAt: t0}))
 		must[timebridge.Conflict](t)(f.st.PutConflict(c, timebridge.Conflict{ProfileID: pid, EntryID: 1, Status: timebridge.ConflictOpen}, 0))
@@ -302,6 +303,13 @@ func TestDeleteProfileRemovesItsData(t *testing.T) {
 	}
 	if n := f.count(t, "RUN#run-gone"); n != 0 {
 		t.Errorf("run partition has %d items left", n)
+	}
+	if n := f.count(t, "SUM#gone"); n != 0 {
+		t.Errorf("summary partition has %d items left", n)
+	}
+	// 8 day counters and 8 totals (one per shard).
+	if n := f.count(t, "SUM#kept"); n != 16 {
+		t.Errorf("other profile's summary partition has %d items, want 16", n)
 	}
 	if n := f.count(t, "AUDIT#gone"); n != 1 {
 		t.Errorf("audit events = %d, want 1 (kept)", n)

@@ -19,18 +19,23 @@ import (
 	"github.com/timebridge/timebridge/shared/timebridge"
 )
 
-// The summary (see the package documentation) lives in the profile's
-// partition as counters sharded by entry id, so that concurrent link writes
-// of one run rarely touch the same counter item in one transaction:
+// The summary (see the package documentation) lives in a partition of its
+// own per profile, as counters sharded by entry id so that concurrent link
+// writes of one run rarely touch the same counter item in one transaction:
 //
-//	SUM#DAY#<yyyy-mm-dd>#<shard>   entries, seconds of that day worked
-//	SUM#TOTAL#<shard>              entries, seconds over all days
+//	SUM#<pid>  DAY#<yyyy-mm-dd>#<shard>   entries, seconds of that day worked
+//	SUM#<pid>  TOTAL#<shard>              entries, seconds over all days
+//
+// Its own partition keeps the counters' writes off the links' partition
+// and a period's query to counters only.
 const (
-	skSumDayPrefix   = "SUM#DAY#"
-	skSumTotalPrefix = "SUM#TOTAL#"
+	skSumDayPrefix   = "DAY#"
+	skSumTotalPrefix = "TOTAL#"
 	sumShards        = 8
 	attrTally        = "tally" // on a link: its stored Tally, "<day>/<seconds>"
 )
+
+func pkSummary(pid string) string { return "SUM#" + pid }
 
 func sumDaySK(day string, shard int64) string {
 	return skSumDayPrefix + day + "#" + strconv.FormatInt(shard, 10)
@@ -131,12 +136,12 @@ func (st *Store) writeLinkItem(ctx context.Context, op string, item avMap, cond 
 	if len(values) > 0 {
 		put.ExpressionAttributeValues = values
 	}
-	return st.transact(ctx, op, append([]types.TransactWriteItem{{Put: put}}, st.sumItems(strAttr(item, attrPK), updates)...), failure)
+	return st.transact(ctx, op, append([]types.TransactWriteItem{{Put: put}}, st.sumItems(strAttr(item, "profile_id"), updates)...), failure)
 }
 
 // deleteLinkItem deletes a link item under cond, with the summary updates
 // in the same transaction (see writeLinkItem).
-func (st *Store) deleteLinkItem(ctx context.Context, op string, k avMap, cond string, names map[string]string, values avMap,
+func (st *Store) deleteLinkItem(ctx context.Context, op, pid string, k avMap, cond string, names map[string]string, values avMap,
 	updates []sumUpdate, failure func(error) error) error {
 	if len(updates) == 0 {
 		_, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: k,
@@ -150,10 +155,11 @@ func (st *Store) deleteLinkItem(ctx context.Context, op string, k avMap, cond st
 	del := &types.Delete{TableName: aws.String(st.table), Key: k, ConditionExpression: aws.String(cond),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}
-	return st.transact(ctx, op, append([]types.TransactWriteItem{{Delete: del}}, st.sumItems(strAttr(k, attrPK), updates)...), failure)
+	return st.transact(ctx, op, append([]types.TransactWriteItem{{Delete: del}}, st.sumItems(pid, updates)...), failure)
 }
 
-func (st *Store) sumItems(pk string, updates []sumUpdate) []types.TransactWriteItem {
+func (st *Store) sumItems(pid string, updates []sumUpdate) []types.TransactWriteItem {
+	pk := pkSummary(pid)
 	out := make([]types.TransactWriteItem, 0, len(updates))
 	for _, u := range updates {
 		out = append(out, types.TransactWriteItem{Update: &types.Update{
@@ -239,18 +245,27 @@ func (st *Store) Summary(ctx context.Context, pid, from, to string) (timebridge.
 		Entries int64  `dynamodbav:"entries"`
 		Seconds int64  `dynamodbav:"seconds"`
 	}
-	totals, err := queryPrefix[counter](ctx, st, op, pkProfileData(pid), skSumTotalPrefix)
-	if err != nil {
-		return out, err
+	// The totals: one consistent batch read of the shards.
+	keys := make([]avMap, sumShards)
+	for i := range keys {
+		keys[i] = key(pkSummary(pid), sumTotalSK(int64(i)))
 	}
-	for _, c := range totals {
-		out.Entries += c.Entries
-		out.Seconds += c.Seconds
+	req := map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	for len(req) > 0 {
+		res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return out, classify(err, op)
+		}
+		for _, it := range res.Responses[st.table] {
+			out.Entries += numAttr(it, "entries")
+			out.Seconds += numAttr(it, "seconds")
+		}
+		req = res.UnprocessedKeys
 	}
 	days := map[string]*timebridge.DayTotal{}
-	err = st.queryPages(ctx, op, &dynamodb.QueryInput{
+	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
-		ExpressionAttributeValues: avMap{":pk": avS(pkProfileData(pid)),
+		ExpressionAttributeValues: avMap{":pk": avS(pkSummary(pid)),
 			":from": avS(skSumDayPrefix + from), ":to": avS(skSumDayPrefix + to + "#~")},
 		ConsistentRead: aws.Bool(true),
 	}, func(items []avMap) error {
