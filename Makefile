@@ -71,11 +71,11 @@ vet: ## go vet ./...
 	$(GO) vet ./...
 
 .PHONY: bench
-bench: $(KUMO_BIN) ## sync (10,000 entries), API list latency, webhook ack, bootstrap start-up, load through the local stack
+bench: $(KUMO_BIN) ## sync (10,000 entries), API list and summary latency, webhook ack, bootstrap start-up, load through the local stack
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -run '^$$' -bench 'BenchmarkSync10k/latency=10ms' -benchtime=1x -benchmem ./shared/engine/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
-		$(GO) test -run '^$$' -bench BenchmarkListLatency -benchtime 500x ./shared/api/
+		$(GO) test -run '^$$' -bench 'BenchmarkListLatency|BenchmarkSummaryLatency' -benchtime 500x ./shared/api/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -run '^$$' -bench BenchmarkWebhook -benchtime 500x -benchmem ./shared/webhook/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
