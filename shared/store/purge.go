@@ -17,15 +17,9 @@ func (st *Store) DeleteProfileData(ctx context.Context, pid string) error {
 	if err := checkID(op, "profile id", pid); err != nil {
 		return err
 	}
-	// The profile partition and its summary's, page by page.
+	// The profile partition and its summary's.
 	for _, pk := range []string{pkProfileData(pid), pkSummary(pid)} {
-		err := st.queryPages(ctx, op, &dynamodb.QueryInput{
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: avMap{":pk": avS(pk)},
-			ProjectionExpression:      aws.String("pk, sk"),
-			ConsistentRead:            aws.Bool(true),
-		}, func(items []avMap) error { return st.batchDelete(ctx, op, items) })
-		if err != nil {
+		if err := st.deletePartition(ctx, op, pk); err != nil {
 			return err
 		}
 	}
@@ -47,15 +41,19 @@ func (st *Store) DeleteProfileData(ctx context.Context, pid string) error {
 		return err
 	}
 	for _, pk := range runPKs {
-		err := st.queryPages(ctx, op, &dynamodb.QueryInput{
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: avMap{":pk": avS(pk)},
-			ProjectionExpression:      aws.String("pk, sk"),
-			ConsistentRead:            aws.Bool(true),
-		}, func(items []avMap) error { return st.batchDelete(ctx, op, items) })
-		if err != nil {
+		if err := st.deletePartition(ctx, op, pk); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// deletePartition deletes every item of partition pk, page by page.
+func (st *Store) deletePartition(ctx context.Context, op, pk string) error {
+	return st.queryPages(ctx, op, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: avMap{":pk": avS(pk)},
+		ProjectionExpression:      aws.String("pk, sk"),
+		ConsistentRead:            aws.Bool(true),
+	}, func(items []avMap) error { return st.batchDelete(ctx, op, items) })
 }
