@@ -1,7 +1,8 @@
 // Package samtemplate reads Timebridge's SAM template (template.yaml) and
 // SAM CLI configuration (samconfig.toml) for the checks that `sam validate`
 // and cfn-lint would otherwise make; neither runs on these machines. The
-// test in this package holds the checks themselves.
+// test in this package holds the checks themselves; CheckSchema (schema.go)
+// validates a template against the published SAM JSON schema.
 //
 // # Parsing
 //

@@ -1,0 +1,309 @@
+package samtemplate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/awslabs/goformation/v7/schema"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Schema checks: goformation ships the published SAM (and CloudFormation)
+// JSON schemas; CheckSchema validates a processed template against the SAM
+// one, where every resource definition's Properties forbid unknown
+// properties and type every known one.
+//
+// A few adjustments keep the check exact and its messages readable:
+//   - Resources are validated one by one against the definition of their
+//     own Type. The schema's Resources is an anyOf over all ~7,000 resource
+//     types, whose failure would list every type a resource is not.
+//   - Parameter attributes the schema types as strings (Default, MinValue,
+//     …) may be YAML numbers in a template; CloudFormation reads them as
+//     strings, so numbers there are compared as their string form.
+//   - A function's event Properties are an anyOf over all event types in
+//     the schema, whatever the event's Type; each is checked against the
+//     definition of its own Type (SQS → AWS::Serverless::Function.SQSEvent),
+//     which is both stricter and says what is wrong.
+//   - Load evaluates Conditions to booleans; the schema wants their
+//     (unevaluated) expressions, objects, so evaluated ones pass as such.
+//   - goformation's schema lags SAM in a few places the template uses; the
+//     missing properties are added with the types SAM documents
+//     (samSchemaAdditions), never by letting unknown properties through.
+//
+// Intrinsic functions must already be resolved (Load does: references
+// become "${…}" strings, conditions are evaluated, AWS::NoValue drops the
+// property), so that a property that takes a string holds a string.
+
+// SchemaProblem is one place where a template breaks the schema.
+type SchemaProblem struct {
+	Resource string // logical id; "" outside Resources
+	Type     string // the resource's type
+	Path     string // JSON pointer inside the resource (or the template)
+	Message  string
+}
+
+func (p SchemaProblem) String() string {
+	if p.Resource == "" {
+		return fmt.Sprintf("template %s: %s", p.Path, p.Message)
+	}
+	return fmt.Sprintf("resource %s (%s) at %s: %s", p.Resource, p.Type, p.Path, p.Message)
+}
+
+var samSchema struct {
+	once     sync.Once
+	err      error
+	compiler *jsonschema.Compiler
+	top      *jsonschema.Schema
+	mu       sync.Mutex
+	byType   map[string]*jsonschema.Schema
+}
+
+const samSchemaURL = "https://goformation.local/sam.schema.json"
+
+// samSchemaAdditions are SAM properties goformation's schema (v7.14) lacks,
+// with the types of the SAM specification. Loading fails once the schema
+// gains one of them, so the list cannot outlive its reason.
+var samSchemaAdditions = map[string]map[string]any{
+	// https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-property-function-sqs.html
+	"AWS::Serverless::Function.SQSEvent": {
+		"MaximumBatchingWindowInSeconds": map[string]any{"type": "integer", "minimum": 0, "maximum": 300},
+		"FunctionResponseTypes":          map[string]any{"type": "array", "items": map[string]any{"enum": []any{"ReportBatchItemFailures"}}},
+		"ScalingConfig": map[string]any{"type": "object", "additionalProperties": false,
+			"properties": map[string]any{"MaximumConcurrency": map[string]any{"type": "integer", "minimum": 2, "maximum": 1000}}},
+	},
+}
+
+func loadSAMSchema() error {
+	samSchema.once.Do(func() {
+		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.SamSchema))
+		if err != nil {
+			samSchema.err = err
+			return
+		}
+		m, ok := doc.(map[string]any)
+		props, _ := m["properties"].(map[string]any)
+		if !ok || props == nil {
+			samSchema.err = errors.New("samtemplate: unexpected SAM schema shape")
+			return
+		}
+		defs, _ := m["definitions"].(map[string]any)
+		for typ, add := range samSchemaAdditions {
+			d, _ := defs[typ].(map[string]any)
+			dp, _ := d["properties"].(map[string]any)
+			if dp == nil {
+				samSchema.err = fmt.Errorf("samtemplate: the SAM schema has no %s to extend", typ)
+				return
+			}
+			for k, v := range add {
+				if _, exists := dp[k]; exists {
+					samSchema.err = fmt.Errorf("samtemplate: the SAM schema now has %s.%s; drop it from samSchemaAdditions", typ, k)
+					return
+				}
+				dp[k] = v
+			}
+		}
+		// Resources are checked per type (see above).
+		props["Resources"] = map[string]any{"type": "object",
+			"additionalProperties": map[string]any{"type": "object", "required": []any{"Type"}}}
+		c := jsonschema.NewCompiler()
+		if err := c.AddResource(samSchemaURL, doc); err != nil {
+			samSchema.err = err
+			return
+		}
+		samSchema.compiler = c
+		samSchema.top, samSchema.err = c.Compile(samSchemaURL)
+		samSchema.byType = map[string]*jsonschema.Schema{}
+	})
+	return samSchema.err
+}
+
+func schemaForType(typ string) (*jsonschema.Schema, error) {
+	samSchema.mu.Lock()
+	defer samSchema.mu.Unlock()
+	if s, ok := samSchema.byType[typ]; ok {
+		return s, nil
+	}
+	s, err := samSchema.compiler.Compile(samSchemaURL + "#/definitions/" + strings.ReplaceAll(typ, "~", "~0"))
+	if err != nil {
+		return nil, fmt.Errorf("samtemplate: the SAM schema has no resource type %s: %w", typ, err)
+	}
+	samSchema.byType[typ] = s
+	return s, nil
+}
+
+// CheckSchema validates raw, a template processed as Load does (Raw),
+// against the SAM JSON schema and returns every problem, sorted.
+func CheckSchema(raw map[string]any) ([]SchemaProblem, error) {
+	if err := loadSAMSchema(); err != nil {
+		return nil, err
+	}
+	doc, err := normalize(raw)
+	if err != nil {
+		return nil, err
+	}
+	top := doc.(map[string]any)
+	if conds, ok := top["Conditions"].(map[string]any); ok {
+		for k, v := range conds {
+			if _, evaluated := v.(bool); evaluated {
+				conds[k] = map[string]any{}
+			}
+		}
+	}
+	if params, ok := top["Parameters"].(map[string]any); ok {
+		for _, p := range params {
+			if pm, ok := p.(map[string]any); ok {
+				for k, v := range pm {
+					if n, ok := v.(json.Number); ok && k != "NoEcho" {
+						pm[k] = n.String()
+					}
+				}
+			}
+		}
+	}
+	var out []SchemaProblem
+	out = append(out, problems(samSchema.top.Validate(top), "", "")...)
+	resources, _ := top["Resources"].(map[string]any)
+	ids := make([]string, 0, len(resources))
+	for id := range resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r, _ := resources[id].(map[string]any)
+		typ, _ := r["Type"].(string)
+		s, err := schemaForType(typ)
+		if err != nil {
+			out = append(out, SchemaProblem{Resource: id, Type: typ, Path: "/Type", Message: err.Error()})
+			continue
+		}
+		out = append(out, problems(s.Validate(r), id, typ)...)
+		if typ == "AWS::Serverless::Function" {
+			out = append(out, eventProblems(r, id, typ)...)
+		}
+	}
+	return specific(out), nil
+}
+
+// eventProblems checks each event of a SAM function against the schema
+// definition of its Type.
+func eventProblems(r map[string]any, id, typ string) []SchemaProblem {
+	props, _ := r["Properties"].(map[string]any)
+	events, _ := props["Events"].(map[string]any)
+	names := make([]string, 0, len(events))
+	for n := range events {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []SchemaProblem
+	for _, n := range names {
+		ev, _ := events[n].(map[string]any)
+		evType, _ := ev["Type"].(string)
+		at := "/Properties/Events/" + n
+		s, err := schemaForType("AWS::Serverless::Function." + evType + "Event")
+		if err != nil {
+			out = append(out, SchemaProblem{Resource: id, Type: typ, Path: at + "/Type", Message: fmt.Sprintf("event type %q is unknown to the SAM schema", evType)})
+			continue
+		}
+		for _, p := range problems(s.Validate(ev["Properties"]), id, typ) {
+			p.Path = at + "/Properties" + strings.TrimSuffix(p.Path, "/")
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// specific drops a generic "validation failed" where a problem below the
+// same place says what failed.
+func specific(ps []SchemaProblem) []SchemaProblem {
+	out := ps[:0]
+	for _, p := range ps {
+		generic := p.Message == "validation failed" || strings.HasPrefix(p.Message, "'anyOf' failed")
+		shadowed := false
+		for _, q := range ps {
+			if generic && q.Resource == p.Resource && q != p && strings.HasPrefix(q.Path, p.Path) && q.Message != p.Message {
+				shadowed = true
+				break
+			}
+		}
+		if !shadowed {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Resource < out[j].Resource })
+	return out
+}
+
+// normalize turns raw into what the validator expects (numbers as
+// json.Number), through a JSON round trip, and drops null members: a
+// property set to AWS::NoValue is absent in CloudFormation.
+func normalize(raw map[string]any) (any, error) {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
+	if err != nil {
+		return nil, err
+	}
+	var drop func(any)
+	drop = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if e == nil {
+					delete(x, k)
+					continue
+				}
+				drop(e)
+			}
+		case []any:
+			for _, e := range x {
+				drop(e)
+			}
+		}
+	}
+	drop(v)
+	return v, nil
+}
+
+// problems flattens a validation error into its leaf messages: where in
+// the instance, and what is wrong.
+func problems(err error, id, typ string) []SchemaProblem {
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []SchemaProblem{{Resource: id, Type: typ, Path: "/", Message: err.Error()}}
+	}
+	var out []SchemaProblem
+	seen := map[string]bool{}
+	var walk func(u jsonschema.OutputUnit)
+	walk = func(u jsonschema.OutputUnit) {
+		if u.Error != nil && len(u.Errors) == 0 {
+			p := SchemaProblem{Resource: id, Type: typ, Path: u.InstanceLocation, Message: u.Error.String()}
+			if p.Path == "" {
+				p.Path = "/"
+			}
+			if k := p.Path + "\x00" + p.Message; !seen[k] {
+				seen[k] = true
+				out = append(out, p)
+			}
+		}
+		for _, e := range u.Errors {
+			walk(e)
+		}
+	}
+	walk(*ve.BasicOutput())
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Message < out[j].Message
+	})
+	return out
+}

@@ -1,0 +1,112 @@
+package samtemplate_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/timebridge/timebridge/infra/samtemplate"
+)
+
+// TestTemplateMatchesTheSAMSchema validates template.yaml, with the
+// parameters of every samconfig.toml environment, against the published
+// SAM JSON schema: every property name and type of every resource.
+func TestTemplateMatchesTheSAMSchema(t *testing.T) {
+	cfg, err := samtemplate.ReadSamConfig(filepath.Join(root, "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"default", "prod"} {
+		t.Run(env, func(t *testing.T) {
+			s, _ := cfg[env+".deploy.parameters"]["parameter_overrides"].(string)
+			params, err := samtemplate.ParameterOverrides(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := samtemplate.CheckSchema(loadTemplate(t, params).Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// TestSchemaCheckFindsMistakes: the check is not a formality; each mistake
+// below, made in a copy of the real template, is reported with its
+// resource and where inside it.
+func TestSchemaCheckFindsMistakes(t *testing.T) {
+	base := loadTemplate(t, nil).Raw
+	props := func(raw map[string]any, id string) map[string]any {
+		return raw["Resources"].(map[string]any)[id].(map[string]any)["Properties"].(map[string]any)
+	}
+	tests := []struct {
+		name     string
+		mutate   func(raw map[string]any)
+		resource string
+		path     string
+		message  string
+	}{
+		{"misspelt function property", func(r map[string]any) { props(r, "ReconcileFunction")["Timout"] = 60 },
+			"ReconcileFunction", "/Properties", "'Timout' not allowed"},
+		{"misspelt table property", func(r map[string]any) {
+			p := props(r, "Table")
+			p["BilingMode"] = p["BillingMode"]
+			delete(p, "BillingMode")
+		}, "Table", "/Properties", "'BilingMode' not allowed"},
+		{"misspelt alarm property", func(r map[string]any) { props(r, "DeadLetterQueueAlarm")["Treshold"] = 1 },
+			"DeadLetterQueueAlarm", "/Properties", "'Treshold' not allowed"},
+		{"a string where a number belongs", func(r map[string]any) { props(r, "ApiFunction")["MemorySize"] = "a lot" },
+			"ApiFunction", "/Properties/MemorySize", "want number"},
+		{"a string where a list belongs", func(r map[string]any) { props(r, "Table")["AttributeDefinitions"] = "pk" },
+			"Table", "/Properties/AttributeDefinitions", "want array"},
+		{"a misspelt nested property", func(r map[string]any) {
+			ev := props(r, "ReconcileFunction")["Events"].(map[string]any)["Runs"].(map[string]any)["Properties"].(map[string]any)
+			ev["BatchSise"] = 5
+		}, "ReconcileFunction", "/Properties/Events/Runs/Properties", "'BatchSise' not allowed"},
+		{"an addition of the wrong type", func(r map[string]any) {
+			ev := props(r, "ReconcileFunction")["Events"].(map[string]any)["Runs"].(map[string]any)["Properties"].(map[string]any)
+			ev["FunctionResponseTypes"] = []any{"ReportEverything"}
+		}, "ReconcileFunction", "/Properties/Events/Runs/Properties/FunctionResponseTypes/0", "value must be"},
+		{"another event type's property", func(r map[string]any) {
+			ev := props(r, "SchedulerFunction")["Events"].(map[string]any)
+			for _, e := range ev {
+				e.(map[string]any)["Properties"].(map[string]any)["BatchSize"] = 5 // an SQS property on a schedule
+			}
+		}, "SchedulerFunction", "/Properties/Events/", "'BatchSize' not allowed"},
+		{"an unknown top-level section", func(r map[string]any) { r["Output"] = map[string]any{} }, "", "/", "'Output' not allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := deepCopy(t, base)
+			tc.mutate(raw)
+			ps, err := samtemplate.CheckSchema(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				if p.Resource == tc.resource && strings.HasPrefix(p.Path, tc.path) && strings.Contains(p.Message, tc.message) {
+					t.Logf("reported: %s", p)
+					return
+				}
+			}
+			t.Fatalf("not reported (want resource %q at %s, %q); got %v", tc.resource, tc.path, tc.message, ps)
+		})
+	}
+}
+
+func deepCopy(t *testing.T, raw map[string]any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
