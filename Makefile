@@ -66,6 +66,15 @@ test: $(KUMO_BIN) check web-test e2e ## the static checks (make check), the cons
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
+# LocalStack (or any emulator) already running, e.g.
+#   docker run -d -p 4566:4566 localstack/localstack:4 && make test-localstack
+LOCALSTACK_ENDPOINT ?= http://127.0.0.1:4566
+
+.PHONY: test-localstack
+test-localstack: ## all Go tests with -race against an emulator already running at $(LOCALSTACK_ENDPOINT) (LocalStack); tests that need kumo itself skip
+	AWS_ENDPOINT_URL=$(LOCALSTACK_ENDPOINT) TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_EMULATOR=localstack \
+		$(GO) test -race -timeout 30m ./...
+
 .PHONY: vet
 vet: ## go vet ./...
 	$(GO) vet ./...
@@ -92,12 +101,13 @@ bench: $(KUMO_BIN) ## sync (10,000 entries), API list and summary latency, webho
 #   cd infra/tools && GOWORK=off go get golang.org/x/vulndb@latest && GOWORK=off go mod tidy
 TOOLS_MOD := infra/tools
 VULN_DB   := .local/vulndb
-TOOLS     := $(BIN_DIR)/staticcheck $(BIN_DIR)/govulncheck $(BIN_DIR)/indexdb
+TOOLS     := $(BIN_DIR)/staticcheck $(BIN_DIR)/govulncheck $(BIN_DIR)/indexdb $(BIN_DIR)/actionlint
 
 $(TOOLS) &: $(TOOLS_MOD)/go.mod $(TOOLS_MOD)/go.sum
 	@mkdir -p $(BIN_DIR)
 	cd $(TOOLS_MOD) && GOWORK=off $(GO) build -mod=readonly -o $(CURDIR)/$(BIN_DIR)/ \
-		honnef.co/go/tools/cmd/staticcheck golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb
+		honnef.co/go/tools/cmd/staticcheck golang.org/x/vuln/cmd/govulncheck golang.org/x/vulndb/cmd/indexdb \
+		github.com/rhysd/actionlint/cmd/actionlint
 
 $(VULN_DB)/index/db.json: $(BIN_DIR)/indexdb $(TOOLS_MOD)/go.mod
 	rm -rf $(VULN_DB)
@@ -109,12 +119,15 @@ vulncheck: $(TOOLS) $(VULN_DB)/index/db.json ## govulncheck ./... against the pi
 	@echo "govulncheck: database golang.org/x/vulndb $$(cd $(TOOLS_MOD) && GOWORK=off $(GO) list -mod=readonly -m -f '{{.Version}}' golang.org/x/vulndb), $$($(GO) env GOVERSION)"
 	$(BIN_DIR)/govulncheck -db file://$(CURDIR)/$(VULN_DB) ./...
 
-.PHONY: staticcheck
+.PHONY: actionlint staticcheck
+actionlint: $(TOOLS) ## actionlint of .github/workflows (pinned in infra/tools; shellcheck of run: scripts where shellcheck is installed)
+	$(BIN_DIR)/actionlint
+
 staticcheck: $(TOOLS) ## staticcheck ./... (pinned in infra/tools)
 	$(BIN_DIR)/staticcheck ./...
 
 .PHONY: check
-check: fmt-check tidy-check vet staticcheck vulncheck web-audit ## every static check: gofmt, go mod tidy, go vet, staticcheck, govulncheck, npm audit
+check: fmt-check tidy-check vet staticcheck vulncheck actionlint web-audit ## every static check: gofmt, go mod tidy, go vet, staticcheck, govulncheck, actionlint, npm audit
 
 .PHONY: web-audit
 web-audit: web/node_modules/.package-lock.json ## npm audit --omit=dev --audit-level=high of the console (skipped, loudly, where the registry has no audit endpoint)
@@ -210,6 +223,15 @@ stack_output = aws cloudformation describe-stacks --stack-name '$(STACK_NAME)' \
 	--query "Stacks[0].Outputs[?OutputKey=='$(1)'].OutputValue" --output text
 
 .PHONY: deploy
+# SAM_DEPLOY_FLAGS are passed to sam deploy (the deploy workflow passes
+# --no-confirm-changeset: its approval is the GitHub environment's reviewers).
+SAM_DEPLOY_FLAGS ?=
+
+.PHONY: stack-name
+stack-name: ## print the stack name of ENV (default|prod) from samconfig.toml
+	@test -n "$(STACK_NAME)" || { echo "ENV=$(ENV) is not an environment of samconfig.toml" >&2; exit 1; }
+	@echo "$(STACK_NAME)"
+
 deploy: ## sam build + sam deploy --config-env $(ENV) (default|prod), upload web/dist, invalidate CloudFront
 	@command -v sam >/dev/null 2>&1 || { echo "make deploy: the AWS SAM CLI (sam) is not installed: https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
 	@command -v aws >/dev/null 2>&1 || { echo "make deploy: the AWS CLI (aws) is not installed: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html" >&2; exit 1; }
@@ -218,10 +240,10 @@ deploy: ## sam build + sam deploy --config-env $(ENV) (default|prod), upload web
 	@if [[ -n "$${ADMIN_PASSWORD:-}" ]]; then \
 		hash="$$($(GO) run ./infra/samtemplate/adminhash)"; \
 		echo "sam deploy --config-env $(ENV) (with a new admin password hash)"; \
-		sam deploy --config-env $(ENV) --parameter-overrides $(call samconfig,deploy,parameter_overrides) "AdminPasswordHash=$$hash"; \
+		sam deploy --config-env $(ENV) $(SAM_DEPLOY_FLAGS) --parameter-overrides $(call samconfig,deploy,parameter_overrides) "AdminPasswordHash=$$hash"; \
 	else \
-		echo "sam deploy --config-env $(ENV)"; \
-		sam deploy --config-env $(ENV); \
+		echo "sam deploy --config-env $(ENV) $(SAM_DEPLOY_FLAGS)"; \
+		sam deploy --config-env $(ENV) $(SAM_DEPLOY_FLAGS); \
 	fi
 	@bucket="$$($(call stack_output,SpaBucketName))"; dist="$$($(call stack_output,DistributionId))"; \
 	if [[ -f web/dist/index.html ]]; then \

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
+
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
@@ -28,6 +30,7 @@ import (
 // sync through the queue, send a signed webhook, resolve a conflict, read
 // the audit log.
 func TestEndToEnd(t *testing.T) {
+	kumotest.KumoOnly(t)
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}

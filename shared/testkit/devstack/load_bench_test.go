@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
+
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
@@ -57,6 +59,7 @@ var (
 //
 //	go test -run '^$' -bench BenchmarkLoad -benchtime=1x -timeout 30m ./shared/devstack/
 func BenchmarkLoad(b *testing.B) {
+	kumotest.KumoOnly(b)
 	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
 	bin := os.Getenv("TIMEBRIDGE_KUMO_BIN")
 	if bin == "" {

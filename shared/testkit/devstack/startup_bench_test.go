@@ -22,12 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/timebridge/timebridge/shared/edge"
-	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 )
 
 // startupEvents are the events of the first invocation: the samples in
@@ -61,6 +62,7 @@ var startupEvents = map[string]struct {
 //
 //	go test -run '^$' -bench BenchmarkBootstrapStartup -benchtime 10x ./shared/devstack/
 func BenchmarkBootstrapStartup(b *testing.B) {
+	kumotest.KumoOnly(b)
 	ctx := context.Background()
 	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	if err != nil {

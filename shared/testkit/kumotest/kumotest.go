@@ -57,6 +57,10 @@ import (
 const (
 	EnvKumoBin     = "TIMEBRIDGE_KUMO_BIN"
 	EnvRequireKumo = "TIMEBRIDGE_REQUIRE_KUMO"
+	// EnvEmulator names the emulator at AWS_ENDPOINT_URL when it is not
+	// kumo ("localstack", as make test-localstack sets it): tests that need
+	// kumo itself (its binary, its Lambda runtime) then skip (KumoOnly).
+	EnvEmulator = "TIMEBRIDGE_EMULATOR"
 )
 
 // Module path of the repository root, used to stop the search for bin/kumo.
@@ -238,6 +242,16 @@ func (e *Env) stop() {
 	if e != nil && e.proc != nil {
 		e.proc.stop()
 		e.proc = nil
+	}
+}
+
+// KumoOnly skips a test that needs kumo itself (its binary or its Lambda
+// runtime, as the local stack does) when the tests run against another
+// emulator (EnvEmulator).
+func KumoOnly(tb testing.TB) {
+	tb.Helper()
+	if e := os.Getenv(EnvEmulator); e != "" && e != "kumo" {
+		tb.Skipf("needs kumo itself (its binary or its Lambda runtime); the emulator here is %s", e)
 	}
 }
 

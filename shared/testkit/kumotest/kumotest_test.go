@@ -41,6 +41,7 @@ func TestFindBinary(t *testing.T) {
 // TestProcessLifecycle starts a second kumo, checks that it answers on
 // loopback and that stop ends it.
 func TestProcessLifecycle(t *testing.T) {
+	KumoOnly(t)
 	bin, err := FindBinary()
 	if err != nil {
 		unavailable(t, err)
