@@ -38,6 +38,7 @@ func main() {
 		SQS:      awsconfig.SQS(awsCfg),
 		QueueURL: cfg.QueueURL,
 		Logger:   log,
+		Metrics:  os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
 	})
 	lambda.Start(h.Handle)
 }

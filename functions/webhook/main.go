@@ -41,6 +41,7 @@ func main() {
 		Secrets: vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, secretTTL),
 		Queue:   queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
 		Logger:  log,
+		Metrics: os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
 	})
 	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/kimai"
+	"github.com/timebridge/timebridge/shared/metrics"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/upstream"
 	"github.com/timebridge/timebridge/shared/vault"
@@ -50,18 +51,28 @@ type Options struct {
 	Logger         *slog.Logger // default: discard
 }
 
+// client is o.HTTPClient recording its requests into the metrics of the
+// request's context (a run's, see metrics.NewContext). Without an
+// HTTPClient the clients keep their defaults, unrecorded.
+func (o Options) client(requests, latency string) *http.Client {
+	if o.HTTPClient == nil {
+		return nil
+	}
+	return metrics.Client(o.HTTPClient, requests, latency)
+}
+
 // Zammad returns a client for the Zammad at baseURL with token, tuned by o.
 // Its errors are the client's own (a malformed base URL or token names the
 // field, see apperr.FieldsOf).
 func Zammad(baseURL, token string, o Options) (*zammad.Client, error) {
-	return zammad.New(baseURL, token, zammad.WithHTTPClient(o.HTTPClient), zammad.WithRetryPolicy(o.Policy),
+	return zammad.New(baseURL, token, zammad.WithHTTPClient(o.client(metrics.ZammadRequests, metrics.ZammadLatency)), zammad.WithRetryPolicy(o.Policy),
 		zammad.WithTimeout(o.AttemptTimeout), zammad.WithLogger(o.Logger))
 }
 
 // Kimai returns a client for the Kimai at baseURL with token, tuned by o
 // (see Zammad).
 func Kimai(baseURL, token string, o Options) (*kimai.Client, error) {
-	return kimai.New(baseURL, token, kimai.WithHTTPClient(o.HTTPClient), kimai.WithRetryPolicy(o.Policy),
+	return kimai.New(baseURL, token, kimai.WithHTTPClient(o.client(metrics.KimaiRequests, metrics.KimaiLatency)), kimai.WithRetryPolicy(o.Policy),
 		kimai.WithTimeout(o.AttemptTimeout), kimai.WithLogger(o.Logger))
 }
 

@@ -245,6 +245,10 @@ func (r *runner) itemError(entryID int64, updatedAt time.Time, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts.Errors++
+	if r.counts.ErrorsByClass == nil {
+		r.counts.ErrorsByClass = map[string]int{}
+	}
+	r.counts.ErrorsByClass[string(apperr.KindOf(err))]++
 	if len(r.itemErrors) < r.e.opts.MaxItemErrors {
 		r.itemErrors = append(r.itemErrors, tb.ItemError{EntryID: entryID, Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err)})
 	}

@@ -43,10 +43,13 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -57,6 +60,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/metrics"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -104,11 +108,16 @@ type Deps struct {
 	MaxRetryDelay time.Duration
 	// Concurrency bounds how many profiles run at once (default 4).
 	Concurrency int
+	// Metrics receives each finished run's CloudWatch metrics as EMF lines
+	// (standard output in Lambda; nil: none). See shared/metrics.
+	Metrics io.Writer
 }
 
 // Handler consumes SQS batches.
 type Handler struct {
 	d Deps
+	// metricsMu keeps the metric lines of concurrent runs whole.
+	metricsMu sync.Mutex
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -292,8 +301,12 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 	if m.To != nil {
 		req.To = *m.To
 	}
-	run, err := h.d.Engine.Run(ctx, req)
+	doc := metrics.New(metrics.DimProfile, m.ProfileID)
+	run, err := h.d.Engine.Run(metrics.NewContext(ctx, doc), req)
 	kind := apperr.KindOf(err)
+	if !errors.Is(err, engine.ErrBusy) {
+		h.recordRun(log, doc, run, err)
+	}
 	switch {
 	case err == nil:
 		log.Info("run done", slog.String("status", string(run.Status)))
@@ -325,6 +338,41 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 	default:
 		log.Warn("run failed: retried after the visibility timeout", slog.String("class", string(kind)), slog.String("err", err.Error()))
 		return result{outcome: retry}
+	}
+}
+
+// recordRun writes a finished run's metrics (upstream requests were
+// recorded into doc while it ran); previews are not syncs and count nothing.
+func (h *Handler) recordRun(log *slog.Logger, doc *metrics.Doc, run tb.Run, err error) {
+	if h.d.Metrics == nil || run.DryRun || run.ID == "" {
+		return
+	}
+	c := run.Counts
+	doc.Add(metrics.RunsFinished, metrics.Count, 1)
+	if run.Status == tb.RunFailed || (err != nil && run.Status == "") {
+		doc.Add(metrics.RunsFailed, metrics.Count, 1)
+		if k := apperr.KindOf(err); k == apperr.Auth || k == apperr.Permission {
+			doc.Add(metrics.RunsFailedAuth, metrics.Count, 1)
+		}
+	}
+	doc.Add(metrics.RunDuration, metrics.Milliseconds, float64(run.DurationMS))
+	for name, v := range map[string]int{metrics.EntriesSeen: c.Seen, metrics.EntriesCreated: c.Created, metrics.EntriesUpdated: c.Updated,
+		metrics.EntriesDeleted: c.Deleted, metrics.ConflictsOpened: c.Conflicts, metrics.ItemsFailed: c.Errors} {
+		doc.Add(name, metrics.Count, float64(v))
+	}
+	now := time.Now()
+	var buf bytes.Buffer
+	werr := doc.WriteTo(&buf, now)
+	for class, n := range c.ErrorsByClass {
+		by := metrics.New(metrics.DimClass, class)
+		by.Add(metrics.ItemsFailedBy, metrics.Count, float64(n))
+		werr = errors.Join(werr, by.WriteTo(&buf, now))
+	}
+	h.metricsMu.Lock()
+	_, outErr := h.d.Metrics.Write(buf.Bytes())
+	h.metricsMu.Unlock()
+	if werr = errors.Join(werr, outErr); werr != nil {
+		log.Warn("run metrics not written", slog.String("err", werr.Error()))
 	}
 }
 

@@ -393,6 +393,8 @@ type Counts struct {
 	Skipped   int `json:"skipped"`
 	Conflicts int `json:"conflicts"`
 	Errors    int `json:"errors"`
+	// ErrorsByClass splits Errors by apperr kind (e.g. "permission": 3).
+	ErrorsByClass map[string]int `json:"errors_by_class,omitempty"`
 }
 
 // ErrorDetail is a classified error as shown to users.

@@ -71,6 +71,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/ident"
+	"github.com/timebridge/timebridge/shared/metrics"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -130,6 +131,10 @@ type Deps struct {
 	// TicketInterval is the throttle slot per ticket (default
 	// TicketInterval).
 	TicketInterval time.Duration
+	// Metrics receives one EMF line per delivery, counting it under its
+	// outcome (standard output in Lambda; nil: none). The profile id is not
+	// a dimension: an unsigned flood with made-up ids must not create series.
+	Metrics io.Writer
 }
 
 type handler struct {
@@ -161,7 +166,7 @@ func New(d Deps) http.Handler {
 	h := &handler{d: d, dummyKey: make([]byte, 32)}
 	_, _ = rand.Read(h.dummyKey)
 	mux := http.NewServeMux()
-	mux.HandleFunc(Route, h.serve)
+	mux.HandleFunc(Route, h.counted(h.serve))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, apperr.CodeNotFound, "No such endpoint; Zammad webhooks go to /webhooks/zammad/<profile id>.")
 	})
@@ -479,10 +484,59 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if o, ok := w.(*outcomeWriter); ok {
+		if m, ok := v.(map[string]string); ok {
+			o.answer = m["status"]
+		}
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// outcomeWriter remembers the status code and the "status" of a
+// delivery's answer, for the delivery metric.
+type outcomeWriter struct {
+	http.ResponseWriter
+	code   int
+	answer string // "queued", "coalesced", "duplicate", "ignored"
+}
+
+func (o *outcomeWriter) WriteHeader(code int) {
+	o.code = code
+	o.ResponseWriter.WriteHeader(code)
+}
+
+// counted writes the delivery metric after next answered.
+func (h *handler) counted(next http.HandlerFunc) http.HandlerFunc {
+	if h.d.Metrics == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		o := &outcomeWriter{ResponseWriter: w, code: http.StatusOK}
+		next(o, r)
+		doc := metrics.New(metrics.DimOutcome, deliveryOutcome(o.code, o.answer))
+		doc.Add(metrics.WebhookDeliveries, metrics.Count, 1)
+		if err := doc.WriteTo(h.d.Metrics, h.d.Now()); err != nil {
+			h.d.Logger.Warn("delivery metric not written", slog.String("err", err.Error()))
+		}
+	}
+}
+
+// deliveryOutcome names what became of a delivery.
+func deliveryOutcome(code int, answer string) string {
+	switch {
+	case code >= 500:
+		return metrics.OutcomeFailed
+	case code >= 400:
+		return metrics.OutcomeRejected
+	case answer == "duplicate":
+		return metrics.OutcomeDuplicate
+	case answer == "ignored":
+		return metrics.OutcomeIgnored
+	}
+	return metrics.OutcomeAccepted
 }
 
 // compile-time check that the real store and vault fit.

@@ -46,6 +46,7 @@ type fixture struct {
 	queueURL string
 	sink     *testkit.Sink
 	logs     *testkit.Buffer
+	metrics  *testkit.Buffer // the EMF lines
 	proxy    func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 	// now is the handler's clock. By default every request lands in a
 	// throttle slot of its own (the clock jumps an hour per request);
@@ -83,7 +84,8 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { _ = f.vault.Delete(context.Background(), vault.WebhookSecret(sampleProfileID)) })
 	f.sink = &testkit.Sink{Next: queue.NewSender(env.SQS, f.queueURL)}
-	h := webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: f.sink, Now: f.clock,
+	f.metrics = &testkit.Buffer{}
+	h := webhook.New(webhook.Deps{Store: f.st, Secrets: f.vault, Queue: f.sink, Now: f.clock, Metrics: f.metrics,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.proxy = httpadapter.NewV2(h).ProxyWithContext
 	return f
@@ -320,6 +322,25 @@ func TestWebhookSignatures(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"request_id":"JkR2vhq0FiAEMRQ="`) {
 		t.Fatalf("logs lack the API Gateway request id:\n%s", logs)
+	}
+
+	// Every delivery is counted under its outcome, and no secret, signature
+	// or profile id is in a metric line (a made-up id must not make a series).
+	outcomes := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(f.metrics.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		for _, s := range []string{sampleSecret, sampleProfileID, strings.TrimPrefix(ev.Headers["x-hub-signature"], "sha1=")} {
+			if strings.Contains(line, s) {
+				t.Fatalf("a metric line contains %q: %s", s, line)
+			}
+		}
+		outcomes[m["Outcome"].(string)] += m["WebhookDeliveries"].(float64)
+	}
+	if outcomes["accepted"] != 1 || outcomes["duplicate"] != 1 || outcomes["rejected"] < 5 {
+		t.Fatalf("delivery outcomes %v", outcomes)
 	}
 }
 

@@ -1,0 +1,258 @@
+// Package metrics writes Timebridge's CloudWatch metrics as Embedded Metric
+// Format (EMF) lines on standard output: Lambda sends them to CloudWatch Logs,
+// which turns them into metrics, so recording a metric costs no API call on
+// the hot path. One Doc is one JSON document: a set of dimensions and the
+// metrics recorded under them, written once (after a run, after a webhook
+// delivery).
+//
+// Every document publishes each metric twice, with its dimensions (e.g.
+// ProfileId) and without any, so that the dashboard and the alarms have one
+// series across profiles and the runbook can drill down per profile.
+//
+// Latencies are distributions: values are rounded to a bucket boundary and
+// written as EMF Values with Counts, at most 100 distinct values per metric
+// and document, from which CloudWatch computes p50/p95 (approximately, to
+// the bucket). Counters are summed into one value.
+//
+// The metric names are constants here; template.yaml's dashboard and alarms
+// name the same (a test in infra/samtemplate keeps them equal).
+package metrics
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Namespace is the CloudWatch namespace of every metric.
+const Namespace = "Timebridge"
+
+// Dimension names.
+const (
+	DimProfile = "ProfileId"
+	DimClass   = "ErrorClass"
+	DimOutcome = "Outcome"
+)
+
+// Metric names. Runs (reconcile, per run):
+const (
+	RunsFinished      = "RunsFinished"       // Count: every finished run (dry runs excluded)
+	RunsFailed        = "RunsFailed"         // Count: runs that ended failed
+	RunsFailedAuth    = "RunsFailedAuth"     // Count: runs failed because a token or permission was refused
+	RunDuration       = "RunDuration"        // Milliseconds
+	EntriesSeen       = "EntriesSeen"        // Count
+	EntriesCreated    = "EntriesCreated"     // Count
+	EntriesUpdated    = "EntriesUpdated"     // Count
+	EntriesDeleted    = "EntriesDeleted"     // Count
+	ConflictsOpened   = "ConflictsOpened"    // Count
+	ItemsFailed       = "ItemsFailed"        // Count
+	ItemsFailedBy     = "ItemsFailedByClass" // Count, per ErrorClass
+	KimaiRequests     = "KimaiRequests"      // Count
+	KimaiLatency      = "KimaiLatency"       // Milliseconds (distribution)
+	ZammadRequests    = "ZammadRequests"     // Count
+	ZammadLatency     = "ZammadLatency"      // Milliseconds (distribution)
+	WebhookDeliveries = "WebhookDeliveries"  // Count, per Outcome
+)
+
+// Names lists every metric name above (the template test checks that the
+// dashboard and the alarms name only these).
+var Names = []string{RunsFinished, RunsFailed, RunsFailedAuth, RunDuration, EntriesSeen, EntriesCreated, EntriesUpdated,
+	EntriesDeleted, ConflictsOpened, ItemsFailed, ItemsFailedBy, KimaiRequests, KimaiLatency, ZammadRequests, ZammadLatency,
+	WebhookDeliveries}
+
+// Webhook delivery outcomes (the Outcome dimension).
+const (
+	OutcomeAccepted  = "accepted"  // queued a run, or coalesced into one already queued
+	OutcomeDuplicate = "duplicate" // a redelivery of a delivery id already seen
+	OutcomeIgnored   = "ignored"   // nothing to sync in it
+	OutcomeRejected  = "rejected"  // bad signature, unknown profile, throttled, malformed
+	OutcomeFailed    = "failed"    // Timebridge could not take it (5xx)
+)
+
+// Outcomes lists every delivery outcome.
+var Outcomes = []string{OutcomeAccepted, OutcomeDuplicate, OutcomeIgnored, OutcomeRejected, OutcomeFailed}
+
+// Unit is a CloudWatch unit.
+type Unit string
+
+const (
+	Count        Unit = "Count"
+	Milliseconds Unit = "Milliseconds"
+)
+
+// Doc collects metrics under one set of dimensions. It is safe for
+// concurrent use (a run's parallel requests record into one Doc).
+type Doc struct {
+	mu      sync.Mutex
+	dims    [][2]string
+	metrics map[string]*series
+}
+
+type series struct {
+	unit   Unit
+	sum    float64         // counters
+	counts map[float64]int // distributions: bucket value → count
+}
+
+// New returns a Doc with dimensions given as name, value pairs.
+func New(dims ...string) *Doc {
+	d := &Doc{metrics: map[string]*series{}}
+	for i := 0; i+1 < len(dims); i += 2 {
+		d.dims = append(d.dims, [2]string{dims[i], dims[i+1]})
+	}
+	return d
+}
+
+// Add adds v to counter name.
+func (d *Doc) Add(name string, unit Unit, v float64) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.get(name, unit)
+	s.sum += v
+}
+
+// Observe records one sample of distribution name.
+func (d *Doc) Observe(name string, unit Unit, v float64) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.get(name, unit)
+	if s.counts == nil {
+		s.counts = map[float64]int{}
+	}
+	s.counts[bucket(v)]++
+}
+
+func (d *Doc) get(name string, unit Unit) *series {
+	s := d.metrics[name]
+	if s == nil {
+		s = &series{unit: unit}
+		d.metrics[name] = s
+	}
+	return s
+}
+
+// bucket rounds v to two significant digits (1.23 → 1.2, 1234 → 1200):
+// at most ~90 distinct values per decade, within 5% of the sample.
+func bucket(v float64) float64 {
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v))-1)
+	return math.Round(v/p) * p
+}
+
+// maxMetrics and maxValues are EMF's limits per document.
+const (
+	maxMetrics = 100
+	maxValues  = 100
+)
+
+// WriteTo writes the Doc as EMF lines (more than one when a limit is
+// reached) with timestamp now. An empty Doc writes nothing.
+func (d *Doc) WriteTo(w io.Writer, now time.Time) error {
+	if d == nil || w == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names := make([]string, 0, len(d.metrics))
+	for n := range d.metrics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	type entry struct {
+		name  string
+		unit  Unit
+		value any
+	}
+	var entries []entry
+	for _, n := range names {
+		s := d.metrics[n]
+		if s.counts == nil {
+			entries = append(entries, entry{n, s.unit, s.sum})
+			continue
+		}
+		vals := make([]float64, 0, len(s.counts))
+		for v := range s.counts {
+			vals = append(vals, v)
+		}
+		sort.Float64s(vals)
+		for len(vals) > 0 { // one entry per 100 distinct values
+			k := min(len(vals), maxValues)
+			cs := make([]int, k)
+			for i, v := range vals[:k] {
+				cs[i] = s.counts[v]
+			}
+			entries = append(entries, entry{n, s.unit, map[string]any{"Values": vals[:k], "Counts": cs}})
+			vals = vals[k:]
+		}
+	}
+	dimNames := make([]string, len(d.dims))
+	for i, dv := range d.dims {
+		dimNames[i] = dv[0]
+	}
+	enc := json.NewEncoder(w)
+	for len(entries) > 0 {
+		// A metric name appears at most once per document.
+		var batch []entry
+		var rest []entry
+		seen := map[string]bool{}
+		for _, e := range entries {
+			if len(batch) < maxMetrics && !seen[e.name] {
+				seen[e.name] = true
+				batch = append(batch, e)
+			} else {
+				rest = append(rest, e)
+			}
+		}
+		entries = rest
+		doc := map[string]any{}
+		defs := make([]map[string]string, len(batch))
+		for i, e := range batch {
+			doc[e.name] = e.value
+			defs[i] = map[string]string{"Name": e.name, "Unit": string(e.unit)}
+		}
+		for _, dv := range d.dims {
+			doc[dv[0]] = dv[1]
+		}
+		sets := [][]string{{}}
+		if len(dimNames) > 0 {
+			sets = [][]string{dimNames, {}}
+		}
+		doc["_aws"] = map[string]any{
+			"Timestamp": now.UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace": Namespace, "Dimensions": sets, "Metrics": defs,
+			}},
+		}
+		if err := enc.Encode(doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying d, for the HTTP transport (Transport)
+// to record upstream requests into.
+func NewContext(ctx context.Context, d *Doc) context.Context {
+	return context.WithValue(ctx, ctxKey{}, d)
+}
+
+// FromContext returns the Doc ctx carries, nil if none (recording into nil
+// does nothing).
+func FromContext(ctx context.Context) *Doc {
+	d, _ := ctx.Value(ctxKey{}).(*Doc)
+	return d
+}
