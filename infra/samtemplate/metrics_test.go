@@ -2,9 +2,14 @@ package samtemplate_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/timebridge/timebridge/infra/samtemplate"
 	"github.com/timebridge/timebridge/shared/metrics"
 )
 
@@ -79,5 +84,86 @@ func TestDashboardAndAlarmsNameEmittedMetrics(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("the dashboard does not show %s", name)
 		}
+	}
+}
+
+// TestAlarmsAreActionableAndInTheRunbook: every alarm notifies the alarm
+// topic, has a threshold and a description, and has a section in
+// docs/runbook.md (a "### <LogicalId>" heading, alone or in a list).
+func TestAlarmsAreActionableAndInTheRunbook(t *testing.T) {
+	tmpl := loadTemplate(t, nil)
+	book, err := os.ReadFile(filepath.Join(root, "docs", "runbook.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var headings []string
+	for _, line := range strings.Split(string(book), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			for _, name := range strings.Split(h, ",") {
+				headings = append(headings, strings.TrimSpace(name))
+			}
+		}
+	}
+	ids := tmpl.ResourcesOfType("AWS::CloudWatch::Alarm")
+	if len(ids) < 8 {
+		t.Fatalf("%d alarms", len(ids))
+	}
+	for _, id := range ids {
+		p := tmpl.Properties(id)
+		if !slices.Contains(samtemplate.StringList(p["AlarmActions"]), samtemplate.Ref("AlarmTopic")) {
+			t.Errorf("alarm %s does not notify AlarmTopic", id)
+		}
+		if _, ok := p["Threshold"]; !ok {
+			t.Errorf("alarm %s has no threshold", id)
+		}
+		if d, _ := p["AlarmDescription"].(string); len(d) < 20 {
+			t.Errorf("alarm %s has no description worth the name: %q", id, d)
+		}
+		if p["Namespace"] == metrics.Namespace {
+			if d, _ := p["AlarmDescription"].(string); !strings.Contains(d, "docs/runbook.md#"+strings.ToLower(id)) {
+				t.Errorf("alarm %s's description does not point to its runbook section (docs/runbook.md#%s)", id, strings.ToLower(id))
+			}
+		}
+		if !slices.Contains(headings, id) {
+			t.Errorf("alarm %s has no section in docs/runbook.md", id)
+		}
+	}
+}
+
+// TestWorkflowsUseExistingMakeTargets: every `make <target>` in the GitHub
+// workflows is a target of the Makefile.
+func TestWorkflowsUseExistingMakeTargets(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-zA-Z0-9_-]+):`).FindAllStringSubmatch(string(mk), -1) {
+		targets[m[1]] = true
+	}
+	files, err := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("workflows: %v %v", files, err)
+	}
+	used := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`\bmake\s+(?:-s\s+)?([a-zA-Z0-9_-]+)`).FindAllStringSubmatch(string(b), -1) {
+			used++
+			if !targets[m[1]] {
+				t.Errorf("%s runs make %s, which the Makefile does not have", filepath.Base(f), m[1])
+			}
+		}
+		if strings.Contains(string(b), ".ci/run") {
+			if _, err := os.Stat(filepath.Join(root, ".ci", "run")); err != nil {
+				t.Errorf("%s runs .ci/run: %v", filepath.Base(f), err)
+			}
+		}
+	}
+	if used < 3 {
+		t.Fatalf("only %d make commands found in the workflows", used)
 	}
 }

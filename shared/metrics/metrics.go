@@ -89,6 +89,7 @@ const (
 type Doc struct {
 	mu      sync.Mutex
 	dims    [][2]string
+	props   map[string]string // logged with the metrics, not dimensions
 	metrics map[string]*series
 }
 
@@ -105,6 +106,20 @@ func New(dims ...string) *Doc {
 		d.dims = append(d.dims, [2]string{dims[i], dims[i+1]})
 	}
 	return d
+}
+
+// Property sets a member that is logged with the metrics but is not a
+// dimension (a run id: searchable in the logs, no series per run).
+func (d *Doc) Property(key, value string) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.props == nil {
+		d.props = map[string]string{}
+	}
+	d.props[key] = value
 }
 
 // Add adds v to counter name.
@@ -221,6 +236,9 @@ func (d *Doc) WriteTo(w io.Writer, now time.Time) error {
 		for i, e := range batch {
 			doc[e.name] = e.value
 			defs[i] = map[string]string{"Name": e.name, "Unit": string(e.unit)}
+		}
+		for k, v := range d.props {
+			doc[k] = v
 		}
 		for _, dv := range d.dims {
 			doc[dv[0]] = dv[1]

@@ -348,6 +348,7 @@ func (h *Handler) recordRun(log *slog.Logger, doc *metrics.Doc, run tb.Run, err 
 		return
 	}
 	c := run.Counts
+	doc.Property("RunId", run.ID)
 	doc.Add(metrics.RunsFinished, metrics.Count, 1)
 	if run.Status == tb.RunFailed || (err != nil && run.Status == "") {
 		doc.Add(metrics.RunsFailed, metrics.Count, 1)

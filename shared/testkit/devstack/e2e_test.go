@@ -135,6 +135,34 @@ func TestEndToEnd(t *testing.T) {
 	}
 	sheet := sheetOf(t, s, added.ID)
 
+	// The functions' metrics (EMF lines on stdout, as CloudWatch Logs
+	// receives them): the full run's counts and upstream requests, and the
+	// three deliveries' outcomes.
+	fullRun := emfDoc(t, logs, "reconcile", func(m map[string]any) bool { return m["RunId"] == run.ID })
+	checkEMF(t, fullRun, [][]string{{"ProfileId"}, {}})
+	for name, want := range map[string]int{"RunsFinished": 1, "EntriesSeen": run.Counts.Seen, "EntriesCreated": run.Counts.Created,
+		"EntriesUpdated": run.Counts.Updated, "EntriesDeleted": run.Counts.Deleted, "ConflictsOpened": run.Counts.Conflicts, "ItemsFailed": run.Counts.Errors} {
+		if got, _ := fullRun[name].(float64); int(got) != want {
+			t.Errorf("metric %s = %v, the run's count is %d", name, fullRun[name], want)
+		}
+	}
+	if fullRun["ProfileId"] != prof.ID {
+		t.Errorf("the run's metrics are for profile %v", fullRun["ProfileId"])
+	}
+	for _, name := range []string{"KimaiRequests", "ZammadRequests"} {
+		if n, _ := fullRun[name].(float64); n < 1 {
+			t.Errorf("metric %s = %v: the run's requests were not recorded", name, fullRun[name])
+		}
+	}
+	outcomes := map[string]float64{}
+	for _, d := range emfDocs(logs, "webhook") {
+		checkEMF(t, d, [][]string{{"Outcome"}, {}})
+		outcomes[d["Outcome"].(string)] += d["WebhookDeliveries"].(float64)
+	}
+	if outcomes["accepted"] < 1 || outcomes["duplicate"] != 1 || outcomes["rejected"] < 1 {
+		t.Errorf("webhook delivery metrics %v", outcomes)
+	}
+
 	// A conflict: edited in Kimai, then changed in Zammad.
 	s.Kimai.EditTimesheet(sheet.ID, func(sh *kimaisim.Sheet) { sh.Description += " (reviewed)" })
 	s.Zammad.UpdateEntry(added.ID, func(en *zammadsim.Entry) { en.TimeUnit = decimal.MustParse("40") })
@@ -218,7 +246,7 @@ type runView struct {
 	Status  string `json:"status"`
 	Trigger string `json:"trigger"`
 	Counts  struct {
-		Created, Updated, Deleted, Conflicts, Errors int
+		Seen, Created, Updated, Deleted, Conflicts, Errors int
 	} `json:"counts"`
 	Error      *struct{ Class, Message string } `json:"error_detail"`
 	MergedInto string                           `json:"merged_into"`
@@ -339,4 +367,61 @@ func scanLogs(t *testing.T, out string, secrets map[string]string) {
 		t.Errorf("only %d JSON log lines from the functions; the secret scan saw too little", lines)
 	}
 	t.Logf("scanned %d JSON log lines for %d secrets", lines, len(secrets))
+}
+
+// emfDocs returns the EMF documents function fn wrote to stdout.
+func emfDocs(logs *testkit.Buffer, fn string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(logs.String(), "\n") {
+		rest, ok := strings.CutPrefix(line, "["+fn+"] ")
+		if !ok || !strings.Contains(rest, `"_aws"`) {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(rest), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// emfDoc waits (the line follows the run record by moments) for fn's EMF
+// document that match accepts.
+func emfDoc(t *testing.T, logs *testkit.Buffer, fn string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, d := range emfDocs(logs, fn) {
+			if match(d) {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching EMF line from %s", fn)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkEMF checks a document's directive: namespace Timebridge, the
+// dimension sets, and every declared metric present at the root.
+func checkEMF(t *testing.T, d map[string]any, dims [][]string) {
+	t.Helper()
+	aws, _ := d["_aws"].(map[string]any)
+	cwms, _ := aws["CloudWatchMetrics"].([]any)
+	if _, ok := aws["Timestamp"].(float64); !ok || len(cwms) != 1 {
+		t.Fatalf("EMF directive %v", aws)
+	}
+	cwm := cwms[0].(map[string]any)
+	got, _ := json.Marshal(cwm["Dimensions"])
+	want, _ := json.Marshal(dims)
+	if cwm["Namespace"] != "Timebridge" || string(got) != string(want) {
+		t.Errorf("EMF namespace %v, dimensions %s (want %s)", cwm["Namespace"], got, want)
+	}
+	for _, m := range cwm["Metrics"].([]any) {
+		name := m.(map[string]any)["Name"].(string)
+		if _, ok := d[name]; !ok {
+			t.Errorf("EMF declares %s but has no value", name)
+		}
+	}
 }
