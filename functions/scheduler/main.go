@@ -28,9 +28,10 @@ func main() {
 		fatal(log, "AWS configuration", err)
 	}
 	s := schedule.New(schedule.Deps{
-		Store:  store.New(awsconfig.DynamoDB(awsCfg), cfg.Table),
-		Queue:  queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
-		Logger: log,
+		Store:   store.New(awsconfig.DynamoDB(awsCfg), cfg.Table),
+		Queue:   queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
+		Logger:  log,
+		Metrics: os.Stdout, // EMF: the staleness of every enabled profile
 	})
 	lambda.Start(s.Handle)
 }

@@ -258,8 +258,14 @@ func exerciseScheduler(t *testing.T, st, setup *store.Store) {
 			t.Fatal(err)
 		}
 	}
+	for _, p := range must(setup.ListProfiles(ctx)) {
+		if err := setup.RecordSuccess(ctx, p.ID, time.Now().Add(-time.Hour), "run-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sink := &failingSink{fail: true}
-	s := schedule.New(schedule.Deps{Store: st, Queue: sink})
+	var emf bytes.Buffer
+	s := schedule.New(schedule.Deps{Store: st, Queue: sink, Metrics: &emf})
 	// The queue is down: the leases are given back (DeleteItem).
 	if err := s.Handle(ctx, events.EventBridgeEvent{}); err == nil {
 		t.Fatal("scheduler succeeded with the queue down")
@@ -271,4 +277,14 @@ func exerciseScheduler(t *testing.T, st, setup *store.Store) {
 	if sink.sent == 0 {
 		t.Fatal("nothing queued")
 	}
+	if !strings.Contains(emf.String(), `"StalenessRatio"`) {
+		t.Fatalf("no staleness published: %q", emf.String())
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -57,9 +57,10 @@ var want = map[string]needs{
 		"UpdateItem": {"SLOT#*"},
 	}},
 	"SchedulerFunction": {store: true, send: true, tableKeys: map[string][]string{
-		"Query":      {"PROFILE"},
-		"PutItem":    {"LEASE#sched-*", "RUN#*"},
-		"DeleteItem": {"LEASE#sched-*"},
+		"Query":        {"PROFILE"},
+		"BatchGetItem": {"HEALTH#*"},
+		"PutItem":      {"LEASE#sched-*", "RUN#*"},
+		"DeleteItem":   {"LEASE#sched-*"},
 	}},
 	"ReconcileFunction": {store: true, consume: reflect.TypeFor[reconcile.SQSAPI](), vault: map[string]reflect.Type{
 		"connectors/": reflect.TypeFor[connect.Secrets](),

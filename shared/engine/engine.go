@@ -84,6 +84,7 @@ type Store interface {
 	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
 	ConflictByID(ctx context.Context, id string) (tb.Conflict, error)
 	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
+	RecordSuccess(ctx context.Context, profileID string, at time.Time, runID string) error
 	PutRun(ctx context.Context, r tb.Run) (tb.Run, error)
 	GetRun(ctx context.Context, id string) (tb.Run, error)
 	MarkMerged(ctx context.Context, runIDs []string, into string, status tb.RunStatus, started, finished time.Time) error
@@ -407,6 +408,12 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		}
 		if merr := e.store.MarkMerged(sctx, ids, r.run.ID, r.run.Status, start, end); merr != nil {
 			log.Error("finish merged run records", slog.String("err", merr.Error()))
+		}
+	}
+	if !req.DryRun && (r.run.Status == tb.RunSucceeded || r.run.Status == tb.RunPartial) {
+		// The scheduler's staleness metric: when this profile last synced.
+		if herr := e.store.RecordSuccess(sctx, req.ProfileID, end, r.run.ID); herr != nil {
+			log.Warn("record success", slog.String("err", herr.Error()))
 		}
 	}
 	if !req.DryRun {

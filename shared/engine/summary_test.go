@@ -73,8 +73,14 @@ func TestSummaryMatchesKimai(t *testing.T) {
 	if s, _ := h.st.Summary(context.Background(), h.profile.ID, "2026-01-01", "2026-12-31"); s.Entries != 0 {
 		t.Fatalf("a dry run counted %d entries", s.Entries)
 	}
+	if last, _ := h.st.LastSuccesses(context.Background(), []string{h.profile.ID}); len(last) != 0 {
+		t.Fatalf("a dry run counted as the profile's last success: %v", last)
+	}
 	h.run(tb.ModeIncremental)
 	checkSummary(t, h, "first sync")
+	if last, _ := h.st.LastSuccesses(context.Background(), []string{h.profile.ID}); !last[h.profile.ID].Equal(h.Now()) {
+		t.Fatalf("the sync was not recorded as the profile's last success: %v (now %v)", last, h.Now())
+	}
 	if s, _ := h.st.Summary(context.Background(), h.profile.ID, "2026-03-04", "2026-03-04"); len(s.Days) != 1 || s.Days[0].Seconds != 45*60 {
 		t.Fatalf("the 23:30 UTC entry is not on the 4th (Berlin): %+v", s.Days)
 	}

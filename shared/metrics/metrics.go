@@ -56,13 +56,17 @@ const (
 	ZammadRequests    = "ZammadRequests"     // Count
 	ZammadLatency     = "ZammadLatency"      // Milliseconds (distribution)
 	WebhookDeliveries = "WebhookDeliveries"  // Count, per Outcome
+	// StalenessRatio (scheduler, per tick and enabled profile): intervals
+	// since the profile's latest successful run; the alarm reads the
+	// maximum across profiles.
+	StalenessRatio = "StalenessRatio" // None
 )
 
 // Names lists every metric name above (the template test checks that the
 // dashboard and the alarms name only these).
 var Names = []string{RunsFinished, RunsFailed, RunsFailedAuth, RunDuration, EntriesSeen, EntriesCreated, EntriesUpdated,
 	EntriesDeleted, ConflictsOpened, ItemsFailed, ItemsFailedBy, KimaiRequests, KimaiLatency, ZammadRequests, ZammadLatency,
-	WebhookDeliveries}
+	WebhookDeliveries, StalenessRatio}
 
 // Webhook delivery outcomes (the Outcome dimension).
 const (
@@ -82,6 +86,7 @@ type Unit string
 const (
 	Count        Unit = "Count"
 	Milliseconds Unit = "Milliseconds"
+	None         Unit = "None"
 )
 
 // Doc collects metrics under one set of dimensions. It is safe for

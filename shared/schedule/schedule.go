@@ -20,19 +20,28 @@
 //
 // Disabled profiles get nothing and their leases are left alone, so a
 // re-enabled profile is due at the next tick.
+//
+// Every tick also publishes how stale each enabled profile is
+// (metrics.StalenessRatio: the time since its latest successful run, or
+// since it was last changed if that is later, over its interval), from the
+// profiles' health items; the staleness alarm fires above 2.
 package schedule
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/timebridge/timebridge/shared/ident"
+	"github.com/timebridge/timebridge/shared/metrics"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -48,6 +57,7 @@ const (
 type Store interface {
 	ListProfiles(ctx context.Context) ([]tb.Profile, error)
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	LastSuccesses(ctx context.Context, profileIDs []string) (map[string]time.Time, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
 	queue.Runs
 }
@@ -68,6 +78,9 @@ type Deps struct {
 	Grace time.Duration
 	// FullEvery is the period of full runs (default 24 h).
 	FullEvery time.Duration
+	// Metrics receives each tick's staleness metrics as EMF lines
+	// (standard output in Lambda; nil: none).
+	Metrics io.Writer
 }
 
 // Scheduler queues due runs.
@@ -148,7 +161,61 @@ func (s *Scheduler) Handle(ctx context.Context, ev events.EventBridgeEvent) erro
 	}
 	log.Info("schedule tick", slog.Int("profiles", len(profiles)), slog.Int("disabled", disabled), slog.Int("queued", queued),
 		slog.Int("errors", len(errs)))
+	s.publishStaleness(ctx, log, profiles, now)
 	return errors.Join(errs...)
+}
+
+// publishStaleness writes each enabled profile's StalenessRatio. A failure
+// to read the health items is logged, not returned: it must not make Lambda
+// retry a tick whose runs are queued.
+func (s *Scheduler) publishStaleness(ctx context.Context, log *slog.Logger, profiles []tb.Profile, now time.Time) {
+	if s.d.Metrics == nil {
+		return
+	}
+	var ids []string
+	for _, p := range profiles {
+		if p.Enabled {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	last, err := s.d.Store.LastSuccesses(ctx, ids)
+	if err != nil {
+		log.Warn("staleness not published", slog.String("err", err.Error()))
+		return
+	}
+	var buf bytes.Buffer
+	for _, p := range profiles {
+		if !p.Enabled {
+			continue
+		}
+		doc := metrics.New(metrics.DimProfile, p.ID)
+		doc.Add(metrics.StalenessRatio, metrics.None, Staleness(p.WithDefaults(), last[p.ID], now))
+		if err := doc.WriteTo(&buf, now); err != nil {
+			log.Warn("staleness not published", slog.String("err", err.Error()))
+			return
+		}
+	}
+	if _, err := s.d.Metrics.Write(buf.Bytes()); err != nil {
+		log.Warn("staleness not published", slog.String("err", err.Error()))
+	}
+}
+
+// Staleness is how many of its intervals a profile has gone without a
+// successful run: since lastSuccess, or since the profile was last changed
+// (created, enabled, edited) when that is later or it never succeeded.
+func Staleness(p tb.Profile, lastSuccess, now time.Time) float64 {
+	since := lastSuccess
+	if p.UpdatedAt.After(since) {
+		since = p.UpdatedAt
+	}
+	interval := time.Duration(p.IntervalMinutes) * time.Minute
+	if since.IsZero() || interval <= 0 || now.Before(since) {
+		return 0
+	}
+	return math.Round(float64(now.Sub(since))/float64(interval)*100) / 100
 }
 
 // queueIfDue takes the lease and, when that succeeds, queues the run.

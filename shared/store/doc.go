@@ -27,6 +27,7 @@
 //	link          P#<pid>              LINK#<entry>                  LT#<pid>#<ticket>      <entry>
 //	day counter   SUM#<pid>            DAY#<yyyy-mm-dd>#<shard>      -                      -     (entries, seconds)
 //	total counter SUM#<pid>            TOTAL#<shard>                 -                      -     (entries, seconds)
+//	health        HEALTH#<pid>         HEALTH                        -                      -     (last_success, run_id)
 //	cursor        P#<pid>              CURSOR                        -                      -
 //	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
 //	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
@@ -66,6 +67,10 @@
 //     retried with a fresh idempotency token). Summary reads the totals with
 //     one BatchGetItem and a period's days with one Query, both strongly
 //     consistent. DeleteProfileData empties this partition too.
+//   - A profile's health item holds the end of its latest successful run
+//     (RecordSuccess, never moved back); the scheduler reads them for every
+//     enabled profile with one BatchGetItem (LastSuccesses) to publish how
+//     stale each profile is, with access to nothing else of the profile.
 //   - Conflicts: one item per entry (ConflictID), gsi1 lists them by status
 //     across profiles.
 //   - Runs are addressed by id alone; gsi1 lists a profile's runs newest
@@ -124,10 +129,10 @@
 //
 // DeleteProfile deletes the profile item (version-checked) and then calls
 // DeleteProfileData, which removes the profile's partition (mappings, links,
-// cursor, conflicts), its summary partition and its runs with their plans,
-// in batches. Audit events
-// are kept: they are the history of what Timebridge did (they expire only
-// through the audit retention). DeleteProfileData is idempotent; if it fails
+// cursor, conflicts), its summary partition, its health item and its runs
+// with their plans, in batches. Audit events are kept: they are the history
+// of what Timebridge did (they expire only through the audit retention).
+// DeleteProfileData is idempotent; if it fails
 // DeleteProfile reports an error saying so, and calling DeleteProfileData
 // again finishes the job. A sync run racing with the deletion may write a few
 // items after the purge; the engine should check that its profile still

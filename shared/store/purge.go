@@ -18,7 +18,7 @@ func (st *Store) DeleteProfileData(ctx context.Context, pid string) error {
 		return err
 	}
 	// The profile partition and its summary's.
-	for _, pk := range []string{pkProfileData(pid), pkSummary(pid)} {
+	for _, pk := range []string{pkProfileData(pid), pkSummary(pid), "HEALTH#" + pid} {
 		if err := st.deletePartition(ctx, op, pk); err != nil {
 			return err
 		}

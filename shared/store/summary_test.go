@@ -228,3 +228,29 @@ func TestSummaryRetriesTransactionConflicts(t *testing.T) {
 	wantKind(t, err, apperr.RateLimited)
 	wantSummary(t, st, "2026-03-01", "2026-03-31", 1, 60, timebridge.DayTotal{Day: "2026-03-02", Entries: 1, Seconds: 60})
 }
+
+// TestHealth: the latest success per profile, never moved back, read for
+// many profiles at once (more than one BatchGetItem).
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := ctx(t)
+	noErr(t, f.st.RecordSuccess(c, "p", t0, "r2"))
+	noErr(t, f.st.RecordSuccess(c, "p", t0.Add(-time.Hour), "r1")) // finished later, began earlier: ignored
+	var ids []string
+	for i := range 150 {
+		id := fmt.Sprintf("q%03d", i)
+		ids = append(ids, id)
+		if i%2 == 0 {
+			noErr(t, f.st.RecordSuccess(c, id, t0.Add(time.Duration(i)*time.Minute), "r"))
+		}
+	}
+	got, err := f.st.LastSuccesses(c, append(ids, "p"))
+	noErr(t, err)
+	if !got["p"].Equal(t0) || len(got) != 76 || !got["q148"].Equal(t0.Add(148*time.Minute)) {
+		t.Fatalf("last successes: %d, p %v, q148 %v", len(got), got["p"], got["q148"])
+	}
+	if _, ok := got["q001"]; ok {
+		t.Fatal("a profile without a success has one")
+	}
+}
