@@ -34,11 +34,12 @@ func main() {
 	secrets := vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, vault.DefaultTTL)
 	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
 	h := reconcile.New(reconcile.Deps{
-		Engine:   eng,
-		SQS:      awsconfig.SQS(awsCfg),
-		QueueURL: cfg.QueueURL,
-		Logger:   log,
-		Metrics:  os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
+		Engine:    eng,
+		SQS:       awsconfig.SQS(awsCfg),
+		QueueURL:  cfg.QueueURL,
+		Logger:    log,
+		Metrics:   os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
+		Conflicts: st,
 	})
 	lambda.Start(h.Handle)
 }

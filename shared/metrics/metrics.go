@@ -49,6 +49,7 @@ const (
 	EntriesUpdated    = "EntriesUpdated"     // Count
 	EntriesDeleted    = "EntriesDeleted"     // Count
 	ConflictsOpened   = "ConflictsOpened"    // Count
+	OpenConflicts     = "OpenConflicts"      // Count: open after the run (a gauge; Maximum)
 	ItemsFailed       = "ItemsFailed"        // Count
 	ItemsFailedBy     = "ItemsFailedByClass" // Count, per ErrorClass
 	KimaiRequests     = "KimaiRequests"      // Count
@@ -65,7 +66,7 @@ const (
 // Names lists every metric name above (the template test checks that the
 // dashboard and the alarms name only these).
 var Names = []string{RunsFinished, RunsFailed, RunsFailedAuth, RunDuration, EntriesSeen, EntriesCreated, EntriesUpdated,
-	EntriesDeleted, ConflictsOpened, ItemsFailed, ItemsFailedBy, KimaiRequests, KimaiLatency, ZammadRequests, ZammadLatency,
+	EntriesDeleted, ConflictsOpened, OpenConflicts, ItemsFailed, ItemsFailedBy, KimaiRequests, KimaiLatency, ZammadRequests, ZammadLatency,
 	WebhookDeliveries, StalenessRatio}
 
 // Webhook delivery outcomes (the Outcome dimension).

@@ -18,6 +18,13 @@ import (
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
+// openConflicts is a store with n open conflicts per profile.
+type openConflicts map[string]int
+
+func (o openConflicts) ListConflicts(_ context.Context, pid string, _ tb.ConflictStatus) ([]tb.Conflict, error) {
+	return make([]tb.Conflict, o[pid]), nil
+}
+
 // countingEngine answers runs with fixed results, and makes one Kimai
 // request through the run's context the way the instrumented client does.
 type countingEngine struct{}
@@ -44,7 +51,7 @@ func (countingEngine) Run(ctx context.Context, req engine.Request) (tb.Run, erro
 // failure counts as such; previews write nothing; no token in any line.
 func TestRunMetrics(t *testing.T) {
 	var out bytes.Buffer
-	h := reconcile.New(reconcile.Deps{Engine: countingEngine{}, Metrics: &out})
+	h := reconcile.New(reconcile.Deps{Engine: countingEngine{}, Metrics: &out, Conflicts: openConflicts{"01JQ7Z3M2Y8K4T6V9B1C5D7F0A": 3}})
 	msg := func(id, pid string, dry bool) events.SQSMessage {
 		return record(id, queue.Message{RunID: "01JQ7Z3M2Y8K4T6V9B1C5D7F" + id, ProfileID: pid, Mode: tb.ModeIncremental, DryRun: dry})
 	}
@@ -73,7 +80,8 @@ func TestRunMetrics(t *testing.T) {
 	}
 	ok := byProfile["01JQ7Z3M2Y8K4T6V9B1C5D7F0A"]
 	for name, want := range map[string]float64{metrics.RunsFinished: 1, metrics.EntriesSeen: 10, metrics.EntriesCreated: 4, metrics.EntriesUpdated: 2,
-		metrics.EntriesDeleted: 1, metrics.ConflictsOpened: 1, metrics.ItemsFailed: 2, metrics.RunDuration: 1500, metrics.KimaiRequests: 1} {
+		metrics.EntriesDeleted: 1, metrics.ConflictsOpened: 1, metrics.ItemsFailed: 2, metrics.RunDuration: 1500, metrics.KimaiRequests: 1,
+		metrics.OpenConflicts: 3} {
 		if ok[name] != want {
 			t.Errorf("%s = %v, want %v", name, ok[name], want)
 		}

@@ -111,6 +111,14 @@ type Deps struct {
 	// Metrics receives each finished run's CloudWatch metrics as EMF lines
 	// (standard output in Lambda; nil: none). See shared/metrics.
 	Metrics io.Writer
+	// Conflicts, when set, counts the profile's open conflicts after each
+	// run for the OpenConflicts gauge.
+	Conflicts Conflicts
+}
+
+// Conflicts lists a profile's conflicts (the store).
+type Conflicts interface {
+	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
 }
 
 // Handler consumes SQS batches.
@@ -305,7 +313,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 	run, err := h.d.Engine.Run(metrics.NewContext(ctx, doc), req)
 	kind := apperr.KindOf(err)
 	if !errors.Is(err, engine.ErrBusy) {
-		h.recordRun(log, doc, run, err)
+		h.recordRun(ctx, log, doc, run, err)
 	}
 	switch {
 	case err == nil:
@@ -343,7 +351,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 
 // recordRun writes a finished run's metrics (upstream requests were
 // recorded into doc while it ran); previews are not syncs and count nothing.
-func (h *Handler) recordRun(log *slog.Logger, doc *metrics.Doc, run tb.Run, err error) {
+func (h *Handler) recordRun(ctx context.Context, log *slog.Logger, doc *metrics.Doc, run tb.Run, err error) {
 	if h.d.Metrics == nil || run.DryRun || run.ID == "" {
 		return
 	}
@@ -357,6 +365,14 @@ func (h *Handler) recordRun(log *slog.Logger, doc *metrics.Doc, run tb.Run, err 
 		}
 	}
 	doc.Add(metrics.RunDuration, metrics.Milliseconds, float64(run.DurationMS))
+	if h.d.Conflicts != nil {
+		// A gauge: what is open now, whatever this run opened or closed.
+		if open, cerr := h.d.Conflicts.ListConflicts(context.WithoutCancel(ctx), run.ProfileID, tb.ConflictOpen); cerr == nil {
+			doc.Add(metrics.OpenConflicts, metrics.Count, float64(len(open)))
+		} else {
+			log.Warn("open conflicts not counted", slog.String("err", cerr.Error()))
+		}
+	}
 	for name, v := range map[string]int{metrics.EntriesSeen: c.Seen, metrics.EntriesCreated: c.Created, metrics.EntriesUpdated: c.Updated,
 		metrics.EntriesDeleted: c.Deleted, metrics.ConflictsOpened: c.Conflicts, metrics.ItemsFailed: c.Errors} {
 		doc.Add(name, metrics.Count, float64(v))

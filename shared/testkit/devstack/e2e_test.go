@@ -141,7 +141,8 @@ func TestEndToEnd(t *testing.T) {
 	fullRun := emfDoc(t, logs, "reconcile", func(m map[string]any) bool { return m["RunId"] == run.ID })
 	checkEMF(t, fullRun, [][]string{{"ProfileId"}, {}})
 	for name, want := range map[string]int{"RunsFinished": 1, "EntriesSeen": run.Counts.Seen, "EntriesCreated": run.Counts.Created,
-		"EntriesUpdated": run.Counts.Updated, "EntriesDeleted": run.Counts.Deleted, "ConflictsOpened": run.Counts.Conflicts, "ItemsFailed": run.Counts.Errors} {
+		"EntriesUpdated": run.Counts.Updated, "EntriesDeleted": run.Counts.Deleted, "ConflictsOpened": run.Counts.Conflicts, "ItemsFailed": run.Counts.Errors,
+		"OpenConflicts": run.Counts.Conflicts} {
 		if got, _ := fullRun[name].(float64); int(got) != want {
 			t.Errorf("metric %s = %v, the run's count is %d", name, fullRun[name], want)
 		}
