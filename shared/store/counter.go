@@ -66,26 +66,40 @@ func (st *Store) Counts(ctx context.Context, names ...string) (map[string]int64,
 		return out, nil
 	}
 	now := st.now().Unix()
+	err := st.batchGet(ctx, op, keys, func(item avMap) error {
+		if exp := numAttr(item, "expires_at"); exp == 0 || exp > now {
+			out[strAttr(item, attrPK)[len("COUNT#"):]] = numAttr(item, "n")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// batchGet reads keys (at most 100) consistently with BatchGetItem and
+// calls fn with each item found. Unprocessed keys come back under
+// throttling; the SDK's retryer has already backed off, so they are asked
+// for again until none are left.
+func (st *Store) batchGet(ctx context.Context, op string, keys []avMap, fn func(avMap) error) error {
 	req := map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	for len(req) > 0 {
 		res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
-			return nil, classify(err, op)
+			return classify(err, op)
 		}
-		for _, item := range res.Responses[st.table] {
-			if exp := numAttr(item, "expires_at"); exp != 0 && exp <= now {
-				continue
+		for _, it := range res.Responses[st.table] {
+			if err := fn(it); err != nil {
+				return err
 			}
-			out[strAttr(item, attrPK)[len("COUNT#"):]] = numAttr(item, "n")
 		}
-		// Unprocessed keys come back under throttling; the SDK's retryer
-		// has already backed off, so ask again until none are left.
 		req = res.UnprocessedKeys
 		if err := ctx.Err(); err != nil {
-			return nil, classify(err, op)
+			return classify(err, op)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // numAttr reads a number attribute; 0 when absent or not a number.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // A profile's health item (HEALTH#<pid> / HEALTH) holds the end of its
@@ -51,20 +50,16 @@ func (st *Store) LastSuccesses(ctx context.Context, pids []string) (map[string]t
 			keys = append(keys, healthKey(pid))
 		}
 		pids = pids[n:]
-		req := map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for len(req) > 0 {
-			res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		err := st.batchGet(ctx, op, keys, func(it avMap) error {
+			t, err := parseTime(strAttr(it, "last_success"))
 			if err != nil {
-				return nil, classify(err, op)
+				return internal(op, err)
 			}
-			for _, it := range res.Responses[st.table] {
-				t, err := parseTime(strAttr(it, "last_success"))
-				if err != nil {
-					return nil, internal(op, err)
-				}
-				out[strAttr(it, attrPK)[len("HEALTH#"):]] = t
-			}
-			req = res.UnprocessedKeys
+			out[strAttr(it, attrPK)[len("HEALTH#"):]] = t
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -250,20 +250,16 @@ func (st *Store) Summary(ctx context.Context, pid, from, to string) (timebridge.
 	for i := range keys {
 		keys[i] = key(pkSummary(pid), sumTotalSK(int64(i)))
 	}
-	req := map[string]types.KeysAndAttributes{st.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-	for len(req) > 0 {
-		res, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-		if err != nil {
-			return out, classify(err, op)
-		}
-		for _, it := range res.Responses[st.table] {
-			out.Entries += numAttr(it, "entries")
-			out.Seconds += numAttr(it, "seconds")
-		}
-		req = res.UnprocessedKeys
+	err := st.batchGet(ctx, op, keys, func(it avMap) error {
+		out.Entries += numAttr(it, "entries")
+		out.Seconds += numAttr(it, "seconds")
+		return nil
+	})
+	if err != nil {
+		return out, err
 	}
 	days := map[string]*timebridge.DayTotal{}
-	err := st.queryPages(ctx, op, &dynamodb.QueryInput{
+	err = st.queryPages(ctx, op, &dynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: avMap{":pk": avS(pkSummary(pid)),
 			":from": avS(skSumDayPrefix + from), ":to": avS(skSumDayPrefix + to + "#~")},
