@@ -813,6 +813,10 @@ export interface components {
             skipped: number;
             conflicts: number;
             errors: number;
+            /** @description errors split by error class (auth, permission, validation, …). */
+            errors_by_class?: {
+                [key: string]: number;
+            };
         };
         ErrorDetail: {
             class: string;
