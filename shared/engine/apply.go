@@ -388,10 +388,44 @@ func (r *runner) conflictFor(c plan.Change, spec *plan.ConflictSpec) tb.Conflict
 	return cf
 }
 
+// conflictNames resolves the ids of c to the names the run's catalogs
+// hold. An agent the run did not need to look up (user mapping off) is
+// read from Zammad now: conflicts are few, and people know agents by name.
+func (r *runner) conflictNames(ctx context.Context, c tb.Conflict) *tb.ConflictNames {
+	var n tb.ConflictNames
+	if z := c.Zammad; z != nil {
+		r.mu.Lock()
+		a, known := r.names.Agents[z.AgentID]
+		r.mu.Unlock()
+		if !known && z.AgentID != 0 && r.z != nil {
+			if u, err := r.z.User(ctx, z.AgentID); err == nil {
+				a = plan.Agent{ID: z.AgentID, Name: u.FullName(), Email: u.Email}
+				r.mu.Lock()
+				r.names.Agents[z.AgentID] = a
+				r.mu.Unlock()
+			}
+		}
+		n.Agent = a.Name
+		n.Type = r.names.Types[z.TypeID]
+	}
+	sheet := c.Desired
+	if sheet == nil || (sheet.ProjectID == 0 && sheet.ActivityID == 0) {
+		sheet = c.Kimai
+	}
+	if sheet != nil && r.catalog != nil {
+		n.Customer, n.Project, n.Activity = r.catalog.Where(sheet.ProjectID, sheet.ActivityID)
+	}
+	if n == (tb.ConflictNames{}) {
+		return nil
+	}
+	return &n
+}
+
 // openConflict stores c as the entry's open conflict, unless an identical
 // one is already open (re-evaluated conflicts must not churn the table).
 func (r *runner) openConflict(ctx context.Context, c tb.Conflict, _ *tb.Link) (tb.Conflict, error) {
 	now := r.e.now()
+	c.Names = r.conflictNames(ctx, c)
 	c.ID, c.ProfileID, c.Status, c.RunID, c.UpdatedAt = tb.ConflictID(r.profile.ID, c.EntryID), r.profile.ID, tb.ConflictOpen, r.run.ID, now
 	existing, err := r.e.store.ConflictByID(ctx, c.ID)
 	var expect int64

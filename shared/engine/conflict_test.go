@@ -246,3 +246,18 @@ func checkOutcome(t *testing.T, h *harness, kind tb.ConflictKind, res tb.Resolut
 		want(1)
 	}
 }
+
+// TestConflictsCarryNames: a conflict names the agent, the type and the
+// Kimai customer, project and activity, not only their ids.
+func TestConflictsCarryNames(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, _, _, e := synced(h)
+	h.ks.EditTimesheet(sheetOf(h, e.ID)[0].ID, func(s *kimaisim.Sheet) { s.Description += " (checked)" })
+	changeInZammad(h, e.ID, "45")
+	ticketRun(h, tid)
+	c := h.conflictOf(e.ID)
+	want := tb.ConflictNames{Agent: "Chris Miller", Type: "Billable support", Customer: "Chrispresso Inc. coffee", Project: "Zammad support", Activity: "Billable support"}
+	if c.Kind != tb.ConflictEditedInKimai || c.Names == nil || *c.Names != want {
+		t.Fatalf("conflict %s names %+v, want %+v", c.Kind, c.Names, want)
+	}
+}

@@ -31,6 +31,7 @@ type conflictItem struct {
 	Kimai      string `dynamodbav:"kimai,omitempty"`      // JSON Timesheet
 	Desired    string `dynamodbav:"desired,omitempty"`    // JSON Timesheet
 	Duplicates string `dynamodbav:"duplicates,omitempty"` // JSON []int64
+	Names      string `dynamodbav:"names,omitempty"`      // JSON ConflictNames
 	Resolution string `dynamodbav:"resolution,omitempty"`
 	ResolvedBy string `dynamodbav:"resolved_by,omitempty"`
 	ResolvedAt string `dynamodbav:"resolved_at,omitempty"`
@@ -69,6 +70,11 @@ func toConflictItem(c timebridge.Conflict) (conflictItem, error) {
 	}
 	if c.Duplicates != nil {
 		if it.Duplicates, err = jsonString(c.Duplicates); err != nil {
+			return it, err
+		}
+	}
+	if c.Names != nil {
+		if it.Names, err = jsonString(c.Names); err != nil {
 			return it, err
 		}
 	}
@@ -114,6 +120,12 @@ func (it conflictItem) domain() (timebridge.Conflict, error) {
 	}
 	if it.Duplicates != "" {
 		if err := fromJSON(it.Duplicates, &c.Duplicates); err != nil {
+			return c, err
+		}
+	}
+	if it.Names != "" {
+		c.Names = new(timebridge.ConflictNames)
+		if err := fromJSON(it.Names, c.Names); err != nil {
 			return c, err
 		}
 	}

@@ -338,14 +338,28 @@ type Conflict struct {
 	Kimai     *Timesheet     `json:"kimai,omitempty"`  // the Kimai side as observed
 	Desired   *Timesheet     `json:"desired,omitempty"`
 	// Duplicates lists timesheet ids sharing one marker (duplicate_in_kimai).
-	Duplicates []int64    `json:"duplicates,omitempty"`
-	Resolution Resolution `json:"resolution,omitempty"`
-	ResolvedBy string     `json:"resolved_by,omitempty"`
-	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
-	RunID      string     `json:"run_id"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	Version    int64      `json:"version"`
+	Duplicates []int64 `json:"duplicates,omitempty"`
+	// Names are the names behind the ids above, as Zammad and Kimai had
+	// them when the conflict was opened.
+	Names      *ConflictNames `json:"names,omitempty"`
+	Resolution Resolution     `json:"resolution,omitempty"`
+	ResolvedBy string         `json:"resolved_by,omitempty"`
+	ResolvedAt *time.Time     `json:"resolved_at,omitempty"`
+	RunID      string         `json:"run_id"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	Version    int64          `json:"version"`
+}
+
+// ConflictNames are what people read instead of a conflict's ids: the
+// Zammad agent and time accounting type, the Kimai customer, project and
+// activity (of the desired timesheet, else of Kimai's).
+type ConflictNames struct {
+	Agent    string `json:"agent,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Customer string `json:"customer,omitempty"`
+	Project  string `json:"project,omitempty"`
+	Activity string `json:"activity,omitempty"`
 }
 
 // EntrySnapshot is the Zammad side of an entry, for conflicts and previews.

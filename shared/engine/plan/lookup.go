@@ -102,6 +102,22 @@ func (c *Catalog) index() *catalogIndex {
 
 // AddCustomer, AddProject and AddActivity record an entity created during
 // the run so later resolutions find it.
+// Where names the Kimai records of a timesheet's project and activity
+// (the project's customer too), "" for ids the catalog lacks.
+func (c *Catalog) Where(projectID, activityID int64) (customer, project, activity string) {
+	x := c.index()
+	if i, ok := x.projects[projectID]; ok {
+		project = c.Projects[i].Name
+		if j, ok := x.customers[c.Projects[i].CustomerID]; ok {
+			customer = c.Customers[j].Name
+		}
+	}
+	if i, ok := x.activities[activityID]; ok {
+		activity = c.Activities[i].Name
+	}
+	return customer, project, activity
+}
+
 func (c *Catalog) AddCustomer(v Customer) { c.Customers = append(c.Customers, v); c.idx = nil }
 
 // AddProject records a created project.

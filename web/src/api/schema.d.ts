@@ -929,6 +929,14 @@ export interface components {
             kimai?: components["schemas"]["Timesheet"];
             desired?: components["schemas"]["Timesheet"];
             duplicates?: number[];
+            /** @description The names behind the ids, as Zammad and Kimai had them when the conflict was opened. */
+            names?: {
+                agent?: string;
+                type?: string;
+                customer?: string;
+                project?: string;
+                activity?: string;
+            };
             /** @enum {string} */
             resolution?: "use_zammad" | "keep_kimai" | "skip" | "retry";
             resolved_by?: string;
