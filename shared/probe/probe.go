@@ -43,6 +43,14 @@ const (
 	CheckVersion     = "version"     // the application is recent enough
 )
 
+// ZammadPermissions are the permissions a Zammad token needs for
+// Timebridge: admin.time_accounting for the global time accounting list and
+// the activity types, ticket.agent for tickets, organizations, users and
+// groups. The permissions check names them; the console's token hint
+// (web/src/sections/Connectors.tsx, zammadPermissions) names the same list
+// and its test reads this line.
+var ZammadPermissions = []string{"admin.time_accounting", "ticket.agent"}
+
 // Check statuses.
 const (
 	StatusOK      = "ok"
@@ -279,7 +287,8 @@ func (p *Prober) testZammad(ctx context.Context, baseURL, token string) TestResu
 	if _, err := z.Groups(ctx); err != nil {
 		c.fail(CheckPermissions, err)
 	} else {
-		c.ok(CheckPermissions, "The token may read time accounting (admin.time_accounting), activity types and groups.")
+		c.ok(CheckPermissions, fmt.Sprintf("The token may read time accounting, activity types and groups (Timebridge needs the %s permissions).",
+			strings.Join(ZammadPermissions, " and ")))
 	}
 	c.res.Version = "6.1 or newer"
 	c.ok(CheckVersion, fmt.Sprintf("Zammad has the global time accounting API and %d activity types (Zammad 6.1 or newer).", caps.TypeCount))

@@ -95,3 +95,20 @@ func TestTestFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestZammadPermissionsNamed: a passing permissions check names every
+// permission of ZammadPermissions, the list the console's token hint shows.
+func TestZammadPermissionsNamed(t *testing.T) {
+	zs := zammadsim.New()
+	defer zs.Close()
+	zs.SeedDemo(zammadsim.DemoConfig{AdminToken: "tok-admin-1234", Tickets: 1, Entries: 1})
+	res := New(Options{LocalMode: true}).Test(context.Background(), tb.KindZammad, zs.Start(), "tok-admin-1234")
+	if !res.OK || res.Checks[2].Name != CheckPermissions || res.Checks[2].Status != StatusOK {
+		t.Fatalf("admin token: %+v", res)
+	}
+	for _, p := range ZammadPermissions {
+		if !strings.Contains(res.Checks[2].Message, p) {
+			t.Errorf("permissions check %q does not name %s", res.Checks[2].Message, p)
+		}
+	}
+}

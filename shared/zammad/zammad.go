@@ -164,7 +164,7 @@ func normalizeBaseURL(raw string) (*url.URL, error) {
 // Messages naming the fix, shared by classification and Probe.
 const (
 	msgAuth = "The Zammad token is invalid or expired: create a personal access token in Zammad " +
-		"(Profile › Token Access) with the admin.time_accounting permission and paste it into the connector."
+		"(Profile › Token Access) with the admin.time_accounting and ticket.agent permissions and paste it into the connector."
 	msgNoCredentials = "Zammad did not receive the token (it answered \"Authentication required\"): " +
 		"check that no proxy in front of Zammad strips the Authorization header."
 	msgTokenAccessOff = "Zammad has API token access switched off: enable it in Zammad (Settings › System › API › Token Access)."
