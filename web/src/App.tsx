@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent, type MouseEvent, type RefObject } from "react";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { ApiError, api, loadSession, onSessionExpired } from "./api/client";
 import { ToastProvider, errorMessage } from "./ui";
@@ -23,7 +23,7 @@ export function makeQueryClient(): QueryClient {
   });
 }
 
-const sections = [
+export const sections = [
   ["dashboard", "Dashboard"],
   ["connectors", "Connectors"],
   ["profiles", "Profiles"],
@@ -81,11 +81,23 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const userRef = useRef<HTMLInputElement>(null);
+  const passwordRef = useRef<HTMLInputElement>(null);
+  const errorRef = useRef<HTMLParagraphElement>(null);
+  // After a failed submit, focus moves to what needs fixing: the empty field,
+  // else the error (a wrong password), never left on the button.
+  const [focusAfter, setFocusAfter] = useState<{ to: "username" | "password" | "error" } | null>(null);
+  useEffect(() => {
+    if (!focusAfter) return;
+    const el = focusAfter.to === "username" ? userRef.current : focusAfter.to === "password" ? passwordRef.current : errorRef.current;
+    el?.focus();
+  }, [focusAfter]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     if (!username.trim() || !password) {
       setError("Enter your username and password.");
+      setFocusAfter({ to: !username.trim() ? "username" : "password" });
       return;
     }
     setBusy(true);
@@ -95,6 +107,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
       onSignedIn();
     } catch (err) {
       setError(errorMessage(err));
+      setFocusAfter({ to: "error" });
     } finally {
       setBusy(false);
     }
@@ -112,6 +125,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
         <div className="field">
           <label htmlFor="signin-username">Username</label>
           <input
+            ref={userRef}
             id="signin-username"
             name="username"
             autoComplete="username"
@@ -123,6 +137,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
         <div className="field">
           <label htmlFor="signin-password">Password</label>
           <input
+            ref={passwordRef}
             id="signin-password"
             name="password"
             type="password"
@@ -134,7 +149,7 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
           />
         </div>
         {error && (
-          <p className="error-box" role="alert">
+          <p className="error-box" role="alert" tabIndex={-1} ref={errorRef} data-testid="signin-error">
             {error}
           </p>
         )}
@@ -146,34 +161,101 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
   );
 }
 
+type SectionId = (typeof sections)[number][0];
+const sectionIds: readonly SectionId[] = sections.map(([id]) => id);
+
+function isSectionId(s: string): s is SectionId {
+  return sectionIds.some((id) => id === s);
+}
+
+/**
+ * The section the reader is in: the one named by the address (#connectors)
+ * when a link was followed, then, while scrolling, the last section whose top
+ * has passed under the top bar.
+ */
+export function useCurrentSection(topbar: RefObject<HTMLElement | null>): SectionId {
+  const fromHash = () => {
+    const h = decodeURIComponent(location.hash.slice(1));
+    return isSectionId(h) ? h : sectionIds[0];
+  };
+  const [current, setCurrent] = useState<SectionId>(fromHash);
+  useEffect(() => {
+    const onHash = () => setCurrent(fromHash());
+    let frame = 0;
+    const onScroll = () => {
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => {
+        const line = (topbar.current?.getBoundingClientRect().bottom ?? 0) + 16;
+        const els = sectionIds.map((id) => document.getElementById(id)).filter((el) => el !== null);
+        if (els.length === 0) return;
+        const atBottom = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2;
+        const hash = fromHash();
+        const hashEl = document.getElementById(hash);
+        // At the end of the page the last sections cannot reach the top: keep
+        // the one the address names while it is in view.
+        if (atBottom && hashEl && hashEl.getBoundingClientRect().top < window.innerHeight) {
+          setCurrent(hash);
+          return;
+        }
+        let hit: SectionId = sectionIds[0];
+        for (const el of els) if (el.getBoundingClientRect().top <= line && isSectionId(el.id)) hit = el.id;
+        setCurrent(hit);
+      });
+    };
+    window.addEventListener("hashchange", onHash);
+    window.addEventListener("scroll", onScroll, { passive: true });
+    return () => {
+      cancelAnimationFrame(frame);
+      window.removeEventListener("hashchange", onHash);
+      window.removeEventListener("scroll", onScroll);
+    };
+  }, [topbar]);
+  return current;
+}
+
 function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
+  const topbar = useRef<HTMLElement>(null);
+  const current = useCurrentSection(topbar);
+  // The skip link's target is <main>: it receives focus (tabIndex -1) and is
+  // scrolled to, whatever the address held before.
+  const skip = useCallback((e: MouseEvent<HTMLAnchorElement>) => {
+    const main = document.getElementById("main");
+    if (!main) return;
+    e.preventDefault();
+    main.focus({ preventScroll: true });
+    main.scrollIntoView({ block: "start" });
+  }, []);
   return (
     <>
-      <a className="skip" href="#main">
+      <a className="skip" href="#main" onClick={skip} data-testid="skip-link">
         Skip to content
       </a>
-      <header className="topbar">
+      <header className="topbar" ref={topbar}>
         <span className="brand">Timebridge</span>
         <nav aria-label="Sections" data-testid="nav">
           <ul>
             {sections.map(([id, title]) => (
               <li key={id}>
-                <a href={`#${id}`}>{title}</a>
+                <a href={`#${id}`} aria-current={current === id ? "location" : undefined}>
+                  {title}
+                </a>
               </li>
             ))}
           </ul>
         </nav>
-        <button type="button" data-testid="signout" onClick={() => onSignOut(false)}>
-          Sign out
-        </button>
-        <button
-          type="button"
-          data-testid="signout-everywhere"
-          title="End every session, in every browser"
-          onClick={() => onSignOut(true)}
-        >
-          Sign out everywhere
-        </button>
+        <div className="session-actions">
+          <button type="button" data-testid="signout" onClick={() => onSignOut(false)}>
+            Sign out
+          </button>
+          <button
+            type="button"
+            data-testid="signout-everywhere"
+            title="End every session, in every browser"
+            onClick={() => onSignOut(true)}
+          >
+            Sign out everywhere
+          </button>
+        </div>
       </header>
       <main id="main" tabIndex={-1}>
         <Dashboard />

@@ -1,7 +1,7 @@
 // One form hook for the console's forms: values, client-side checks, the
 // save (a toasting mutation, see useApiMutation) and the server's per-field
 // problems, shown next to the field they name.
-import { useState, type Dispatch, type FormEvent, type SetStateAction } from "react";
+import { useEffect, useRef, useState, type Dispatch, type FormEvent, type SetStateAction } from "react";
 import type { QueryKey } from "@tanstack/react-query";
 import { serverFieldErrors, useApiMutation, type FieldErrors } from "../ui";
 
@@ -38,8 +38,27 @@ interface Bound {
   errors: FieldErrors;
 }
 
+/**
+ * Moves focus to what a failed submit asks the user to fix: the first field
+ * marked invalid (in the form's order), else the form's error summary
+ * (FormError, marked data-form-error), else leaves it where it is.
+ */
+export function focusFirstProblem(form: HTMLFormElement | null): void {
+  if (!form) return;
+  const target = form.querySelector<HTMLElement>('[aria-invalid="true"]') ?? form.querySelector<HTMLElement>("[data-form-error]");
+  target?.focus();
+}
+
 export function useForm<V extends object, R>(opts: FormOptions<V, R>) {
   const [values, setValues] = useState<V>(opts.initial);
+  // The form element of the last submit, and a counter bumped by each submit
+  // the client's checks stop: focus moves after the render that shows the
+  // problems.
+  const formRef = useRef<HTMLFormElement | null>(null);
+  const [failedChecks, setFailedChecks] = useState(0);
+  useEffect(() => {
+    if (failedChecks > 0) focusFirstProblem(formRef.current);
+  }, [failedChecks]);
   const [problems, setProblems] = useState<Problems<V>>({});
   // Fields edited since the last submit: their errors (client or server) no
   // longer describe what the field holds, so they are not shown.
@@ -50,6 +69,11 @@ export function useForm<V extends object, R>(opts: FormOptions<V, R>) {
     invalidate: opts.invalidate,
     onSuccess: (data, sent) => opts.onSuccess?.(data, sent, setValues),
   });
+
+  // A save the server refused: focus moves once the render shows its problems.
+  useEffect(() => {
+    if (mutation.error) focusFirstProblem(formRef.current);
+  }, [mutation.error]);
 
   const errors: Record<string, string> = {};
   for (const [k, msg] of Object.entries(serverFieldErrors(mutation.error))) if (!edited.has(k)) errors[k] = msg;
@@ -114,13 +138,17 @@ export function useForm<V extends object, R>(opts: FormOptions<V, R>) {
     },
     onSubmit(e: FormEvent) {
       e.preventDefault();
+      if (e.currentTarget instanceof HTMLFormElement) formRef.current = e.currentTarget;
       if (mutation.isPending) return;
       // The last answer's problems are about what was sent then.
       mutation.reset();
       const found = opts.validate(values);
       setProblems(found);
       setEdited(new Set());
-      if (Object.values(found).some((m) => typeof m === "string")) return;
+      if (Object.values(found).some((m) => typeof m === "string")) {
+        setFailedChecks((n) => n + 1);
+        return;
+      }
       mutation.mutate(values);
     },
     /** While the save is under way (the submit button is disabled). */

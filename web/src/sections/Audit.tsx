@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { Fragment, useState, type FormEvent } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, type AuditEvent, type AuditQuery } from "../api/client";
 import { keys, useProfiles } from "../queries";
@@ -27,6 +27,28 @@ export const auditTypes = [
   "conflict.resolve_requested",
   "conflict.resolved",
 ];
+
+/**
+ * An event type ("profile.webhook_secret_rotated") may wrap only after a dot,
+ * never inside a word.
+ */
+export function EventType({ type }: { type: string }) {
+  const parts = type.split(".");
+  return (
+    <code className="event-type">
+      {parts.map((p, i) => (
+        <Fragment key={i}>
+          {p}
+          {i < parts.length - 1 && (
+            <>
+              .<wbr />
+            </>
+          )}
+        </Fragment>
+      ))}
+    </code>
+  );
+}
 
 interface Filters {
   profile_id: string;
@@ -148,8 +170,8 @@ export function Audit() {
       {q.isError && <QueryError error={q.error} />}
       {q.data && events.length === 0 && <Empty>No audit events match these filters. Widen the date range or clear the filters.</Empty>}
       {events.length > 0 && (
-        <div className="table-wrap">
-          <table>
+        <div className="table-wrap" role="region" aria-label="Audit events table" tabIndex={0}>
+          <table data-testid="audit-table">
             <thead>
               <tr>
                 <th scope="col">Time</th>
@@ -163,14 +185,14 @@ export function Audit() {
             <tbody>
               {events.map((e) => (
                 <tr key={e.id} data-testid="audit-row" data-type={e.type}>
-                  <td>{fmtTime(e.time)}</td>
-                  <td>
-                    <code>{e.type}</code>
+                  <td className="nowrap">{fmtTime(e.time)}</td>
+                  <td data-testid="audit-type">
+                    <EventType type={e.type} />
                   </td>
                   <td>{e.actor}</td>
-                  <td>{name(e.profile_id)}</td>
-                  <td><Plain text={e.subject} /></td>
-                  <td>{e.message ?? ""}</td>
+                  <td className="wrap-text">{name(e.profile_id)}</td>
+                  <td className="wrap-text"><Plain text={e.subject} /></td>
+                  <td className="wrap-text">{e.message ?? ""}</td>
                 </tr>
               ))}
             </tbody>

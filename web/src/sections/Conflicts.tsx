@@ -1,6 +1,6 @@
 import { useState } from "react";
-import { useQueryClient } from "@tanstack/react-query";
-import { api, type Conflict, type Resolution, type Timesheet } from "../api/client";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, type Conflict, type Resolution, type Run, type Timesheet } from "../api/client";
 import { schemaLimits } from "../api/limits";
 import { isOneOf } from "../forms/rules";
 import { keys, useConflicts, useProfiles } from "../queries";
@@ -228,11 +228,33 @@ export function ConflictGroup({ kind, items }: { kind: Conflict["kind"]; items: 
   );
 }
 
+/**
+ * What "no open conflicts" means depends on the runs: nothing has synced yet,
+ * a sync is under way, the last sync had errors, or it synced cleanly. Only
+ * real runs count (a preview writes nothing), newest first as the API lists.
+ */
+export function noConflictsText(runs: Run[] | null): string {
+  // The runs could not be read: say only what is known.
+  if (runs === null) return "No open conflicts.";
+  const real = runs.filter((r) => !r.dry_run);
+  const done = real.find((r) => r.status !== "queued" && r.status !== "running");
+  if (!done) {
+    if (real.length > 0) return "No open conflicts yet. The first sync is under way; conflicts appear here when it finds any.";
+    return "No open conflicts, because nothing has synced yet. Conflicts appear here after a sync (preview and apply one from the Dashboard).";
+  }
+  if (done.status === "succeeded") return "No open conflicts. The last sync ran cleanly; new conflicts appear here after a run.";
+  return `No open conflicts, but the last sync ended ${done.status}: see Runs for its errors.`;
+}
+
 export function Conflicts() {
   const open = useConflicts("open");
   const resolved = useConflicts("resolved");
   const profiles = useProfiles();
   const [profileId, setProfileId] = useState("");
+  const runs = useQuery({
+    queryKey: [...keys.runs, "latest", profileId],
+    queryFn: () => api.listRuns({ profile_id: profileId || undefined, limit: 25 }).then((r) => r.items),
+  });
   const filter = (xs: Conflict[]) => (profileId ? xs.filter((c) => c.profile_id === profileId) : xs);
   const groups = new Map<Conflict["kind"], Conflict[]>();
   for (const c of filter(open.data ?? [])) groups.set(c.kind, [...(groups.get(c.kind) ?? []), c]);
@@ -258,7 +280,11 @@ export function Conflicts() {
       )}
       {open.isPending && <Spinner />}
       {open.isError && <QueryError error={open.error} />}
-      {open.data && groups.size === 0 && <Empty>No open conflicts. Everything synced cleanly; new conflicts appear here after a run.</Empty>}
+      {open.data && groups.size === 0 && !runs.isPending && (
+        <div data-testid="no-conflicts">
+          <Empty>{noConflictsText(runs.data ?? null)}</Empty>
+        </div>
+      )}
       {[...groups.entries()].map(([kind, items]) => (
         <ConflictGroup key={kind} kind={kind} items={items} />
       ))}

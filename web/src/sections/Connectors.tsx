@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, type Connector, type ConnectorCreate, type ConnectorTest } from "../api/client";
 import { schemaLimits } from "../api/limits";
 import { lengthProblem } from "../forms/rules";
@@ -27,6 +27,37 @@ const kindLabels: Record<ConnectorValues["kind"], string> = {
   zammad: "Zammad (helpdesk)",
   kimai: "Kimai (time tracker)",
 };
+
+/**
+ * The permissions a Zammad token needs: the same list the connector test's
+ * permissions check names (ZammadPermissions in shared/probe/probe.go;
+ * connectors.test.tsx compares the two).
+ */
+export const zammadPermissions = ["admin.time_accounting", "ticket.agent"] as const;
+
+/** "a and b" for a short list. */
+function both(xs: readonly string[]): string {
+  return xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`;
+}
+
+export const zammadTokenHint = `Zammad: Profile → Token Access, with the ${both(zammadPermissions)} permissions (what “Test connection” checks).`;
+
+/**
+ * The end of a stored token, as the API's token_hint gives it ("…ab12").
+ * A short token's hint keeps every character hidden ("…", see vault.Hint):
+ * then there is nothing to show, and null says so.
+ */
+export function tokenEnding(c: Pick<Connector, "token_set" | "token_hint">): string | null {
+  if (!c.token_set) return null;
+  return c.token_hint.replace(/^…/, "") === "" ? null : c.token_hint;
+}
+
+/** The token part of a connector's summary line. */
+export function tokenSummary(c: Pick<Connector, "token_set" | "token_hint">): string {
+  if (!c.token_set) return "token not set";
+  const end = tokenEnding(c);
+  return end ? `token ${end}` : "token set (too short to show its end)";
+}
 
 /** Client-side checks, with the API's limits (ConnectorCreate, ConnectorPatch in openapi.json). */
 export function validateConnector(v: ConnectorValues, creating: boolean): Problems<ConnectorValues> {
@@ -60,6 +91,11 @@ export function ConnectorForm({
 }) {
   const creating = !connector;
   const lim = creating ? schemaLimits.ConnectorCreate : schemaLimits.ConnectorPatch;
+  const heading = useRef<HTMLHeadingElement>(null);
+  // An edit form opens where the reader asked for it: focus moves to it.
+  useEffect(() => {
+    if (!creating) heading.current?.focus();
+  }, [creating]);
   const form = useForm({
     initial: (): ConnectorValues => ({
       kind: connector?.kind ?? "zammad",
@@ -86,10 +122,20 @@ export function ConnectorForm({
     },
   });
   const v = form.values;
+  const headingId = `connector-form-${connector?.id ?? "new"}`;
+  const ending = connector ? tokenEnding(connector) : null;
 
   return (
-    <form className="card form" data-testid="connector-form" onSubmit={form.onSubmit} noValidate>
-      <h3>{creating ? "Add a connector" : `Edit “${plain(connector.name)}”`}</h3>
+    <form
+      className="card form"
+      data-testid={creating ? "connector-form" : "connector-edit-form"}
+      onSubmit={form.onSubmit}
+      noValidate
+      aria-labelledby={headingId}
+    >
+      <h3 id={headingId} ref={heading} tabIndex={-1}>
+        {creating ? "Add a connector" : `Edit connector “${plain(connector.name)}”`}
+      </h3>
       <SelectField
         label="Kind"
         {...form.choice("kind", schemaLimits.ConnectorCreate.kind.enum)}
@@ -111,15 +157,16 @@ export function ConnectorForm({
         {...form.text("token")}
         hint={
           connector?.token_set
-            ? `A token ending ${connector.token_hint} is stored and never shown. Leave empty to keep it, or paste a new one to replace it.`
+            ? `${ending ? `A token ending ${ending}` : "A token"} is stored and never shown. Leave empty to keep it, or paste a new one to replace it.`
             : v.kind === "zammad"
-              ? "Zammad: Profile → Token Access, with the ticket.agent and admin.object permissions."
+              ? zammadTokenHint
               : "Kimai: your user → API access → create an API token."
         }
       />
       <FormError error={form.mutation.error} isError={form.mutation.isError} />
       <div className="actions">
-        <SubmitButton label="Save connector" pending={form.pending} />
+        {/* Add and Edit say what they do: an edit saves changes to one connector. */}
+        <SubmitButton label={creating ? "Save connector" : "Save changes"} pending={form.pending} />
         {!creating && onDone && (
           <button type="button" onClick={() => onDone(connector)}>
             Cancel
@@ -155,41 +202,74 @@ export function TestResult({ result }: { result: ConnectorTest }) {
   );
 }
 
-function ConnectorRow({ c, inUse }: { c: Connector; inUse: boolean }) {
-  const [editing, setEditing] = useState(false);
+function ConnectorRow({
+  c,
+  inUse,
+  editing,
+  onEdit,
+}: {
+  c: Connector;
+  inUse: boolean;
+  editing: boolean;
+  /** Opens (true) or closes (false) this connector's edit form. */
+  onEdit: (open: boolean) => void;
+}) {
   const [result, setResult] = useState<ConnectorTest | null>(null);
+  const editButton = useRef<HTMLButtonElement>(null);
+  const name = plain(c.name);
   const test = useApiMutation({
     mutationFn: () => api.testConnector(c.id),
+    // A test whose check failed is a failure: an error toast, not a green one.
     success: (r) =>
       r.ok
-        ? `“${plain(c.name)}”: connection works.`
-        : `“${plain(c.name)}”: ${r.checks.find((x) => x.status === "failed")?.message ?? "a check failed."}`,
+        ? `“${name}”: connection works.`
+        : { kind: "error", message: `“${name}”: ${r.checks.find((x) => x.status === "failed")?.message ?? "a check failed."}` },
     onSuccess: (r) => setResult(r),
   });
   const del = useApiMutation({
     mutationFn: () => api.deleteConnector(c.id),
-    success: () => `Connector “${plain(c.name)}” deleted.`,
+    success: () => `Connector “${name}” deleted.`,
     invalidate: () => [keys.connectors],
   });
+  const close = () => {
+    onEdit(false);
+    // Back to where the edit started.
+    requestAnimationFrame(() => editButton.current?.focus());
+  };
   return (
     <li className="card row" data-testid="connector-row" data-id={c.id}>
       <div className="row-head">
         <div>
           <strong><Plain text={c.name} /></strong> <StatusBadge status={c.kind} />
           <div className="muted small">
-            {c.base_url} · token {c.token_set ? c.token_hint : "not set"} · updated {fmtTime(c.updated_at)}
+            {c.base_url} · {tokenSummary(c)} · updated {fmtTime(c.updated_at)}
           </div>
         </div>
         <div className="actions">
-          <button type="button" data-testid="test-connection" onClick={() => test.mutate(undefined)} disabled={test.isPending}>
+          {/* Visible text stays short; the accessible name says which connector. */}
+          <button
+            type="button"
+            data-testid="test-connection"
+            aria-label={`${test.isPending ? "Testing connection to" : "Test connection to"} connector “${name}”`}
+            onClick={() => test.mutate(undefined)}
+            disabled={test.isPending}
+          >
             {test.isPending ? "Testing…" : "Test connection"}
           </button>
-          <button type="button" onClick={() => setEditing((x) => !x)} aria-expanded={editing}>
+          <button
+            type="button"
+            ref={editButton}
+            data-testid="edit-connector"
+            onClick={() => (editing ? close() : onEdit(true))}
+            aria-expanded={editing}
+            aria-label={`Edit connector “${name}”`}
+          >
             Edit
           </button>
           <ConfirmButton
             label="Delete"
-            question={`Delete “${plain(c.name)}”?${inUse ? " A profile uses it." : ""}`}
+            ariaLabel={`Delete connector “${name}”`}
+            question={`Delete “${name}”?${inUse ? " A profile uses it." : ""}`}
             confirmLabel="Confirm delete"
             onConfirm={() => del.mutate(undefined)}
             disabled={del.isPending}
@@ -198,7 +278,7 @@ function ConnectorRow({ c, inUse }: { c: Connector; inUse: boolean }) {
       </div>
       {test.isPending && <Spinner label="Testing connection…" />}
       {result && !test.isPending && <TestResult result={result} />}
-      {editing && <ConnectorForm connector={c} onDone={() => setEditing(false)} />}
+      {editing && <ConnectorForm connector={c} onDone={close} />}
     </li>
   );
 }
@@ -207,6 +287,9 @@ export function Connectors() {
   const q = useConnectors();
   const profiles = useProfiles();
   const used = new Set((profiles.data ?? []).flatMap((p) => [p.zammad_connector_id, p.kimai_connector_id]));
+  // One form at a time: while a connector is edited, the Add form is put away.
+  const [editing, setEditing] = useState<string | null>(null);
+  const editedExists = editing !== null && (q.data ?? []).some((c) => c.id === editing);
   return (
     <Section id="connectors" title="Connectors">
       <p className="muted">A connector is one Zammad or Kimai instance with its API token. You need one of each.</p>
@@ -218,11 +301,23 @@ export function Connectors() {
       {q.data && q.data.length > 0 && (
         <ul className="list">
           {q.data.map((c) => (
-            <ConnectorRow key={c.id} c={c} inUse={used.has(c.id)} />
+            <ConnectorRow
+              key={c.id}
+              c={c}
+              inUse={used.has(c.id)}
+              editing={editing === c.id}
+              onEdit={(open) => setEditing(open ? c.id : null)}
+            />
           ))}
         </ul>
       )}
-      <ConnectorForm />
+      {editedExists ? (
+        <p className="muted small" data-testid="add-connector-hidden">
+          Finish or cancel the edit above to add another connector.
+        </p>
+      ) : (
+        <ConnectorForm />
+      )}
     </Section>
   );
 }

@@ -18,10 +18,73 @@ interface SourceItem {
   id: string;
   name: string;
   detail?: string;
+  email?: string;
+}
+
+// The external keys the engine writes into Kimai's number field and finds
+// Kimai's customers, projects and activities by, after explicit mappings
+// (CustomerNumber, ActivityNumber and ProjectNumber in
+// shared/engine/plan/lookup.go): a two-letter prefix and base-36 ids.
+const b36 = (n: number) => n.toString(36).toUpperCase();
+
+/** The Kimai number a source resolves by, or null (users have none; a project key longer than Kimai's 10 characters has none). */
+export function externalNumber(kind: MappingKind, sourceId: string): string | null {
+  let m: RegExpMatchArray | null;
+  switch (kind) {
+    case "activity":
+      return /^\d+$/.test(sourceId) ? "ZA" + b36(Number(sourceId)) : null;
+    case "customer":
+      return /^\d+$/.test(sourceId) ? "ZO" + b36(Number(sourceId)) : null;
+    case "project": {
+      let n: string | null = null;
+      if ((m = sourceId.match(/^org-(\d+)$/))) n = "ZP" + b36(Number(m[1]));
+      else if ((m = sourceId.match(/^ticket-(\d+)$/))) n = "ZT" + b36(Number(m[1]));
+      else if ((m = sourceId.match(/^group-(\d+)-org-(\d+)$/))) n = "ZG" + b36(Number(m[1])) + "." + b36(Number(m[2]));
+      return n !== null && n.length <= 10 ? n : null;
+    }
+    case "user":
+      return null;
+  }
+}
+
+/** What the engine does with an unmapped source: where its entries go. */
+export interface Unmapped {
+  how: "number" | "email" | "create" | "token_user" | "conflict";
+  text: string;
+}
+
+const autoCreate = {
+  activity: "auto_create_activities",
+  customer: "auto_create_customers",
+  project: "auto_create_projects",
+} as const satisfies Record<Exclude<MappingKind, "user">, keyof Profile>;
+
+/**
+ * The engine's resolution of a source without an explicit mapping (Lookup
+ * in shared/engine/plan/lookup.go): by its external number in Kimai, else
+ * auto-created when the profile allows it, else a conflict; users by email
+ * (email mode) or as the API token's user unless strict.
+ */
+export function unmappedOutcome(kind: MappingKind, source: Pick<SourceItem, "id" | "email">, profile: Profile, targets: CatalogItem[]): Unmapped {
+  const target = kindInfo[kind].target;
+  if (kind === "user") {
+    if (profile.user_mode === "token") return { how: "token_user", text: "not mapped: not needed, entries are booked as the API token’s user" };
+    const email = source.email?.toLowerCase();
+    const byEmail = profile.user_mode === "email" && email ? targets.find((t) => t.active && t.email?.toLowerCase() === email) : undefined;
+    if (byEmail) return { how: "email", text: `not mapped: matched by email to Kimai user “${plain(byEmail.name)}”` };
+    if (profile.strict_users) return { how: "conflict", text: "not mapped: its entries wait as conflicts until you map it" };
+    return { how: "token_user", text: "not mapped: entries are booked as the API token’s user" };
+  }
+  const num = externalNumber(kind, source.id);
+  const hit = num === null ? undefined : targets.find((t) => t.number === num);
+  if (num !== null && hit) return { how: "number", text: `not mapped: found by external number ${num} → ${target} “${plain(hit.name)}”` };
+  if (num !== null && profile[autoCreate[kind]])
+    return { how: "create", text: `not mapped: the next sync creates a ${target} with external number ${num}` };
+  return { how: "conflict", text: "not mapped: its entries wait as conflicts until you map it" };
 }
 
 function sourcesFor(kind: MappingKind, profile: Profile, z?: { types?: CatalogItem[]; organizations?: CatalogItem[]; agents?: CatalogItem[] }): SourceItem[] {
-  const item = (c: CatalogItem, id = String(c.id)): SourceItem => ({ id, name: c.name, detail: c.email || (c.active ? undefined : "inactive") });
+  const item = (c: CatalogItem, id = String(c.id)): SourceItem => ({ id, name: c.name, detail: c.email || (c.active ? undefined : "inactive"), email: c.email });
   switch (kind) {
     case "activity":
       return (z?.types ?? []).map((c) => item(c));
@@ -49,14 +112,14 @@ function targetsFor(kind: MappingKind, k?: { activities?: CatalogItem[]; custome
 }
 
 function MappingRow({
-  profileId,
+  profile,
   kind,
   source,
   current,
   targets,
   blocking,
 }: {
-  profileId: string;
+  profile: Profile;
   kind: MappingKind;
   source: SourceItem;
   current?: Mapping;
@@ -65,7 +128,9 @@ function MappingRow({
 }) {
   const [target, setTarget] = useState(current ? String(current.target_id) : "");
   useEffect(() => setTarget(current ? String(current.target_id) : ""), [current]);
+  const profileId = profile.id;
   const info = kindInfo[kind];
+  const unmapped = current ? null : unmappedOutcome(kind, source, profile, targets);
   const targetName = (id: number) => targets.find((t) => t.id === id)?.name ?? `#${id}`;
   const put = useApiMutation({
     mutationFn: () => api.putMapping(profileId, { kind, source_id: source.id, target_id: Number(target) }),
@@ -79,11 +144,20 @@ function MappingRow({
   });
   const selectId = `map-${kind}-${source.id}`;
   return (
-    <li className="mapping-row" data-testid="mapping-row" data-kind={kind} data-source={source.id} data-mapped={current ? "true" : "false"}>
+    <li
+      className="mapping-row"
+      data-testid="mapping-row"
+      data-kind={kind}
+      data-source={source.id}
+      data-mapped={current ? "true" : "false"}
+      data-resolves={unmapped?.how ?? "mapping"}
+    >
       <div className="mapping-source">
         <strong><Plain text={source.name} /></strong> <span className="muted small">({source.id}{source.detail ? `, ${source.detail}` : ""})</span>
         {blocking > 0 && <span className="badge badge-failed"> blocks {blocking} {blocking === 1 ? "entry" : "entries"}</span>}
-        <div className="muted small">{current ? `→ ${targetName(current.target_id)}` : "not mapped (external number, auto-create, then conflict)"}</div>
+        <div className="muted small" data-testid="mapping-outcome">
+          {current ? `→ ${targetName(current.target_id)}` : unmapped?.text}
+        </div>
       </div>
       <div className="mapping-edit">
         <label htmlFor={selectId} className="sr-only">
@@ -99,7 +173,13 @@ function MappingRow({
             </option>
           ))}
         </select>
-        <button type="button" className="primary" disabled={!target || put.isPending || String(current?.target_id ?? "") === target} onClick={() => put.mutate(undefined)}>
+        <button
+          type="button"
+          className="primary"
+          disabled={!target || put.isPending || String(current?.target_id ?? "") === target}
+          onClick={() => put.mutate(undefined)}
+          aria-label={`Save mapping of ${plain(source.name)}`}
+        >
           Save
         </button>
         {current && (
@@ -264,7 +344,7 @@ export function Mappings() {
       {sources.length > 0 && (
         <ul className="list mapping-list" aria-label={`${kindInfo[kind].label} mappings`}>
           {sources.map((s) => (
-            <MappingRow key={`${pid}-${kind}-${s.id}`} profileId={pid} kind={kind} source={s} current={byId.get(s.id)} targets={targets} blocking={blocking.get(s.id) ?? 0} />
+            <MappingRow key={`${pid}-${kind}-${s.id}`} profile={profile} kind={kind} source={s} current={byId.get(s.id)} targets={targets} blocking={blocking.get(s.id) ?? 0} />
           ))}
         </ul>
       )}

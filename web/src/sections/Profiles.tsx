@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, type Connector, type Profile, type ProfileCreated, type ProfileInput } from "../api/client";
 import { schemaLimits } from "../api/limits";
 import { decimalWithin, intWithin, lengthProblem, matches, rangeText } from "../forms/rules";
@@ -131,6 +131,12 @@ export function ProfileForm({
   onCreated?: (secret: { webhook_url: string; webhook_secret: string; name: string }) => void;
 }) {
   const creating = !profile;
+  const heading = useRef<HTMLHeadingElement>(null);
+  // An edit form opens where the reader asked for it: focus moves to it.
+  useEffect(() => {
+    if (!creating) heading.current?.focus();
+  }, [creating]);
+  const headingId = `profile-form-${profile?.id ?? "new"}`;
   const form = useForm({
     initial: () => profileValues(profile),
     validate: validateProfile,
@@ -149,8 +155,16 @@ export function ProfileForm({
   const kimai = connectors.filter((c) => c.kind === "kimai");
 
   return (
-    <form className="card form" data-testid="profile-form" onSubmit={form.onSubmit} noValidate>
-      <h3>{creating ? "Add a sync profile" : `Edit “${profile.name}”`}</h3>
+    <form
+      className="card form"
+      data-testid={creating ? "profile-form" : "profile-edit-form"}
+      onSubmit={form.onSubmit}
+      noValidate
+      aria-labelledby={headingId}
+    >
+      <h3 id={headingId} ref={heading} tabIndex={-1}>
+        {creating ? "Add a sync profile" : `Edit profile “${plain(profile.name)}”`}
+      </h3>
       <div className="grid">
         <TextField label="Name" {...form.text("name")} maxLength={lim.name.maxLength} />
         <SelectField label="Zammad connector" {...form.text("zammad_connector_id")}>
@@ -224,7 +238,7 @@ export function ProfileForm({
       )}
       <FormError error={form.mutation.error} isError={form.mutation.isError} />
       <div className="actions">
-        <SubmitButton label="Save profile" pending={form.pending} />
+        <SubmitButton label={creating ? "Save profile" : "Save changes"} pending={form.pending} />
         {!creating && onDone && (
           <button type="button" onClick={onDone}>
             Cancel
@@ -282,9 +296,26 @@ function ZammadSteps({ url }: { url: string }) {
   );
 }
 
-function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Connector[]; onSecret: (s: { name: string; webhook_url: string; webhook_secret: string }) => void }) {
-  const [editing, setEditing] = useState(false);
+function ProfileRow({
+  p,
+  connectors,
+  onSecret,
+  editing,
+  onEdit,
+}: {
+  p: Profile;
+  connectors: Connector[];
+  onSecret: (s: { name: string; webhook_url: string; webhook_secret: string }) => void;
+  editing: boolean;
+  /** Opens (true) or closes (false) this profile's edit form. */
+  onEdit: (open: boolean) => void;
+}) {
   const toast = useToast();
+  const editButton = useRef<HTMLButtonElement>(null);
+  const close = () => {
+    onEdit(false);
+    requestAnimationFrame(() => editButton.current?.focus());
+  };
   const name = (id: string) => connectors.find((c) => c.id === id)?.name ?? `${id} (missing)`;
   const rotate = useApiMutation({
     mutationFn: () => api.rotateSecret(p.id),
@@ -308,7 +339,15 @@ function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Conne
           </div>
         </div>
         <div className="actions">
-          <button type="button" onClick={() => setEditing((x) => !x)} aria-expanded={editing}>
+          {/* Visible text stays short; the accessible name says which profile. */}
+          <button
+            type="button"
+            ref={editButton}
+            data-testid="edit-profile"
+            onClick={() => (editing ? close() : onEdit(true))}
+            aria-expanded={editing}
+            aria-label={`Edit profile “${plain(p.name)}”`}
+          >
             Edit
           </button>
           <button
@@ -317,10 +356,11 @@ function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Conne
             onClick={() => rotate.mutate(undefined)}
             disabled={rotate.isPending}
             title="Replaces the webhook secret at once; update Zammad afterwards"
+            aria-label={`${rotate.isPending ? "Rotating secret of" : "Rotate secret of"} profile “${plain(p.name)}”`}
           >
             {rotate.isPending ? "Rotating…" : "Rotate secret"}
           </button>
-          <ConfirmButton label="Delete" question={`Delete “${plain(p.name)}”?`} confirmLabel="Confirm delete" onConfirm={() => del.mutate(undefined)} disabled={del.isPending} />
+          <ConfirmButton label="Delete" ariaLabel={`Delete profile “${plain(p.name)}”`} question={`Delete “${plain(p.name)}”?`} confirmLabel="Confirm delete" onConfirm={() => del.mutate(undefined)} disabled={del.isPending} />
         </div>
       </div>
       <div className="webhook">
@@ -339,7 +379,7 @@ function ProfileRow({ p, connectors, onSecret }: { p: Profile; connectors: Conne
         </button>
       </div>
       <ZammadSteps url={p.webhook_url} />
-      {editing && <ProfileForm profile={p} connectors={connectors} onDone={() => setEditing(false)} />}
+      {editing && <ProfileForm profile={p} connectors={connectors} onDone={close} />}
     </li>
   );
 }
@@ -349,6 +389,9 @@ export function Profiles() {
   const conns = useConnectors();
   const [secret, setSecret] = useState<{ name: string; webhook_url: string; webhook_secret: string } | null>(null);
   const connectors = conns.data ?? [];
+  // One form at a time: while a profile is edited, the Add form is put away.
+  const [editing, setEditing] = useState<string | null>(null);
+  const editedExists = editing !== null && (q.data ?? []).some((p) => p.id === editing);
   return (
     <Section id="profiles" title="Profiles">
       <p className="muted">A sync profile pairs one Zammad with one Kimai connector and holds the sync settings.</p>
@@ -364,11 +407,24 @@ export function Profiles() {
       {q.data && q.data.length > 0 && (
         <ul className="list">
           {q.data.map((p) => (
-            <ProfileRow key={p.id} p={p} connectors={connectors} onSecret={setSecret} />
+            <ProfileRow
+              key={p.id}
+              p={p}
+              connectors={connectors}
+              onSecret={setSecret}
+              editing={editing === p.id}
+              onEdit={(open) => setEditing(open ? p.id : null)}
+            />
           ))}
         </ul>
       )}
-      <ProfileForm connectors={connectors} onCreated={setSecret} />
+      {editedExists ? (
+        <p className="muted small" data-testid="add-profile-hidden">
+          Finish or cancel the edit above to add another profile.
+        </p>
+      ) : (
+        <ProfileForm connectors={connectors} onCreated={setSecret} />
+      )}
     </Section>
   );
 }

@@ -44,15 +44,15 @@ export function Runs() {
       {q.isError && <QueryError error={q.error} />}
       {q.data && runs.length === 0 && <Empty>No runs yet. Start one from the Dashboard with “Sync now”, or wait for the schedule.</Empty>}
       {runs.length > 0 && (
-        <div className="table-wrap">
-          <table>
+        <div className="table-wrap" role="region" aria-label="Runs table" tabIndex={0}>
+          <table data-testid="runs-table">
             <thead>
               <tr>
                 <th scope="col">Queued</th>
                 <th scope="col">Profile</th>
                 <th scope="col">Run</th>
                 <th scope="col">Status</th>
-                <th scope="col" title="seen / created / updated / deleted / unchanged / skipped">
+                <th scope="col" className="nowrap" title="seen / created / updated / deleted / unchanged / skipped">
                   Seen · new · upd · del
                 </th>
                 <th scope="col">Conflicts</th>
@@ -66,9 +66,9 @@ export function Runs() {
                 return (
                   <Fragment key={r.id}>
                     <tr data-testid="run-row" data-status={r.status}>
-                      <td>{fmtTime(r.queued_at)}</td>
-                      <td>{name(r.profile_id)}</td>
-                      <td>
+                      <td className="nowrap">{fmtTime(r.queued_at)}</td>
+                      <td className="wrap-text">{name(r.profile_id)}</td>
+                      <td className="wrap-text">
                         {r.dry_run ? "preview " : ""}
                         {r.mode}
                         {r.ticket_id ? ` #${r.ticket_id}` : ""} · {r.trigger}
@@ -80,14 +80,14 @@ export function Runs() {
                         )}
                         {r.merged_into && <div className="muted">carried out by run {r.merged_into}</div>}
                       </td>
-                      <td>
+                      <td className="nowrap">
                         <StatusBadge status={r.status} />
                       </td>
-                      <td>
+                      <td className="nowrap">
                         {r.counts.seen} · {r.counts.created} · {r.counts.updated} · {r.counts.deleted}
                       </td>
                       <td>{r.counts.conflicts}</td>
-                      <td>
+                      <td className="nowrap">
                         {r.counts.errors}
                         {hasDetail && (
                           <>
@@ -98,7 +98,7 @@ export function Runs() {
                           </>
                         )}
                       </td>
-                      <td>{r.duration_ms ? fmtDuration(r.duration_ms) : "—"}</td>
+                      <td className="nowrap">{r.duration_ms ? fmtDuration(r.duration_ms) : "—"}</td>
                     </tr>
                     {open === r.id && (
                       <tr className="detail">

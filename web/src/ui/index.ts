@@ -2,7 +2,7 @@
 // formatting. One file per component (or small group); import from "../ui".
 export { ToastProvider, useToast, type ToastKind } from "./toast";
 export { errorMessage, serverFieldErrors } from "./errors";
-export { useApiMutation } from "./useApiMutation";
+export { useApiMutation, type Outcome } from "./useApiMutation";
 export { TextField, SelectField, CheckboxField, type FieldErrors } from "./fields";
 export { FormError } from "./FormError";
 export { SubmitButton } from "./SubmitButton";

@@ -50,10 +50,16 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   );
 }
 
+// The kind is shown by more than colour: an icon, and errors have their own tint.
+const icons: Record<ToastKind, string> = { success: "✓", error: "!", info: "i" };
+
 function ToastView({ t, onClose }: { t: ToastItem; onClose: () => void }) {
   return (
     <div className={`toast toast-${t.kind}`} data-testid="toast" data-kind={t.kind}>
-      <span>{t.message}</span>
+      <span className="toast-icon" aria-hidden="true">
+        {icons[t.kind]}
+      </span>
+      <span className="toast-text">{t.message}</span>
       <button type="button" className="link" onClick={onClose} aria-label="Dismiss notification">
         ×
       </button>
