@@ -53,7 +53,9 @@ describe("connector form", () => {
     expect(screen.getByLabelText("Token")).toHaveAccessibleDescription(/…ab12/);
     await userEvent.clear(screen.getByLabelText("Name"));
     await userEvent.type(screen.getByLabelText("Name"), "Helpdesk 2");
-    await userEvent.click(screen.getByRole("button", { name: "Save connector" }));
+    // An edit saves changes: its button is not the Add form's "Save connector".
+    expect(screen.queryByRole("button", { name: "Save connector" })).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Save changes" }));
     await waitFor(() => expect(calls).toHaveLength(1));
     expect(calls[0].url).toBe("/api/connectors/c1");
     expect(calls[0].body).toEqual({ name: "Helpdesk 2", base_url: "https://zammad.example.com", version: 1 });
