@@ -254,6 +254,38 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       }
     });
 
+    // ---- 2b. connectors: named buttons, one edit form, focus (issue 11 item 5) ----
+    await step('connectors: named buttons, one edit form, focus after a failed submit', ['add and test both connectors'], async (u) => {
+      const sec = await gotoSection(page, 'connectors', 'Connectors');
+      // Repeated buttons name their connector; their visible text stays short.
+      for (const name of ['Demo Zammad', 'Demo Kimai']) {
+        for (const [label, text] of [[`Edit connector “${name}”`, 'Edit'], [`Delete connector “${name}”`, 'Delete'], [`Test connection to connector “${name}”`, 'Test connection']]) {
+          const b = sec.getByRole('button', { name: label, exact: true });
+          assert.equal(await b.count(), 1, `one button named ${label}`);
+          assert.equal((await b.innerText()).trim(), text, `visible text of ${label}`);
+        }
+      }
+      // A failed submit moves focus to the first invalid field, not left on the button.
+      const form = (await u.testid('connector-form', { within: sec })).first();
+      await (await u.label('Name', { within: form })).first().fill('');
+      await (await u.button('Save connector', { within: form })).click();
+      await page.waitForFunction(() => document.activeElement?.getAttribute('aria-invalid') === 'true', undefined, { timeout: UI_TIMEOUT })
+        .catch(async () => { throw new Error(`focus after a failed submit is on ${await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 120))}`); });
+      assert.equal(await page.evaluate(() => document.activeElement?.labels?.[0]?.textContent), 'Name', 'focus on the first invalid field');
+      // Edit opens one form, saying "Save changes"; the Add form steps aside.
+      await sec.getByRole('button', { name: 'Edit connector “Demo Zammad”', exact: true }).click();
+      const edit = (await u.testid('connector-edit-form', { within: sec })).first();
+      await u.button('Save changes', { within: edit });
+      assert.equal(await sec.getByTestId('connector-form').count(), 0, 'the Add form is shown while a connector is edited');
+      assert.equal(await sec.getByRole('button', { name: 'Save connector', exact: true }).count(), 0, 'a second "Save connector" button');
+      assert.ok(await edit.evaluate((f) => f.contains(document.activeElement)), 'focus moved into the edit form');
+      await page.screenshot({ path: join(ARTIFACTS, 'connector-edit-desktop.png') });
+      await (await u.button('Cancel', { within: edit })).click();
+      await u.testid('connector-form', { within: sec });
+      await page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Edit connector “Demo Zammad”', undefined, { timeout: UI_TIMEOUT })
+        .catch(() => { throw new Error('focus did not return to the Edit button after Cancel'); });
+    });
+
     // ---- 3. profile ------------------------------------------------------------
     await step('create a profile', ['add and test both connectors'], async (u) => {
       const sec = await gotoSection(page, 'profiles', 'Profiles');
@@ -409,6 +441,79 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       const { readFileSync } = await import('node:fs');
       const csv = readFileSync(csvPath, 'utf8').trim().split(/\r?\n/);
       assert.ok(csv.length >= 2 && csv.slice(1).every((l) => l.includes(type)), `CSV export of the filtered view (${csv.length} lines)`);
+    });
+
+    // ---- 7b. 360 px: nav, current section, tables, skip link (issue 11 item 5) ------
+    await step('360 px: every section in the nav and marked current, tables unbroken, skip link focuses main', ['sign in'], async (u) => {
+      await page.setViewportSize(PHONE);
+      try {
+        // The skip link is the first stop and focuses <main>.
+        await page.goto(stack.url, { waitUntil: 'load' });
+        await u.testid('nav', { timeout: 15000 });
+        await page.keyboard.press('Tab');
+        const skip = page.getByRole('link', { name: 'Skip to content', exact: true });
+        assert.ok(await skip.evaluate((a) => a === document.activeElement), 'Tab from the top reaches the skip link first');
+        const sb = await skip.boundingBox();
+        assert.ok(sb && sb.x >= 0 && sb.x + sb.width <= PHONE.width, `the focused skip link is in view: ${JSON.stringify(sb)}`);
+        await page.keyboard.press('Enter');
+        assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'the skip link focuses main');
+        await page.keyboard.press('Tab');
+        assert.ok(await page.evaluate(() => document.getElementById('main').contains(document.activeElement)), 'the next Tab stays in the main content');
+
+        // Every link is in view (not clipped after "Mappings"); following it marks it current
+        // and shows its heading below the sticky top bar.
+        const nav = page.getByTestId('nav');
+        for (const [id, heading] of SECTIONS) {
+          const link = nav.getByRole('link', { name: heading, exact: true });
+          const visible = await link.evaluate((a) => {
+            const r = a.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return { x: Math.round(r.x), right: Math.round(r.right), y: Math.round(r.y), bottom: Math.round(r.bottom), hit: a.contains(hit) };
+          });
+          assert.ok(visible.hit && visible.x >= 0 && visible.right <= PHONE.width && visible.y >= 0 && visible.bottom <= PHONE.height,
+            `nav link "${heading}" is not fully in view at 360 px: ${JSON.stringify(visible)}`);
+          await link.click();
+          await page.waitForFunction((h) => document.querySelector(`[data-testid="nav"] a[href="#${h}"]`)?.getAttribute('aria-current') === 'location'
+            && document.querySelectorAll('[data-testid="nav"] a[aria-current]').length === 1, id, { timeout: 3000 })
+            .catch(async () => { throw new Error(`after following "${heading}", aria-current is on ${await nav.locator('a[aria-current]').allInnerTexts()}`); });
+          const style = await link.evaluate((a) => { const c = getComputedStyle(a); return `${c.fontWeight} ${c.borderBottomColor} ${c.backgroundColor}`; });
+          const other = await nav.getByRole('link', { name: id === 'dashboard' ? 'Runs' : 'Dashboard', exact: true })
+            .evaluate((a) => { const c = getComputedStyle(a); return `${c.fontWeight} ${c.borderBottomColor} ${c.backgroundColor}`; });
+          assert.notEqual(style, other, `the current link "${heading}" looks like the others`);
+          const bar = await page.locator('header.topbar').boundingBox();
+          const h2 = await page.getByRole('heading', { level: 2, name: heading, exact: true }).boundingBox();
+          assert.ok(h2 && bar && h2.y >= bar.y + bar.height - 1, `heading "${heading}" is under the top bar: ${JSON.stringify({ h2, bar })}`);
+        }
+
+        // No word in the Runs table or the audit table is broken across lines.
+        const broken = (sel) => page.evaluate((sel) => {
+          const out = [];
+          for (const cell of document.querySelectorAll(sel)) {
+            const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+            for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+              for (const m of n.textContent.matchAll(/[^\s.·]+/g)) {
+                const r = document.createRange();
+                r.setStart(n, m.index);
+                r.setEnd(n, m.index + m[0].length);
+                const lines = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+                if (lines.size > 1) out.push(m[0]);
+              }
+            }
+          }
+          return out;
+        }, sel);
+        await gotoSection(page, 'runs', 'Runs');
+        const runRows = await page.getByTestId('run-row').count();
+        await gotoSection(page, 'audit', 'Audit log');
+        const auditRows = await page.getByTestId('audit-row').count();
+        log(`360 px: ${runRows} run rows, ${auditRows} audit rows checked for words broken across lines`);
+        assert.ok(auditRows > 0, 'audit rows to check');
+        assert.deepEqual(await broken('[data-testid="runs-table"] th, [data-testid="runs-table"] td'), [], 'words broken in the Runs table at 360 px');
+        assert.deepEqual(await broken('[data-testid="audit-table"] th, [data-testid="audit-table"] td'), [], 'words broken in the audit table at 360 px');
+        await page.screenshot({ path: join(ARTIFACTS, 'audit-table-phone.png') });
+      } finally {
+        await page.setViewportSize(DESKTOP);
+      }
     });
 
     // ---- 8. screenshots of each section, desktop and phone ---------------------------

@@ -171,7 +171,9 @@ function isSectionId(s: string): s is SectionId {
 /**
  * The section the reader is in: the one named by the address (#connectors)
  * when a link was followed, then, while scrolling, the last section whose top
- * has passed under the top bar.
+ * has reached the top bar. The top bar's height is kept in --topbar-h, which
+ * the sections' scroll-margin-top uses, so that a followed link puts its
+ * section just under the bar (never under it).
  */
 export function useCurrentSection(topbar: RefObject<HTMLElement | null>): SectionId {
   const fromHash = () => {
@@ -180,20 +182,27 @@ export function useCurrentSection(topbar: RefObject<HTMLElement | null>): Sectio
   };
   const [current, setCurrent] = useState<SectionId>(fromHash);
   useEffect(() => {
+    const bar = topbar.current;
+    const root = document.documentElement;
+    const measure = () => root.style.setProperty("--topbar-h", `${bar?.getBoundingClientRect().height ?? 0}px`);
+    measure();
+    const ro = typeof ResizeObserver === "undefined" || !bar ? null : new ResizeObserver(measure);
+    if (bar) ro?.observe(bar);
+
     const onHash = () => setCurrent(fromHash());
     let frame = 0;
     const onScroll = () => {
       cancelAnimationFrame(frame);
       frame = requestAnimationFrame(() => {
-        const line = (topbar.current?.getBoundingClientRect().bottom ?? 0) + 16;
+        const line = (bar?.getBoundingClientRect().bottom ?? 0) + 24;
         const els = sectionIds.map((id) => document.getElementById(id)).filter((el) => el !== null);
         if (els.length === 0) return;
-        const atBottom = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2;
+        const atBottom = window.innerHeight + window.scrollY >= root.scrollHeight - 2;
         const hash = fromHash();
         const hashEl = document.getElementById(hash);
         // At the end of the page the last sections cannot reach the top: keep
         // the one the address names while it is in view.
-        if (atBottom && hashEl && hashEl.getBoundingClientRect().top < window.innerHeight) {
+        if (atBottom && location.hash && hashEl && hashEl.getBoundingClientRect().top < window.innerHeight) {
           setCurrent(hash);
           return;
         }
@@ -205,6 +214,7 @@ export function useCurrentSection(topbar: RefObject<HTMLElement | null>): Sectio
     window.addEventListener("hashchange", onHash);
     window.addEventListener("scroll", onScroll, { passive: true });
     return () => {
+      ro?.disconnect();
       cancelAnimationFrame(frame);
       window.removeEventListener("hashchange", onHash);
       window.removeEventListener("scroll", onScroll);
