@@ -78,7 +78,7 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
     if (!r || !terminal(r) || announced.current === r.id) return;
     announced.current = r.id;
     const detail = r.error_detail ? ` ${r.error_detail.message}` : "";
-    toast.push(r.status === "failed" ? "error" : "success", `Run ${r.status} for “${plain(p.name)}”: ${countsSummary(r)}.${detail}`);
+    toast.push(r.status === "failed" ? "error" : r.status === "partial" ? "info" : "success", `Run ${r.status} for “${plain(p.name)}”: ${countsSummary(r)}.${detail}`);
     for (const k of [keys.runs, keys.conflicts, keys.audit, keys.summary]) void qc.invalidateQueries({ queryKey: k });
   }, [watched.data, p.name, qc, toast]);
 
