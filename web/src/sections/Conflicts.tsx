@@ -40,7 +40,18 @@ const kindLabels: Record<Conflict["kind"], string> = {
   time_mismatch: "Time stored differently in Kimai",
 };
 
-function SheetView({ s, label }: { s?: Timesheet; label: string }) {
+/** A name with its id as secondary text, or the id alone when the name is unknown. */
+function Named({ name, id, what }: { name?: string; id?: number | null; what: string }) {
+  if (!name) return <>{id ? `${what} #${id}` : "—"}</>;
+  return (
+    <>
+      <Plain text={name} />
+      {id ? <span className="muted small"> #{id}</span> : null}
+    </>
+  );
+}
+
+function SheetView({ s, label, names }: { s?: Timesheet; label: string; names?: Conflict["names"] }) {
   if (!s) return <p className="muted">{label}</p>;
   return (
     <dl className="kv">
@@ -56,9 +67,17 @@ function SheetView({ s, label }: { s?: Timesheet; label: string }) {
       <dd>{fmtTime(s.end)}</dd>
       <dt>Duration</dt>
       <dd>{fmtHours(s.duration)}</dd>
+      {names?.customer && (
+        <>
+          <dt>Customer</dt>
+          <dd>
+            <Plain text={names.customer} />
+          </dd>
+        </>
+      )}
       <dt>Project / activity</dt>
       <dd>
-        #{s.project} / #{s.activity}
+        <Named name={names?.project} id={s.project} what="project" /> / <Named name={names?.activity} id={s.activity} what="activity" />
       </dd>
       {s.user !== undefined && (
         <>
@@ -108,7 +127,7 @@ export function ConflictCard({ c }: { c: Conflict }) {
               </dd>
               <dt>Type / agent</dt>
               <dd>
-                {z.type_id ?? "—"} / {z.agent_id ?? "—"}
+                <Named name={c.names?.type} id={z.type_id} what="type" /> / <Named name={c.names?.agent} id={z.agent_id} what="agent" />
               </dd>
               <dt>Booked</dt>
               <dd>{fmtTime(z.created_at)}</dd>
@@ -125,13 +144,13 @@ export function ConflictCard({ c }: { c: Conflict }) {
           {c.desired && (
             <>
               <h6>Timebridge would write</h6>
-              <SheetView s={c.desired} label="Nothing to write." />
+              <SheetView s={c.desired} label="Nothing to write." names={c.names} />
             </>
           )}
         </div>
         <div className="side" aria-label="Kimai side">
           <h5>Kimai</h5>
-          <SheetView s={c.kimai} label="No Kimai timesheet for this entry." />
+          <SheetView s={c.kimai} label="No Kimai timesheet for this entry." names={c.desired ? undefined : c.names} />
           {c.duplicates && c.duplicates.length > 0 && <p className="small">Duplicates: {c.duplicates.map((d) => `#${d}`).join(", ")}</p>}
         </div>
       </div>

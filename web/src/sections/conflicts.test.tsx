@@ -33,6 +33,22 @@ describe("conflict view", () => {
     expect(card).toHaveTextContent("Printer on fire");
   });
 
+  it("names the agent, the type and the Kimai records, with their ids as secondary text", () => {
+    mockFetch({});
+    renderWithProviders(
+      <ConflictCard c={conflict(13, { names: { agent: "Chris Miller", type: "Remote support", customer: "Acme", project: "Acme support", activity: "Support" } })} />,
+    );
+    const z = within(screen.getByTestId("conflict-card")).getByLabelText("Zammad side");
+    expect(z).toHaveTextContent("Remote support #3 / Chris Miller #2");
+    expect(z).toHaveTextContent("Acme");
+    expect(z).toHaveTextContent("Acme support #4 / Support #5");
+    // Without names (an older conflict): ids, said as such.
+    renderWithProviders(<ConflictCard c={conflict(14)} />);
+    const old = within(screen.getAllByTestId("conflict-card")[1]).getByLabelText("Zammad side");
+    expect(old).toHaveTextContent("type #3 / agent #2");
+    expect(old).toHaveTextContent("project #4 / activity #5");
+  });
+
   it("offers only the actions the conflict allows and resolves through the API", async () => {
     signIn();
     const { calls } = mockFetch({ "POST /api/conflicts/{id}/resolve": (c) => ({ body: { ...conflict(12), status: "resolved", actions: [], resolution: (c.body as { action: string }).action } }) });
