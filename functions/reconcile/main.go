@@ -21,7 +21,7 @@ import (
 )
 
 func main() {
-	cfg, err := config.Load(nil, config.NeedSecrets, config.NeedEngine)
+	cfg, err := config.Load(nil, config.NeedSecrets, config.NeedEngine, config.NeedMetrics)
 	log := cfg.Logger("reconcile")
 	if err != nil {
 		fatal(log, "configuration", err)
@@ -34,12 +34,13 @@ func main() {
 	secrets := vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, vault.DefaultTTL)
 	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
 	h := reconcile.New(reconcile.Deps{
-		Engine:    eng,
-		SQS:       awsconfig.SQS(awsCfg),
-		QueueURL:  cfg.QueueURL,
-		Logger:    log,
-		Metrics:   os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
-		Conflicts: st,
+		Engine:           eng,
+		SQS:              awsconfig.SQS(awsCfg),
+		QueueURL:         cfg.QueueURL,
+		Logger:           log,
+		Metrics:          os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
+		MetricsNamespace: cfg.MetricsNamespace,
+		Conflicts:        st,
 	})
 	lambda.Start(h.Handle)
 }

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	cfg, err := config.Load(nil)
+	cfg, err := config.Load(nil, config.NeedMetrics)
 	log := cfg.Logger("scheduler")
 	if err != nil {
 		fatal(log, "configuration", err)
@@ -28,10 +28,11 @@ func main() {
 		fatal(log, "AWS configuration", err)
 	}
 	s := schedule.New(schedule.Deps{
-		Store:   store.New(awsconfig.DynamoDB(awsCfg), cfg.Table),
-		Queue:   queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
-		Logger:  log,
-		Metrics: os.Stdout, // EMF: the staleness of every enabled profile
+		Store:            store.New(awsconfig.DynamoDB(awsCfg), cfg.Table),
+		Queue:            queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
+		Logger:           log,
+		Metrics:          os.Stdout, // EMF: the staleness of every enabled profile
+		MetricsNamespace: cfg.MetricsNamespace,
 	})
 	lambda.Start(s.Handle)
 }

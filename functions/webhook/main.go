@@ -27,7 +27,7 @@ import (
 const secretTTL = time.Minute
 
 func main() {
-	cfg, err := config.Load(nil, config.NeedSecrets)
+	cfg, err := config.Load(nil, config.NeedSecrets, config.NeedMetrics)
 	log := cfg.Logger("webhook")
 	if err != nil {
 		fatal(log, "configuration", err)
@@ -37,11 +37,12 @@ func main() {
 		fatal(log, "AWS configuration", err)
 	}
 	h := webhook.New(webhook.Deps{
-		Store:   store.New(awsconfig.DynamoDB(awsCfg), cfg.Table),
-		Secrets: vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, secretTTL),
-		Queue:   queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
-		Logger:  log,
-		Metrics: os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
+		Store:            store.New(awsconfig.DynamoDB(awsCfg), cfg.Table),
+		Secrets:          vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, secretTTL),
+		Queue:            queue.NewSender(awsconfig.SQS(awsCfg), cfg.QueueURL),
+		Logger:           log,
+		Metrics:          os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
+		MetricsNamespace: cfg.MetricsNamespace,
 	})
 	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

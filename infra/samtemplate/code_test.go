@@ -21,6 +21,7 @@ import (
 // configNeeds are the config.Need flags by name, as a main spells them.
 var configNeeds = map[string]config.Need{
 	"NeedAdmin": config.NeedAdmin, "NeedSecrets": config.NeedSecrets, "NeedEngine": config.NeedEngine,
+	"NeedMetrics": config.NeedMetrics,
 }
 
 type wiring struct {

@@ -3,6 +3,7 @@ package samtemplate_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/timebridge/timebridge/infra/samtemplate"
@@ -53,8 +54,10 @@ func testEnvironment(t *testing.T, tmpl *samtemplate.Template, f samtemplate.Fun
 			t.Errorf("%s = %q, want %q", name, got, v)
 		}
 	}
-	// config.Load accepts the template's values (LOG_LEVEL among them).
-	if _, err := config.Load(func(k string) string { return f.Env[k] }, need...); err != nil {
+	// config.Load accepts the template's values (LOG_LEVEL among them), with
+	// the stack name resolved as CloudFormation does.
+	env := func(k string) string { return strings.ReplaceAll(f.Env[k], "${AWS::StackName}", "timebridge-prod") }
+	if _, err := config.Load(env, need...); err != nil {
 		t.Errorf("config.Load with the template's environment: %v", err)
 	} else if p, ok := tmpl.CF.Parameters["LogLevel"]; ok {
 		for _, v := range p.AllowedValues {
@@ -62,7 +65,7 @@ func testEnvironment(t *testing.T, tmpl *samtemplate.Template, f samtemplate.Fun
 				if k == "LOG_LEVEL" {
 					return fmt.Sprint(v)
 				}
-				return f.Env[k]
+				return env(k)
 			}, need...); err != nil {
 				t.Errorf("parameter LogLevel allows %v, config.Load refuses it: %v", v, err)
 			}

@@ -13,16 +13,44 @@ import (
 	"github.com/timebridge/timebridge/shared/metrics"
 )
 
+// stackNamespace is the namespace the template gives the functions' metrics
+// (TIMEBRIDGE_METRICS_NAMESPACE), one per stack.
+const stackNamespace = metrics.Namespace + "/${AWS::StackName}"
+
+// TestMetricsNamespace: the functions that write metrics are told the
+// stack's namespace, the one the alarms and the dashboard read.
+func TestMetricsNamespace(t *testing.T) {
+	fns, err := loadTemplate(t, nil).Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writers := map[string]bool{"WebhookFunction": true, "SchedulerFunction": true, "ReconcileFunction": true}
+	for _, f := range fns {
+		ns, set := f.Env["TIMEBRIDGE_METRICS_NAMESPACE"]
+		if set != writers[f.LogicalID] || (set && ns != stackNamespace) {
+			t.Errorf("%s: TIMEBRIDGE_METRICS_NAMESPACE %q (set: %v), want %q on the webhook, scheduler and reconcile functions",
+				f.LogicalID, ns, set, stackNamespace)
+		}
+		delete(writers, f.LogicalID)
+	}
+	if len(writers) != 0 {
+		t.Errorf("functions missing from the template: %v", writers)
+	}
+}
+
 // TestDashboardAndAlarmsNameEmittedMetrics: every Timebridge metric the
 // alarms and the dashboard read is one the functions write (shared/metrics),
-// with dimensions the code sets, so neither can silently watch nothing.
+// under the namespace the template gives them and with dimensions the code
+// sets, so neither can silently watch nothing.
 func TestDashboardAndAlarmsNameEmittedMetrics(t *testing.T) {
 	tmpl := loadTemplate(t, nil)
 	alarms := 0
 	for _, id := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
 		p := tmpl.Properties(id)
-		if p["Namespace"] != metrics.Namespace {
+		if ns, _ := p["Namespace"].(string); strings.HasPrefix(ns, "AWS/") {
 			continue
+		} else if ns != stackNamespace {
+			t.Errorf("alarm %s watches namespace %q, the functions write %q", id, ns, stackNamespace)
 		}
 		alarms++
 		name, _ := p["MetricName"].(string)
@@ -57,8 +85,10 @@ func TestDashboardAndAlarmsNameEmittedMetrics(t *testing.T) {
 	seen := map[string]bool{}
 	for _, w := range dash.Widgets {
 		for _, m := range w.Properties.Metrics {
-			if len(m) < 2 || m[0] != metrics.Namespace {
+			if ns, _ := m[0].(string); len(m) < 2 || strings.HasPrefix(ns, "AWS/") {
 				continue
+			} else if ns != stackNamespace {
+				t.Errorf("the dashboard shows namespace %q, the functions write %q", ns, stackNamespace)
 			}
 			name, _ := m[1].(string)
 			seen[name] = true
@@ -119,7 +149,7 @@ func TestAlarmsAreActionableAndInTheRunbook(t *testing.T) {
 		if d, _ := p["AlarmDescription"].(string); len(d) < 20 {
 			t.Errorf("alarm %s has no description worth the name: %q", id, d)
 		}
-		if p["Namespace"] == metrics.Namespace {
+		if p["Namespace"] == stackNamespace {
 			if d, _ := p["AlarmDescription"].(string); !strings.Contains(d, "docs/runbook.md#"+strings.ToLower(id)) {
 				t.Errorf("alarm %s's description does not point to its runbook section (docs/runbook.md#%s)", id, strings.ToLower(id))
 			}

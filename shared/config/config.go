@@ -13,6 +13,7 @@
 //	TIMEBRIDGE_ADMIN_SECRET   secret holding the admin user and JWT key (NeedAdmin)
 //	TIMEBRIDGE_PUBLIC_URL     public base URL, for webhook URLs shown to users (NeedAdmin)
 //	TIMEBRIDGE_ORIGIN_SECRET  secret CloudFront sends with every request, required outside local mode (NeedAdmin)
+//	TIMEBRIDGE_METRICS_NAMESPACE  CloudWatch namespace of the EMF metrics, default Timebridge (NeedMetrics)
 //
 // A function reads only what it declares it needs, so that the template
 // gives each function only the variables it uses.
@@ -45,6 +46,9 @@ type Config struct {
 	// before Timebridge concludes it never reached Kimai (engine.Options).
 	// Zero: the engine's default.
 	PendingGrace time.Duration
+	// MetricsNamespace is the CloudWatch namespace of the function's EMF
+	// metrics; empty: shared/metrics' default.
+	MetricsNamespace string
 }
 
 // Need names the variables a function requires beyond the common ones.
@@ -60,6 +64,9 @@ const (
 	// NeedEngine reads TIMEBRIDGE_LOCAL_MODE and TIMEBRIDGE_PENDING_GRACE:
 	// the function runs the engine against Zammad and Kimai.
 	NeedEngine
+	// NeedMetrics reads TIMEBRIDGE_METRICS_NAMESPACE: the function writes
+	// CloudWatch metrics (shared/metrics).
+	NeedMetrics
 )
 
 // Load reads the configuration; getenv is os.Getenv when nil.
@@ -109,6 +116,9 @@ func Load(getenv func(string) string, needs ...Need) (Config, error) {
 	if need&NeedEngine != 0 {
 		c.PendingGrace = pendingGrace(getenv("TIMEBRIDGE_PENDING_GRACE"), &invalid)
 	}
+	if need&NeedMetrics != 0 {
+		c.MetricsNamespace = metricsNamespace(getenv("TIMEBRIDGE_METRICS_NAMESPACE"), &invalid)
+	}
 
 	switch v := strings.ToLower(getenv("LOG_LEVEL")); v {
 	case "", "info":
@@ -154,6 +164,26 @@ func pendingGrace(v string, invalid *[]string) time.Duration {
 		return d
 	}
 	return 0
+}
+
+// metricsNamespace checks TIMEBRIDGE_METRICS_NAMESPACE against
+// CloudWatch's rules for a namespace (up to 255 of A-Z a-z 0-9 . - _ / # :
+// and space, not starting with "AWS/"); CloudWatch would drop every metric
+// written under an invalid one without telling the function.
+func metricsNamespace(v string, invalid *[]string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	ok := len(v) <= 255 && !strings.HasPrefix(v, "AWS/")
+	for _, r := range v {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_/#: ", r))
+	}
+	if !ok {
+		*invalid = append(*invalid, "TIMEBRIDGE_METRICS_NAMESPACE="+v+" (up to 255 of A-Z a-z 0-9 . - _ / # : and space, not starting with AWS/)")
+		return ""
+	}
+	return v
 }
 
 // Logger returns the JSON logger every function uses: stable keys, the

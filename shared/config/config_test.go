@@ -62,9 +62,10 @@ func TestLoadReadsWhatIsNeeded(t *testing.T) {
 		needs []Need
 		extra []string
 	}{
-		{"scheduler", nil, nil},
-		{"webhook", []Need{NeedSecrets}, []string{"TIMEBRIDGE_SECRET_PREFIX"}},
-		{"reconcile", []Need{NeedSecrets, NeedEngine}, []string{"TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_LOCAL_MODE", "TIMEBRIDGE_PENDING_GRACE"}},
+		{"scheduler", []Need{NeedMetrics}, []string{"TIMEBRIDGE_METRICS_NAMESPACE"}},
+		{"webhook", []Need{NeedSecrets, NeedMetrics}, []string{"TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_METRICS_NAMESPACE"}},
+		{"reconcile", []Need{NeedSecrets, NeedEngine, NeedMetrics}, []string{"TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_LOCAL_MODE",
+			"TIMEBRIDGE_PENDING_GRACE", "TIMEBRIDGE_METRICS_NAMESPACE"}},
 		{"api", []Need{NeedAdmin, NeedSecrets, NeedEngine}, []string{"TIMEBRIDGE_SECRET_PREFIX", "TIMEBRIDGE_LOCAL_MODE",
 			"TIMEBRIDGE_PENDING_GRACE", "TIMEBRIDGE_ADMIN_SECRET", "TIMEBRIDGE_PUBLIC_URL", "TIMEBRIDGE_ORIGIN_SECRET"}},
 	}
@@ -86,5 +87,35 @@ func TestLoadReadsWhatIsNeeded(t *testing.T) {
 	_, err := Load(env(map[string]string{"TIMEBRIDGE_TABLE": "t", "TIMEBRIDGE_QUEUE_URL": "q", "TIMEBRIDGE_PENDING_GRACE": "soon"}))
 	if err != nil {
 		t.Errorf("scheduler configuration refused: %v", err)
+	}
+}
+
+// TestMetricsNamespace: optional (empty: the metrics package's default);
+// what CloudWatch would refuse is refused at start-up instead of every
+// metric being dropped silently.
+func TestMetricsNamespace(t *testing.T) {
+	base := map[string]string{"TIMEBRIDGE_TABLE": "t", "TIMEBRIDGE_QUEUE_URL": "q"}
+	for _, tt := range []struct {
+		value, want string
+		ok          bool
+	}{
+		{"", "", true},
+		{"Timebridge", "Timebridge", true},
+		{" Timebridge/timebridge-prod ", "Timebridge/timebridge-prod", true},
+		{"Team.A_b-c/#1:x", "Team.A_b-c/#1:x", true},
+		{"AWS/Lambda", "", false},
+		{"Time bridge", "Time bridge", true},
+		{"Timebridge/${AWS::StackName}", "", false},
+		{"Timebridge/ü", "", false},
+		{strings.Repeat("x", 256), "", false},
+	} {
+		base["TIMEBRIDGE_METRICS_NAMESPACE"] = tt.value
+		c, err := Load(env(base), NeedMetrics)
+		if (err == nil) != tt.ok || c.MetricsNamespace != tt.want {
+			t.Errorf("%q: namespace %q, error %v", tt.value, c.MetricsNamespace, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "TIMEBRIDGE_METRICS_NAMESPACE") {
+			t.Errorf("%q: error %v does not name the variable", tt.value, err)
+		}
 	}
 }

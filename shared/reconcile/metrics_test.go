@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -18,12 +21,28 @@ import (
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
-// openConflicts is a store with n open conflicts per profile.
-type openConflicts map[string]int
-
-func (o openConflicts) ListConflicts(_ context.Context, pid string, _ tb.ConflictStatus) ([]tb.Conflict, error) {
-	return make([]tb.Conflict, o[pid]), nil
+// openConflicts is a store with open[pid] open conflicts per profile; it
+// keeps the counts recorded for the scheduler (runs of different profiles
+// record concurrently).
+type openConflicts struct {
+	open     map[string]int
+	mu       sync.Mutex
+	recorded map[string]int
 }
+
+func (o *openConflicts) ListConflicts(_ context.Context, pid string, _ tb.ConflictStatus) ([]tb.Conflict, error) {
+	return make([]tb.Conflict, o.open[pid]), nil
+}
+
+func (o *openConflicts) RecordOpenConflicts(_ context.Context, pid string, n int, _ time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.recorded[pid] = n
+	return nil
+}
+
+// leakedToken stands for a secret that reached an error message.
+const leakedToken = "kimai-tok-3f9a1c7e5b2d"
 
 // countingEngine answers runs with fixed results, and makes one Kimai
 // request through the run's context the way the instrumented client does.
@@ -39,7 +58,9 @@ func (countingEngine) Run(ctx context.Context, req engine.Request) (tb.Run, erro
 		return tb.Run{ID: req.RunID, ProfileID: req.ProfileID, Status: tb.RunPartial, DurationMS: 1500,
 			Counts: tb.Counts{Seen: 10, Created: 4, Updated: 2, Deleted: 1, Conflicts: 1, Errors: 2, ErrorsByClass: map[string]int{"permission": 2}}}, nil
 	case "01JQ7Z3M2Y8K4T6V9B1C5D7F0B": // the Kimai token expired
-		err := apperr.New(apperr.Auth, "kimai", "The Kimai token was refused; paste a new one into the connector.")
+		// The message carries a token, as a careless upstream error could:
+		// metric lines carry the class, never a message.
+		err := apperr.New(apperr.Auth, "kimai", "The Kimai token "+leakedToken+" was refused; paste a new one into the connector.")
 		return tb.Run{ID: req.RunID, ProfileID: req.ProfileID, Status: tb.RunFailed, DurationMS: 80}, err
 	default: // a preview
 		return tb.Run{ID: req.RunID, ProfileID: req.ProfileID, DryRun: true, Status: tb.RunSucceeded, Counts: tb.Counts{Created: 99}}, nil
@@ -51,7 +72,8 @@ func (countingEngine) Run(ctx context.Context, req engine.Request) (tb.Run, erro
 // failure counts as such; previews write nothing; no token in any line.
 func TestRunMetrics(t *testing.T) {
 	var out bytes.Buffer
-	h := reconcile.New(reconcile.Deps{Engine: countingEngine{}, Metrics: &out, Conflicts: openConflicts{"01JQ7Z3M2Y8K4T6V9B1C5D7F0A": 3}})
+	oc := &openConflicts{open: map[string]int{"01JQ7Z3M2Y8K4T6V9B1C5D7F0A": 3}, recorded: map[string]int{}}
+	h := reconcile.New(reconcile.Deps{Engine: countingEngine{}, Metrics: &out, MetricsNamespace: "Timebridge/test", Conflicts: oc})
 	msg := func(id, pid string, dry bool) events.SQSMessage {
 		return record(id, queue.Message{RunID: "01JQ7Z3M2Y8K4T6V9B1C5D7F" + id, ProfileID: pid, Mode: tb.ModeIncremental, DryRun: dry})
 	}
@@ -68,14 +90,22 @@ func TestRunMetrics(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("not JSON: %s", line)
 		}
-		if strings.Contains(line, "token") {
-			t.Errorf("a metric line mentions a token: %s", line)
+		if strings.Contains(line, leakedToken) || strings.Contains(line, "refused") {
+			t.Errorf("a metric line carries an error message: %s", line)
+		}
+		if ns := m["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)["Namespace"]; ns != "Timebridge/test" {
+			t.Errorf("namespace %v", ns)
 		}
 		if pid, ok := m[metrics.DimProfile].(string); ok {
-			byProfile[pid] = m
+			if byProfile[pid] == nil {
+				byProfile[pid] = map[string]any{}
+			}
+			for k, v := range m { // the counters' and the distributions' documents
+				byProfile[pid][k] = v
+			}
 		}
-		if c, ok := m[metrics.DimClass].(string); ok {
-			byClass[c] += m[metrics.ItemsFailedBy].(float64)
+		if n, ok := m[metrics.ItemsFailedBy].(float64); ok {
+			byClass[m[metrics.DimClass].(string)] += n
 		}
 	}
 	ok := byProfile["01JQ7Z3M2Y8K4T6V9B1C5D7F0A"]
@@ -89,11 +119,19 @@ func TestRunMetrics(t *testing.T) {
 	if _, failed := ok[metrics.RunsFailed]; failed {
 		t.Error("a partial run counted as failed")
 	}
+	if lat, _ := ok[metrics.KimaiLatency].(map[string]any); lat["Count"] != float64(1) || lat["Max"] != float64(12) {
+		t.Errorf("Kimai latency %v, want the one 12 ms request", ok[metrics.KimaiLatency])
+	}
+	// Counted after every real run (the failed one too), for the scheduler
+	// to publish every tick; not after the preview.
+	if want := map[string]int{"01JQ7Z3M2Y8K4T6V9B1C5D7F0A": 3, "01JQ7Z3M2Y8K4T6V9B1C5D7F0B": 0}; !maps.Equal(oc.recorded, want) {
+		t.Errorf("open conflicts recorded %v, want %v", oc.recorded, want)
+	}
 	if byClass["permission"] != 2 {
 		t.Errorf("items failed by class %v", byClass)
 	}
 	auth := byProfile["01JQ7Z3M2Y8K4T6V9B1C5D7F0B"]
-	if auth[metrics.RunsFailed] != float64(1) || auth[metrics.RunsFailedAuth] != float64(1) {
+	if auth[metrics.RunsFailed] != float64(1) || auth[metrics.RunsFailedAuth] != float64(1) || auth[metrics.PropErrorClass] != string(apperr.Auth) {
 		t.Errorf("auth failure: %v", auth)
 	}
 	if _, ok := byProfile["01JQ7Z3M2Y8K4T6V9B1C5D7F0C"]; ok {

@@ -43,13 +43,11 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -111,21 +109,26 @@ type Deps struct {
 	// Metrics receives each finished run's CloudWatch metrics as EMF lines
 	// (standard output in Lambda; nil: none). See shared/metrics.
 	Metrics io.Writer
+	// MetricsNamespace is the metrics' CloudWatch namespace (empty:
+	// metrics.Namespace).
+	MetricsNamespace string
 	// Conflicts, when set, counts the profile's open conflicts after each
-	// run for the OpenConflicts gauge.
+	// run for the OpenConflicts gauge, and records the count for the
+	// scheduler to publish every tick.
 	Conflicts Conflicts
 }
 
-// Conflicts lists a profile's conflicts (the store).
+// Conflicts lists a profile's conflicts and records how many are open (the
+// store).
 type Conflicts interface {
 	ListConflicts(ctx context.Context, profileID string, status tb.ConflictStatus) ([]tb.Conflict, error)
+	RecordOpenConflicts(ctx context.Context, profileID string, n int, at time.Time) error
 }
 
 // Handler consumes SQS batches.
 type Handler struct {
-	d Deps
-	// metricsMu keeps the metric lines of concurrent runs whole.
-	metricsMu sync.Mutex
+	d       Deps
+	metrics *metrics.Sink // safe for concurrent runs: their lines stay whole
 }
 
 var _ Engine = (*engine.Engine)(nil)
@@ -147,7 +150,7 @@ func New(d Deps) *Handler {
 	if d.Concurrency <= 0 {
 		d.Concurrency = DefaultConcurrency
 	}
-	return &Handler{d: d}
+	return &Handler{d: d, metrics: metrics.NewSink(d.Metrics, d.MetricsNamespace)}
 }
 
 // outcome is what to do with one message.
@@ -352,24 +355,36 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 // recordRun writes a finished run's metrics (upstream requests were
 // recorded into doc while it ran); previews are not syncs and count nothing.
 func (h *Handler) recordRun(ctx context.Context, log *slog.Logger, doc *metrics.Doc, run tb.Run, err error) {
-	if h.d.Metrics == nil || run.DryRun || run.ID == "" {
+	if h.metrics == nil || run.DryRun || run.ID == "" {
 		return
 	}
 	c := run.Counts
-	doc.Property("RunId", run.ID)
+	doc.Property(metrics.PropRun, run.ID)
 	doc.Add(metrics.RunsFinished, metrics.Count, 1)
 	if run.Status == tb.RunFailed || (err != nil && run.Status == "") {
 		doc.Add(metrics.RunsFailed, metrics.Count, 1)
-		if k := apperr.KindOf(err); k == apperr.Auth || k == apperr.Permission {
+		k := apperr.KindOf(err)
+		// The class is a property, not a dimension: the logs say which
+		// class failed a run without a series per class.
+		doc.Property(metrics.PropErrorClass, string(k))
+		if k == apperr.Auth || k == apperr.Permission {
 			doc.Add(metrics.RunsFailedAuth, metrics.Count, 1)
 		}
 	}
 	doc.Add(metrics.RunDuration, metrics.Milliseconds, float64(run.DurationMS))
 	if h.d.Conflicts != nil {
 		// A gauge: what is open now, whatever this run opened or closed.
-		if open, cerr := h.d.Conflicts.ListConflicts(context.WithoutCancel(ctx), run.ProfileID, tb.ConflictOpen); cerr == nil {
+		// One query after a run (the engine reads the same at its start);
+		// the scheduler publishes the recorded count every tick, so the
+		// alarm's series has a value even between a daily profile's runs.
+		cctx := context.WithoutCancel(ctx)
+		at := time.Now()
+		open, cerr := h.d.Conflicts.ListConflicts(cctx, run.ProfileID, tb.ConflictOpen)
+		if cerr == nil {
 			doc.Add(metrics.OpenConflicts, metrics.Count, float64(len(open)))
-		} else {
+			cerr = h.d.Conflicts.RecordOpenConflicts(cctx, run.ProfileID, len(open), at)
+		}
+		if cerr != nil {
 			log.Warn("open conflicts not counted", slog.String("err", cerr.Error()))
 		}
 	}
@@ -377,19 +392,14 @@ func (h *Handler) recordRun(ctx context.Context, log *slog.Logger, doc *metrics.
 		metrics.EntriesDeleted: c.Deleted, metrics.ConflictsOpened: c.Conflicts, metrics.ItemsFailed: c.Errors} {
 		doc.Add(name, metrics.Count, float64(v))
 	}
-	now := time.Now()
-	var buf bytes.Buffer
-	werr := doc.WriteTo(&buf, now)
+	docs := []*metrics.Doc{doc}
 	for class, n := range c.ErrorsByClass {
 		by := metrics.New(metrics.DimClass, class)
 		by.Add(metrics.ItemsFailedBy, metrics.Count, float64(n))
-		werr = errors.Join(werr, by.WriteTo(&buf, now))
+		docs = append(docs, by)
 	}
-	h.metricsMu.Lock()
-	_, outErr := h.d.Metrics.Write(buf.Bytes())
-	h.metricsMu.Unlock()
-	if werr = errors.Join(werr, outErr); werr != nil {
-		log.Warn("run metrics not written", slog.String("err", werr.Error()))
+	if err := h.metrics.Write(time.Now(), docs...); err != nil {
+		log.Warn("run metrics not written", slog.String("err", err.Error()))
 	}
 }
 

@@ -23,12 +23,15 @@
 //
 // Every tick also publishes how stale each enabled profile is
 // (metrics.StalenessRatio: the time since its latest successful run, or
-// since it was last changed if that is later, over its interval), from the
-// profiles' health items; the staleness alarm fires above 2.
+// since it was last changed if that is later, over its interval) and how
+// many conflicts it has open (metrics.OpenConflicts, as counted after its
+// latest run), from the profiles' health items; the staleness alarm fires
+// above 2, the conflicts alarm above its threshold. Publishing both every
+// tick, for every enabled profile, gives the alarms' series across
+// profiles a value every 5 minutes, however long the profiles' intervals.
 package schedule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +60,7 @@ const (
 type Store interface {
 	ListProfiles(ctx context.Context) ([]tb.Profile, error)
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	LastSuccesses(ctx context.Context, profileIDs []string) (map[string]time.Time, error)
+	Health(ctx context.Context, profileIDs []string) (map[string]store.Health, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
 	queue.Runs
 }
@@ -81,11 +84,15 @@ type Deps struct {
 	// Metrics receives each tick's staleness metrics as EMF lines
 	// (standard output in Lambda; nil: none).
 	Metrics io.Writer
+	// MetricsNamespace is the metrics' CloudWatch namespace (empty:
+	// metrics.Namespace).
+	MetricsNamespace string
 }
 
 // Scheduler queues due runs.
 type Scheduler struct {
-	d Deps
+	d       Deps
+	metrics *metrics.Sink
 }
 
 // New returns a Scheduler.
@@ -105,7 +112,7 @@ func New(d Deps) *Scheduler {
 	if d.FullEvery <= 0 {
 		d.FullEvery = DefaultFullEvery
 	}
-	return &Scheduler{d: d}
+	return &Scheduler{d: d, metrics: metrics.NewSink(d.Metrics, d.MetricsNamespace)}
 }
 
 // IncrementalLease names the lease whose expiry is a profile's next
@@ -165,11 +172,16 @@ func (s *Scheduler) Handle(ctx context.Context, ev events.EventBridgeEvent) erro
 	return errors.Join(errs...)
 }
 
-// publishStaleness writes each enabled profile's StalenessRatio. A failure
-// to read the health items is logged, not returned: it must not make Lambda
-// retry a tick whose runs are queued.
+// publishStaleness writes each enabled profile's StalenessRatio and, once
+// a run has counted them, its OpenConflicts, from the profiles' health
+// items (one BatchGetItem per 100 profiles, whatever the number of
+// conflicts). Without enabled profiles it writes a StalenessRatio of 0
+// without dimensions: the staleness alarm treats a tick without any
+// line as a broken scheduler. A failure to read the health items is
+// logged, not returned: it must not make Lambda retry a tick whose runs
+// are queued.
 func (s *Scheduler) publishStaleness(ctx context.Context, log *slog.Logger, profiles []tb.Profile, now time.Time) {
-	if s.d.Metrics == nil {
+	if s.metrics == nil {
 		return
 	}
 	var ids []string
@@ -178,27 +190,31 @@ func (s *Scheduler) publishStaleness(ctx context.Context, log *slog.Logger, prof
 			ids = append(ids, p.ID)
 		}
 	}
+	var docs []*metrics.Doc
 	if len(ids) == 0 {
-		return
-	}
-	last, err := s.d.Store.LastSuccesses(ctx, ids)
-	if err != nil {
-		log.Warn("staleness not published", slog.String("err", err.Error()))
-		return
-	}
-	var buf bytes.Buffer
-	for _, p := range profiles {
-		if !p.Enabled {
-			continue
-		}
-		doc := metrics.New(metrics.DimProfile, p.ID)
-		doc.Add(metrics.StalenessRatio, metrics.None, Staleness(p.WithDefaults(), last[p.ID], now))
-		if err := doc.WriteTo(&buf, now); err != nil {
+		doc := metrics.New()
+		doc.Add(metrics.StalenessRatio, metrics.None, 0)
+		docs = append(docs, doc)
+	} else {
+		health, err := s.d.Store.Health(ctx, ids)
+		if err != nil {
 			log.Warn("staleness not published", slog.String("err", err.Error()))
 			return
 		}
+		for _, p := range profiles {
+			if !p.Enabled {
+				continue
+			}
+			h := health[p.ID]
+			doc := metrics.New(metrics.DimProfile, p.ID)
+			doc.Add(metrics.StalenessRatio, metrics.None, Staleness(p.WithDefaults(), h.LastSuccess, now))
+			if !h.ConflictsAt.IsZero() {
+				doc.Add(metrics.OpenConflicts, metrics.Count, float64(h.OpenConflicts))
+			}
+			docs = append(docs, doc)
+		}
 	}
-	if _, err := s.d.Metrics.Write(buf.Bytes()); err != nil {
+	if err := s.metrics.Write(now, docs...); err != nil {
 		log.Warn("staleness not published", slog.String("err", err.Error()))
 	}
 }

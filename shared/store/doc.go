@@ -68,9 +68,12 @@
 //     one BatchGetItem and a period's days with one Query, both strongly
 //     consistent. DeleteProfileData empties this partition too.
 //   - A profile's health item holds the end of its latest successful run
-//     (RecordSuccess, never moved back); the scheduler reads them for every
-//     enabled profile with one BatchGetItem (LastSuccesses) to publish how
-//     stale each profile is, with access to nothing else of the profile.
+//     (RecordSuccess, never moved back) and its open conflicts as counted
+//     after its latest run (RecordOpenConflicts, never replaced by an older
+//     count); the scheduler reads them for every enabled profile with one
+//     BatchGetItem (Health) to publish how stale each profile is and how
+//     many conflicts it has open, with access to nothing else of the
+//     profile.
 //   - Conflicts: one item per entry (ConflictID), gsi1 lists them by status
 //     across profiles.
 //   - Runs are addressed by id alone; gsi1 lists a profile's runs newest

@@ -254,3 +254,37 @@ func TestHealth(t *testing.T) {
 		t.Fatal("a profile without a success has one")
 	}
 }
+
+// TestHealthOpenConflicts: the open conflicts counted after a run go to
+// the same item as the successes, never replaced by an older count, and a
+// profile with a count but no success still has no success.
+func TestHealthOpenConflicts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := ctx(t)
+	noErr(t, f.st.RecordOpenConflicts(c, "p", 7, t0))
+	noErr(t, f.st.RecordOpenConflicts(c, "p", 3, t0.Add(-time.Minute))) // counted earlier, written later: ignored
+	noErr(t, f.st.RecordSuccess(c, "p", t0, "r1"))
+	noErr(t, f.st.RecordOpenConflicts(c, "q", 0, t0))
+	noErr(t, f.st.RecordOpenConflicts(c, "q", 2, t0.Add(time.Minute)))
+	got, err := f.st.Health(c, []string{"p", "q", "none"})
+	noErr(t, err)
+	want := map[string]store.Health{
+		"p": {LastSuccess: t0, OpenConflicts: 7, ConflictsAt: t0},
+		"q": {OpenConflicts: 2, ConflictsAt: t0.Add(time.Minute)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("health %+v", got)
+	}
+	for pid, w := range want {
+		g := got[pid]
+		if !g.LastSuccess.Equal(w.LastSuccess) || g.OpenConflicts != w.OpenConflicts || !g.ConflictsAt.Equal(w.ConflictsAt) {
+			t.Errorf("%s: %+v, want %+v", pid, g, w)
+		}
+	}
+	last, err := f.st.LastSuccesses(c, []string{"p", "q"})
+	noErr(t, err)
+	if _, ok := last["q"]; ok || len(last) != 1 {
+		t.Errorf("last successes %v: q has a count, not a success", last)
+	}
+}

@@ -135,6 +135,9 @@ type Deps struct {
 	// outcome (standard output in Lambda; nil: none). The profile id is not
 	// a dimension: an unsigned flood with made-up ids must not create series.
 	Metrics io.Writer
+	// MetricsNamespace is the metrics' CloudWatch namespace (empty:
+	// metrics.Namespace).
+	MetricsNamespace string
 }
 
 type handler struct {
@@ -143,6 +146,7 @@ type handler struct {
 	// secret takes the same path (and time) as a wrong signature.
 	dummyKey []byte
 	rejected rejections
+	metrics  *metrics.Sink
 }
 
 // New returns the webhook handler. It answers every path: the webhook route,
@@ -163,7 +167,7 @@ func New(d Deps) http.Handler {
 	if d.TicketInterval <= 0 {
 		d.TicketInterval = TicketInterval
 	}
-	h := &handler{d: d, dummyKey: make([]byte, 32)}
+	h := &handler{d: d, dummyKey: make([]byte, 32), metrics: metrics.NewSink(d.Metrics, d.MetricsNamespace)}
 	_, _ = rand.Read(h.dummyKey)
 	mux := http.NewServeMux()
 	mux.HandleFunc(Route, h.counted(h.serve))
@@ -510,7 +514,7 @@ func (o *outcomeWriter) WriteHeader(code int) {
 
 // counted writes the delivery metric after next answered.
 func (h *handler) counted(next http.HandlerFunc) http.HandlerFunc {
-	if h.d.Metrics == nil {
+	if h.metrics == nil {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -518,7 +522,7 @@ func (h *handler) counted(next http.HandlerFunc) http.HandlerFunc {
 		next(o, r)
 		doc := metrics.New(metrics.DimOutcome, deliveryOutcome(o.code, o.answer))
 		doc.Add(metrics.WebhookDeliveries, metrics.Count, 1)
-		if err := doc.WriteTo(h.d.Metrics, h.d.Now()); err != nil {
+		if err := h.metrics.Write(h.d.Now(), doc); err != nil {
 			h.d.Logger.Warn("delivery metric not written", slog.String("err", err.Error()))
 		}
 	}

@@ -404,8 +404,10 @@ func emfDoc(t *testing.T, logs *testkit.Buffer, fn string, match func(map[string
 	}
 }
 
-// checkEMF checks a document's directive: namespace Timebridge, the
-// dimension sets, and every declared metric present at the root.
+// checkEMF checks a document's directive: the stack's namespace
+// (Timebridge/<stack> from the template; the local stack is
+// timebridge-local), the dimension sets, and every declared metric present
+// at the root.
 func checkEMF(t *testing.T, d map[string]any, dims [][]string) {
 	t.Helper()
 	aws, _ := d["_aws"].(map[string]any)
@@ -416,7 +418,7 @@ func checkEMF(t *testing.T, d map[string]any, dims [][]string) {
 	cwm := cwms[0].(map[string]any)
 	got, _ := json.Marshal(cwm["Dimensions"])
 	want, _ := json.Marshal(dims)
-	if cwm["Namespace"] != "Timebridge" || string(got) != string(want) {
+	if cwm["Namespace"] != "Timebridge/timebridge-local" || string(got) != string(want) {
 		t.Errorf("EMF namespace %v, dimensions %s (want %s)", cwm["Namespace"], got, want)
 	}
 	for _, m := range cwm["Metrics"].([]any) {
