@@ -77,6 +77,9 @@ func Load(path string, params map[string]string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("samtemplate: %s: %w", path, err)
 	}
+	if err := checkIntrinsics(plain); err != nil {
+		return nil, fmt.Errorf("samtemplate: %s: %w", path, err)
+	}
 	var decl struct {
 		Parameters map[string]struct{ Type string }
 	}

@@ -33,6 +33,15 @@ import (
 //   - goformation's schema lags SAM in a few places the template uses; the
 //     missing properties are added with the types SAM documents
 //     (samSchemaAdditions), never by letting unknown properties through.
+//   - Every resource and property-type definition in the schema is closed
+//     (additionalProperties: false; a test keeps it so), but two places
+//     are not: the Globals sections (Function, Api, …) list their
+//     properties without closing them, and each output is any object. Both
+//     are closed here, Outputs with CloudFormation's Output syntax, so that
+//     a misspelling there fails as it does in a resource.
+//   - The SAM schema's definitions of CloudFormation's own types are those
+//     of goformation's CloudFormation schema (a test compares them), so
+//     this one validation covers both published schemas.
 //
 // Intrinsic functions must already be resolved (Load does: references
 // become "${…}" strings, conditions are evaluated, AWS::NoValue drops the
@@ -77,6 +86,20 @@ var samSchemaAdditions = map[string]map[string]any{
 	},
 }
 
+// cfnOutput is an entry of Outputs as CloudFormation documents it
+// (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/outputs-section-structure.html);
+// a stack output's value is a string.
+var cfnOutput = map[string]any{
+	"type": "object", "additionalProperties": false, "required": []any{"Value"},
+	"properties": map[string]any{
+		"Description": map[string]any{"type": "string", "maxLength": 1024},
+		"Value":       map[string]any{"type": "string"},
+		"Condition":   map[string]any{"type": "string"},
+		"Export": map[string]any{"type": "object", "additionalProperties": false, "required": []any{"Name"},
+			"properties": map[string]any{"Name": map[string]any{"type": "string"}}},
+	},
+}
+
 func loadSAMSchema() error {
 	samSchema.once.Do(func() {
 		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.SamSchema))
@@ -105,6 +128,23 @@ func loadSAMSchema() error {
 				}
 				dp[k] = v
 			}
+		}
+		// Globals sections and outputs are closed (see above).
+		globals, _ := props["Globals"].(map[string]any)
+		sections, _ := globals["properties"].(map[string]any)
+		for _, sec := range sections {
+			if sm, ok := sec.(map[string]any); ok {
+				sm["type"], sm["additionalProperties"] = "object", false
+			}
+		}
+		outputs, _ := props["Outputs"].(map[string]any)
+		pp, _ := outputs["patternProperties"].(map[string]any)
+		if len(sections) == 0 || len(pp) != 1 {
+			samSchema.err = errors.New("samtemplate: unexpected shape of the SAM schema's Globals or Outputs")
+			return
+		}
+		for k := range pp {
+			pp[k] = cfnOutput
 		}
 		// Resources are checked per type (see above).
 		props["Resources"] = map[string]any{"type": "object",
@@ -219,7 +259,7 @@ func eventProblems(r map[string]any, id, typ string) []SchemaProblem {
 // specific drops a generic "validation failed" where a problem below the
 // same place says what failed.
 func specific(ps []SchemaProblem) []SchemaProblem {
-	out := ps[:0]
+	var out []SchemaProblem // not ps[:0]: the loop below reads all of ps
 	for _, p := range ps {
 		generic := p.Message == "validation failed" || strings.HasPrefix(p.Message, "'anyOf' failed")
 		shadowed := false

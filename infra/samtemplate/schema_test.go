@@ -77,6 +77,35 @@ func TestSchemaCheckFindsMistakes(t *testing.T) {
 				e.(map[string]any)["Properties"].(map[string]any)["BatchSize"] = 5 // an SQS property on a schedule
 			}
 		}, "SchedulerFunction", "/Properties/Events/", "'BatchSize' not allowed"},
+		{"a string where a number belongs in an alarm", func(r map[string]any) { props(r, "DeadLetterQueueAlarm")["Threshold"] = "one" },
+			"DeadLetterQueueAlarm", "/Properties/Threshold", "want number"},
+		// An intrinsic left unresolved is an object, not the string the
+		// property wants (what resolution must avoid, and must not hide).
+		{"an object where a string belongs", func(r map[string]any) {
+			props(r, "Table")["TableName"] = map[string]any{"Fn::ImportValue": "shared-table"}
+		}, "Table", "/Properties/TableName", "want string"},
+		{"a misspelt resource attribute", func(r map[string]any) {
+			r["Resources"].(map[string]any)["Table"].(map[string]any)["DeletionPolicyy"] = "Retain"
+		}, "Table", "/", "'DeletionPolicyy' not allowed"},
+		{"an unknown resource type", func(r map[string]any) {
+			r["Resources"].(map[string]any)["Table"].(map[string]any)["Type"] = "AWS::DynamoDB::Tabel"
+		}, "Table", "/Type", "no resource type AWS::DynamoDB::Tabel"},
+		// goformation's schema leaves Globals sections and outputs open;
+		// CheckSchema closes them.
+		{"a misspelt Globals property", func(r map[string]any) {
+			r["Globals"].(map[string]any)["Function"].(map[string]any)["Timout"] = 30
+		}, "", "/Globals/Function", "'Timout' not allowed"},
+		{"a wrong type in Globals", func(r map[string]any) {
+			r["Globals"].(map[string]any)["Function"].(map[string]any)["Architectures"] = "arm64"
+		}, "", "/Globals/Function/Architectures", "want array"},
+		{"a misspelt output attribute", func(r map[string]any) {
+			o := r["Outputs"].(map[string]any)["AppUrl"].(map[string]any)
+			o["Valeu"] = o["Value"]
+			delete(o, "Value")
+		}, "", "/Outputs/AppUrl", "'Valeu' not allowed"},
+		{"an output that is not a string", func(r map[string]any) {
+			r["Outputs"].(map[string]any)["AppUrl"].(map[string]any)["Value"] = []any{"a", "b"}
+		}, "", "/Outputs/AppUrl/Value", "want string"},
 		{"an unknown top-level section", func(r map[string]any) { r["Output"] = map[string]any{} }, "", "/", "'Output' not allowed"},
 	}
 	for _, tc := range tests {
