@@ -2,6 +2,7 @@ package samtemplate_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,4 +139,54 @@ func deepCopy(t *testing.T, raw map[string]any) map[string]any {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestLoadRejectsWhatResolutionWouldHide: goformation resolves what it
+// cannot resolve to null, which the schema check would take for an absent
+// property; Load reports each such place instead. Each case edits one line
+// of a copy of template.yaml.
+func TestLoadRejectsWhatResolutionWouldHide(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, old, new string
+		want           string // in the error: path and problem
+	}{
+		{"Fn::If on a misspelt condition", "DeletionProtectionEnabled: !If [ProtectTable, true, false]",
+			"DeletionProtectionEnabled: !If [ProtectTabel, true, false]",
+			"/Resources/Table/Properties/DeletionProtectionEnabled: Fn::If on ProtectTabel: no such condition"},
+		{"Fn::If without a branch", "DeletionProtectionEnabled: !If [ProtectTable, true, false]",
+			"DeletionProtectionEnabled: !If [ProtectTable, true]",
+			"/Resources/Table/Properties/DeletionProtectionEnabled: Fn::If wants [condition, value if true, value if false]"},
+		{"a null value", "\n    Timeout: 30\n", "\n    Timeout:\n", "/Globals/Function/Timeout: null value"},
+		{"Ref to no resource", "TIMEBRIDGE_TABLE: !Ref Table", "TIMEBRIDGE_TABLE: !Ref Tabel",
+			"/Globals/Function/Environment/Variables/TIMEBRIDGE_TABLE: Ref to Tabel: no such"},
+		{"GetAtt of no resource", "Resource: !GetAtt Table.Arn", "Resource: !GetAtt Tabel.Arn", "Fn::GetAtt of Tabel: no such resource"},
+		{"Sub of no resource", "Value: !Sub https://${Distribution.DomainName}\n", "Value: !Sub https://${Distributon.DomainName}\n",
+			"/Outputs/AppUrl/Value: Fn::Sub ${Distributon.DomainName}: no such resource"},
+		{"Sub of no variable", "Value: !Sub https://${Distribution.DomainName}\n", "Value: !Sub https://${AWS::Regoin}\n",
+			"/Outputs/AppUrl/Value: Fn::Sub ${AWS::Regoin}: no such variable"},
+		{"a function that is not resolved", "Value: !Ref AlarmTopic", "Value: !ImportValue shared-topic",
+			"/Outputs/AlarmTopicArn/Value: Fn::ImportValue: samtemplate does not resolve it"},
+		{"an intrinsic beside other keys", "Value: !Ref AlarmTopic", `Value: {"Ref": "AlarmTopic", "Export": "x"}`,
+			"/Outputs/AlarmTopicArn/Value: Ref beside other keys"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(string(src), tc.old) {
+				t.Fatalf("template.yaml no longer has %q; pick another line to edit", tc.old)
+			}
+			path := filepath.Join(t.TempDir(), "template.yaml")
+			if err := os.WriteFile(path, []byte(strings.Replace(string(src), tc.old, tc.new, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := samtemplate.Load(path, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v, want an error with %q", err, tc.want)
+			}
+			t.Logf("reported: %v", err)
+		})
+	}
 }
