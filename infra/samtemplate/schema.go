@@ -1,6 +1,7 @@
 package samtemplate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,19 +34,22 @@ import (
 //   - goformation's schema lags SAM in a few places the template uses; the
 //     missing properties are added with the types SAM documents
 //     (samSchemaAdditions), never by letting unknown properties through.
-//   - Every resource and property-type definition in the schema is closed
-//     (additionalProperties: false; a test keeps it so), but two places
-//     are not: the Globals sections (Function, Api, …) list their
-//     properties without closing them, and each output is any object. Both
-//     are closed here, Outputs with CloudFormation's Output syntax, so that
-//     a misspelling there fails as it does in a resource.
+//   - Every resource and property-type definition in goformation's schema
+//     forbids unknown properties (additionalProperties: false), but the
+//     Globals sections (Function, Api, …) list their properties without
+//     doing so, and an output may be any object. Wherever an object's
+//     properties are listed without saying whether others may appear,
+//     closeObjects forbids them (today: Globals; a later schema's open
+//     definition too), and outputs get CloudFormation's Output syntax.
 //   - The SAM schema's definitions of CloudFormation's own types are those
 //     of goformation's CloudFormation schema (a test compares them), so
 //     this one validation covers both published schemas.
 //
 // Intrinsic functions must already be resolved (Load does: references
 // become "${…}" strings, conditions are evaluated, AWS::NoValue drops the
-// property), so that a property that takes a string holds a string.
+// property), so that a property that takes a string holds a string; Load
+// rejects what it cannot resolve (checkIntrinsics) rather than let it
+// vanish.
 
 // SchemaProblem is one place where a template breaks the schema.
 type SchemaProblem struct {
@@ -62,13 +66,19 @@ func (p SchemaProblem) String() string {
 	return fmt.Sprintf("resource %s (%s) at %s: %s", p.Resource, p.Type, p.Path, p.Message)
 }
 
+// samSchema is the SAM schema, decoded and compiled piecemeal: the whole
+// of it is 7.7 MB and 7,000 definitions, and compiling it at once costs
+// about a second, while a template needs a few dozen definitions. Each is
+// decoded (with the adjustments above) when first needed, and each
+// resource type compiled once with the definitions it reaches.
 var samSchema struct {
-	once     sync.Once
-	err      error
-	compiler *jsonschema.Compiler
-	top      *jsonschema.Schema
-	mu       sync.Mutex
-	byType   map[string]*jsonschema.Schema
+	once    sync.Once
+	err     error
+	raw     map[string]json.RawMessage // definitions as in the schema
+	mu      sync.Mutex                 // guards the rest
+	decoded map[string]any             // definitions as decoded and adjusted
+	top     *jsonschema.Schema
+	byType  map[string]*jsonschema.Schema
 }
 
 const samSchemaURL = "https://goformation.local/sam.schema.json"
@@ -101,64 +111,178 @@ var cfnOutput = map[string]any{
 }
 
 func loadSAMSchema() error {
-	samSchema.once.Do(func() {
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.SamSchema))
-		if err != nil {
-			samSchema.err = err
-			return
-		}
-		m, ok := doc.(map[string]any)
-		props, _ := m["properties"].(map[string]any)
-		if !ok || props == nil {
-			samSchema.err = errors.New("samtemplate: unexpected SAM schema shape")
-			return
-		}
-		defs, _ := m["definitions"].(map[string]any)
-		for typ, add := range samSchemaAdditions {
-			d, _ := defs[typ].(map[string]any)
-			dp, _ := d["properties"].(map[string]any)
-			if dp == nil {
-				samSchema.err = fmt.Errorf("samtemplate: the SAM schema has no %s to extend", typ)
-				return
-			}
-			for k, v := range add {
-				if _, exists := dp[k]; exists {
-					samSchema.err = fmt.Errorf("samtemplate: the SAM schema now has %s.%s; drop it from samSchemaAdditions", typ, k)
-					return
-				}
-				dp[k] = v
-			}
-		}
-		// Globals sections and outputs are closed (see above).
-		globals, _ := props["Globals"].(map[string]any)
-		sections, _ := globals["properties"].(map[string]any)
-		for _, sec := range sections {
-			if sm, ok := sec.(map[string]any); ok {
-				sm["type"], sm["additionalProperties"] = "object", false
-			}
-		}
-		outputs, _ := props["Outputs"].(map[string]any)
-		pp, _ := outputs["patternProperties"].(map[string]any)
-		if len(sections) == 0 || len(pp) != 1 {
-			samSchema.err = errors.New("samtemplate: unexpected shape of the SAM schema's Globals or Outputs")
-			return
-		}
-		for k := range pp {
-			pp[k] = cfnOutput
-		}
-		// Resources are checked per type (see above).
-		props["Resources"] = map[string]any{"type": "object",
-			"additionalProperties": map[string]any{"type": "object", "required": []any{"Type"}}}
-		c := jsonschema.NewCompiler()
-		if err := c.AddResource(samSchemaURL, doc); err != nil {
-			samSchema.err = err
-			return
-		}
-		samSchema.compiler = c
-		samSchema.top, samSchema.err = c.Compile(samSchemaURL)
-		samSchema.byType = map[string]*jsonschema.Schema{}
-	})
+	samSchema.once.Do(func() { samSchema.err = compileSAMSchema() })
 	return samSchema.err
+}
+
+func compileSAMSchema() error {
+	var parts map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(schema.SamSchema), &parts); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(parts["definitions"], &samSchema.raw); err != nil {
+		return err
+	}
+	samSchema.decoded = map[string]any{}
+	samSchema.byType = map[string]*jsonschema.Schema{}
+	// The additions fail here, not when a template first uses them.
+	for typ, add := range samSchemaAdditions {
+		d, err := definition(typ)
+		dp, _ := d["properties"].(map[string]any)
+		if err != nil || dp == nil {
+			return fmt.Errorf("samtemplate: the SAM schema has no %s to extend", typ)
+		}
+		for k, v := range add {
+			if _, exists := dp[k]; exists {
+				return fmt.Errorf("samtemplate: the SAM schema now has %s.%s; drop it from samSchemaAdditions", typ, k)
+			}
+			dp[k] = v
+		}
+	}
+	top := map[string]any{}
+	for k, v := range parts {
+		if k == "definitions" || k == "$id" { // $id: goformation puts draft-04's URL there
+			continue
+		}
+		d, err := jsonschema.UnmarshalJSON(bytes.NewReader(v))
+		if err != nil {
+			return err
+		}
+		top[k] = d
+	}
+	props, _ := top["properties"].(map[string]any)
+	outputs, _ := props["Outputs"].(map[string]any)
+	pp, _ := outputs["patternProperties"].(map[string]any)
+	if props["Globals"] == nil || len(pp) != 1 {
+		return errors.New("samtemplate: unexpected shape of the SAM schema's Globals or Outputs")
+	}
+	closeObjects(props["Globals"])
+	for k := range pp {
+		pp[k] = cfnOutput
+	}
+	// Resources are checked per type (see above).
+	props["Resources"] = map[string]any{"type": "object",
+		"additionalProperties": map[string]any{"type": "object", "required": []any{"Type"}}}
+	var err error
+	samSchema.top, err = compileWithDefinitions(top, "")
+	return err
+}
+
+// definition returns the decoded definition called name; the caller holds
+// samSchema.mu or is compileSAMSchema.
+func definition(name string) (map[string]any, error) {
+	if d, ok := samSchema.decoded[name].(map[string]any); ok {
+		return d, nil
+	}
+	raw, ok := samSchema.raw[name]
+	if !ok {
+		return nil, fmt.Errorf("the SAM schema has no definition %s", name)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	d, _ := v.(map[string]any)
+	if err != nil || d == nil {
+		return nil, fmt.Errorf("the SAM schema's definition %s: %v", name, err)
+	}
+	closeObjects(d)
+	samSchema.decoded[name] = d
+	return d, nil
+}
+
+// closeObjects makes every object schema in s that lists its properties
+// without saying whether others may appear forbid them (goformation's
+// Globals sections; a definition should a later version leave one open),
+// so that an unknown property is an error everywhere.
+func closeObjects(s any) {
+	m, ok := s.(map[string]any)
+	if !ok {
+		return
+	}
+	if _, lists := m["properties"]; lists {
+		if _, says := m["additionalProperties"]; !says {
+			m["additionalProperties"] = false
+		}
+	}
+	for _, k := range []string{"properties", "patternProperties"} {
+		sub, _ := m[k].(map[string]any)
+		for _, v := range sub {
+			closeObjects(v)
+		}
+	}
+	for _, k := range []string{"anyOf", "oneOf", "allOf"} {
+		sub, _ := m[k].([]any)
+		for _, v := range sub {
+			closeObjects(v)
+		}
+	}
+	closeObjects(m["items"])
+	closeObjects(m["additionalProperties"])
+}
+
+// compileWithDefinitions compiles doc, or with name set the definition of
+// that name, together with the definitions it reaches through $ref. The
+// caller holds samSchema.mu or is compileSAMSchema.
+func compileWithDefinitions(doc map[string]any, name string) (*jsonschema.Schema, error) {
+	defs := map[string]any{}
+	var reach func(v any) error
+	reach = func(v any) error {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				n, ok := strings.CutPrefix(ref, "#/definitions/")
+				if !ok {
+					return fmt.Errorf("samtemplate: unexpected $ref %s in the SAM schema", ref)
+				}
+				n = strings.NewReplacer("~1", "/", "~0", "~").Replace(n)
+				if _, done := defs[n]; !done {
+					d, err := definition(n)
+					if err != nil {
+						return err
+					}
+					defs[n] = d
+					if err := reach(d); err != nil {
+						return err
+					}
+				}
+			}
+			for _, e := range x {
+				if err := reach(e); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if err := reach(e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	// The definition is compiled at its place in the document, not
+	// through a root {"$ref": …}, whose errors would read "validation
+	// failed" without what failed.
+	var at string
+	if name != "" {
+		at = "#/definitions/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(name)
+		doc = map[string]any{}
+		if err := reach(map[string]any{"$ref": at}); err != nil {
+			return nil, err
+		}
+	}
+	if err := reach(doc); err != nil {
+		return nil, err
+	}
+	whole := map[string]any{"definitions": defs}
+	for k, v := range doc {
+		whole[k] = v
+	}
+	c := jsonschema.NewCompiler()
+	// goformation's schemas are draft-04 (their $id is draft-04's URL).
+	c.DefaultDraft(jsonschema.Draft4)
+	if err := c.AddResource(samSchemaURL, whole); err != nil {
+		return nil, err
+	}
+	return c.Compile(samSchemaURL + at)
 }
 
 func schemaForType(typ string) (*jsonschema.Schema, error) {
@@ -167,9 +291,12 @@ func schemaForType(typ string) (*jsonschema.Schema, error) {
 	if s, ok := samSchema.byType[typ]; ok {
 		return s, nil
 	}
-	s, err := samSchema.compiler.Compile(samSchemaURL + "#/definitions/" + strings.ReplaceAll(typ, "~", "~0"))
+	if _, err := definition(typ); err != nil {
+		return nil, fmt.Errorf("samtemplate: the SAM schema has no resource type %s", typ)
+	}
+	s, err := compileWithDefinitions(nil, typ)
 	if err != nil {
-		return nil, fmt.Errorf("samtemplate: the SAM schema has no resource type %s: %w", typ, err)
+		return nil, fmt.Errorf("samtemplate: %s: %w", typ, err)
 	}
 	samSchema.byType[typ] = s
 	return s, nil
