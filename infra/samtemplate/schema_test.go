@@ -1,11 +1,14 @@
 package samtemplate_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/awslabs/goformation/v7/schema"
 
 	"github.com/timebridge/timebridge/infra/samtemplate"
 )
@@ -188,5 +191,42 @@ func TestLoadRejectsWhatResolutionWouldHide(t *testing.T) {
 			}
 			t.Logf("reported: %v", err)
 		})
+	}
+}
+
+// TestSAMSchemaCoversTheCloudFormationSchema: goformation ships both
+// schemas; CheckSchema uses the SAM one only, which is enough while its
+// definitions of CloudFormation's types and its top-level sections are
+// exactly the CloudFormation schema's (SAM adds its own types and Globals,
+// and requires its Transform).
+func TestSAMSchemaCoversTheCloudFormationSchema(t *testing.T) {
+	type doc struct {
+		Definitions map[string]json.RawMessage
+		Properties  map[string]json.RawMessage
+	}
+	var sam, cfn doc
+	if err := json.Unmarshal([]byte(schema.SamSchema), &sam); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(schema.CloudformationSchema), &cfn); err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b json.RawMessage) bool {
+		var ca, cb bytes.Buffer
+		return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
+	}
+	if len(cfn.Definitions) < 1000 {
+		t.Fatalf("the CloudFormation schema has %d definitions", len(cfn.Definitions))
+	}
+	for name, def := range cfn.Definitions {
+		if !same(def, sam.Definitions[name]) {
+			t.Errorf("definition %s differs between the CloudFormation and the SAM schema", name)
+		}
+	}
+	for name, p := range cfn.Properties {
+		// SAM's Resources adds its types; its Transform must be SAM's.
+		if name != "Resources" && name != "Transform" && !same(p, sam.Properties[name]) {
+			t.Errorf("top-level %s differs between the CloudFormation and the SAM schema", name)
+		}
 	}
 }
