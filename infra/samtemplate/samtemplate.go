@@ -25,7 +25,9 @@
 // Parameters resolve to their values (the defaults, or the values given to
 // Load), so that Conditions and Fn::If evaluate as CloudFormation would for
 // those values; goformation's YAML reader turns the short tags (!Ref, !Sub,
-// …) into the long forms first.
+// …) into the long forms first. What goformation cannot resolve it turns
+// into null, which reads as an absent property; Load refuses such a
+// template instead, naming the place (checkIntrinsics in intrinsics.go).
 //
 // goformation decodes resources strictly (an unknown property is an
 // error), but its SAM model lags behind SAM: it lacks, for example,
