@@ -66,14 +66,18 @@ test: $(KUMO_BIN) check web-test e2e ## the static checks (make check), the cons
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
-# LocalStack (or any emulator) already running, e.g.
-#   docker run -d -p 4566:4566 localstack/localstack:4 && make test-localstack
+# LocalStack already running (kumo is neither built nor started), e.g.
+#   docker run -d -p 4566:4566 localstack/localstack:4.14.0 && make test-localstack
+# 4.14.0 is the last LocalStack release that starts without an auth token;
+# newer images need LOCALSTACK_AUTH_TOKEN (docker run -e LOCALSTACK_AUTH_TOKEN=…).
+# The tests wait for /_localstack/health (kumotest), so the container may
+# still be starting. GOTESTFLAGS works as for make test.
 LOCALSTACK_ENDPOINT ?= http://127.0.0.1:4566
 
 .PHONY: test-localstack
-test-localstack: ## all Go tests with -race against an emulator already running at $(LOCALSTACK_ENDPOINT) (LocalStack); tests that need kumo itself skip
+test-localstack: ## all Go tests with -race against LocalStack already running at $(LOCALSTACK_ENDPOINT); tests that need kumo itself skip
 	AWS_ENDPOINT_URL=$(LOCALSTACK_ENDPOINT) TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_EMULATOR=localstack \
-		$(GO) test -race -timeout 30m ./...
+		$(GO) test -race -count=1 -timeout 30m $(GOTESTFLAGS) ./...
 
 .PHONY: vet
 vet: ## go vet ./...

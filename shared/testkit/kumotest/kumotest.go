@@ -196,6 +196,11 @@ func start(tb testing.TB) (*Env, error) {
 	env := &Env{}
 	if ep := os.Getenv("AWS_ENDPOINT_URL"); ep != "" {
 		env.Endpoint = ep
+		// An emulator started just before the tests (docker run -d …)
+		// may not answer yet.
+		if err := waitExternal(ep, os.Getenv(EnvEmulator), ExternalWait); err != nil {
+			return nil, err
+		}
 		if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 			_ = setenv("AWS_REGION", "us-east-1")
 		}
@@ -260,6 +265,37 @@ func (e *Env) stop() {
 	if e != nil && e.proc != nil {
 		e.proc.stop()
 		e.proc = nil
+	}
+}
+
+// ExternalWait is how long Run waits for an emulator at AWS_ENDPOINT_URL
+// to answer.
+var ExternalWait = 90 * time.Second
+
+// waitExternal waits until the emulator at endpoint answers: LocalStack
+// when its health endpoint says 200, any other emulator when it answers
+// HTTP at all.
+func waitExternal(endpoint, emulator string, timeout time.Duration) error {
+	url, healthy := strings.TrimSuffix(endpoint, "/")+"/", func(int) bool { return true }
+	if strings.EqualFold(emulator, "localstack") {
+		url, healthy = url+"_localstack/health", func(code int) bool { return code == http.StatusOK }
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		res, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if healthy(res.StatusCode) {
+				return nil
+			}
+			err = fmt.Errorf("%s answers %s", url, res.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no emulator answers at AWS_ENDPOINT_URL=%s within %v (%v); start it first, e.g. docker run -d -p 4566:4566 localstack/localstack:4.14.0", endpoint, timeout, err)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

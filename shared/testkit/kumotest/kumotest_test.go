@@ -2,6 +2,7 @@ package kumotest
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -71,4 +72,33 @@ func TestProcessLifecycle(t *testing.T) {
 		t.Fatalf("log file left behind: %v", err)
 	}
 	p.stop() // idempotent
+}
+
+func TestWaitExternal(t *testing.T) {
+	codes := make(chan int, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/_localstack/health" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(<-codes)
+	}))
+	defer srv.Close()
+	// Any answer will do for kumo; LocalStack's health must say 200.
+	if err := waitExternal(srv.URL, "", time.Second); err != nil {
+		t.Fatalf("kumo: %v", err)
+	}
+	codes <- http.StatusServiceUnavailable
+	codes <- http.StatusOK
+	if err := waitExternal(srv.URL, "localstack", 5*time.Second); err != nil {
+		t.Fatalf("localstack: %v", err)
+	}
+	codes <- http.StatusServiceUnavailable
+	if err := waitExternal(srv.URL, "localstack", 0); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("unhealthy localstack: %v", err)
+	}
+	srv.Close()
+	if err := waitExternal(srv.URL, "", 0); err == nil || !strings.Contains(err.Error(), "no emulator answers") {
+		t.Fatalf("nothing listening: %v", err)
+	}
 }
