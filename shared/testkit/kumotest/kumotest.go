@@ -494,7 +494,9 @@ func (p *process) stop() {
 
 // ---- helpers for tests ----
 
-var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+// SQS queue names are the narrowest: letters, digits, - and _ (AWS and
+// LocalStack refuse a dot, which kumo accepts), at most 80 characters.
+var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
 
 // UniqueName returns a name derived from the test name with a random
 // suffix, valid as a DynamoDB table, SQS queue or secret name component.
@@ -505,7 +507,7 @@ func UniqueName(tb testing.TB) string {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return strings.Trim("t-"+base, "-.") + "-" + hex.EncodeToString(b[:])
+	return strings.Trim("t-"+base, "-") + "-" + hex.EncodeToString(b[:])
 }
 
 // NewTable creates a uniquely named table with store.CreateTable and

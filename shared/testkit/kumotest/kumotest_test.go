@@ -15,13 +15,14 @@ func TestUniqueName(t *testing.T) {
 	if a == b {
 		t.Fatal("names repeat")
 	}
-	valid := regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+	// An SQS queue name (the narrowest of queue, table and secret names).
+	valid := regexp.MustCompile(`^[a-zA-Z0-9_-]{3,80}$`)
 	for _, n := range []string{a, b} {
 		if !valid.MatchString(n) || !strings.Contains(n, "TestUniqueName") {
 			t.Fatalf("bad name %q", n)
 		}
 	}
-	t.Run("sub/with spaces and ünïcode", func(t *testing.T) {
+	t.Run("sub/with spaces, ünïcode and v1.2", func(t *testing.T) {
 		if n := UniqueName(t); !valid.MatchString(n) {
 			t.Fatalf("bad name %q", n)
 		}
