@@ -542,6 +542,65 @@ export const schemaLimits = {
     "count": {
       "minimum": 1
     }
+  },
+  "Progress": {
+    "phase": {
+      "enum": [
+        "reading",
+        "planning",
+        "writing",
+        "finishing"
+      ]
+    },
+    "done": {
+      "minimum": 0
+    },
+    "total": {
+      "minimum": 0
+    }
+  },
+  "EntryOutcome": {
+    "outcome": {
+      "enum": [
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "skipped",
+        "conflict",
+        "failed"
+      ]
+    }
+  },
+  "ReportReason": {
+    "reason": {
+      "enum": [
+        "open_conflict",
+        "skipped",
+        "pending",
+        "failed",
+        "edited_in_kimai",
+        "deleted_in_kimai"
+      ]
+    }
+  },
+  "Report": {
+    "group_by": {
+      "enum": [
+        "customer",
+        "project",
+        "activity",
+        "agent",
+        "ticket"
+      ]
+    }
+  },
+  "Billing": {
+    "tag": {
+      "minLength": 1,
+      "maxLength": 100,
+      "pattern": "^[^,]+$"
+    }
   }
 } as const satisfies SchemaLimits;
 
@@ -580,6 +639,49 @@ export const queryLimits = {
       "default": 100,
       "minimum": 1,
       "maximum": 1000
+    }
+  },
+  "listRunEntries": {
+    "outcome": {
+      "enum": [
+        "created",
+        "updated",
+        "deleted",
+        "unchanged",
+        "skipped",
+        "conflict",
+        "failed"
+      ]
+    },
+    "limit": {
+      "default": 100,
+      "minimum": 1,
+      "maximum": 500
+    }
+  },
+  "getReport": {
+    "from": {
+      "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    },
+    "to": {
+      "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+    },
+    "group_by": {
+      "enum": [
+        "customer",
+        "project",
+        "activity",
+        "agent",
+        "ticket"
+      ],
+      "default": "customer"
+    },
+    "format": {
+      "enum": [
+        "json",
+        "csv"
+      ],
+      "default": "json"
     }
   }
 } as const satisfies QueryLimits;

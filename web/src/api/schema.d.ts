@@ -470,6 +470,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/runs/{id}/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Each entry's outcome in a run
+         * @description Every entry a run that writes touched, in the order they were planned, with the classified reason of failures, conflicts and skips. Unchanged entries are left out unless outcome=unchanged asks for them.
+         */
+        get: operations["listRunEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a run's failed entries
+         * @description Queues a run over the tickets of the entries that failed in this run (not its conflicts: those are resolved on the Conflicts page). 409 when the run has no failed entries or is still running.
+         */
+        post: operations["retryRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/profiles/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Reconciliation report: Zammad against Kimai, per group
+         * @description Per customer, project, activity, agent or ticket: the time booked in Zammad (netted), written by Timebridge, held by Kimai now (as last observed by a run), the difference and its reasons, and the billed (exported) part. Entries count on the day worked in the Kimai user's zone; a period is at most 366 days (default: the current month up to today, UTC). format=csv answers text/csv with one row per group, in minutes.
+         */
+        get: operations["getReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -636,6 +702,7 @@ export interface components {
             interval_minutes: number;
             /** @description PATCH only: required unless If-Match is sent. */
             version?: number;
+            billing?: components["schemas"]["Billing"];
         };
         /** @description The body of PATCH /api/profiles/{id}: only the fields given change (null counts as absent); version is the profile's current version. */
         ProfilePatch: {
@@ -663,6 +730,7 @@ export interface components {
             interval_minutes?: number;
             /** @description PATCH only: required unless If-Match is sent. */
             version?: number;
+            billing?: components["schemas"]["Billing"];
         };
         Profile: {
             id: string;
@@ -710,6 +778,7 @@ export interface components {
              * @description Paste into a Zammad webhook.
              */
             webhook_url: string;
+            billing: components["schemas"]["Billing"];
         };
         ProfileCreated: {
             id: string;
@@ -830,6 +899,8 @@ export interface components {
             entry_id: number;
             class: string;
             message: string;
+            /** @description The entry's ticket, when known. */
+            ticket_id?: number;
         };
         Timesheet: {
             id?: number;
@@ -898,6 +969,9 @@ export interface components {
             tickets?: number[];
             /** @description The run that carried out this queued ticket run (its counts are there). */
             merged_into?: string;
+            progress?: components["schemas"]["Progress"];
+            /** @description The run whose failed entries this run retries. */
+            retry_of?: string;
         };
         EntrySnapshot: {
             entry_id: number;
@@ -1025,6 +1099,101 @@ export interface components {
             groups: components["schemas"]["PreviewGroup"][];
             creates: components["schemas"]["PreviewCreate"][];
             conflicts: components["schemas"]["PreviewConflict"][];
+        };
+        Progress: {
+            /**
+             * @description reading Zammad, planning, writing to Kimai, or finishing (cursor, audit, tags).
+             * @enum {string}
+             */
+            phase: "reading" | "planning" | "writing" | "finishing";
+            /** @description Planned changes carried out so far (unchanged ones count at once). */
+            done: number;
+            /** @description Planned changes of the run; 0 until planned. */
+            total: number;
+            /**
+             * Format: date-time
+             * @description When the engine last stored this progress (every few seconds while it runs).
+             */
+            updated_at: string;
+        };
+        EntryOutcome: {
+            entry_id: number;
+            ticket_id: number;
+            /** @description As Zammad shows it. */
+            ticket_number?: string;
+            /** @enum {string} */
+            outcome: "created" | "updated" | "deleted" | "unchanged" | "skipped" | "conflict" | "failed";
+            /** @description The error class of a failed entry (apperr kind) or the conflict kind. */
+            class?: string;
+            /** @description Why, for people: the classified error's message with its fix, the conflict's or the skip's reason. */
+            reason?: string;
+            /** @description The Kimai timesheet, when there is one. */
+            timesheet_id?: number;
+            /** @description The entry's time as written (or that would have been written), in seconds. */
+            seconds?: number;
+            customer?: string;
+            project?: string;
+            activity?: string;
+        };
+        ReportReason: {
+            /**
+             * @description open_conflict: waits for a human on the Conflicts page; skipped: left out by the profile's rules (e.g. zero time); pending: not synced yet (a run is due or was interrupted); failed: the last attempt failed (see its run); edited_in_kimai: Kimai holds a different time than Timebridge wrote; deleted_in_kimai: removed in Kimai.
+             * @enum {string}
+             */
+            reason: "open_conflict" | "skipped" | "pending" | "failed" | "edited_in_kimai" | "deleted_in_kimai";
+            entries: number;
+            /** @description The part of the difference (Zammad minus Kimai) this reason explains. */
+            seconds: number;
+        };
+        ReportGroup: {
+            /** @description The group's id: the Kimai customer, project or activity id, the Zammad agent id or ticket id; empty for entries without one (e.g. unmapped). */
+            key: string;
+            /** @description The group's name (a ticket's number and title). */
+            name: string;
+            entries: number;
+            /** @description Time booked in Zammad, corrections netted. */
+            zammad_seconds: number;
+            /** @description Time Timebridge wrote to Kimai. */
+            written_seconds: number;
+            /** @description Time Kimai holds now for these entries, as last observed. */
+            kimai_seconds: number;
+            /** @description zammad_seconds − kimai_seconds. */
+            difference_seconds: number;
+            /** @description The part of kimai_seconds on timesheets Kimai marks exported. */
+            billed_seconds: number;
+            /** @description group_by=ticket with billing on: every synced entry of the ticket is exported (the ticket carries the billed tag). */
+            billed?: boolean;
+            /** @description group_by=ticket: the ticket's id (for links). */
+            ticket_id?: number;
+            /** @description Why Zammad and Kimai differ, largest first; empty when they agree. */
+            reasons: components["schemas"]["ReportReason"][];
+        };
+        Report: {
+            profile_id: string;
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
+            /** @enum {string} */
+            group_by: "customer" | "project" | "activity" | "agent" | "ticket";
+            /** @description When Timebridge last read what Kimai holds (RFC 3339); empty before the first run. */
+            observed_at: string;
+            totals: components["schemas"]["ReportGroup"];
+            /** @description Largest Zammad time first. */
+            groups: components["schemas"]["ReportGroup"][];
+            /** @description Every day of the period, oldest first, by the day worked. */
+            days: {
+                /** Format: date */
+                day: string;
+                zammad_seconds: number;
+                kimai_seconds: number;
+            }[];
+        };
+        Billing: {
+            /** @description Tag a Zammad ticket once Kimai marks every synced entry of it exported; remove the tag when an entry is added or a timesheet un-exported. */
+            enabled: boolean;
+            /** @description The tag (default billed). */
+            tag: string;
         };
     };
     responses: {
@@ -1784,6 +1953,10 @@ export interface operations {
         parameters: {
             query?: {
                 profile_id?: string;
+                /** @description Runs queued at or after this instant (RFC 3339) or day (YYYY-MM-DD, UTC). */
+                from?: string;
+                /** @description Runs queued before this instant, or on or before this day. */
+                to?: string;
                 limit?: number;
                 cursor?: string;
             };
@@ -1966,6 +2139,106 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    listRunEntries: {
+        parameters: {
+            query?: {
+                outcome?: "created" | "updated" | "deleted" | "unchanged" | "skipped" | "conflict" | "failed";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of outcomes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["EntryOutcome"][];
+                        /** @description Outcomes matching the filter. */
+                        total: number;
+                        /** @description Empty on the last page. */
+                        next_cursor: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    retryRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The retry run is queued. */
+            202: {
+                headers: {
+                    /** @description The run's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunAccepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            500: components["responses"]["Internal"];
+            502: components["responses"]["UpstreamError"];
+        };
+    };
+    getReport: {
+        parameters: {
+            query?: {
+                /** @description First day (inclusive); default: the first of to's month. */
+                from?: string;
+                /** @description Last day (inclusive); default: today (UTC). */
+                to?: string;
+                group_by?: "customer" | "project" | "activity" | "agent" | "ticket";
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             500: components["responses"]["Internal"];
         };
     };
