@@ -23,7 +23,7 @@ const profile: Profile = {
   id: "p1", name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "1", project_strategy: "customer",
   auto_create_customers: true, auto_create_projects: true, auto_create_activities: false, enabled: false, default_customer_id: 0,
   default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, interval_minutes: 15,
-  tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 1, created_at: t, updated_at: t,
+  tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 1, created_at: t, updated_at: t, billing: { enabled: false, tag: "billed" },
 };
 const run = (over: Partial<Run>): Run => ({
   id: "r1", profile_id: "p1", trigger: "manual", mode: "incremental", dry_run: false, status: "succeeded", queued_at: t,

@@ -24,7 +24,7 @@ import {
 } from "../ui";
 
 /** The profile form edits every ProfileInput field but the version (sent from the profile edited). */
-export type ProfileValues = FormValues<Omit<ProfileInput, "version">>;
+export type ProfileValues = FormValues<Omit<ProfileInput, "version" | "billing">>;
 
 const lim = schemaLimits.ProfileInput;
 
