@@ -66,6 +66,9 @@ type Store interface {
 	GetRun(ctx context.Context, id string) (tb.Run, error)
 	ListRuns(ctx context.Context, profileID string, limit int, cursor string) ([]tb.Run, string, error)
 	ListAllRuns(ctx context.Context, limit int, cursor string) ([]tb.Run, string, error)
+	RecordsByDay(ctx context.Context, pid, from, to string) ([]tb.EntryRecord, error)
+	Observed(ctx context.Context, pid string) (time.Time, error)
+	ListRunsIn(ctx context.Context, profileID string, w store.RunWindow, limit int, cursor string) ([]tb.Run, string, error)
 
 	Summary(ctx context.Context, profileID, from, to string) (tb.Summary, error)
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -76,7 +77,14 @@ func TestContractFuzz(t *testing.T) {
 			if !documented {
 				t.Fatalf("%s: status %d is not documented: %s", where, r.status, r.body)
 			}
-			if schema != nil {
+			if strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") {
+				if !op.csv {
+					t.Fatalf("%s: CSV is not documented", where)
+				}
+				if _, err := csv.NewReader(bytes.NewReader(r.body)).ReadAll(); err != nil {
+					t.Fatalf("%s: %d body is not CSV (%v): %s", where, r.status, err, r.body)
+				}
+			} else if schema != nil {
 				var v any
 				if err := json.Unmarshal(r.body, &v); err != nil {
 					t.Fatalf("%s: %d body is not JSON: %s", where, r.status, r.body)
@@ -127,6 +135,7 @@ type contractOp struct {
 	body         map[string]any         // request body schema (nil: none)
 	query        []map[string]any       // query parameters
 	success      map[int]map[string]any // 2xx status → schema (nil: no body)
+	csv          bool                   // a 200 may be text/csv
 }
 
 type contract struct {
@@ -182,6 +191,9 @@ func loadContract(t *testing.T) *contract {
 				if content, ok := resp["content"].(map[string]any); ok {
 					if js, ok := content["application/json"].(map[string]any); ok {
 						schema, _ = js["schema"].(map[string]any)
+					}
+					if _, ok := content["text/csv"]; ok {
+						o.csv = true
 					}
 				}
 				o.success[n] = schema

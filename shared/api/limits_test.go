@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/timebridge/timebridge/shared/apperr"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
 // specLimits is what openapi.json says of one property or parameter.
@@ -195,10 +197,22 @@ func TestListLimitsMatchOpenAPI(t *testing.T) {
 			if p.In != "query" || p.Name != "limit" {
 				continue
 			}
+			at := path
+			if strings.Contains(at, "{id}") {
+				// Lists under one resource: only a run's entries so far.
+				if !strings.HasPrefix(at, "/api/runs/{id}/") {
+					t.Fatalf("%s: no resource to list under", path)
+				}
+				run, err := h.st.PutRun(context.Background(), tb.Run{ProfileID: "p1", Mode: tb.ModeFull, Status: tb.RunSucceeded})
+				if err != nil {
+					t.Fatal(err)
+				}
+				at = strings.Replace(at, "{id}", run.ID, 1)
+			}
 			for _, b := range p.Schema.boundaries() {
 				n++
-				h.do("GET", fmt.Sprintf("%s?limit=%v", path, b.ok), nil).want(t, 200)
-				h.do("GET", fmt.Sprintf("%s?limit=%v", path, b.beyond), nil).wantError(t, 400, apperr.CodeValidation, "limit")
+				h.do("GET", fmt.Sprintf("%s?limit=%v", at, b.ok), nil).want(t, 200)
+				h.do("GET", fmt.Sprintf("%s?limit=%v", at, b.beyond), nil).wantError(t, 400, apperr.CodeValidation, "limit")
 			}
 		}
 	}

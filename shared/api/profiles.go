@@ -53,7 +53,13 @@ type profileInput struct {
 	Concurrency          *int            `json:"concurrency"`
 	Tags                 *[]string       `json:"tags"`
 	IntervalMinutes      *int            `json:"interval_minutes"`
+	Billing              *billingInput   `json:"billing"`
 	Version              *int64          `json:"version"`
+}
+
+type billingInput struct {
+	Enabled *bool   `json:"enabled"`
+	Tag     *string `json:"tag"`
 }
 
 func intIn(p problems, field string, v *int, lo, hi int, dst *int) {
@@ -170,6 +176,23 @@ func (in profileInput) apply(p problems, pr *tb.Profile, create bool) {
 			}
 		}
 		pr.Tags = tags
+	}
+	if b := in.Billing; b != nil {
+		if b.Enabled == nil {
+			p.add("billing.enabled", "is required")
+		} else {
+			pr.Billing.Enabled = *b.Enabled
+		}
+		if b.Tag == nil {
+			p.add("billing.tag", "is required")
+		} else {
+			t := checkText(p, "billing.tag", *b.Tag, true, 100)
+			if strings.Contains(t, ",") {
+				// Zammad's UI splits tags on commas.
+				p.add("billing.tag", "must not contain a comma")
+			}
+			pr.Billing.Tag = t
+		}
 	}
 }
 

@@ -46,6 +46,7 @@ var routeTable = []route{
 	{"DELETE", "/api/profiles/{id}", false, (*server).deleteProfile},
 	{"POST", "/api/profiles/{id}/webhook-secret", false, (*server).rotateWebhookSecret},
 	{"GET", "/api/profiles/{id}/summary", false, (*server).getSummary},
+	{"GET", "/api/profiles/{id}/report", false, (*server).getReport},
 
 	{"GET", "/api/profiles/{id}/mappings", false, (*server).listMappings},
 	{"PUT", "/api/profiles/{id}/mappings", false, (*server).putMapping},
@@ -54,6 +55,8 @@ var routeTable = []route{
 	{"POST", "/api/profiles/{id}/runs", false, (*server).startRun},
 	{"GET", "/api/runs", false, (*server).listRuns},
 	{"GET", "/api/runs/{id}", false, (*server).getRun},
+	{"GET", "/api/runs/{id}/entries", false, (*server).listRunEntries},
+	{"POST", "/api/runs/{id}/retry", false, (*server).retryRun},
 
 	{"GET", "/api/conflicts", false, (*server).listConflicts},
 	{"GET", "/api/conflicts/{id}", false, (*server).getConflict},

@@ -3,11 +3,15 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/queue"
+	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -116,12 +120,18 @@ func (s *server) getRun(w http.ResponseWriter, r *http.Request) error {
 
 func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	q, err := query(r, "profile_id", "limit", "cursor")
+	q, err := query(r, "profile_id", "limit", "cursor", "from", "to")
 	if err != nil {
 		return err
 	}
 	p := problems{}
 	pid := queryID(p, q, "profile_id")
+	var win store.RunWindow
+	win.From = queryInstant(p, q, "from", false)
+	win.To = queryInstant(p, q, "to", true)
+	if !win.From.IsZero() && !win.To.IsZero() && !win.From.Before(win.To) {
+		p.add("to", "must be after from")
+	}
 	limit := queryInt(p, q, "limit", defaultRunPage, 1, maxRunPage)
 	cursor := q.Get("cursor")
 	if len(cursor) > 16<<10 {
@@ -136,10 +146,8 @@ func (s *server) listRuns(w http.ResponseWriter, r *http.Request) error {
 		if _, err := s.Store.GetProfile(ctx, pid); err != nil {
 			return err
 		}
-		runs, next, err = s.Store.ListRuns(ctx, pid, limit, cursor)
-	} else {
-		runs, next, err = s.Store.ListAllRuns(ctx, limit, cursor)
 	}
+	runs, next, err = s.Store.ListRunsIn(ctx, pid, win, limit, cursor)
 	if err != nil {
 		return badCursor(err, cursor)
 	}
@@ -157,4 +165,160 @@ func badCursor(err error, cursor string) error {
 		return fieldError("cursor", "is invalid; start again without it")
 	}
 	return err
+}
+
+// queryInstant reads an RFC 3339 instant or a day (YYYY-MM-DD, UTC). As an
+// upper bound (end) a day means "up to the end of that day".
+func queryInstant(p problems, q url.Values, name string, end bool) time.Time {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}
+	}
+	if d, err := time.Parse(time.DateOnly, v); err == nil {
+		if end {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		p.add(name, "must be a day (2025-01-31) or an RFC 3339 time (2025-01-31T00:00:00Z)")
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+const (
+	defaultEntryPage = 100
+	maxEntryPage     = 500
+	// maxRetryTickets bounds one retry run; the rest stay for the next
+	// retry (a run's record keeps at most this many failed entries anyway).
+	maxRetryTickets = 500
+)
+
+type entriesPage struct {
+	Items      []tb.EntryOutcome `json:"items"`
+	Total      int               `json:"total"`
+	NextCursor string            `json:"next_cursor"`
+}
+
+var outcomes = []tb.Outcome{tb.OutcomeCreated, tb.OutcomeUpdated, tb.OutcomeDeleted, tb.OutcomeUnchanged,
+	tb.OutcomeSkipped, tb.OutcomeConflict, tb.OutcomeFailed}
+
+// listRunEntries pages a run's per-entry outcomes. The cursor is the offset
+// into the filtered list (the outcomes of a finished run never change).
+func (s *server) listRunEntries(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "outcome", "limit", "cursor")
+	if err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	p := problems{}
+	limit := queryInt(p, q, "limit", defaultEntryPage, 1, maxEntryPage)
+	want := tb.Outcome(q.Get("outcome"))
+	if want != "" && !slices.Contains(outcomes, want) {
+		p.add("outcome", "must be one of created, updated, deleted, unchanged, skipped, conflict or failed")
+	}
+	offset := 0
+	if c := q.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 || n > 10_000_000 {
+			p.add("cursor", "is invalid; start again without it")
+		}
+		offset = n
+	}
+	if err := p.err(); err != nil {
+		return err
+	}
+	run, err := s.Store.GetRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	var match []tb.EntryOutcome
+	for _, o := range run.Outcomes {
+		if o.Outcome == want || (want == "" && o.Outcome != tb.OutcomeUnchanged) {
+			match = append(match, o)
+		}
+	}
+	out := entriesPage{Items: []tb.EntryOutcome{}, Total: len(match)}
+	if offset < len(match) {
+		end := min(offset+limit, len(match))
+		out.Items = match[offset:end]
+		if end < len(match) {
+			out.NextCursor = strconv.Itoa(end)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// retryRun queues a ticket run over the tickets of a finished run's failed
+// entries.
+func (s *server) retryRun(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if _, err := query(r); err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	run, err := s.Store.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case run.Status == tb.RunQueued || run.Status == tb.RunRunning:
+		return apperr.New(apperr.Conflict, "api: retry run", "The run is still going; retry its failed entries once it has finished.")
+	case run.DryRun:
+		return apperr.New(apperr.Conflict, "api: retry run", "A preview wrote nothing; run it again instead.")
+	}
+	tickets := failedTickets(run)
+	if len(tickets) == 0 {
+		return apperr.New(apperr.Conflict, "api: retry run",
+			"The run has no failed entries to retry (conflicts are resolved on the Conflicts page; a failed run is retried by starting it again).")
+	}
+	if _, err := s.Store.GetProfile(ctx, run.ProfileID); err != nil {
+		return err
+	}
+	if len(tickets) > maxRetryTickets {
+		tickets = tickets[:maxRetryTickets]
+	}
+	m := queue.Message{ProfileID: run.ProfileID, Mode: tb.ModeTicket, TicketID: tickets[0], Tickets: tickets[1:],
+		Trigger: "manual", Actor: actor(ctx), RetryOf: run.ID}
+	retry, err := queue.Submit(ctx, s.Store, s.Queue, m, s.Now(), ident.New)
+	if err != nil {
+		return err
+	}
+	s.audit(r, auditEvent{ProfileID: run.ProfileID, RunID: retry.ID, Type: "run.requested", Subject: "run " + retry.ID,
+		Message: fmt.Sprintf("Queued a retry of the failed entries of run %s (%d tickets)", run.ID, len(tickets)),
+		After:   map[string]any{"retry_of": run.ID, "tickets": tickets}})
+	w.Header().Set("Location", "/api/runs/"+retry.ID)
+	writeJSON(w, http.StatusAccepted, runAccepted{ID: retry.ID, Status: retry.Status})
+	return nil
+}
+
+// failedTickets are the tickets of a run's failed entries, in order, each
+// once: from its outcomes, else (older runs) from its kept item errors.
+func failedTickets(run tb.Run) []int64 {
+	var out []int64
+	seen := map[int64]bool{}
+	add := func(t int64) {
+		if t > 0 && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, o := range run.Outcomes {
+		if o.Outcome == tb.OutcomeFailed {
+			add(o.TicketID)
+		}
+	}
+	for _, e := range run.ItemErrors {
+		add(e.TicketID)
+	}
+	return out
 }

@@ -72,6 +72,12 @@ func (s *server) getSummary(w http.ResponseWriter, r *http.Request) error {
 // summaryPeriod reads from and to (YYYY-MM-DD, inclusive): by default the
 // 30 days up to today (UTC); at most maxSummaryDays days.
 func summaryPeriod(p problems, q url.Values, now time.Time) (from, to time.Time) {
+	return period(p, q, now, func(to time.Time) time.Time { return to.AddDate(0, 0, -29) })
+}
+
+// period reads from and to (YYYY-MM-DD, inclusive): to defaults to today
+// (UTC), from to defFrom(to); at most maxSummaryDays days.
+func period(p problems, q url.Values, now time.Time, defFrom func(to time.Time) time.Time) (from, to time.Time) {
 	day := func(name string, def time.Time) time.Time {
 		v := q.Get(name)
 		if v == "" {
@@ -86,7 +92,7 @@ func summaryPeriod(p problems, q url.Values, now time.Time) (from, to time.Time)
 	}
 	today := now.Truncate(24 * time.Hour)
 	to = day("to", today)
-	from = day("from", to.AddDate(0, 0, -29))
+	from = day("from", defFrom(to))
 	switch {
 	case to.Before(from):
 		p.add("to", "must not be before from")

@@ -17,17 +17,33 @@ import (
 // apply executes a plan with the profile's write concurrency. Per-entry
 // failures are recorded and do not stop the other entries.
 func (r *runner) apply(ctx context.Context, p plan.Plan) {
-	_ = forEach(ctx, r.profile.Concurrency, p.Changes, func(ctx context.Context, c plan.Change) error {
-		if err := r.applyOne(ctx, c); err != nil {
+	r.outcomes = make([]tb.EntryOutcome, len(p.Changes))
+	idx := make([]int, len(p.Changes))
+	for i := range idx {
+		idx[i] = i
+	}
+	_ = forEach(ctx, r.profile.Concurrency, idx, func(ctx context.Context, i int) error {
+		c := p.Changes[i]
+		slot := &outcomeSlot{}
+		err := r.applyOne(context.WithValue(ctx, outcomeKey{}, slot), c)
+		if err != nil {
 			var upd time.Time
 			if c.Desired != nil {
 				upd = c.Desired.Entry.UpdatedAt
 			}
-			r.itemError(c.EntryID, upd, err)
+			r.itemError(c.EntryID, c.TicketID, upd, err)
 		}
+		r.outcomes[i] = r.outcomeOf(c, slot, err) // one writer per index
+		r.stepDone()
 		r.flushAuditIfFull(ctx)
 		return nil // never stop the run for one entry
 	})
+	// Entries the deadline cut off before they were admitted.
+	for i, o := range r.outcomes {
+		if o.Outcome == "" {
+			r.outcomes[i] = r.outcomeOf(p.Changes[i], &outcomeSlot{}, nil)
+		}
+	}
 }
 
 func (r *runner) applyOne(ctx context.Context, c plan.Change) error {
@@ -45,12 +61,12 @@ func (r *runner) applyOne(ctx context.Context, c plan.Change) error {
 		_, err := r.openConflict(ctx, r.conflictFor(c, c.Conflict), c.Link)
 		return err
 	case tb.ActionUnchanged:
-		r.bump(func(n *tb.Counts) { n.Unchanged++ })
+		r.count(ctx, tb.OutcomeUnchanged, "", 0)
 		if c.CloseConflict {
 			return r.closeConflict(ctx, c.EntryID, "cause resolved")
 		}
 	case tb.ActionSkip:
-		r.bump(func(n *tb.Counts) { n.Skipped++ })
+		r.count(ctx, tb.OutcomeSkipped, c.Reason, 0)
 		if c.Link != nil && c.Link.State == tb.LinkPending && c.Desired != nil {
 			// A create Kimai may still finish: re-read it next time.
 			r.holdCursor(c.Desired.Entry.UpdatedAt)
@@ -114,7 +130,7 @@ func (r *runner) applyCreate(ctx context.Context, c plan.Change) error {
 	if _, err := r.putLink(pctx, link, &pending); err != nil {
 		return fmt.Errorf("engine: record timesheet %d for entry %d: %w", sheet.ID, d.Entry.ID, err)
 	}
-	r.bump(func(n *tb.Counts) { n.Created++ })
+	r.count(ctx, tb.OutcomeCreated, "", sheet.ID)
 	r.addAudit(tb.AuditEvent{Type: "timesheet.created", Subject: entrySubject(d.Entry.ID),
 		Message: fmt.Sprintf("Created timesheet %d for ticket #%s", sheet.ID, d.Ticket.Number), After: sheet})
 	if shifted, err := r.checkStored(ctx, c, sheet); shifted || err != nil {
@@ -276,11 +292,11 @@ func (r *runner) applyUpdate(ctx context.Context, c plan.Change) error {
 		return fmt.Errorf("engine: record update of timesheet %d for entry %d: %w", l.TimesheetID, l.EntryID, err)
 	}
 	if c.LinkOnly {
-		r.bump(func(n *tb.Counts) { n.Unchanged++ })
+		r.count(ctx, tb.OutcomeUnchanged, "the link caught up with Kimai", 0)
 		r.addAudit(tb.AuditEvent{Type: "link.refreshed", Subject: entrySubject(l.EntryID),
 			Message: fmt.Sprintf("Timesheet %d already held the current content; the link caught up", l.TimesheetID), After: s})
 	} else {
-		r.bump(func(n *tb.Counts) { n.Updated++ })
+		r.count(ctx, tb.OutcomeUpdated, "", 0)
 		r.addAudit(tb.AuditEvent{Type: "timesheet.updated", Subject: entrySubject(l.EntryID),
 			Message: fmt.Sprintf("Updated timesheet %d", l.TimesheetID), Before: l.Baseline, After: s})
 	}
@@ -366,7 +382,7 @@ func (r *runner) finishDelete(ctx context.Context, c plan.Change, reason string)
 	if c.LinkOnly && l.TimesheetID == 0 {
 		r.addAudit(tb.AuditEvent{Type: "link.removed", Subject: entrySubject(l.EntryID), Message: reason})
 	} else {
-		r.bump(func(n *tb.Counts) { n.Deleted++ })
+		r.count(ctx, tb.OutcomeDeleted, reason, 0)
 		r.addAudit(tb.AuditEvent{Type: "timesheet.deleted", Subject: entrySubject(l.EntryID),
 			Message: fmt.Sprintf("Deleted timesheet %d: %s", l.TimesheetID, reason), Before: l.Baseline})
 	}
@@ -434,6 +450,7 @@ func (r *runner) openConflict(ctx context.Context, c tb.Conflict, _ *tb.Link) (t
 		expect = existing.Version
 		if existing.Status == tb.ConflictOpen && existing.Kind == c.Kind && existing.Message == c.Message {
 			r.bump(func(n *tb.Counts) { n.Skipped++ })
+			note(ctx, tb.OutcomeConflict, string(c.Kind), "still open: "+c.Message, 0)
 			return existing, nil
 		}
 		c.CreatedAt = existing.CreatedAt
@@ -449,7 +466,8 @@ func (r *runner) openConflict(ctx context.Context, c tb.Conflict, _ *tb.Link) (t
 	if err != nil {
 		return c, fmt.Errorf("engine: store conflict of entry %d: %w", c.EntryID, err)
 	}
-	r.bump(func(n *tb.Counts) { n.Conflicts++ })
+	r.count(ctx, tb.OutcomeConflict, c.Message, 0)
+	note(ctx, tb.OutcomeConflict, string(c.Kind), c.Message, 0)
 	r.addAudit(tb.AuditEvent{Type: "conflict.opened", Subject: entrySubject(c.EntryID), Message: string(c.Kind) + ": " + c.Message, After: stored})
 	return stored, nil
 }

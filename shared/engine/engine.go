@@ -94,6 +94,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, events ...tb.AuditEvent) error
 	TakeLease(ctx context.Context, name, owner string, ttl time.Duration) (gen int64, ok bool, err error)
 	EndLease(ctx context.Context, name, owner string) error
+	RecordStore
 }
 
 // Connector opens the Zammad and Kimai clients of a profile (it reads the
@@ -139,6 +140,9 @@ type Options struct {
 	// max_execution_time does not count time spent waiting on the
 	// database; web servers' fastcgi timeouts only cut the client off).
 	PendingGrace time.Duration
+	// ProgressEvery is how often a running run stores its counts and
+	// progress, for the console's live view (default 3s).
+	ProgressEvery time.Duration
 	// MaxCursorHold bounds how far back a transient per-entry failure can
 	// hold the incremental cursor (default 1h): incremental runs re-read
 	// the failed entry's ticket until then; later the daily full run, which
@@ -170,6 +174,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PendingGrace <= 0 {
 		o.PendingGrace = DefaultPendingGrace
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 3 * time.Second
 	}
 	if o.MaxCursorHold <= 0 {
 		o.MaxCursorHold = time.Hour
@@ -216,6 +223,10 @@ type Request struct {
 	// run carries out too: their tickets are synced with TicketID's, and
 	// their records finish with this run's status and point to it.
 	Merged []store.PendingRun
+	// Extra are more tickets a ticket run syncs (a retry of failed entries).
+	Extra []int64
+	// RetryOf names the run whose failed entries this run retries.
+	RetryOf string
 	// force marks entries resolved by a human (set by Resolve).
 	force map[int64]tb.Resolution
 }
@@ -329,7 +340,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	}
 	run := tb.Run{ID: req.RunID, ProfileID: req.ProfileID, Trigger: req.Trigger, Mode: req.Mode,
 		DryRun: req.DryRun, TicketID: req.TicketID, Status: tb.RunRunning, QueuedAt: start, StartedAt: &start,
-		Requester: req.Actor}
+		Requester: req.Actor, RetryOf: req.RetryOf}
 	if !req.QueuedAt.IsZero() {
 		run.QueuedAt = req.QueuedAt
 	}
@@ -337,7 +348,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		f, t := req.From, req.To
 		run.From, run.To = &f, &t
 	}
-	if len(req.Merged) > 0 {
+	if len(req.Merged) > 0 || len(req.Extra) > 0 {
 		run.Tickets = req.tickets()
 	}
 	log := e.log.With(slog.String("run_id", req.RunID), slog.String("profile_id", req.ProfileID), slog.String("mode", string(req.Mode)))
@@ -372,8 +383,10 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
 	}
 
-	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen}
+	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}}
+	stopProgress := r.reportProgress(ctx, run)
 	err := r.execute(ctx)
+	stopProgress()
 	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
 		err = apperr.Wrap(cause, apperr.Conflict, "engine: run",
 			"The run lost its lease on the profile (it could not renew it in time) and stopped; it is retried.")
@@ -384,6 +397,10 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	r.run.DurationMS = end.Sub(start).Milliseconds()
 	r.run.Counts = r.counts
 	r.run.ItemErrors = r.itemErrors
+	r.run.Outcomes = r.outcomes
+	p := r.progress
+	p.UpdatedAt = end
+	r.run.Progress = &p
 	switch {
 	case err != nil:
 		r.run.Status = tb.RunFailed
@@ -448,6 +465,9 @@ func validateRequest(req Request) error {
 		}
 	default:
 		return apperr.New(apperr.Validation, "engine: run", fmt.Sprintf("Unknown run mode %q; use incremental, full, range or ticket.", req.Mode))
+	}
+	if len(req.Extra) > 0 && req.Mode != tb.ModeTicket {
+		return apperr.New(apperr.Validation, "engine: run", "Only ticket runs sync more tickets.")
 	}
 	if len(req.Merged) > 0 && (req.Mode != tb.ModeTicket || req.DryRun) {
 		return apperr.New(apperr.Validation, "engine: run", "Only ticket runs that write can carry out other ticket runs.")

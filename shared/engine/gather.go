@@ -119,7 +119,7 @@ func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64]
 				hasEntries = len(zs) > 0
 			}
 			if hasEntries {
-				r.itemError(0, time.Time{}, apperr.Wrap(err, apperr.Permission, fmt.Sprintf("engine: zammad ticket %d", id),
+				r.itemError(0, id, time.Time{}, apperr.Wrap(err, apperr.Permission, fmt.Sprintf("engine: zammad ticket %d", id),
 					fmt.Sprintf("Zammad ticket %d has time entries but the token's user cannot read the ticket; give it access to all groups.", id)))
 				return nil
 			}
@@ -356,7 +356,7 @@ func (r *runner) create(ctx context.Context, spec plan.CreateSpec) error {
 	}
 	if err != nil {
 		if apperr.Is(err, apperr.Validation) || apperr.Is(err, apperr.Permission) {
-			r.itemError(0, time.Time{}, fmt.Errorf("engine: auto-create %s %q: %w", spec.Kind, spec.Name, err))
+			r.itemError(0, 0, time.Time{}, fmt.Errorf("engine: auto-create %s %q: %w", spec.Kind, spec.Name, err))
 			return nil
 		}
 		return fmt.Errorf("engine: auto-create %s %q: %w", spec.Kind, spec.Name, err)

@@ -43,7 +43,7 @@ import (
 const MaxMerged = 50
 
 // tickets are the run's tickets: TicketID first, then the merged runs'
-// tickets, each once.
+// and the extra tickets, each once.
 func (req Request) tickets() []int64 {
 	ids := []int64{req.TicketID}
 	seen := map[int64]bool{req.TicketID: true}
@@ -51,6 +51,12 @@ func (req Request) tickets() []int64 {
 		if !seen[m.TicketID] {
 			seen[m.TicketID] = true
 			ids = append(ids, m.TicketID)
+		}
+	}
+	for _, t := range req.Extra {
+		if t > 0 && !seen[t] {
+			seen[t] = true
+			ids = append(ids, t)
 		}
 	}
 	return ids

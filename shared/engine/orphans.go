@@ -99,7 +99,7 @@ func (r *runner) adoptOrphans(ctx context.Context, in *plan.Input, d plan.Desire
 	if err != nil {
 		// Not recorded, but it exists: creating the entry now would make
 		// a second one. The next run finds it again.
-		r.itemError(id, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
+		r.itemError(id, d.Entry.TicketID, d.Entry.UpdatedAt, fmt.Errorf("engine: adopt timesheet %d for entry %d: %w", s.ID, id, err))
 		if in.Hold == nil {
 			in.Hold = map[int64]string{}
 		}

@@ -40,7 +40,7 @@ func (r *runner) recoverPending(ctx context.Context, in *plan.Input) error {
 			return fmt.Errorf("engine: recover pending entry %d: %w", l.EntryID, err)
 		}
 		if _, _, err := r.settlePending(ctx, l, found); err != nil {
-			r.itemError(l.EntryID, time.Time{}, err)
+			r.itemError(l.EntryID, l.TicketID, time.Time{}, err)
 		}
 	}
 	if len(pending) == 0 {
@@ -55,7 +55,7 @@ func (r *runner) recoverPending(ctx context.Context, in *plan.Input) error {
 		}
 		nl, conflict, err := r.settlePending(ctx, l, found)
 		if err != nil {
-			r.itemError(l.EntryID, time.Time{}, err)
+			r.itemError(l.EntryID, l.TicketID, time.Time{}, err)
 			return nil
 		}
 		mu.Lock()

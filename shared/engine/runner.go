@@ -34,8 +34,11 @@ type runner struct {
 
 	mu         sync.Mutex
 	counts     tb.Counts
+	progress   tb.Progress
 	itemErrors []tb.ItemError
-	audit      []tb.AuditEvent
+	// outcomes holds each planned change's outcome, by plan index.
+	outcomes []tb.EntryOutcome
+	audit    []tb.AuditEvent
 	// strays are pending links of entries outside a full run's window.
 	strays []tb.Link
 	// fence is the lease generation this run holds; every link it writes
@@ -81,6 +84,7 @@ func (r *runner) execute(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.setPhase(tb.PhasePlanning, -1)
 	if err := r.loadContext(ctx, tickets); err != nil {
 		return err
 	}
@@ -106,7 +110,12 @@ func (r *runner) execute(ctx context.Context) error {
 		r.recordPreview(pl)
 		return nil
 	}
+	r.setPhase(tb.PhaseWriting, len(pl.Changes))
 	r.apply(ctx, pl)
+	r.setPhase(tb.PhaseFinishing, -1)
+	if ctx.Err() == nil {
+		r.finish(ctx, pl)
+	}
 	if ctx.Err() != nil {
 		// Cut off by the deadline: fail the run as a timeout so the queue
 		// retries it (a re-run is cheap: finished entries are unchanged).
@@ -203,7 +212,7 @@ func (r *runner) advanceCursor(ctx context.Context, newest time.Time) {
 		return
 	}
 	if err := r.e.store.PutCursor(ctx, tb.Cursor{ProfileID: r.profile.ID, UpdatedAt: newest, RunID: r.run.ID}); err != nil {
-		r.itemError(0, time.Time{}, fmt.Errorf("engine: store cursor: %w", err))
+		r.itemError(0, 0, time.Time{}, fmt.Errorf("engine: store cursor: %w", err))
 	}
 }
 
@@ -239,7 +248,7 @@ func (r *runner) holdCursor(updatedAt time.Time) {
 }
 
 // itemError records a per-entry failure without stopping the run.
-func (r *runner) itemError(entryID int64, updatedAt time.Time, err error) {
+func (r *runner) itemError(entryID, ticketID int64, updatedAt time.Time, err error) {
 	r.log.Warn("item failed", slog.Int64("entry_id", entryID), slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
 	r.holdCursor(updatedAt)
 	r.mu.Lock()
@@ -250,7 +259,7 @@ func (r *runner) itemError(entryID int64, updatedAt time.Time, err error) {
 	}
 	r.counts.ErrorsByClass[string(apperr.KindOf(err))]++
 	if len(r.itemErrors) < r.e.opts.MaxItemErrors {
-		r.itemErrors = append(r.itemErrors, tb.ItemError{EntryID: entryID, Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err)})
+		r.itemErrors = append(r.itemErrors, tb.ItemError{EntryID: entryID, TicketID: ticketID, Class: string(apperr.KindOf(err)), Message: apperr.MessageOf(err)})
 	}
 }
 
@@ -325,4 +334,29 @@ func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Conte
 		return err
 	}
 	return context.Cause(ctx) // nil unless the caller's context ended
+}
+
+// finish keeps the reconciliation report's records, reads what Kimai
+// changed since the last run (edits, exports) and, when the profile asks
+// for it, brings the billed tags in line. None of it changes Kimai, so a
+// failure is an item error, not a failed run.
+func (r *runner) finish(ctx context.Context, pl plan.Plan) {
+	touched, err := r.keepRecords(ctx, pl)
+	if err != nil {
+		r.itemError(0, 0, time.Time{}, err)
+	}
+	observed, err := r.observeChanges(ctx)
+	if err != nil {
+		r.itemError(0, 0, time.Time{}, err)
+	}
+	if !r.profile.Billing.Enabled {
+		return
+	}
+	for t := range observed {
+		if touched == nil {
+			touched = map[int64]bool{}
+		}
+		touched[t] = true
+	}
+	r.bill(ctx, touched)
 }

@@ -23,11 +23,16 @@ type Message struct {
 	ProfileID string     `json:"profile_id"`
 	Mode      tb.RunMode `json:"mode"`
 	TicketID  int64      `json:"ticket_id,omitempty"`
-	From      *time.Time `json:"from,omitempty"`
-	To        *time.Time `json:"to,omitempty"`
-	DryRun    bool       `json:"dry_run,omitempty"`
-	Trigger   string     `json:"trigger"` // manual, schedule, webhook
-	Actor     string     `json:"actor,omitempty"`
+	// Tickets are more tickets a ticket run syncs with TicketID (a retry
+	// of failed entries).
+	Tickets []int64 `json:"tickets,omitempty"`
+	// RetryOf names the run whose failed entries this run retries.
+	RetryOf string     `json:"retry_of,omitempty"`
+	From    *time.Time `json:"from,omitempty"`
+	To      *time.Time `json:"to,omitempty"`
+	DryRun  bool       `json:"dry_run,omitempty"`
+	Trigger string     `json:"trigger"` // manual, schedule, webhook
+	Actor   string     `json:"actor,omitempty"`
 	// Delivery is the Zammad webhook delivery id, for logs.
 	Delivery string `json:"delivery,omitempty"`
 	// Delay holds the message back before a consumer sees it (SQS
@@ -106,7 +111,10 @@ func Submit(ctx context.Context, runs Runs, sink Sink, m Message, now time.Time,
 		m.RunID = newID(now)
 	}
 	r := tb.Run{ID: m.RunID, ProfileID: m.ProfileID, Trigger: m.Trigger, Mode: m.Mode, DryRun: m.DryRun,
-		TicketID: m.TicketID, From: m.From, To: m.To, Status: tb.RunQueued, QueuedAt: now, Requester: m.Actor}
+		TicketID: m.TicketID, From: m.From, To: m.To, Status: tb.RunQueued, QueuedAt: now, Requester: m.Actor, RetryOf: m.RetryOf}
+	if len(m.Tickets) > 0 {
+		r.Tickets = append([]int64{m.TicketID}, m.Tickets...)
+	}
 	stored, err := runs.PutRun(ctx, r)
 	if err != nil {
 		return r, fmt.Errorf("queue: record run %s: %w", m.RunID, err)

@@ -264,7 +264,7 @@ func (h *Handler) runContext(ctx context.Context) (context.Context, context.Canc
 // mergeable reports whether m is a ticket run that may be carried out
 // together with other ticket runs of its profile.
 func mergeable(m queue.Message) bool {
-	return m.Mode == tb.ModeTicket && !m.DryRun && m.TicketID > 0 && m.RunID != ""
+	return m.Mode == tb.ModeTicket && !m.DryRun && m.TicketID > 0 && m.RunID != "" && len(m.Tickets) == 0
 }
 
 // processTickets carries out a profile's ticket runs of one batch (idx) as
@@ -305,7 +305,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 		return soon(h.d.RetryDelay)
 	}
 	req := engine.Request{RunID: m.RunID, ProfileID: m.ProfileID, Mode: m.Mode, TicketID: m.TicketID, DryRun: m.DryRun,
-		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged}
+		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged, Extra: m.Tickets, RetryOf: m.RetryOf}
 	if m.From != nil {
 		req.From = *m.From
 	}

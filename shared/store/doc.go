@@ -28,11 +28,13 @@
 //	day counter   SUM#<pid>            DAY#<yyyy-mm-dd>#<shard>      -                      -     (entries, seconds)
 //	total counter SUM#<pid>            TOTAL#<shard>                 -                      -     (entries, seconds)
 //	health        HEALTH#<pid>         HEALTH                        -                      -     (last_success, run_id)
+//	entry record  REP#<pid>            T#<ticket>#<entry>            REPD#<pid>             <day>#<entry>
+//	observed      REP#<pid>            OBSERVED                      -                      -     (observed_at)
 //	cursor        P#<pid>              CURSOR                        -                      -
 //	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
 //	conflict      P#<pid>              CONFLICT#<entry>              CONFLICTS#<status>     <pid>#<updated>#<entry>
 //	run           RUN#<id>             RUN                           RUNS#<pid>             <queued>#<id>    (gsi2pk RUNS, gsi2sk <queued>#<id>)
-//	run plan part RUN#<id>             PLAN#<gen>#<part>             -                      -
+//	run plan part RUN#<id>             PLAN#<gen>#<part>             -                      -     (gzip JSON: plan, preview, outcomes)
 //	audit event   AUDIT#<pid or ->     <time>#<id>                   AUDIT                  <time>#<id>
 //	delivery      DELIVERY#<id>        DELIVERY                      -                      -     (expires_at)
 //	lease         LEASE#<name>         LEASE                         -                      -     (expires_at, not on fencing leases)
@@ -67,6 +69,14 @@
 //     retried with a fresh idempotency token). Summary reads the totals with
 //     one BatchGetItem and a period's days with one Query, both strongly
 //     consistent. DeleteProfileData empties this partition too.
+//   - The reconciliation report reads entry records (EntryRecord): per
+//     Zammad entry its netted time, what Timebridge wrote, what Kimai held
+//     when last observed, its status and the names it is grouped by. They
+//     are keyed by ticket (TicketRecords: one strongly consistent Query for
+//     the engine's bookkeeping and the billed tag) and indexed by the day
+//     worked on gsi1 (RecordsByDay: a period's report reads only its days).
+//     The engine rewrites only records whose content changed; OBSERVED is
+//     when it last read Kimai's modified timesheets.
 //   - A profile's health item holds the end of its latest successful run
 //     (RecordSuccess, never moved back) and its open conflicts as counted
 //     after its latest run (RecordOpenConflicts, never replaced by an older

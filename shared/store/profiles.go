@@ -35,6 +35,8 @@ type profileItem struct {
 	Concurrency          int      `dynamodbav:"concurrency"`
 	Tags                 []string `dynamodbav:"tags"`
 	IntervalMinutes      int      `dynamodbav:"interval_minutes"`
+	BillingEnabled       bool     `dynamodbav:"billing_enabled"`
+	BillingTag           string   `dynamodbav:"billing_tag,omitempty"`
 	Version              int64    `dynamodbav:"version"`
 	CreatedAt            string   `dynamodbav:"created_at"`
 	UpdatedAt            string   `dynamodbav:"updated_at"`
@@ -59,6 +61,8 @@ func toProfileItem(p timebridge.Profile) profileItem {
 		Concurrency:          p.Concurrency,
 		Tags:                 p.Tags,
 		IntervalMinutes:      p.IntervalMinutes,
+		BillingEnabled:       p.Billing.Enabled,
+		BillingTag:           p.Billing.Tag,
 		Version:              p.Version,
 		CreatedAt:            fmtTime(p.CreatedAt),
 		UpdatedAt:            fmtTime(p.UpdatedAt),
@@ -88,6 +92,7 @@ func (it profileItem) domain() (timebridge.Profile, error) {
 		Concurrency:          it.Concurrency,
 		Tags:                 it.Tags,
 		IntervalMinutes:      it.IntervalMinutes,
+		Billing:              timebridge.Billing{Enabled: it.BillingEnabled, Tag: it.BillingTag},
 		Version:              it.Version,
 		CreatedAt:            tp.t(it.CreatedAt),
 		UpdatedAt:            tp.t(it.UpdatedAt),

@@ -9,7 +9,8 @@ import (
 
 // DeleteProfileData removes everything stored for a profile except its
 // audit events: mappings, links, the cursor and conflicts (partition
-// P#<pid>), and its runs with their plans. It works in batches of 25, is
+// P#<pid>), its summary, report records and health, and its runs with their
+// plans. It works in batches of 25, is
 // idempotent, and does not touch the profile item itself (DeleteProfile
 // calls it after deleting that).
 func (st *Store) DeleteProfileData(ctx context.Context, pid string) error {
@@ -18,7 +19,7 @@ func (st *Store) DeleteProfileData(ctx context.Context, pid string) error {
 		return err
 	}
 	// The profile partition and its summary's.
-	for _, pk := range []string{pkProfileData(pid), pkSummary(pid), "HEALTH#" + pid} {
+	for _, pk := range []string{pkProfileData(pid), pkSummary(pid), pkRecords(pid), "HEALTH#" + pid} {
 		if err := st.deletePartition(ctx, op, pk); err != nil {
 			return err
 		}

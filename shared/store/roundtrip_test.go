@@ -160,7 +160,7 @@ func TestRoundTripEveryField(t *testing.T) {
 		runs, _, err := f.st.ListRuns(c, in.ProfileID, 10, "")
 		noErr(t, err)
 		want := in
-		want.Plan, want.Preview = nil, nil
+		want.Plan, want.Preview, want.Outcomes = nil, nil, nil
 		if len(runs) != 1 {
 			t.Fatalf("%d runs", len(runs))
 		}

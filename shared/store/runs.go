@@ -63,6 +63,8 @@ type runItem struct {
 	Requester   string  `dynamodbav:"requester,omitempty"`
 	Tickets     []int64 `dynamodbav:"tickets,omitempty"`
 	MergedInto  string  `dynamodbav:"merged_into,omitempty"`
+	RetryOf     string  `dynamodbav:"retry_of,omitempty"`
+	Progress    string  `dynamodbav:"progress,omitempty"` // JSON Progress
 	PlanGen     string  `dynamodbav:"plan_gen,omitempty"`
 	PlanParts   int     `dynamodbav:"plan_parts,omitempty"`
 	PlanEntries int     `dynamodbav:"plan_entries,omitempty"`
@@ -88,9 +90,14 @@ func toRunItem(r timebridge.Run) (runItem, error) {
 		TicketID: r.TicketID, From: fmtTimePtr(r.From), To: fmtTimePtr(r.To),
 		Status: string(r.Status), QueuedAt: fmtTime(r.QueuedAt),
 		StartedAt: fmtTimePtr(r.StartedAt), FinishedAt: fmtTimePtr(r.FinishedAt),
-		DurationMS: r.DurationMS, Requester: r.Requester, Tickets: r.Tickets, MergedInto: r.MergedInto,
+		DurationMS: r.DurationMS, Requester: r.Requester, Tickets: r.Tickets, MergedInto: r.MergedInto, RetryOf: r.RetryOf,
 	}
 	var err error
+	if r.Progress != nil {
+		if it.Progress, err = jsonString(r.Progress); err != nil {
+			return it, err
+		}
+	}
 	if it.Counts, err = jsonString(r.Counts); err != nil {
 		return it, err
 	}
@@ -114,7 +121,7 @@ func (it runItem) domain() (timebridge.Run, error) {
 		DryRun: it.DryRun, TicketID: it.TicketID, From: tp.ptr(it.From), To: tp.ptr(it.To),
 		Status: timebridge.RunStatus(it.Status), QueuedAt: tp.t(it.QueuedAt),
 		StartedAt: tp.ptr(it.StartedAt), FinishedAt: tp.ptr(it.FinishedAt),
-		DurationMS: it.DurationMS, Requester: it.Requester, Tickets: it.Tickets, MergedInto: it.MergedInto,
+		DurationMS: it.DurationMS, Requester: it.Requester, Tickets: it.Tickets, MergedInto: it.MergedInto, RetryOf: it.RetryOf,
 	}
 	if tp.err != nil {
 		return r, tp.err
@@ -130,6 +137,12 @@ func (it runItem) domain() (timebridge.Run, error) {
 	}
 	if err := fromJSON(it.ItemErrors, &r.ItemErrors); err != nil {
 		return r, err
+	}
+	if it.Progress != "" {
+		r.Progress = new(timebridge.Progress)
+		if err := fromJSON(it.Progress, r.Progress); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
@@ -147,6 +160,11 @@ func normRun(r timebridge.Run) timebridge.Run {
 	r.QueuedAt = r.QueuedAt.UTC()
 	r.From, r.To = utcPtr(r.From), utcPtr(r.To)
 	r.StartedAt, r.FinishedAt = utcPtr(r.StartedAt), utcPtr(r.FinishedAt)
+	if r.Progress != nil {
+		p := *r.Progress
+		p.UpdatedAt = p.UpdatedAt.UTC()
+		r.Progress = &p
+	}
 	if r.Plan != nil {
 		plan := make([]timebridge.PlannedChange, len(r.Plan))
 		for i, c := range r.Plan {
@@ -160,9 +178,10 @@ func normRun(r timebridge.Run) timebridge.Run {
 
 // PutRun creates or replaces a run (unconditionally: a run has one writer,
 // the worker executing it). QueuedAt is set to now when zero; an empty ID is
-// assigned. A non-empty Plan and the Preview are stored compressed in plan
-// parts (see the package documentation); a run put without them has none
-// afterwards. ListRuns returns neither; GetRun both.
+// assigned. A non-empty Plan, the Preview and the Outcomes are stored
+// compressed in plan parts (see the package documentation); a run put
+// without them has none afterwards. ListRuns returns none of them; GetRun
+// all.
 func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, error) {
 	const op = "store: put run"
 	if r.QueuedAt.IsZero() {
@@ -185,8 +204,8 @@ func (st *Store) PutRun(ctx context.Context, r timebridge.Run) (timebridge.Run, 
 
 	// Write the new plan generation first, then the run item pointing to it.
 	var parts []avMap
-	if len(r.Plan) > 0 || r.Preview != nil {
-		gz, err := compressJSON(planBlob{Preview: r.Preview, Changes: r.Plan})
+	if len(r.Plan) > 0 || r.Preview != nil || len(r.Outcomes) > 0 {
+		gz, err := compressJSON(planBlob{Preview: r.Preview, Changes: r.Plan, Outcomes: r.Outcomes})
 		if err != nil {
 			return r, internal(op, err)
 		}
@@ -270,7 +289,7 @@ func (st *Store) GetRun(ctx context.Context, id string) (timebridge.Run, error) 
 			return r, err
 		}
 		if complete {
-			r.Plan, r.Preview = blob.Changes, blob.Preview
+			r.Plan, r.Preview, r.Outcomes = blob.Changes, blob.Preview, blob.Outcomes
 			return r, nil
 		}
 		if attempt == 2 {
@@ -285,6 +304,8 @@ func (st *Store) GetRun(ctx context.Context, id string) (timebridge.Run, error) 
 type planBlob struct {
 	Preview *timebridge.Preview        `json:"preview,omitempty"`
 	Changes []timebridge.PlannedChange `json:"changes"`
+	// Outcomes are a run's per-entry outcomes (runs that write).
+	Outcomes []timebridge.EntryOutcome `json:"outcomes,omitempty"`
 }
 
 func (b *planBlob) UnmarshalJSON(data []byte) error {
@@ -340,31 +361,65 @@ func (st *Store) ListRuns(ctx context.Context, pid string, limit int, cursor str
 	if err := checkID(op, "profile id", pid); err != nil {
 		return nil, "", err
 	}
-	return st.listRuns(ctx, op, indexGSI1, attrGSI1PK, attrGSI1SK, "RUNS#"+pid, limit, cursor)
+	return st.listRuns(ctx, op, indexGSI1, attrGSI1PK, attrGSI1SK, "RUNS#"+pid, RunWindow{}, limit, cursor)
+}
+
+// RunWindow bounds a run list by QueuedAt: From inclusive, To exclusive;
+// a zero bound is open.
+type RunWindow struct{ From, To time.Time }
+
+// ListRunsIn is ListRuns (pid set) or ListAllRuns (pid empty) restricted to
+// runs queued inside w, with one key-condition Query per page.
+func (st *Store) ListRunsIn(ctx context.Context, pid string, w RunWindow, limit int, cursor string) ([]timebridge.Run, string, error) {
+	if pid == "" {
+		return st.listRuns(ctx, "store: list all runs", indexGSI2, attrGSI2PK, attrGSI2SK, gsi2Runs, w, limit, cursor)
+	}
+	const op = "store: list runs"
+	if err := checkID(op, "profile id", pid); err != nil {
+		return nil, "", err
+	}
+	return st.listRuns(ctx, op, indexGSI1, attrGSI1PK, attrGSI1SK, "RUNS#"+pid, w, limit, cursor)
 }
 
 // ListAllRuns is ListRuns across all profiles: one page of every run,
 // newest (QueuedAt, then id) first, read from gsi2. A cursor of one list
 // is refused by the other (apperr.Validation).
 func (st *Store) ListAllRuns(ctx context.Context, limit int, cursor string) ([]timebridge.Run, string, error) {
-	return st.listRuns(ctx, "store: list all runs", indexGSI2, attrGSI2PK, attrGSI2SK, gsi2Runs, limit, cursor)
+	return st.listRuns(ctx, "store: list all runs", indexGSI2, attrGSI2PK, attrGSI2SK, gsi2Runs, RunWindow{}, limit, cursor)
 }
 
 // listRuns reads one page of the index partition pkName = pkValue, newest
 // first.
-func (st *Store) listRuns(ctx context.Context, op, index, pkName, skName, pkValue string, limit int, cursor string) ([]timebridge.Run, string, error) {
+func (st *Store) listRuns(ctx context.Context, op, index, pkName, skName, pkValue string, w RunWindow, limit int, cursor string) ([]timebridge.Run, string, error) {
 	limit = pageSize(limit, DefaultRunPageSize, MaxRunPageSize)
 	keyNames := []string{pkName, skName, attrPK, attrSK}
 	start, err := decodeCursor(op, cursor, map[string]string{pkName: pkValue}, keyNames...)
 	if err != nil {
 		return nil, "", err
 	}
+	// Sort keys are "<queued>#<id>": "<from>" sorts before every run queued
+	// at from, "<to>" before every run queued at to.
+	cond, names, values := "#pk = :pk", map[string]string{"#pk": pkName}, avMap{":pk": avS(pkValue)}
+	switch {
+	case !w.From.IsZero() && !w.To.IsZero():
+		cond += " AND #sk BETWEEN :lo AND :hi"
+		values[":lo"], values[":hi"] = avS(fmtTime(w.From)), avS(fmtTime(w.To))
+	case !w.From.IsZero():
+		cond += " AND #sk >= :lo"
+		values[":lo"] = avS(fmtTime(w.From))
+	case !w.To.IsZero():
+		cond += " AND #sk < :hi"
+		values[":hi"] = avS(fmtTime(w.To))
+	}
+	if len(values) > 1 {
+		names["#sk"] = skName
+	}
 	res, err := st.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(st.table),
 		IndexName:                 aws.String(index),
-		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": pkName},
-		ExpressionAttributeValues: avMap{":pk": avS(pkValue)},
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 		ScanIndexForward:          aws.Bool(false),
 		ExclusiveStartKey:         start,
 		// One more than asked, to know whether another page exists.

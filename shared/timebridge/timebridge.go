@@ -84,6 +84,9 @@ type Profile struct {
 	DeletionWindowDays int      `json:"deletion_window_days"` // default 60
 	Concurrency        int      `json:"concurrency"`          // Kimai write concurrency, default 8
 	Tags               []string `json:"tags"`                 // always includes "zammad"
+	// Billing tags Zammad tickets whose synced entries Kimai has all
+	// marked exported (opt-in).
+	Billing Billing `json:"billing"`
 
 	IntervalMinutes int `json:"interval_minutes"` // schedule of incremental runs
 
@@ -129,8 +132,23 @@ func (p Profile) WithDefaults() Profile {
 	if !has {
 		p.Tags = append([]string{DefaultTag}, p.Tags...)
 	}
+	if p.Billing.Tag == "" {
+		p.Billing.Tag = DefaultBilledTag
+	}
 	return p
 }
+
+// Billing is a profile's "billed status back to Zammad" setting.
+type Billing struct {
+	// Enabled: tag a ticket once every synced entry of it is exported in
+	// Kimai, and remove the tag when an entry is added or a timesheet
+	// un-exported.
+	Enabled bool   `json:"enabled"`
+	Tag     string `json:"tag"` // default DefaultBilledTag
+}
+
+// DefaultBilledTag is Billing.Tag's default.
+const DefaultBilledTag = "billed"
 
 // MappingKind names what a mapping maps.
 type MappingKind string
@@ -448,13 +466,66 @@ type Run struct {
 	Tickets []int64 `json:"tickets,omitempty"`
 	// MergedInto names the run that carried out this queued ticket run.
 	MergedInto string `json:"merged_into,omitempty"`
+	// RetryOf names the run whose failed entries this run retries.
+	RetryOf string `json:"retry_of,omitempty"`
+	// Progress is stored every few seconds while the run goes on.
+	Progress *Progress `json:"progress,omitempty"`
+	// Outcomes are the entries a run that writes touched, in plan order
+	// (GET /api/runs/{id}/entries pages them; never in the run's JSON).
+	Outcomes []EntryOutcome `json:"-"`
+}
+
+// Progress is how far a running run is.
+type Progress struct {
+	Phase     string    `json:"phase"` // reading, planning, writing, finishing
+	Done      int       `json:"done"`
+	Total     int       `json:"total"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Run phases (Progress.Phase).
+const (
+	PhaseReading   = "reading"
+	PhasePlanning  = "planning"
+	PhaseWriting   = "writing"
+	PhaseFinishing = "finishing"
+)
+
+// Outcome is what became of one entry in a run.
+type Outcome string
+
+// Outcomes (EntryOutcome.Outcome).
+const (
+	OutcomeCreated   Outcome = "created"
+	OutcomeUpdated   Outcome = "updated"
+	OutcomeDeleted   Outcome = "deleted"
+	OutcomeUnchanged Outcome = "unchanged"
+	OutcomeSkipped   Outcome = "skipped"
+	OutcomeConflict  Outcome = "conflict"
+	OutcomeFailed    Outcome = "failed"
+)
+
+// EntryOutcome is one entry's outcome in a run, with its reason.
+type EntryOutcome struct {
+	EntryID      int64   `json:"entry_id"`
+	TicketID     int64   `json:"ticket_id"`
+	TicketNumber string  `json:"ticket_number,omitempty"`
+	Outcome      Outcome `json:"outcome"`
+	Class        string  `json:"class,omitempty"`
+	Reason       string  `json:"reason,omitempty"`
+	TimesheetID  int64   `json:"timesheet_id,omitempty"`
+	Seconds      int64   `json:"seconds,omitempty"`
+	Customer     string  `json:"customer,omitempty"`
+	Project      string  `json:"project,omitempty"`
+	Activity     string  `json:"activity,omitempty"`
 }
 
 // ItemError is a per-entry failure inside a run.
 type ItemError struct {
-	EntryID int64  `json:"entry_id"`
-	Class   string `json:"class"`
-	Message string `json:"message"`
+	EntryID  int64  `json:"entry_id"`
+	TicketID int64  `json:"ticket_id,omitempty"`
+	Class    string `json:"class"`
+	Message  string `json:"message"`
 }
 
 // ChangeAction is what the plan does for one entry.
@@ -555,4 +626,45 @@ type AuditQuery struct {
 // ConflictID is the id of the (single) conflict of one entry of a profile.
 func ConflictID(profileID string, entryID int64) string {
 	return profileID + "." + strconv.FormatInt(entryID, 10)
+}
+
+// RecordStatus is where an entry stands in the reconciliation report.
+type RecordStatus string
+
+// Record statuses.
+const (
+	RecordSynced   RecordStatus = "synced"   // Kimai holds its timesheet
+	RecordConflict RecordStatus = "conflict" // an open conflict waits for a human
+	RecordSkipped  RecordStatus = "skipped"  // left out by the profile's rules
+	RecordPending  RecordStatus = "pending"  // a create whose outcome is not settled yet
+	RecordFailed   RecordStatus = "failed"   // the last attempt failed
+)
+
+// EntryRecord is one Zammad entry as the reconciliation report sees it:
+// its netted time in Zammad, what Timebridge wrote and what Kimai held
+// when last observed, grouped by the names people report by.
+type EntryRecord struct {
+	ProfileID    string       `json:"profile_id"`
+	EntryID      int64        `json:"entry_id"`
+	TicketID     int64        `json:"ticket_id"`
+	TicketNumber string       `json:"ticket_number,omitempty"`
+	TicketTitle  string       `json:"ticket_title,omitempty"`
+	Day          string       `json:"day"` // the day worked, YYYY-MM-DD, Kimai user's zone
+	AgentID      int64        `json:"agent_id,omitempty"`
+	Agent        string       `json:"agent,omitempty"`
+	CustomerID   int64        `json:"customer_id,omitempty"`
+	Customer     string       `json:"customer,omitempty"`
+	ProjectID    int64        `json:"project_id,omitempty"`
+	Project      string       `json:"project,omitempty"`
+	ActivityID   int64        `json:"activity_id,omitempty"`
+	Activity     string       `json:"activity,omitempty"`
+	Zammad       int64        `json:"zammad_seconds"`  // netted, as last read
+	Written      int64        `json:"written_seconds"` // what Timebridge wrote
+	Kimai        int64        `json:"kimai_seconds"`   // what Kimai held when last observed
+	Status       RecordStatus `json:"status"`
+	Reason       string       `json:"reason,omitempty"` // conflict kind or error class
+	TimesheetID  int64        `json:"timesheet_id,omitempty"`
+	Exported     bool         `json:"exported,omitempty"`
+	// KimaiGone: the timesheet was deleted in Kimai.
+	KimaiGone bool `json:"kimai_gone,omitempty"`
 }

@@ -828,6 +828,7 @@ export interface components {
             webhook_url: string;
             /** @description HMAC-SHA1 signature token for the Zammad webhook; shown only in this answer. */
             webhook_secret: string;
+            billing: components["schemas"]["Billing"];
         };
         WebhookSecret: {
             profile_id: string;

@@ -1,0 +1,264 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine/plan"
+	"github.com/timebridge/timebridge/shared/kimai"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// RecordStore is the store part that keeps the reconciliation report's
+// entry records.
+type RecordStore interface {
+	WriteRecords(ctx context.Context, puts, dels []tb.EntryRecord) error
+	TicketRecords(ctx context.Context, pid string, ticketID int64) ([]tb.EntryRecord, error)
+	AllRecords(ctx context.Context, pid string) ([]tb.EntryRecord, error)
+	Observed(ctx context.Context, pid string) (time.Time, error)
+	SetObserved(ctx context.Context, pid string, at time.Time) error
+}
+
+// manyTickets: above this many tickets a run reads all of a profile's
+// records with one Query instead of one Query per ticket.
+const manyTickets = 64
+
+// keepRecords brings the report's records of the plan's entries up to date
+// with the outcomes of this run, writing only records whose content
+// changed. It returns the tickets whose records changed.
+func (r *runner) keepRecords(ctx context.Context, p plan.Plan) (map[int64]bool, error) {
+	tickets := map[int64]bool{}
+	for _, c := range p.Changes {
+		tickets[c.TicketID] = true
+	}
+	prev, err := r.loadRecords(ctx, tickets)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	agents := maps64(r.names.Agents)
+	r.mu.Unlock()
+	in := plan.RecordInput{ProfileID: r.profile.ID, MinutesPerUnit: r.profile.MinutesPerUnit, Loc: r.loc, Catalog: r.catalog, Agents: agents}
+	var puts, dels []tb.EntryRecord
+	changed := map[int64]bool{}
+	for i, c := range p.Changes {
+		if i >= len(r.outcomes) || r.outcomes[i].Outcome == "" {
+			continue
+		}
+		old, had := prev[c.EntryID]
+		var op *tb.EntryRecord
+		if had {
+			op = &old
+		}
+		rec, ok := plan.Record(in, c, r.outcomes[i], op)
+		switch {
+		case ok && (!had || rec != old):
+			puts = append(puts, rec)
+			changed[rec.TicketID] = true
+			if had && old.TicketID != rec.TicketID {
+				dels = append(dels, old) // moved by a ticket merge
+				changed[old.TicketID] = true
+			}
+		case !ok && had:
+			dels = append(dels, old)
+			changed[old.TicketID] = true
+		}
+	}
+	r.nameAgents(ctx, puts)
+	if len(puts)+len(dels) == 0 {
+		return changed, nil
+	}
+	if err := r.records().WriteRecords(ctx, puts, dels); err != nil {
+		return nil, fmt.Errorf("engine: write report records: %w", err)
+	}
+	return changed, nil
+}
+
+func (r *runner) records() RecordStore { return r.e.store }
+
+// loadRecords reads the stored records of the given tickets, by entry.
+func (r *runner) loadRecords(ctx context.Context, tickets map[int64]bool) (map[int64]tb.EntryRecord, error) {
+	if len(tickets) > manyTickets {
+		return r.allRecords(ctx)
+	}
+	out := map[int64]tb.EntryRecord{}
+	var mu sync.Mutex
+	err := forEach(ctx, r.e.opts.ReadConcurrency, keys(tickets), func(ctx context.Context, t int64) error {
+		recs, err := r.records().TicketRecords(ctx, r.profile.ID, t)
+		if err != nil {
+			return fmt.Errorf("engine: read report records of ticket %d: %w", t, err)
+		}
+		mu.Lock()
+		for _, rec := range recs {
+			out[rec.EntryID] = rec
+		}
+		mu.Unlock()
+		return nil
+	})
+	return out, err
+}
+
+// nameAgents fills in agent names the run did not read (user mapping by
+// token): people report by name. Each unknown agent is read once.
+func (r *runner) nameAgents(ctx context.Context, recs []tb.EntryRecord) {
+	missing := map[int64]bool{}
+	for _, rec := range recs {
+		if rec.Agent == "" && rec.AgentID != 0 {
+			missing[rec.AgentID] = true
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	names := map[int64]string{}
+	var mu sync.Mutex
+	_ = forEach(ctx, r.e.opts.ReadConcurrency, keys(missing), func(ctx context.Context, id int64) error {
+		u, err := r.z.User(ctx, id)
+		if err != nil {
+			r.log.Warn("read agent name", slog.Int64("agent_id", id), slog.String("err", err.Error()))
+			return nil
+		}
+		mu.Lock()
+		names[id] = u.FullName()
+		mu.Unlock()
+		return nil
+	})
+	r.mu.Lock()
+	for id, n := range names {
+		r.names.Agents[id] = plan.Agent{ID: id, Name: n}
+	}
+	r.mu.Unlock()
+	for i := range recs {
+		if n, ok := names[recs[i].AgentID]; ok && recs[i].Agent == "" {
+			recs[i].Agent = n
+		}
+	}
+}
+
+func maps64[V any](m map[int64]V) map[int64]V {
+	out := make(map[int64]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// observeMargin re-reads this much before the last observation: Kimai's
+// clock and ours differ, and modified_after compares Kimai's.
+const observeMargin = 2 * time.Minute
+
+// observeChanges reads the Timebridge timesheets Kimai changed since the last
+// observation (an edit, an export, an un-export) and records what Kimai
+// holds in the report's records. It returns the tickets whose records
+// changed. A profile observed for the first time is read over its deletion
+// window.
+func (r *runner) observeChanges(ctx context.Context) (map[int64]bool, error) {
+	started := r.e.now()
+	since, err := r.records().Observed(ctx, r.profile.ID)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read last observation: %w", err)
+	}
+	if since.IsZero() {
+		since = started.AddDate(0, 0, -r.profile.DeletionWindowDays)
+	} else {
+		since = since.Add(-observeMargin)
+	}
+	seen := map[int64]tb.Timesheet{} // by entry
+	err = r.k.ListTimesheets(ctx, kimai.TimesheetFilter{Term: "TB-" + r.instance, User: kimai.UserAll, ModifiedAfter: since},
+		func(page []tb.Timesheet) error {
+			for _, s := range page {
+				if inst, id, ok := plan.ParseMarker(s.Description); ok && inst == r.instance {
+					seen[id] = s
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("engine: list timesheets modified since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	changed := map[int64]bool{}
+	if len(seen) > 0 {
+		recs, err := r.recordsOf(ctx, keys(seen))
+		if err != nil {
+			return nil, err
+		}
+		var puts []tb.EntryRecord
+		for _, rec := range recs {
+			s := seen[rec.EntryID]
+			if s.ID != rec.TimesheetID {
+				continue // not the timesheet Timebridge keeps for it
+			}
+			next := rec
+			next.Kimai, next.Exported, next.KimaiGone = s.Duration, s.Exported, false
+			if next != rec {
+				puts = append(puts, next)
+				changed[rec.TicketID] = true
+			}
+		}
+		if len(puts) > 0 {
+			if err := r.records().WriteRecords(ctx, puts, nil); err != nil {
+				return nil, fmt.Errorf("engine: write observed records: %w", err)
+			}
+		}
+	}
+	if err := r.records().SetObserved(ctx, r.profile.ID, started); err != nil {
+		return nil, fmt.Errorf("engine: record observation: %w", err)
+	}
+	return changed, nil
+}
+
+// recordsOf returns the stored records of the given entries: through their
+// links (which name the ticket) when they are few, else from all records.
+func (r *runner) recordsOf(ctx context.Context, entries []int64) ([]tb.EntryRecord, error) {
+	var byEntry map[int64]tb.EntryRecord
+	var err error
+	if len(entries) > manyTickets {
+		byEntry, err = r.allRecords(ctx)
+	} else {
+		tickets := map[int64]bool{}
+		var mu sync.Mutex
+		err = forEach(ctx, r.e.opts.ReadConcurrency, entries, func(ctx context.Context, e int64) error {
+			l, err := r.e.store.GetLink(ctx, r.profile.ID, 0, e)
+			if apperr.Is(err, apperr.NotFound) {
+				return nil // not synced by this profile
+			}
+			if err != nil {
+				return fmt.Errorf("engine: read link of entry %d: %w", e, err)
+			}
+			mu.Lock()
+			tickets[l.TicketID] = true
+			mu.Unlock()
+			return nil
+		})
+		if err == nil {
+			byEntry, err = r.loadRecords(ctx, tickets)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []tb.EntryRecord
+	for _, e := range entries {
+		if rec, ok := byEntry[e]; ok {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// allRecords reads every record of the profile, by entry.
+func (r *runner) allRecords(ctx context.Context) (map[int64]tb.EntryRecord, error) {
+	all, err := r.records().AllRecords(ctx, r.profile.ID)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read report records: %w", err)
+	}
+	out := make(map[int64]tb.EntryRecord, len(all))
+	for _, rec := range all {
+		out[rec.EntryID] = rec
+	}
+	return out, nil
+}

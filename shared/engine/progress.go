@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/timebridge/timebridge/shared/apperr"
+	"github.com/timebridge/timebridge/shared/engine/plan"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+)
+
+// outcomeKey carries the *outcomeSlot of the change being applied, so the
+// places that count a result (create, update, conflict …) also name the
+// entry's outcome without threading it through every return value.
+type outcomeKey struct{}
+
+type outcomeSlot struct {
+	outcome     tb.Outcome
+	class       string
+	reason      string
+	timesheetID int64
+}
+
+// note records o as the outcome of the change applied under ctx (the last
+// note wins: a created timesheet whose stored time shifted ends as a
+// conflict).
+func note(ctx context.Context, o tb.Outcome, class, reason string, timesheetID int64) {
+	s, _ := ctx.Value(outcomeKey{}).(*outcomeSlot)
+	if s == nil {
+		return
+	}
+	s.outcome, s.class, s.reason = o, class, reason
+	if timesheetID != 0 {
+		s.timesheetID = timesheetID
+	}
+}
+
+// count bumps the counter of o and notes it as the change's outcome.
+func (r *runner) count(ctx context.Context, o tb.Outcome, reason string, timesheetID int64) {
+	r.bump(func(n *tb.Counts) {
+		switch o {
+		case tb.OutcomeCreated:
+			n.Created++
+		case tb.OutcomeUpdated:
+			n.Updated++
+		case tb.OutcomeDeleted:
+			n.Deleted++
+		case tb.OutcomeUnchanged:
+			n.Unchanged++
+		case tb.OutcomeSkipped:
+			n.Skipped++
+		case tb.OutcomeConflict:
+			n.Conflicts++
+		}
+	})
+	note(ctx, o, "", reason, timesheetID)
+}
+
+// outcomeOf is the stored outcome of change c after apply.
+func (r *runner) outcomeOf(c plan.Change, s *outcomeSlot, err error) tb.EntryOutcome {
+	w := plan.Locate(c, r.catalog)
+	o := tb.EntryOutcome{EntryID: c.EntryID, TicketID: c.TicketID, Outcome: s.outcome, Class: s.class, Reason: s.reason,
+		TimesheetID: s.timesheetID, Customer: w.Customer, Project: w.Project, Activity: w.Activity}
+	if d := c.Desired; d != nil {
+		o.TicketNumber = d.Ticket.Number
+		if d.Sheet != nil {
+			o.Seconds = int64(d.Sheet.End.Sub(d.Sheet.Begin) / time.Second)
+		}
+	}
+	if o.TimesheetID == 0 && c.Link != nil {
+		o.TimesheetID = c.Link.TimesheetID
+	}
+	if o.Seconds == 0 && c.Link != nil {
+		o.Seconds = c.Link.Baseline.Duration
+	}
+	switch {
+	case err != nil:
+		o.Outcome, o.Class, o.Reason = tb.OutcomeFailed, string(apperr.KindOf(err)), apperr.MessageOf(err)
+	case o.Outcome == "":
+		// Cut off before it started (deadline), or nothing counted it.
+		o.Outcome, o.Reason = tb.OutcomeSkipped, "not carried out: the run stopped first"
+	}
+	if o.Reason == "" {
+		o.Reason = c.Reason
+	}
+	return o
+}
+
+// setPhase moves the run's progress to phase.
+func (r *runner) setPhase(phase string, total int) {
+	r.mu.Lock()
+	r.progress.Phase = phase
+	if total >= 0 {
+		r.progress.Total = total
+	}
+	r.mu.Unlock()
+}
+
+func (r *runner) stepDone() {
+	r.mu.Lock()
+	r.progress.Done++
+	r.mu.Unlock()
+}
+
+// reportProgress stores the run's counts and progress every
+// Options.ProgressEvery until the returned stop is called (which waits for
+// a write in flight, so the final record is never overwritten by it).
+func (r *runner) reportProgress(ctx context.Context, base tb.Run) (stop func()) {
+	every := r.e.opts.ProgressEvery
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			snap := base
+			r.mu.Lock()
+			snap.Counts = r.counts
+			snap.Counts.ErrorsByClass = cloneCounts(r.counts.ErrorsByClass)
+			p := r.progress
+			r.mu.Unlock()
+			p.UpdatedAt = r.e.now()
+			snap.Progress = &p
+			wctx, cancel := context.WithTimeout(ctx, every)
+			if _, err := r.e.store.PutRun(wctx, snap); err != nil {
+				r.log.Warn("store run progress", slog.String("err", err.Error()))
+			}
+			cancel()
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+func cloneCounts(m map[string]int) map[string]int {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
