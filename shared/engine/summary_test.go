@@ -12,6 +12,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/decimal"
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/report"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/testkit/kumotest"
@@ -55,7 +56,8 @@ func checkSummary(t *testing.T, h *harness, step string) {
 	}
 }
 
-// TestSummaryMatchesKimai: the summary the engine keeps equals what Kimai
+// TestSummaryMatchesKimai: the summary the engine keeps, and the report's
+// totals, equal what Kimai
 // holds after creates, an edit that moves an entry to another day, a
 // negative correction, a deletion, a Kimai-side edit resolved with
 // keep_kimai, and it ignores dry runs. An entry that began at 23:14 UTC counts
@@ -78,6 +80,7 @@ func TestSummaryMatchesKimai(t *testing.T) {
 	}
 	h.run(tb.ModeIncremental)
 	checkSummary(t, h, "first sync")
+	checkReport(t, h, "first sync")
 	if last, _ := h.st.LastSuccesses(context.Background(), []string{h.profile.ID}); !last[h.profile.ID].Equal(h.Now()) {
 		t.Fatalf("the sync was not recorded as the profile's last success: %v (now %v)", last, h.Now())
 	}
@@ -89,15 +92,18 @@ func TestSummaryMatchesKimai(t *testing.T) {
 	h.zs.UpdateEntry(e2.ID, func(e *zammadsim.Entry) { e.TimeUnit = decimal.MustParse("50"); e.CreatedAt = day(6, 8, 0) })
 	h.run(tb.ModeIncremental)
 	checkSummary(t, h, "edit to another day")
+	checkReport(t, h, "edit to another day")
 
 	h.Add(time.Minute)
 	h.addEntry(tid, agent, typ, "-60", day(7, 9, 0))
 	h.run(tb.ModeTicket, func(r *engine.Request) { r.TicketID = tid })
 	checkSummary(t, h, "negative correction")
+	checkReport(t, h, "negative correction")
 
 	h.zs.DeleteEntry(e1.ID)
 	h.run(tb.ModeFull)
 	checkSummary(t, h, "deletion")
+	checkReport(t, h, "deletion")
 
 	// Someone edits e3's timesheet in Kimai (longer), then Zammad changes:
 	// a conflict; keep_kimai makes Kimai's state the baseline.
@@ -109,11 +115,16 @@ func TestSummaryMatchesKimai(t *testing.T) {
 	if c := h.conflictOf(e3.ID); c.Kind != tb.ConflictEditedInKimai {
 		t.Fatalf("conflict %s", c.Kind)
 	}
+	if rep := checkReport(t, h, "kimai-side edit in conflict"); reasonSeconds(rep.Totals, report.ReasonConflict) != -35*60 {
+		t.Fatalf("the open conflict explains %+v, want -2100 s", rep.Totals.Reasons)
+	}
 	h.resolve(e3.ID, tb.ResolveKeepKimai)
 	checkSummary(t, h, "kimai-side edit kept")
+	checkReport(t, h, "kimai-side edit kept")
 
 	h.run(tb.ModeFull)
 	checkSummary(t, h, "settled")
+	checkReport(t, h, "settled")
 }
 
 // TestSummaryCountsLinksFromBeforeIt: links written before the summary

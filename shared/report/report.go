@@ -197,14 +197,14 @@ func ReasonOf(r tb.EntryRecord) (Reason, bool) {
 	case tb.RecordFailed:
 		return ReasonFailed, true
 	}
-	switch {
-	case r.KimaiGone:
+	if r.KimaiGone {
 		return ReasonDeletedKimai, true
-	case r.Kimai != r.Written:
-		return ReasonEditedKimai, true
 	}
-	// Zammad changed after the last write: the next run brings it over.
-	return ReasonPending, true
+	// Kimai holds other time than Zammad: edited there after the last write,
+	// or edited earlier and kept by a human's resolution (keep_kimai), which
+	// made Kimai's time the baseline. A Zammad change the last run saw would
+	// have been written.
+	return ReasonEditedKimai, true
 }
 
 func sortReasons(g *Group) {
