@@ -59,7 +59,9 @@ func TestBuild(t *testing.T) {
 			r.TicketID, r.TicketNumber, r.Zammad = 51, "53004", 1200
 		}),
 		rec(4, func(r *tb.EntryRecord) { r.Day = "2026-04-01" }), // outside the period
-		rec(5, func(r *tb.EntryRecord) { r.CustomerID, r.Customer, r.Zammad, r.Written, r.Kimai = 2, "Beta", 300, 300, 300 }),
+		rec(5, func(r *tb.EntryRecord) {
+			r.CustomerID, r.Customer, r.Zammad, r.Written, r.Kimai = 2, "Beta", 300, 300, 300
+		}),
 	}
 	rep := report.Build(report.Input{ProfileID: "p", From: day("2026-03-01"), To: day("2026-03-31"), GroupBy: report.ByCustomer,
 		Records: recs, Observed: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)})
