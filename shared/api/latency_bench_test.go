@@ -18,6 +18,7 @@ import (
 
 	"github.com/timebridge/timebridge/shared/auth"
 	"github.com/timebridge/timebridge/shared/probe"
+	"github.com/timebridge/timebridge/shared/report"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/testkit/kumotest"
@@ -202,6 +203,31 @@ func BenchmarkSummaryLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d synced entries in %v", benchLinks, time.Since(seedStart).Round(time.Millisecond))
+	// And their report records, as the engine keeps them: 40 customers,
+	// 500 tickets, 12 agents; one entry in 20 edited in Kimai, one in 50 in
+	// conflict, a third exported.
+	recs := make([]tb.EntryRecord, benchLinks)
+	for i := range recs {
+		e := int64(i + 1)
+		begin := now.Add(-time.Duration(i+1) * 53 * time.Minute)
+		r := tb.EntryRecord{ProfileID: p.ID, EntryID: e, TicketID: 4000 + e%500, TicketNumber: fmt.Sprint(31000 + e%500),
+			TicketTitle: "Printer on the third floor prints blank pages", Day: begin.Format(time.DateOnly),
+			AgentID: e % 12, Agent: fmt.Sprintf("Agent Number %d", e%12), CustomerID: e % 40, Customer: fmt.Sprintf("Customer GmbH %d", e%40),
+			ProjectID: 100 + e%40, Project: fmt.Sprintf("Support Customer GmbH %d", e%40), ActivityID: 7, Activity: "Billable support",
+			Zammad: 1800, Written: 1800, Kimai: 1800, Status: tb.RecordSynced, TimesheetID: 900000 + e, Exported: e%3 == 0}
+		switch {
+		case e%50 == 0:
+			r.Status, r.Reason, r.Written, r.Kimai, r.TimesheetID = tb.RecordConflict, "unmapped_activity", 0, 0, 0
+		case e%20 == 0:
+			r.Kimai = 2700
+		}
+		recs[i] = r
+	}
+	for i := 0; i < len(recs); i += 1000 {
+		if err := st.WriteRecords(ctx, recs[i:min(i+1000, len(recs))], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 
 	yearAgo := now.AddDate(0, 0, -365).Format(time.DateOnly)
 	for _, ep := range []struct {
@@ -210,12 +236,26 @@ func BenchmarkSummaryLatency(b *testing.B) {
 	}{
 		{"30_days", "/api/profiles/" + p.ID + "/summary", 30},
 		{"366_days", "/api/profiles/" + p.ID + "/summary?from=" + yearAgo + "&to=" + now.Format(time.DateOnly), 366},
+		{"report_30_days", "/api/profiles/" + p.ID + "/report?from=" + now.AddDate(0, 0, -29).Format(time.DateOnly) + "&to=" + now.Format(time.DateOnly), 30},
+		{"report_366_days", "/api/profiles/" + p.ID + "/report?from=" + yearAgo + "&to=" + now.Format(time.DateOnly), 366},
+		{"report_366_days_by_ticket", "/api/profiles/" + p.ID + "/report?group_by=ticket&from=" + yearAgo + "&to=" + now.Format(time.DateOnly), 366},
+		{"report_366_days_csv", "/api/profiles/" + p.ID + "/report?format=csv&from=" + yearAgo + "&to=" + now.Format(time.DateOnly), 366},
 	} {
 		b.Run(ep.name, func(b *testing.B) {
-			var sum summaryResponse
-			must(call("GET", ep.path, tok.Token, nil), 200, &sum)
-			if sum.Entries != benchLinks || len(sum.Days) != ep.days {
-				b.Fatalf("GET %s: %d entries, %d days", ep.path, sum.Entries, len(sum.Days))
+			switch {
+			case strings.Contains(ep.path, "format=csv"):
+			case strings.Contains(ep.path, "/report"):
+				var rep report.Report
+				must(call("GET", ep.path, tok.Token, nil), 200, &rep)
+				if len(rep.Days) != ep.days || rep.Totals.Entries < ep.days*26 {
+					b.Fatalf("GET %s: %d entries, %d days", ep.path, rep.Totals.Entries, len(rep.Days))
+				}
+			default:
+				var sum summaryResponse
+				must(call("GET", ep.path, tok.Token, nil), 200, &sum)
+				if sum.Entries != benchLinks || len(sum.Days) != ep.days {
+					b.Fatalf("GET %s: %d entries, %d days", ep.path, sum.Entries, len(sum.Days))
+				}
 			}
 			measure(b, call, tok.Token, ep.path)
 		})

@@ -59,8 +59,8 @@ func (r *runner) keepRecords(ctx context.Context, p plan.Plan) (map[int64]bool, 
 		case ok && (!had || rec != old):
 			puts = append(puts, rec)
 			changed[rec.TicketID] = true
-			if had && old.TicketID != rec.TicketID {
-				dels = append(dels, old) // moved by a ticket merge
+			if had && (old.TicketID != rec.TicketID || old.Day != rec.Day) {
+				dels = append(dels, old) // moved by a ticket merge, or to another day
 				changed[old.TicketID] = true
 			}
 		case !ok && had:

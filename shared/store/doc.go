@@ -28,7 +28,8 @@
 //	day counter   SUM#<pid>            DAY#<yyyy-mm-dd>#<shard>      -                      -     (entries, seconds)
 //	total counter SUM#<pid>            TOTAL#<shard>                 -                      -     (entries, seconds)
 //	health        HEALTH#<pid>         HEALTH                        -                      -     (last_success, run_id)
-//	entry record  REP#<pid>            T#<ticket>#<entry>            REPD#<pid>             <day>#<entry>
+//	ticket records REP#<pid>           T#<ticket>                    -                      -     (version, compressed records)
+//	day records   REP#<pid>            D#<yyyy-mm-dd>                -                      -     (version, compressed records)
 //	observed      REP#<pid>            OBSERVED                      -                      -     (observed_at)
 //	cursor        P#<pid>              CURSOR                        -                      -
 //	pending runs  P#<pid>              PENDING                       -                      -     (string set "runs")
@@ -72,9 +73,13 @@
 //   - The reconciliation report reads entry records (EntryRecord): per
 //     Zammad entry its netted time, what Timebridge wrote, what Kimai held
 //     when last observed, its status and the names it is grouped by. They
-//     are keyed by ticket (TicketRecords: one strongly consistent Query for
-//     the engine's bookkeeping and the billed tag) and indexed by the day
-//     worked on gsi1 (RecordsByDay: a period's report reads only its days).
+//     are packed into two kinds of bucket items, each compressed (records_codec.go)
+//     with a version: one per ticket (TicketRecords: one GetItem for the
+//     engine's bookkeeping and the billed tag) and one per day worked
+//     (RecordsByDay: a period's report is one Query of a few items, not one
+//     item per entry; 10,000 entries over a year are 366 items). Writers
+//     read, change and put a bucket conditional on its version; day buckets
+//     are written before ticket buckets, which the next run compares with.
 //     The engine rewrites only records whose content changed; OBSERVED is
 //     when it last read Kimai's modified timesheets.
 //   - A profile's health item holds the end of its latest successful run

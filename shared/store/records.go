@@ -3,107 +3,202 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/timebridge/timebridge/shared/apperr"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
 // The reconciliation report's entry records live in a partition of their
-// own (REP#<pid>), keyed by ticket and entry so that one ticket's records
-// are one strongly consistent Query (the engine's bookkeeping and billing),
-// and indexed by the day worked on gsi1 (REPD#<pid>, "<day>#<entry>") so
-// that a period's report reads only that period's records.
+// own (REP#<pid>), packed into buckets: one per ticket (T#<ticket>: the
+// engine's bookkeeping and the billed tag read one ticket's records with
+// one GetItem) and one per day worked (D#<day>: a period's report is one
+// Query over its days, a few items instead of one per entry). A bucket holds
+// its records compressed (records_codec.go) and a version; writers read, change
+// and put it on the condition that the version did not move. Day buckets
+// are written before ticket buckets: the ticket buckets are what the next
+// run compares with, so a run cut off in between rewrites both.
 const (
-	skObserved     = "OBSERVED"
-	skRecordPrefix = "T#"
+	skObserved         = "OBSERVED"
+	skTicketBucket     = "T#"
+	skDayBucket        = "D#"
+	maxBucketBytes     = 350 * 1024 // under DynamoDB's 400 KB item limit
+	bucketWriteRetries = 8
 )
 
-func pkRecords(pid string) string     { return "REP#" + pid }
-func gsiRecordDays(pid string) string { return "REPD#" + pid }
-func recordSK(ticket, entry int64) string {
-	return fmt.Sprintf("%s%s#%s", skRecordPrefix, pad(ticket), pad(entry))
+func pkRecords(pid string) string { return "REP#" + pid }
+
+type bucketItem struct {
+	PK      string `dynamodbav:"pk"`
+	SK      string `dynamodbav:"sk"`
+	Type    string `dynamodbav:"type"`
+	Version int64  `dynamodbav:"version"`
+	Count   int    `dynamodbav:"count"`
+	Data    []byte `dynamodbav:"data"` // encodeRecords, profile id left out
 }
 
-type recordItem struct {
-	PK           string `dynamodbav:"pk"`
-	SK           string `dynamodbav:"sk"`
-	GSI1PK       string `dynamodbav:"gsi1pk"`
-	GSI1SK       string `dynamodbav:"gsi1sk"`
-	Type         string `dynamodbav:"type"`
-	ProfileID    string `dynamodbav:"profile_id"`
-	EntryID      int64  `dynamodbav:"entry_id"`
-	TicketID     int64  `dynamodbav:"ticket_id"`
-	TicketNumber string `dynamodbav:"ticket_number,omitempty"`
-	TicketTitle  string `dynamodbav:"ticket_title,omitempty"`
-	Day          string `dynamodbav:"day"`
-	AgentID      int64  `dynamodbav:"agent_id,omitempty"`
-	Agent        string `dynamodbav:"agent,omitempty"`
-	CustomerID   int64  `dynamodbav:"customer_id,omitempty"`
-	Customer     string `dynamodbav:"customer,omitempty"`
-	ProjectID    int64  `dynamodbav:"project_id,omitempty"`
-	Project      string `dynamodbav:"project,omitempty"`
-	ActivityID   int64  `dynamodbav:"activity_id,omitempty"`
-	Activity     string `dynamodbav:"activity,omitempty"`
-	Zammad       int64  `dynamodbav:"zammad_seconds"`
-	Written      int64  `dynamodbav:"written_seconds"`
-	Kimai        int64  `dynamodbav:"kimai_seconds"`
-	Status       string `dynamodbav:"status"`
-	Reason       string `dynamodbav:"reason,omitempty"`
-	TimesheetID  int64  `dynamodbav:"timesheet_id,omitempty"`
-	Exported     bool   `dynamodbav:"exported,omitempty"`
-	KimaiGone    bool   `dynamodbav:"kimai_gone,omitempty"`
-}
+func ticketBucket(t int64) string { return skTicketBucket + pad(t) }
+func dayBucket(day string) string { return skDayBucket + day }
 
-func toRecordItem(r tb.EntryRecord) recordItem {
-	return recordItem{
-		PK: pkRecords(r.ProfileID), SK: recordSK(r.TicketID, r.EntryID),
-		GSI1PK: gsiRecordDays(r.ProfileID), GSI1SK: r.Day + "#" + pad(r.EntryID), Type: "entry_record",
-		ProfileID: r.ProfileID, EntryID: r.EntryID, TicketID: r.TicketID, TicketNumber: r.TicketNumber, TicketTitle: r.TicketTitle,
-		Day: r.Day, AgentID: r.AgentID, Agent: r.Agent, CustomerID: r.CustomerID, Customer: r.Customer,
-		ProjectID: r.ProjectID, Project: r.Project, ActivityID: r.ActivityID, Activity: r.Activity,
-		Zammad: r.Zammad, Written: r.Written, Kimai: r.Kimai, Status: string(r.Status), Reason: r.Reason,
-		TimesheetID: r.TimesheetID, Exported: r.Exported, KimaiGone: r.KimaiGone,
+func decodeBucket(op, pid string, it bucketItem) ([]tb.EntryRecord, error) {
+	if len(it.Data) == 0 {
+		return nil, nil
 	}
+	recs, err := decodeRecords(it.Data, pid)
+	if err != nil {
+		return nil, internal(op, fmt.Errorf("bucket %s: %w", it.SK, err))
+	}
+	return recs, nil
 }
 
-func (it recordItem) domain() tb.EntryRecord {
-	return tb.EntryRecord{ProfileID: it.ProfileID, EntryID: it.EntryID, TicketID: it.TicketID, TicketNumber: it.TicketNumber,
-		TicketTitle: it.TicketTitle, Day: it.Day, AgentID: it.AgentID, Agent: it.Agent, CustomerID: it.CustomerID,
-		Customer: it.Customer, ProjectID: it.ProjectID, Project: it.Project, ActivityID: it.ActivityID, Activity: it.Activity,
-		Zammad: it.Zammad, Written: it.Written, Kimai: it.Kimai, Status: tb.RecordStatus(it.Status), Reason: it.Reason,
-		TimesheetID: it.TimesheetID, Exported: it.Exported, KimaiGone: it.KimaiGone}
-}
-
-// WriteRecords stores puts and deletes dels (by profile, ticket and entry),
-// in batches of 25.
+// WriteRecords stores puts and removes dels. A record is found by entry in
+// the bucket of its ticket and in the bucket of its day: to move a record
+// to another ticket or day, pass the old one in dels and the new one in
+// puts. All records must belong to one profile.
 func (st *Store) WriteRecords(ctx context.Context, puts, dels []tb.EntryRecord) error {
 	const op = "store: write entry records"
-	reqs := make([]types.WriteRequest, 0, len(puts)+len(dels))
-	for _, r := range puts {
-		if err := checkID(op, "profile id", r.ProfileID); err != nil {
-			return err
+	if len(puts)+len(dels) == 0 {
+		return nil
+	}
+	pid := ""
+	for _, r := range append(slices.Clip(puts), dels...) {
+		if pid == "" {
+			pid = r.ProfileID
+		}
+		if r.ProfileID != pid {
+			return internal(op, fmt.Errorf("records of profiles %s and %s in one write", pid, r.ProfileID))
 		}
 		if r.Day == "" {
 			return internal(op, fmt.Errorf("entry %d: record without a day", r.EntryID))
 		}
-		item, err := marshal(op, toRecordItem(r))
+	}
+	if err := checkID(op, "profile id", pid); err != nil {
+		return err
+	}
+	type change struct{ puts, dels []tb.EntryRecord }
+	days, tickets := map[string]*change{}, map[string]*change{}
+	at := func(m map[string]*change, k string) *change {
+		if m[k] == nil {
+			m[k] = &change{}
+		}
+		return m[k]
+	}
+	for _, r := range dels {
+		at(days, dayBucket(r.Day)).dels = append(at(days, dayBucket(r.Day)).dels, r)
+		at(tickets, ticketBucket(r.TicketID)).dels = append(at(tickets, ticketBucket(r.TicketID)).dels, r)
+	}
+	for _, r := range puts {
+		at(days, dayBucket(r.Day)).puts = append(at(days, dayBucket(r.Day)).puts, r)
+		at(tickets, ticketBucket(r.TicketID)).puts = append(at(tickets, ticketBucket(r.TicketID)).puts, r)
+	}
+	for _, m := range []map[string]*change{days, tickets} {
+		sks := slices.Sorted(maps.Keys(m))
+		var mu sync.Mutex
+		var first error
+		sem := make(chan struct{}, 8)
+		var wg sync.WaitGroup
+		for _, sk := range sks {
+			c := m[sk]
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := st.changeBucket(ctx, op, pid, sk, c.puts, c.dels); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if first != nil {
+			return first
+		}
+	}
+	return nil
+}
+
+// changeBucket removes dels' entries from one bucket and puts puts' in,
+// under the bucket's version (re-read and re-applied on a race).
+func (st *Store) changeBucket(ctx context.Context, op, pid, sk string, puts, dels []tb.EntryRecord) error {
+	for attempt := 0; ; attempt++ {
+		var it bucketItem
+		ok, err := st.getItem(ctx, op, key(pkRecords(pid), sk), &it)
 		if err != nil {
 			return err
 		}
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
-	}
-	for _, r := range dels {
-		if err := checkID(op, "profile id", r.ProfileID); err != nil {
+		recs, err := decodeBucket(op, pid, it)
+		if err != nil {
 			return err
 		}
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(pkRecords(r.ProfileID), recordSK(r.TicketID, r.EntryID))}})
+		byEntry := make(map[int64]tb.EntryRecord, len(recs)+len(puts))
+		for _, r := range recs {
+			byEntry[r.EntryID] = r
+		}
+		for _, r := range dels {
+			delete(byEntry, r.EntryID)
+		}
+		for _, r := range puts {
+			byEntry[r.EntryID] = r
+		}
+		next := make([]tb.EntryRecord, 0, len(byEntry))
+		for _, e := range slices.Sorted(maps.Keys(byEntry)) {
+			next = append(next, byEntry[e])
+		}
+		var cond string
+		vals := avMap{}
+		if ok {
+			cond = "version = :v"
+			vals[":v"] = avN(it.Version)
+		} else {
+			cond = "attribute_not_exists(pk)"
+		}
+		if len(next) == 0 {
+			if !ok {
+				return nil
+			}
+			_, err = st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(st.table), Key: key(pkRecords(pid), sk),
+				ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals})
+		} else {
+			data, cerr := encodeRecords(next)
+			if cerr != nil {
+				return internal(op, cerr)
+			}
+			if len(data) > maxBucketBytes {
+				return apperr.New(apperr.Validation, op, fmt.Sprintf("The report cannot hold %d entries on one %s; split the ticket.", len(next), bucketWhat(sk)))
+			}
+			item, merr := marshal(op, bucketItem{PK: pkRecords(pid), SK: sk, Type: "entry_records", Version: it.Version + 1, Count: len(next), Data: data})
+			if merr != nil {
+				return merr
+			}
+			_, err = st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(st.table), Item: item,
+				ConditionExpression: aws.String(cond), ExpressionAttributeValues: vals})
+		}
+		switch {
+		case err == nil:
+			return nil
+		case isConditionFailed(err) && attempt < bucketWriteRetries:
+			continue // another writer changed the bucket: apply again on its version
+		default:
+			return classify(err, op)
+		}
 	}
-	return st.batchWrite(ctx, op, reqs)
+}
+
+func bucketWhat(sk string) string {
+	if strings.HasPrefix(sk, skDayBucket) {
+		return "day"
+	}
+	return "ticket"
 }
 
 // TicketRecords returns one ticket's entry records (strongly consistent).
@@ -112,11 +207,11 @@ func (st *Store) TicketRecords(ctx context.Context, pid string, ticketID int64) 
 	if err := checkID(op, "profile id", pid); err != nil {
 		return nil, err
 	}
-	return st.queryRecords(ctx, op, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ExpressionAttributeValues: avMap{":pk": avS(pkRecords(pid)), ":prefix": avS(fmt.Sprintf("%s%s#", skRecordPrefix, pad(ticketID)))},
-		ConsistentRead:            aws.Bool(true),
-	})
+	var it bucketItem
+	if _, err := st.getItem(ctx, op, key(pkRecords(pid), ticketBucket(ticketID)), &it); err != nil {
+		return nil, err
+	}
+	return decodeBucket(op, pid, it)
 }
 
 // AllRecords returns every entry record of a profile (strongly consistent).
@@ -125,37 +220,40 @@ func (st *Store) AllRecords(ctx context.Context, pid string) ([]tb.EntryRecord, 
 	if err := checkID(op, "profile id", pid); err != nil {
 		return nil, err
 	}
-	return st.queryRecords(ctx, op, &dynamodb.QueryInput{
+	return st.queryBuckets(ctx, op, pid, &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ExpressionAttributeValues: avMap{":pk": avS(pkRecords(pid)), ":prefix": avS(skRecordPrefix)},
+		ExpressionAttributeValues: avMap{":pk": avS(pkRecords(pid)), ":prefix": avS(skTicketBucket)},
 		ConsistentRead:            aws.Bool(true),
 	})
 }
 
 // RecordsByDay returns the entry records of the days from..to (YYYY-MM-DD,
-// inclusive), from gsi1 (eventually consistent: a report may trail the
-// latest run by a moment).
+// inclusive): one strongly consistent Query of the period's day buckets.
 func (st *Store) RecordsByDay(ctx context.Context, pid, from, to string) ([]tb.EntryRecord, error) {
 	const op = "store: entry records by day"
 	if err := checkID(op, "profile id", pid); err != nil {
 		return nil, err
 	}
-	return st.queryRecords(ctx, op, &dynamodb.QueryInput{
-		IndexName:                 aws.String(indexGSI1),
-		KeyConditionExpression:    aws.String("gsi1pk = :pk AND gsi1sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeValues: avMap{":pk": avS(gsiRecordDays(pid)), ":lo": avS(from + "#"), ":hi": avS(to + "#~")},
+	return st.queryBuckets(ctx, op, pid, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: avMap{":pk": avS(pkRecords(pid)), ":lo": avS(dayBucket(from)), ":hi": avS(dayBucket(to))},
+		ConsistentRead:            aws.Bool(true),
 	})
 }
 
-func (st *Store) queryRecords(ctx context.Context, op string, in *dynamodb.QueryInput) ([]tb.EntryRecord, error) {
+func (st *Store) queryBuckets(ctx context.Context, op, pid string, in *dynamodb.QueryInput) ([]tb.EntryRecord, error) {
 	var out []tb.EntryRecord
 	err := st.queryPages(ctx, op, in, func(items []avMap) error {
-		var its []recordItem
-		if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {
-			return internal(op, err)
-		}
-		for _, it := range its {
-			out = append(out, it.domain())
+		for _, item := range items {
+			var it bucketItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return internal(op, err)
+			}
+			recs, err := decodeBucket(op, pid, it)
+			if err != nil {
+				return err
+			}
+			out = append(out, recs...)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timebridge/timebridge/shared/store"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -70,5 +71,35 @@ func TestEntryRecords(t *testing.T) {
 	}
 	if at, _ := f.st.Observed(c, "p"); !at.IsZero() {
 		t.Fatalf("observation left after DeleteProfileData: %v", at)
+	}
+}
+
+// TestRecordCodec: every field survives the bucket encoding; damaged data
+// is refused, never half read.
+func TestRecordCodec(t *testing.T) {
+	recs := []tb.EntryRecord{
+		filled[tb.EntryRecord](),
+		{EntryID: -1, TicketID: 1 << 62, Zammad: -3600, Day: "2026-03-02", Status: tb.RecordConflict, KimaiGone: true},
+		{},
+	}
+	for i := range recs {
+		recs[i].ProfileID = "p"
+	}
+	data, err := store.EncodeRecords(recs)
+	noErr(t, err)
+	got, err := store.DecodeRecords(data, "p")
+	noErr(t, err)
+	if len(got) != len(recs) {
+		t.Fatalf("%d records back", len(got))
+	}
+	for i := range recs {
+		if got[i] != recs[i] {
+			t.Fatalf("record %d:\n%+v\nwant\n%+v", i, got[i], recs[i])
+		}
+	}
+	for cut := 1; cut < len(data); cut += 7 {
+		if _, err := store.DecodeRecords(data[:cut], "p"); err == nil {
+			t.Fatalf("a bucket cut to %d of %d bytes decoded", cut, len(data))
+		}
 	}
 }

@@ -53,23 +53,33 @@ func TestRecord(t *testing.T) {
 			}))},
 		{"edited in Kimai", plan.Change{Action: tb.ActionConflict, EntryID: 9, TicketID: 50, Desired: desired("40", sheet), Link: synced,
 			Observed: &tb.Timesheet{ID: 100, Duration: 4500, ProjectID: 2, ActivityID: 3}}, tb.EntryOutcome{Outcome: tb.OutcomeConflict, Class: "edited_in_kimai", TimesheetID: 100}, nil,
-			ptr(with(func(r *tb.EntryRecord) { r.Zammad, r.Kimai, r.Status, r.Reason = 2400, 4500, tb.RecordConflict, "edited_in_kimai" }))},
+			ptr(with(func(r *tb.EntryRecord) {
+				r.Zammad, r.Kimai, r.Status, r.Reason = 2400, 4500, tb.RecordConflict, "edited_in_kimai"
+			}))},
 		{"deleted in Kimai", plan.Change{Action: tb.ActionConflict, EntryID: 9, TicketID: 50, Desired: desired("30", sheet), Link: synced,
 			Conflict: &plan.ConflictSpec{Kind: tb.ConflictDeletedInKimai}}, tb.EntryOutcome{Outcome: tb.OutcomeConflict, Class: "deleted_in_kimai", TimesheetID: 100}, &observedPrev,
-			ptr(with(func(r *tb.EntryRecord) { r.Kimai, r.KimaiGone, r.Status, r.Reason = 0, true, tb.RecordConflict, "deleted_in_kimai" }))},
+			ptr(with(func(r *tb.EntryRecord) {
+				r.Kimai, r.KimaiGone, r.Status, r.Reason = 0, true, tb.RecordConflict, "deleted_in_kimai"
+			}))},
 		{"a failed create keeps its claim: pending", plan.Change{Action: tb.ActionCreate, EntryID: 9, TicketID: 50, Desired: desired("30", sheet), Link: pending},
 			tb.EntryOutcome{Outcome: tb.OutcomeFailed, Class: "upstream"}, nil,
-			ptr(with(func(r *tb.EntryRecord) { r.Written, r.Kimai, r.Status, r.Reason, r.TimesheetID = 0, 0, tb.RecordPending, "upstream", 0 }))},
+			ptr(with(func(r *tb.EntryRecord) {
+				r.Written, r.Kimai, r.Status, r.Reason, r.TimesheetID = 0, 0, tb.RecordPending, "upstream", 0
+			}))},
 		{"a failed create without a claim", plan.Change{Action: tb.ActionCreate, EntryID: 9, TicketID: 50, Desired: desired("30", sheet)},
 			tb.EntryOutcome{Outcome: tb.OutcomeFailed, Class: "permission"}, nil,
-			ptr(with(func(r *tb.EntryRecord) { r.Written, r.Kimai, r.Status, r.Reason, r.TimesheetID = 0, 0, tb.RecordFailed, "permission", 0 }))},
+			ptr(with(func(r *tb.EntryRecord) {
+				r.Written, r.Kimai, r.Status, r.Reason, r.TimesheetID = 0, 0, tb.RecordFailed, "permission", 0
+			}))},
 		{"netted to zero: no record", plan.Change{Action: tb.ActionDelete, EntryID: 9, TicketID: 50, Desired: desired("0", nil), Link: synced},
 			tb.EntryOutcome{Outcome: tb.OutcomeDeleted}, &base, nil},
 		{"gone from Zammad: no record", plan.Change{Action: tb.ActionDelete, EntryID: 9, TicketID: 50, Link: synced},
 			tb.EntryOutcome{Outcome: tb.OutcomeDeleted}, &base, nil},
 		{"gone from Zammad, Kimai refuses the delete", plan.Change{Action: tb.ActionDelete, EntryID: 9, TicketID: 50, Link: synced},
 			tb.EntryOutcome{Outcome: tb.OutcomeConflict, Class: "deleted_in_zammad"}, &observedPrev,
-			ptr(with(func(r *tb.EntryRecord) { r.Zammad, r.Kimai, r.Exported, r.Status, r.Reason = 0, 2700, true, tb.RecordConflict, "deleted_in_zammad" }))},
+			ptr(with(func(r *tb.EntryRecord) {
+				r.Zammad, r.Kimai, r.Exported, r.Status, r.Reason = 0, 2700, true, tb.RecordConflict, "deleted_in_zammad"
+			}))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := plan.Record(in, tc.c, tc.o, tc.prev)
