@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -143,7 +144,7 @@ func TestRunEntriesAndRetry(t *testing.T) {
 	if err != nil || queued.RetryOf != run.ID || queued.Status != tb.RunQueued {
 		t.Fatalf("retry run %+v, %v", queued, err)
 	}
-	if got := h.auditTypes(pid); got[0] != "run.requested" {
+	if got := h.auditTypes(pid); !slices.Contains(got, "run.requested") {
 		t.Fatalf("audit %v", got)
 	}
 
