@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/timebridge/timebridge/shared/engine"
+	"github.com/timebridge/timebridge/shared/ident"
 	"github.com/timebridge/timebridge/shared/report"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -150,23 +151,24 @@ func TestRunStoresProgressWhileItRuns(t *testing.T) {
 	var seen []tb.Progress
 	var mu sync.Mutex
 	done := make(chan struct{})
+	id := ident.New(time.Now())
 	go func() {
 		defer close(done)
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
-			runs, _, _ := h.st.ListRuns(context.Background(), h.profile.ID, 1, "")
-			if len(runs) == 1 && runs[0].Progress != nil {
+			r, err := h.st.GetRun(context.Background(), id)
+			if err == nil && r.Progress != nil {
 				mu.Lock()
-				seen = append(seen, *runs[0].Progress)
+				seen = append(seen, *r.Progress)
 				mu.Unlock()
-				if runs[0].Status != tb.RunRunning {
-					return
-				}
+			}
+			if err == nil && r.Status != tb.RunRunning {
+				return
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	run := h.run(tb.ModeIncremental)
+	run := h.run(tb.ModeIncremental, func(r *engine.Request) { r.RunID = id })
 	<-done
 	if p := run.Progress; p == nil || p.Done != 12 || p.Total != 12 || p.Phase != tb.PhaseFinishing {
 		t.Fatalf("final progress %+v", run.Progress)
