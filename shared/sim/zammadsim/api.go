@@ -87,7 +87,9 @@ func (s *Server) route(pattern string, perms []string, h handler) {
 		}
 		q := r.URL.Query()
 		var body map[string]json.RawMessage
-		if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+		// Rails parses a JSON body of any method (DELETE /tags/remove
+		// sends one).
+		if r.Body != nil && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodDelete) {
 			raw, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 			if len(bytes.TrimSpace(raw)) > 0 {
 				if err := json.Unmarshal(raw, &body); err != nil {
@@ -217,6 +219,12 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/users", userPerm, s.listUsers)
 	s.route("GET /api/v1/users/me", nil, s.me)
 	s.route("GET /api/v1/users/{id}", userPerm, s.showUser)
+	// Tags: TagsControllerPolicy decides per ticket (tags.go).
+	s.route("GET /api/v1/tags", nil, s.listTags)
+	s.route("POST /api/v1/tags/add", nil, s.addTag)
+	s.route("DELETE /api/v1/tags/remove", nil, s.removeTag)
+	s.route("GET /api/v1/signshow", nil, s.signshow)
+
 	groupPerm := []string{PermAdminGroup, PermTicketAgent}
 	s.route("GET /api/v1/groups", groupPerm, s.listGroups)
 	s.route("GET /api/v1/groups/{id}", groupPerm, s.showGroup)

@@ -332,7 +332,11 @@ func (s *Server) userView(u *User, expand bool) any {
 		roles = []int64{}
 	}
 	groups := map[string][]string{}
-	if slices.Contains(roles, 2) {
+	if u.GroupAccess != nil {
+		for id, levels := range u.GroupAccess {
+			groups[strconv.FormatInt(id, 10)] = slices.Clone(levels)
+		}
+	} else if slices.Contains(roles, 2) {
 		for id := range s.groups {
 			groups[strconv.FormatInt(id, 10)] = []string{"full"}
 		}

@@ -93,6 +93,10 @@ type Server struct {
 	// articles indexes entries by article (an article books one entry).
 	articles map[int64]int64
 	nextID   map[string]int64
+	// tagItems are the tag names (Tag::Item) in creation order; tagNewOff
+	// is the tag_new setting switched off (see tags.go).
+	tagItems  []string
+	tagNewOff bool
 
 	noGlobal     bool
 	unstableTies bool
@@ -133,8 +137,11 @@ type User struct {
 	Inactive       bool  // the zero value is an active user, Zammad's default
 	OrganizationID int64 // 0 = null
 	RoleIDs        []int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// GroupAccess maps group ids to access levels ("read", "change",
+	// "full", …). nil: the Agent role (2) has full access to every group.
+	GroupAccess map[int64][]string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Organization is a Zammad organization (a customer company).
@@ -206,6 +213,7 @@ type Entry struct {
 type ticketRec struct {
 	Ticket
 	entryCount int
+	tags       []string // in the order they were added (tags.id)
 }
 
 // states are Zammad's default ticket states and their ids.
@@ -398,6 +406,13 @@ func (s *Server) AddUser(u User) User {
 		u.Login = fmt.Sprintf("user%d", u.ID)
 	}
 	u.RoleIDs = slices.Clone(u.RoleIDs)
+	if u.GroupAccess != nil {
+		ga := make(map[int64][]string, len(u.GroupAccess))
+		for g, levels := range u.GroupAccess {
+			ga[g] = slices.Clone(levels)
+		}
+		u.GroupAccess = ga
+	}
 	s.users[u.ID] = &u
 	return u
 }

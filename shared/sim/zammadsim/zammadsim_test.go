@@ -569,7 +569,8 @@ func TestOtherEndpoints(t *testing.T) {
 		{"/api/v1/time_accounting/types", `{"id":2,"name":"Travel","note":"on site","active":true`, 200},
 		{"/api/v1/time_accounting/types?sort_by=name&order_by=desc", `[{"id":2,`, 200},
 		{"/api/v1/ticket_states", `"name":"merged"`, 200},
-		{"/api/v1/signshow", `No route matches [GET] /api/v1/signshow`, 404},
+		{"/api/v1/signshow", `"config":{"tag_new":true}`, 200},
+		{"/api/v1/macros", `No route matches [GET] /api/v1/macros`, 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
