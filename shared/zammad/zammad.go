@@ -260,6 +260,9 @@ type call struct {
 	body  any        // JSON body for POST
 	// perm is the permission the call needs, named in a 403's message.
 	perm string
+	// denied, when set, replaces the message of a permission 403 (calls
+	// whose refusal has more causes than one missing permission).
+	denied string
 	// notFound is the message for a 404 (the record is gone).
 	notFound string
 }
@@ -269,13 +272,17 @@ type call struct {
 func (c *Client) do(ctx context.Context, method string, k call, out any) error {
 	resp, err := c.up.Do(ctx, upstream.Request{
 		Op: k.op, Method: method, Path: k.path, Query: k.query, Body: k.body,
-		// Every call of this client only reads, POST /tickets/search too,
-		// so repeating it after an ambiguous failure is safe.
+		// Every call of this client only reads (POST /tickets/search
+		// too) or is idempotent in Zammad (tags/add of a tag the ticket
+		// has, tags/remove of one it lacks, both answer true), so
+		// repeating it after an ambiguous failure is safe.
 		Idempotent: true,
 	})
 	if err != nil {
 		if ae, ok := apperr.As(err); ok && ae.Status != 0 {
 			switch {
+			case ae.Kind == apperr.Permission && ae.Status == http.StatusForbidden && k.denied != "" && ae.Message != msgTokenAccessOff:
+				ae.Message = k.denied
 			case ae.Kind == apperr.Permission && ae.Status == http.StatusForbidden && k.perm != "" && ae.Message != msgTokenAccessOff:
 				ae.Message = msgPermission(k.perm)
 			case ae.Kind == apperr.NotFound && k.notFound != "":
@@ -285,6 +292,16 @@ func (c *Client) do(ctx context.Context, method string, k call, out any) error {
 		return err
 	}
 	body := bytes.TrimSpace(resp.Body)
+	if b, ok := out.(*bool); ok {
+		// tags/add and tags/remove answer a bare `true`, which
+		// DecodeJSON (objects and arrays only) would take for a proxy's
+		// page; anything else is not Zammad's answer.
+		if s := string(body); s == "true" || s == "false" {
+			*b = s == "true"
+			return nil
+		}
+		return &apperr.Error{Kind: apperr.Upstream, Op: k.op, Status: resp.Status, Message: msgNotJSON}
+	}
 	if err := upstream.DecodeJSON(body, out); err != nil {
 		msg := msgNotJSON
 		if json.Valid(body) {
