@@ -37,7 +37,8 @@ type Faults struct {
 	HangRate float64
 	MaxHang  time.Duration
 	// FailAfterWriteRate applies to timesheet writes only (POST
-	// /api/timesheets, PATCH and DELETE /api/timesheets/{id}): the write is
+	// /api/timesheets, PATCH and DELETE /api/timesheets/{id}, PATCH
+	// /api/timesheets/{id}/export): the write is
 	// committed, then — if it succeeded — the answer is replaced by a 500,
 	// or the connection is dropped without an answer when DropConnection is
 	// set. A write Kimai refused (4xx) is answered normally, since nothing
@@ -121,7 +122,7 @@ func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Ki
 
 func isTimesheetWrite(pattern string) bool {
 	switch pattern {
-	case "POST /api/timesheets", "PATCH /api/timesheets/{id}", "DELETE /api/timesheets/{id}":
+	case "POST /api/timesheets", "PATCH /api/timesheets/{id}", "DELETE /api/timesheets/{id}", "PATCH /api/timesheets/{id}/export":
 		return true
 	}
 	return false

@@ -19,7 +19,8 @@
 //     UTC, user silently ignored without view_other_timesheet, term is a
 //     whitespace-tokenised LIKE where a name:value token searches meta
 //     fields);
-//   - 403 for exported records without edit_exported_timesheet.
+//   - 403 for exported records without edit_exported_timesheet, and the
+//     export toggle (PATCH /api/timesheets/{id}/export) with its rules.
 //
 // Faults (latency, 500s, 429s with Retry-After, hangs, and failures after a
 // committed write) can be switched on while serving, targeted at routes,
@@ -39,6 +40,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -551,6 +553,7 @@ func (s *Server) routesInit() {
 	add("POST /api/timesheets", s.handleCreateTimesheet)
 	add("PATCH /api/timesheets/{id}", s.handlePatchTimesheet)
 	add("DELETE /api/timesheets/{id}", s.handleDeleteTimesheet)
+	add("PATCH /api/timesheets/{id}/export", s.handleExportTimesheet)
 }
 
 // serve counts the request, applies faults, routes, and handles it.
@@ -588,10 +591,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, pattern string) {
 		writeError(w, http.StatusNotFound)
 		return
 	}
-	if strings.HasSuffix(pattern, "{id}") {
-		// Path values are only filled once the mux serves; check the raw path.
-		last := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
-		if !isDigits(last) {
+	if _, pat, _ := strings.Cut(pattern, " "); strings.Contains(pat, "{id}") {
+		// Path values are only filled once the mux serves; check the raw
+		// path's segment where the pattern has {id}.
+		want := slices.Index(strings.Split(pat, "/"), "{id}")
+		segs := strings.Split(r.URL.Path, "/")
+		if want >= len(segs) || !isDigits(segs[want]) {
 			writeError(w, http.StatusNotFound)
 			return
 		}

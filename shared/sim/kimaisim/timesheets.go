@@ -374,6 +374,38 @@ func (s *Server) handleDeleteTimesheet(w http.ResponseWriter, r *http.Request, m
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleExportTimesheet implements PATCH /api/timesheets/{id}/export,
+// Kimai's TimesheetController::exportAction (src/API/TimesheetController.php):
+// the record is found first (404), then #[IsGranted('edit_export')] asks
+// TimesheetVoter for edit_export_own_timesheet (own record) or
+// edit_export_other_timesheet (403), then a record that is already
+// exported may only be un-exported with edit_exported_timesheet (403).
+// The flag is toggled — the body is ignored — and saved without
+// validation or a lockdown check (TimesheetService::updateTimesheet), so
+// modifiedAt moves (ModifiedSubscriber) and modified_after sees it.
+func (s *Server) handleExportTimesheet(w http.ResponseWriter, r *http.Request, me *User) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.sheets[id]
+	switch {
+	case cur == nil:
+		writeError(w, http.StatusNotFound)
+		return
+	case !canSheet(me, cur, PermEditExportOwn, PermEditExportOther):
+		writeError(w, http.StatusForbidden)
+		return
+	case cur.Exported && !me.Can(PermEditExportedTimesheet):
+		writeError(w, http.StatusForbidden)
+		return
+	}
+	sh := cloneSheet(*cur)
+	sh.Exported = !sh.Exported
+	sh.ModifiedAt = s.nowUTC().Truncate(time.Second)
+	s.sheets[id] = &sh
+	writeJSON(w, http.StatusOK, toSheetEntityJSON(&sh))
+}
+
 // modifiable finds the timesheet an edit or delete is about and checks the
 // user may change it (canModify); ok=false means the 404 or 403 has been
 // written. The caller holds s.mu.
