@@ -26,7 +26,13 @@ func main() {
 	kimaiAddr := flag.String("kimai-addr", "127.0.0.1:8082", "demo Kimai simulator address (port 0 picks a free one)")
 	kumoPort := flag.Int("kumo-port", 4566, "kumo (local AWS emulator) port on 127.0.0.1")
 	adminPassword := flag.String("admin-password", "", "admin password (default: $TIMEBRIDGE_ADMIN_PASSWORD, else generated)")
+	simLatency := flag.Duration("sim-latency", 0, "delay every request to the demo Kimai by this much (e.g. 300ms), to watch a long run's progress")
+	simFailCreates := flag.Int("sim-fail-creates", 0, "the demo Kimai answers the first N timesheet creates with 500 without committing them (retries count), so a run ends with failed entries to retry")
 	flag.Parse()
+	if *simLatency < 0 || *simFailCreates < 0 {
+		fmt.Fprintln(os.Stderr, "make dev: -sim-latency and -sim-fail-creates cannot be negative")
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,7 +40,8 @@ func main() {
 	abs, _ := filepath.Abs(*root)
 	dataDir, _ := filepath.Abs(*data)
 	s, err := devstack.Start(ctx, devstack.Options{Root: abs, DataDir: dataDir, HTTPAddr: *addr,
-		ZammadAddr: *zammadAddr, KimaiAddr: *kimaiAddr, KumoPort: *kumoPort, AdminPassword: *adminPassword, Logger: log})
+		ZammadAddr: *zammadAddr, KimaiAddr: *kimaiAddr, KumoPort: *kumoPort, AdminPassword: *adminPassword, Logger: log,
+		SimLatency: *simLatency, SimFailCreates: *simFailCreates})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "make dev:", err)
 		os.Exit(1)

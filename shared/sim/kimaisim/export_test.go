@@ -101,3 +101,24 @@ func TestExportToggle(t *testing.T) {
 		t.Fatalf("export requests counted %d", n)
 	}
 }
+
+// TestFaultOnly: one spec slows every request and fails only the first n
+// creates, without committing them (what make dev's -sim-latency and
+// -sim-fail-creates use).
+func TestFaultOnly(t *testing.T) {
+	f := newFixture(t)
+	creates := func(method, path string) bool { return method == "POST" && path == "/api/timesheets" }
+	f.s.SetFaults(Faults{Latency: 20 * time.Millisecond, ErrorRate: 1, Max: 2, FaultOnly: creates})
+	start := time.Now()
+	if r := f.do(t, "GET", "/api/ping", userTok, ""); r.status != 200 || time.Since(start) < 20*time.Millisecond {
+		t.Fatalf("ping: %d after %v", r.status, time.Since(start))
+	}
+	body := f.sheetBody("2024-05-01T09:00:00", "2024-05-01T10:00:00", "")
+	var got []int
+	for range 3 {
+		got = append(got, f.do(t, "POST", "/api/timesheets", userTok, body).status)
+	}
+	if fmt.Sprint(got) != "[500 500 200]" || len(f.s.Timesheets()) != 1 || f.s.FaultsInjected() != 2 {
+		t.Fatalf("creates %v, %d stored, %d faults", got, len(f.s.Timesheets()), f.s.FaultsInjected())
+	}
+}

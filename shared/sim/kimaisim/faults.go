@@ -63,6 +63,12 @@ type Faults struct {
 	// Max bounds how many requests get a fault (latency excluded); 0 means
 	// no bound.
 	Max int
+	// FaultOnly, when set, narrows the fault kinds (not Latency) to the
+	// matching requests it accepts, so one spec can slow every request and
+	// fail only some: {Latency: d, ErrorRate: 1, Max: n, FaultOnly: creates}
+	// delays everything and fails the first n creates. Requests it refuses
+	// draw nothing, so they leave the seeded sequence alone.
+	FaultOnly func(method, path string) bool
 }
 
 type faultState struct {
@@ -101,9 +107,12 @@ func (fs *faultState) decide(method, path string, timesheetWrite bool) (fault.Ki
 	fs.mu.Lock()
 	f, gen := fs.f, fs.gen
 	fs.mu.Unlock()
-	// Match is user code: called without holding the lock.
+	// Match and FaultOnly are user code: called without holding the lock.
 	if !(fault.Match{Method: f.Method, PathPrefix: f.PathPrefix, Func: f.Match}).Matches(method, "", path) {
 		return fault.None, f, false
+	}
+	if f.FaultOnly != nil && !f.FaultOnly(method, path) {
+		return fault.None, f, true // latency only
 	}
 	rates := []fault.Rate{{Kind: fault.Hang, P: f.HangRate}, {Kind: fault.RateLimit, P: f.RateLimitRate}, {Kind: fault.Error, P: f.ErrorRate}}
 	if timesheetWrite {

@@ -60,6 +60,13 @@ type Options struct {
 	// concurrent requests don't queue behind each other (default 2).
 	ProcessesPerFunction int
 	Logger               *slog.Logger
+	// SimLatency delays every request to the demo Kimai (kimaisim's
+	// Latency fault), so a browser test can watch a long run's progress.
+	SimLatency time.Duration
+	// SimFailCreates makes the demo Kimai answer the first n timesheet
+	// creates (POST /api/timesheets, retries included) with a 500 without
+	// committing them, so a run ends with failed entries to retry.
+	SimFailCreates int
 	// Output receives the functions' and kumo's output (default os.Stderr).
 	Output io.Writer
 }
@@ -232,6 +239,9 @@ func (s *Stack) startSimulators(o Options) error {
 	s.Kimai.AddUser(kimaisim.User{ID: 1, Username: "timebridge", Email: "timebridge@example.com", Timezone: "Europe/Berlin",
 		Roles: []string{kimaisim.RoleSuperAdmin}, Enabled: true}, demoKimai)
 	s.KimaiToken = demoKimai
+	if f, ok := demoKimaiFaults(o); ok {
+		s.Kimai.SetFaults(f)
+	}
 	for _, x := range []struct {
 		addr string
 		h    http.Handler
@@ -245,6 +255,23 @@ func (s *Stack) startSimulators(o Options) error {
 		s.serve(&http.Server{Handler: x.h, ReadHeaderTimeout: 10 * time.Second}, ln)
 	}
 	return nil
+}
+
+// demoKimaiFaults is the demo Kimai's fault spec for SimLatency and
+// SimFailCreates; false when neither is set.
+func demoKimaiFaults(o Options) (kimaisim.Faults, bool) {
+	if o.SimLatency <= 0 && o.SimFailCreates <= 0 {
+		return kimaisim.Faults{}, false
+	}
+	f := kimaisim.Faults{Latency: max(o.SimLatency, 0)}
+	if o.SimFailCreates > 0 {
+		// Only creates fail; the latency still applies to every request.
+		f.ErrorRate, f.Max = 1, o.SimFailCreates
+		f.FaultOnly = func(method, path string) bool {
+			return method == http.MethodPost && path == "/api/timesheets"
+		}
+	}
+	return f, true
 }
 
 func (s *Stack) startKumo(ctx context.Context, o Options) error {
