@@ -41,6 +41,9 @@ const (
 	CheckAuth        = "auth"        // the token is accepted
 	CheckPermissions = "permissions" // the token may do what Timebridge needs
 	CheckVersion     = "version"     // the application is recent enough
+	// CheckTagging: the Zammad token may write the billed status as ticket
+	// tags. Reported only when Options.ZammadTags names the tags.
+	CheckTagging = "tagging"
 )
 
 // ZammadPermissions are the permissions a Zammad token needs for
@@ -142,13 +145,18 @@ type Options struct {
 	// a whole test or catalog read (default 25s, inside API Gateway's 30s).
 	AttemptTimeout time.Duration
 	Timeout        time.Duration
+	// ZammadTags are the tags Timebridge writes to Zammad tickets (the
+	// billed status). When set, a Zammad test adds the tagging check: may
+	// the token tag tickets, and may it use these names.
+	ZammadTags []string
 }
 
 // Prober tests connectors and reads their catalogs with the real Zammad
 // and Kimai clients. It is safe for concurrent use.
 type Prober struct {
-	timeout time.Duration
-	clients connect.Options
+	timeout    time.Duration
+	clients    connect.Options
+	zammadTags []string
 }
 
 // New returns a Prober.
@@ -159,7 +167,7 @@ func New(o Options) *Prober {
 	if o.Timeout <= 0 {
 		o.Timeout = 25 * time.Second
 	}
-	return &Prober{timeout: o.Timeout, clients: connect.Options{
+	return &Prober{timeout: o.Timeout, zammadTags: slices.Clone(o.ZammadTags), clients: connect.Options{
 		HTTPClient: netguard.HTTPClient(o.LocalMode),
 		// Interactive: a person is waiting, so fewer retries than a sync run.
 		Policy: upstream.Policy{MaxAttempts: 2, AttemptTimeout: o.AttemptTimeout, MaxRetryAfter: 5 * time.Second},
@@ -171,6 +179,13 @@ func New(o Options) *Prober {
 type checker struct {
 	res    TestResult
 	failed bool
+	// extra are checks after the four every test has (CheckTagging).
+	extra []string
+}
+
+// names are the checks this test reports, in order.
+func (c *checker) names() []string {
+	return append([]string{CheckConnection, CheckAuth, CheckPermissions, CheckVersion}, c.extra...)
 }
 
 func (c *checker) ok(name, msg string) {
@@ -191,7 +206,7 @@ func (c *checker) fail(name string, err error) {
 
 // skipRest marks the checks not yet reported as skipped.
 func (c *checker) skipRest() {
-	for _, n := range []string{CheckConnection, CheckAuth, CheckPermissions, CheckVersion} {
+	for _, n := range c.names() {
 		if !slices.ContainsFunc(c.res.Checks, func(x Check) bool { return x.Name == n }) {
 			c.res.Checks = append(c.res.Checks, Check{Name: n, Status: StatusSkipped, Message: "Not checked: fix the failed check first."})
 		}
@@ -200,8 +215,8 @@ func (c *checker) skipRest() {
 
 func (c *checker) done() TestResult {
 	c.skipRest()
-	order := map[string]int{CheckConnection: 0, CheckAuth: 1, CheckPermissions: 2, CheckVersion: 3}
-	slices.SortStableFunc(c.res.Checks, func(a, b Check) int { return order[a.Name] - order[b.Name] })
+	names := c.names()
+	slices.SortStableFunc(c.res.Checks, func(a, b Check) int { return slices.Index(names, a.Name) - slices.Index(names, b.Name) })
 	c.res.OK = !slices.ContainsFunc(c.res.Checks, func(x Check) bool { return x.Status == StatusFailed })
 	return c.res
 }
@@ -258,6 +273,9 @@ func (p *Prober) Test(ctx context.Context, kind tb.ConnectorKind, baseURL, token
 
 func (p *Prober) testZammad(ctx context.Context, baseURL, token string) TestResult {
 	var c checker
+	if len(p.zammadTags) > 0 {
+		c.extra = []string{CheckTagging}
+	}
 	z, err := connect.Zammad(baseURL, token, p.clients)
 	if err != nil {
 		return refused(err)
@@ -284,7 +302,8 @@ func (p *Prober) testZammad(ctx context.Context, baseURL, token string) TestResu
 		return c.done()
 	}
 	// The engine reads tickets, organizations, users and groups too.
-	if _, err := z.Groups(ctx); err != nil {
+	groups, err := z.Groups(ctx)
+	if err != nil {
 		c.fail(CheckPermissions, err)
 	} else {
 		c.ok(CheckPermissions, fmt.Sprintf("The token may read time accounting, activity types and groups (Timebridge needs the %s permissions).",
@@ -292,7 +311,88 @@ func (p *Prober) testZammad(ctx context.Context, baseURL, token string) TestResu
 	}
 	c.res.Version = "6.1 or newer"
 	c.ok(CheckVersion, fmt.Sprintf("Zammad has the global time accounting API and %d activity types (Zammad 6.1 or newer).", caps.TypeCount))
+	if len(p.zammadTags) > 0 {
+		p.checkZammadTagging(ctx, &c, z, groups)
+	}
 	return c.done()
+}
+
+// checkZammadTagging reports whether the token may write the billed
+// status as tags, as Zammad decides it (see shared/zammad/tags.go):
+// ticket.agent with change access to each ticket's group, and for a tag
+// name Zammad does not have yet, the "New Tags" setting or admin.tag. A
+// problem is a warning: syncing works, only the write-back would fail.
+func (p *Prober) checkZammadTagging(ctx context.Context, c *checker, z *zammad.Client, groups []zammad.Group) {
+	ab, err := z.TagAbilities(ctx)
+	if err != nil {
+		c.warn(CheckTagging, err, "")
+		return
+	}
+	var problems []string
+	if !ab.TicketAgent {
+		problems = append(problems, "the token lacks ticket.agent, which tagging a ticket needs: give the user a role with ticket.agent "+
+			"and create a token that includes it (Profile › Token Access)")
+	} else {
+		var without []string
+		for _, g := range groups {
+			if g.Active && !zammad.CanChange(ab.GroupAccess[g.ID]) {
+				without = append(without, strconv.Quote(g.Name))
+			}
+		}
+		switch {
+		case len(without) > 0 && len(without) == countActive(groups):
+			problems = append(problems, "the user has change access to no group, so it cannot tag any ticket: give it Change (or Full) "+
+				"access to the groups of the tickets Timebridge bills (Admin › Users › the user › Groups)")
+		case len(without) > 0:
+			problems = append(problems, fmt.Sprintf("the user lacks change access to the group(s) %s, so their tickets cannot be tagged: "+
+				"give it Change (or Full) access there (Admin › Users › the user › Groups)", strings.Join(without, ", ")))
+		}
+	}
+	if !ab.AdminTag && !(ab.TagNewKnown && ab.TagNew) {
+		var missing []string
+		for _, tag := range p.zammadTags {
+			ok, err := z.TagExists(ctx, tag)
+			if err != nil {
+				c.warn(CheckTagging, err, "")
+				return
+			}
+			if !ok {
+				missing = append(missing, strconv.Quote(strings.TrimSpace(tag)))
+			}
+		}
+		if len(missing) > 0 {
+			why := "new tag names cannot be created (the \"New Tags\" setting is off and the token lacks admin.tag)"
+			if !ab.TagNewKnown {
+				why = "Zammad did not say whether new tag names may be created, and the token lacks admin.tag"
+			}
+			problems = append(problems, fmt.Sprintf("%s, and Zammad has no tag %s: create it in Zammad (Admin › Tags, exactly so spelt), "+
+				"switch \"New Tags\" on (Settings › Ticket), or give the user and its token admin.tag", why, strings.Join(missing, ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		perm := apperr.New(apperr.Permission, "zammad: tagging", "")
+		c.warn(CheckTagging, perm, "Timebridge cannot write the billed status to Zammad tickets: "+strings.Join(problems, "; ")+".")
+		return
+	}
+	c.ok(CheckTagging, fmt.Sprintf("The token may tag tickets in every group and may use the tag(s) %s.", quoteAll(p.zammadTags)))
+}
+
+func countActive(groups []zammad.Group) int {
+	n := 0
+	for _, g := range groups {
+		if g.Active {
+			n++
+		}
+	}
+	return n
+}
+
+func quoteAll(tags []string) string {
+	q := make([]string, len(tags))
+	for i, t := range tags {
+		q[i] = strconv.Quote(strings.TrimSpace(t))
+	}
+	return strings.Join(q, ", ")
 }
 
 // minKimaiVersionID is Kimai 2.14, the first release with Bearer API tokens.

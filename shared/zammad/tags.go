@@ -134,3 +134,101 @@ func (c *Client) RemoveTicketTag(ctx context.Context, ticketID int64, tag string
 	}
 	return nil
 }
+
+// TagAbilities is what a token may do with ticket tags, read without
+// changing anything (for the connector test).
+type TagAbilities struct {
+	// TicketAgent: GET /api/v1/tickets answered, so the token holds
+	// ticket.agent (a customer-only token would pass too; a sync user is
+	// never one).
+	TicketAgent bool
+	// GroupAccess is the user's access per group (users/me group_ids):
+	// tagging a ticket needs "change" or "full" in the ticket's group.
+	GroupAccess map[int64][]string
+	// TagNew is the tag_new setting (signshow's frontend config): any
+	// agent may add tag names that do not exist yet. TagNewKnown is false
+	// when signshow did not say.
+	TagNew, TagNewKnown bool
+	// AdminTag: GET /api/v1/tag_list answered, so user and token hold
+	// admin.tag and may add new names whatever tag_new says. (Zammad asks
+	// only the user; a user with admin.tag whose token lacks it is
+	// reported as without.)
+	AdminTag bool
+}
+
+// CanChange reports whether the access levels allow tagging.
+func CanChange(levels []string) bool {
+	return slices.Contains(levels, "change") || slices.Contains(levels, "full")
+}
+
+// TagAbilities reads what the token may do with ticket tags. A refusal of
+// one of its reads is an answer (false), not an error; other failures are
+// errors.
+func (c *Client) TagAbilities(ctx context.Context) (TagAbilities, error) {
+	var ab TagAbilities
+	forbidden := func(err error) bool { return apperr.Is(err, apperr.Permission) }
+
+	var me struct {
+		GroupIDs map[string][]string `json:"group_ids"`
+	}
+	if err := c.do(ctx, http.MethodGet, call{op: "zammad: tag abilities: current user", path: "/api/v1/users/me"}, &me); err != nil {
+		return ab, err
+	}
+	ab.GroupAccess = map[int64][]string{}
+	for k, v := range me.GroupIDs {
+		if id, err := strconv.ParseInt(k, 10, 64); err == nil {
+			ab.GroupAccess[id] = v
+		}
+	}
+
+	var tickets []Ticket
+	err := c.do(ctx, http.MethodGet, call{op: "zammad: tag abilities: tickets", path: "/api/v1/tickets",
+		query: url.Values{"per_page": {"1"}, "page": {"1"}}}, &tickets)
+	switch {
+	case err == nil:
+		ab.TicketAgent = true
+	case !forbidden(err):
+		return ab, err
+	}
+
+	var show struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := c.do(ctx, http.MethodGet, call{op: "zammad: tag abilities: settings", path: "/api/v1/signshow"}, &show); err != nil && !forbidden(err) {
+		return ab, err
+	}
+	if v, ok := show.Config["tag_new"].(bool); ok {
+		ab.TagNew, ab.TagNewKnown = v, true
+	}
+
+	var items []map[string]any
+	err = c.do(ctx, http.MethodGet, call{op: "zammad: tag abilities: tag list", path: "/api/v1/tag_list",
+		query: url.Values{"limit": {"1"}}}, &items)
+	switch {
+	case err == nil:
+		ab.AdminTag = true
+	case !forbidden(err):
+		return ab, err
+	}
+	return ab, nil
+}
+
+// TagExists reports whether Zammad has a tag of exactly this name (the
+// spelling an agent without admin.tag must use while tag_new is off). It
+// uses the tag search (ticket.agent or admin.tag).
+func (c *Client) TagExists(ctx context.Context, name string) (bool, error) {
+	name = strings.TrimSpace(name)
+	var hits []struct {
+		Value string `json:"value"`
+	}
+	err := c.do(ctx, http.MethodGet, call{op: fmt.Sprintf("zammad: find tag %s", quoteShort(name)), path: "/api/v1/tag_search",
+		query: url.Values{"term": {name}, "limit": {"50"}}, perm: "ticket.agent"}, &hits)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(hits, func(h struct {
+		Value string `json:"value"`
+	}) bool {
+		return h.Value == name
+	}), nil
+}

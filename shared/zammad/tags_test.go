@@ -135,3 +135,46 @@ func TestTicketTagErrors(t *testing.T) {
 	err = a.RemoveTicketTag(ctx, tid, "billed")
 	checkErr(t, err, apperr.Upstream, 500, "server error", "zammad: remove tag from ticket 1")
 }
+
+// TestTagAbilities: what the connector test reads — ticket.agent, group
+// access, the tag_new setting, admin.tag — and whether a tag exists with
+// exactly one spelling.
+func TestTagAbilities(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ab, err := e.client(t, agentTok).TagAbilities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ab.TicketAgent || !ab.TagNewKnown || !ab.TagNew || ab.AdminTag || !CanChange(ab.GroupAccess[e.ticket.GroupID]) {
+		t.Fatalf("agent: %+v", ab)
+	}
+	e.sim.SetTagNew(false)
+	reader := e.sim.AddUser(zammadsim.User{Login: "reader@example.com", RoleIDs: []int64{2}})
+	e.sim.SetUserGroups(reader.ID, map[int64][]string{e.ticket.GroupID: {"read"}})
+	e.sim.AddToken("s3cr3t-reader-token", reader.ID, zammadsim.PermAdminTimeAccounting)
+	ab, err = mustNew(t, e.url, "s3cr3t-reader-token").TagAbilities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ab.TicketAgent || !ab.TagNewKnown || ab.TagNew || ab.AdminTag || CanChange(ab.GroupAccess[e.ticket.GroupID]) {
+		t.Fatalf("reader: %+v", ab)
+	}
+	e.sim.AddToken("s3cr3t-tag-admin", e.admin.ID, zammadsim.PermTicketAgent, zammadsim.PermAdminTag)
+	if ab, err = mustNew(t, e.url, "s3cr3t-tag-admin").TagAbilities(ctx); err != nil || !ab.AdminTag {
+		t.Fatalf("tag admin: %+v %v", ab, err)
+	}
+	// Other failures are errors, not answers.
+	e.sim.SetFaults(zammadsim.Faults{Path: "/api/v1/signshow", ErrorRate: 1})
+	_, err = mustNew(t, e.url, agentTok).TagAbilities(ctx)
+	checkErr(t, err, apperr.Upstream, 500, "server error", "zammad: tag abilities: settings")
+	e.sim.SetFaults(zammadsim.Faults{})
+
+	e.sim.SetTicketTags(e.ticket.ID, "Billed")
+	c := e.client(t, agentTok)
+	for name, want := range map[string]bool{"Billed": true, " Billed ": true, "billed": false, "Bill": false} {
+		if got, err := c.TagExists(ctx, name); err != nil || got != want {
+			t.Errorf("TagExists(%q) = %v %v, want %v", name, got, err, want)
+		}
+	}
+}

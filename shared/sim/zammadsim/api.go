@@ -223,6 +223,8 @@ func (s *Server) routes() {
 	s.route("GET /api/v1/tags", nil, s.listTags)
 	s.route("POST /api/v1/tags/add", nil, s.addTag)
 	s.route("DELETE /api/v1/tags/remove", nil, s.removeTag)
+	s.route("GET /api/v1/tag_search", []string{PermTicketAgent, PermAdminTag, "knowledge_base.editor"}, s.tagSearch)
+	s.route("GET /api/v1/tag_list", []string{PermAdminTag}, s.tagAdminList)
 	s.route("GET /api/v1/signshow", nil, s.signshow)
 
 	groupPerm := []string{PermAdminGroup, PermTicketAgent}

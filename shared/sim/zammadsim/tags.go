@@ -321,3 +321,89 @@ func (s *Server) signshow(_ *http.Request, c *session, _ url.Values, _ map[strin
 		"config":  map[string]any{"tag_new": !s.tagNewOff},
 	})
 }
+
+// tagRow is a tag item: its id (creation order) and name.
+type tagRow struct {
+	id   int64
+	name string
+}
+
+// tagItemRows returns the tag items, ids in creation order.
+func (s *Server) tagItemRows() []tagRow {
+	rows := make([]tagRow, len(s.tagItems))
+	for i, n := range s.tagItems {
+		rows[i].id, rows[i].name = int64(i+1), n
+	}
+	return rows
+}
+
+// tagSearch is GET /api/v1/tag_search?term= (TagsController#search,
+// Tag::Item.filter_or_recommended): a case-insensitive substring match
+// ordered by name (byte order; a database collation may order case
+// differently), default limit 10; a blank term gives the most used
+// names first. 2026 policy: ticket.agent, admin.tag or
+// knowledge_base.editor.
+func (s *Server) tagSearch(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	limit := 10
+	if q.Has("limit") {
+		limit = rubyToI(q.Get("limit"))
+	}
+	term := strings.ToLower(strings.TrimSpace(q.Get("term")))
+	rows := s.tagItemRows()
+	if term == "" {
+		uses := map[string]int{}
+		for _, t := range s.tickets {
+			for _, n := range t.tags {
+				uses[n]++
+			}
+		}
+		slices.SortStableFunc(rows, func(a, b tagRow) int {
+			if d := uses[b.name] - uses[a.name]; d != 0 {
+				return d
+			}
+			return strings.Compare(a.name, b.name)
+		})
+	} else {
+		rows = slices.DeleteFunc(rows, func(r tagRow) bool {
+			return !strings.Contains(strings.ToLower(r.name), term)
+		})
+		slices.SortStableFunc(rows, func(a, b tagRow) int {
+			return strings.Compare(a.name, b.name)
+		})
+	}
+	out := []map[string]any{}
+	for i, r := range rows {
+		if limit > 0 && i >= limit {
+			break
+		}
+		out = append(out, map[string]any{"id": r.id, "value": r.name})
+	}
+	return ok(out)
+}
+
+// tagAdminList is GET /api/v1/tag_list (TagsController#admin_list,
+// admin.tag): every item by name with its use count, default limit 5000.
+func (s *Server) tagAdminList(_ *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	limit := 5000
+	if q.Has("limit") {
+		limit = rubyToI(q.Get("limit"))
+	}
+	rows := s.tagItemRows()
+	slices.SortStableFunc(rows, func(a, b tagRow) int {
+		return strings.Compare(a.name, b.name)
+	})
+	out := []map[string]any{}
+	for i, r := range rows {
+		if limit > 0 && i >= limit {
+			break
+		}
+		n := 0
+		for _, t := range s.tickets {
+			if slices.Contains(t.tags, r.name) {
+				n++
+			}
+		}
+		out = append(out, map[string]any{"id": r.id, "name": r.name, "count": n})
+	}
+	return ok(out)
+}

@@ -218,3 +218,30 @@ func TestTagInvalidNames(t *testing.T) {
 		t.Fatalf("tags %v", got)
 	}
 }
+
+// TestTagSearchAndList: tag_search is a case-insensitive substring match
+// for agents; tag_list needs admin.tag.
+func TestTagSearchAndList(t *testing.T) {
+	f := newFixture(t)
+	f.s.SetTicketTags(f.ticket1.ID, "billed", "Billing-Q2")
+	f.s.SetTicketTags(f.ticket2.ID, "billed")
+	f.s.AddTagItem("unused")
+	r := call(t, "GET", f.url+"/api/v1/tag_search?term=BILL", agentTok, "")
+	if r.status != 200 || r.body != `[{"id":2,"value":"Billing-Q2"},{"id":1,"value":"billed"}]` {
+		t.Fatalf("search: %d %s", r.status, r.body)
+	}
+	if r := call(t, "GET", f.url+"/api/v1/tag_search?term=", agentTok, ""); !strings.HasPrefix(r.body, `[{"id":1,"value":"billed"}`) {
+		t.Fatalf("blank term: most used first: %s", r.body)
+	}
+	if r := call(t, "GET", f.url+"/api/v1/tag_search?term=x", noneTok, ""); r.status != 403 {
+		t.Fatalf("search without ticket.agent: %d", r.status)
+	}
+	if r := call(t, "GET", f.url+"/api/v1/tag_list", agentTok, ""); r.status != 403 || !strings.Contains(r.body, "Token authorization failed.") {
+		t.Fatalf("tag_list without admin.tag: %d %s", r.status, r.body)
+	}
+	f.s.AddToken("tag-admin", f.admin.ID, PermAdminTag)
+	r = call(t, "GET", f.url+"/api/v1/tag_list?limit=2", "tag-admin", "")
+	if r.status != 200 || r.body != `[{"count":1,"id":2,"name":"Billing-Q2"},{"count":2,"id":1,"name":"billed"}]` {
+		t.Fatalf("tag_list: %d %s", r.status, r.body)
+	}
+}
