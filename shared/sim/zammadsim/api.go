@@ -493,7 +493,37 @@ func (s *Server) listTickets(_ *http.Request, _ *session, q url.Values, _ map[st
 }
 
 func (s *Server) showTicket(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+	// TicketsController#show checks expand, then full, then all; only the
+	// all=true bundle (ticket_all) carries the ticket's tags.
+	if !truthy(q.Get("expand")) && truthy(q.Get("all")) {
+		return show(r, "Ticket", s.tickets, s.ticketAll)
+	}
 	return show(r, "Ticket", s.tickets, func(t *ticketRec) any { return s.ticketView(t, truthy(q.Get("expand"))) })
+}
+
+// ticketAll is TicketsController#ticket_all's bundle, with the assets
+// reduced to the ticket itself and no links, mentions or form_meta content.
+func (s *Server) ticketAll(t *ticketRec) any {
+	articles := []int64{}
+	for _, e := range s.ticketEntries(t.ID) {
+		if e.TicketArticleID != 0 {
+			articles = append(articles, e.TicketArticleID)
+		}
+	}
+	slices.Sort(articles)
+	tags := slices.Clone(t.tags)
+	if tags == nil {
+		tags = []string{}
+	}
+	return map[string]any{
+		"ticket_id":          t.ID,
+		"ticket_article_ids": articles,
+		"assets":             map[string]any{"Ticket": map[string]any{strconv.FormatInt(t.ID, 10): s.ticketView(t, false)}},
+		"links":              []any{},
+		"tags":               tags,
+		"mentions":           []int64{},
+		"form_meta":          map[string]any{},
+	}
 }
 
 // searchTickets is the condition search that works without Elasticsearch

@@ -60,8 +60,11 @@ import (
 //     Tag records dispatch transactions of their own (Tag includes
 //     HasTransactionDispatcher); whether a trigger on "ticket updated"
 //     fires for a tag change alone was not verified.
-//   - The ticket JSON carries no tags (TicketsController#show renders the
-//     record's attributes); the simulator's ticket views stay without them.
+//   - GET /api/v1/tickets/{id} carries no tags, plain or with expand=true
+//     (TicketsController#show renders the record's attributes); only
+//     all=true (without expand, which wins) answers the ticket_all bundle
+//     {ticket_id, ticket_article_ids, assets, links, tags, mentions,
+//     form_meta}, whose tags are the ticket's tag_list.
 //   - List order: tag_list orders by tags.id, i.e. the order tags were
 //     added.
 //

@@ -77,11 +77,20 @@ func TestTagLifecycle(t *testing.T) {
 	if e, _ := f.s.Entry(f.e1.ID); !e.UpdatedAt.Equal(entryBefore.UpdatedAt) {
 		t.Fatal("tagging touched a time accounting entry")
 	}
-	for _, q := range []string{"", "?expand=true", "?all=true"} {
+	for _, q := range []string{"", "?expand=true", "?expand=true&all=true"} {
 		r := call(t, "GET", fmt.Sprintf("%s/api/v1/tickets/%d%s", f.url, tid, q), agentTok, "")
 		if r.status != 200 || strings.Contains(r.body, `"tags"`) {
 			t.Fatalf("ticket JSON %s carries tags: %s", q, r.body)
 		}
+	}
+	var all struct {
+		TicketID int64    `json:"ticket_id"`
+		Tags     []string `json:"tags"`
+		Assets   map[string]map[string]map[string]any
+	}
+	call(t, "GET", fmt.Sprintf("%s/api/v1/tickets/%d?all=true", f.url, tid), agentTok, "").json(t, &all)
+	if all.TicketID != tid || !slices.Equal(all.Tags, []string{"invoice 2025-06"}) || all.Assets["Ticket"]["1"]["title"] != f.ticket1.Title {
+		t.Fatalf("all=true bundle %+v", all)
 	}
 	// Query parameters work as well as a body (Rails merges both).
 	r := call(t, "POST", fmt.Sprintf("%s/api/v1/tags/add?object=Ticket&o_id=%d&item=q", f.url, tid), agentTok, "")
