@@ -8,6 +8,9 @@
 // time units serialised as strings ("15.0", "-100.0"), millisecond UTC
 // timestamps, hard deletes without a trace, merged tickets that keep their
 // time, and ticket updated_at moving only when the ticket's time total moves.
+// Ticket tags follow Zammad's tag controller, policy and model (tags.go:
+// who may list, add and remove, the tag_new setting, case and whitespace,
+// and the ticket touch on every change).
 //
 // It serves the Zammad client's tests, benchmarks (SeedDemo builds a
 // deterministic realistic dataset) and the demo stack. Faults (latency, 5xx,
