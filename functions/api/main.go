@@ -26,6 +26,7 @@ import (
 	"github.com/timebridge/timebridge/shared/probe"
 	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/store"
+	tb "github.com/timebridge/timebridge/shared/timebridge"
 	"github.com/timebridge/timebridge/shared/vault"
 )
 
@@ -52,7 +53,9 @@ func newHandler(cfg config.Config, awsCfg aws.Config, log *slog.Logger) http.Han
 	// Resolutions with use_zammad or retry re-run one ticket inside the
 	// request (a small, bounded run); everything else is queued.
 	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
-	pr := probe.New(probe.Options{LocalMode: cfg.LocalMode, Logger: log})
+	// The connector test says whether the Zammad token may write the
+	// billed tag (the default name; a profile may choose another).
+	pr := probe.New(probe.Options{LocalMode: cfg.LocalMode, Logger: log, ZammadTags: []string{tb.DefaultBilledTag}})
 	// The admin secret may be named by ARN (a template's !Ref), which the
 	// prefix-bound vault does not accept: read it directly.
 	admin := auth.NewLoader(auth.FromSecretsManager(sm), cfg.AdminSecret, auth.DefaultLoaderTTL)

@@ -245,7 +245,7 @@ func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
 	}
 
 	z := h.createConnector("zammad", "Z", zurl, "zammad-admin-token-1234")["id"].(string)
-	if res := test(z); !res.OK || status(res) != "connection=ok auth=ok permissions=ok version=ok" || res.User == nil {
+	if res := test(z); !res.OK || status(res) != "connection=ok auth=ok permissions=ok version=ok tagging=ok" || res.User == nil {
 		t.Fatalf("zammad test %s %+v", status(res), res)
 	}
 	zcat := h.do("GET", "/api/connectors/"+z+"/catalog", nil).want(t, 200).obj(t)
@@ -256,7 +256,7 @@ func TestConnectorTestAndCatalogAgainstSimulators(t *testing.T) {
 	}
 
 	zbad := h.createConnector("zammad", "Zbad", zurl, "wrong-token-1234")["id"].(string)
-	if res := test(zbad); res.OK || status(res) != "connection=ok auth=failed permissions=skipped version=skipped" {
+	if res := test(zbad); res.OK || status(res) != "connection=ok auth=failed permissions=skipped version=skipped tagging=skipped" {
 		t.Fatalf("zammad wrong token %s", status(res))
 	}
 	zdown := h.createConnector("zammad", "Zdown", "http://127.0.0.1:1", "tok-1234")["id"].(string)

@@ -204,7 +204,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		},
 	}
 	if cfg.probe {
-		pr := probe.New(probe.Options{LocalMode: cfg.localMode, AttemptTimeout: 5 * time.Second})
+		pr := probe.New(probe.Options{LocalMode: cfg.localMode, AttemptTimeout: 5 * time.Second, ZammadTags: []string{tb.DefaultBilledTag}})
 		d.Prober, d.Catalog = pr, pr
 	}
 	h.h = New(d)

@@ -65,9 +65,10 @@ type KimaiAPI interface {
 }
 
 var (
-	_ ZammadAPI = (*zammad.Client)(nil)
-	_ KimaiAPI  = (*kimai.Client)(nil)
-	_ Store     = (*store.Store)(nil)
+	_ ZammadAPI    = (*zammad.Client)(nil)
+	_ ZammadTagger = (*zammad.Client)(nil)
+	_ KimaiAPI     = (*kimai.Client)(nil)
+	_ Store        = (*store.Store)(nil)
 )
 
 // Store is the state the engine reads and writes.
