@@ -86,7 +86,7 @@ func newHarness(t testing.TB, o options) *harness {
 		zURL = front.URL
 	}
 	h.zURL = zURL
-	h.zs.AddUser(zammadsim.User{ID: 1, Login: "sync", Email: "sync@example.com"})
+	h.zs.AddUser(zammadsim.User{ID: 1, Login: "sync", Email: "sync@example.com", RoleIDs: []int64{1, 2}}) // Admin, Agent
 	h.zs.AddToken(zToken, 1, "admin.time_accounting", "ticket.agent", "admin.user", "admin.organization")
 
 	h.ks = kimaisim.New(kimaisim.WithClock(clock), kimaisim.WithSeed(7))
