@@ -275,12 +275,44 @@ func (e *Engine) takeLease(ctx context.Context, profileID, owner string, log *sl
 func (e *Engine) keepLease(ctx context.Context, profileID string, l *lease, log *slog.Logger) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	ttl := e.opts.LeaseTTL
+	valid := time.Now().Add(ttl)
+	stop := every(ctx, ttl/3, func() bool {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/6)
+		sent := time.Now()
+		_, ok, err := e.store.TakeLease(rctx, leaseName(profileID), l.owner, ttl)
+		rcancel()
+		switch {
+		case err == nil && ok:
+			valid = sent.Add(ttl)
+		case err == nil:
+			log.Error("lease taken by another run; stopping", slog.String("owner", l.owner))
+			cancel(errLeaseLost)
+			return false
+		default:
+			log.Warn("renew lease", slog.String("err", err.Error()))
+			if time.Until(valid) < ttl/3 {
+				log.Error("lease could not be renewed in time; stopping", slog.String("owner", l.owner))
+				cancel(errLeaseLost)
+				return false
+			}
+		}
+		return true
+	})
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// every calls fn every d in a goroutine until fn returns false, ctx ends or
+// the returned stop is called; stop waits for a call in flight, so nothing
+// fn writes can land after it.
+func every(ctx context.Context, d time.Duration, fn func() bool) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		valid := time.Now().Add(ttl)
-		t := time.NewTicker(ttl / 3)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
@@ -290,31 +322,14 @@ func (e *Engine) keepLease(ctx context.Context, profileID string, l *lease, log 
 				return
 			case <-t.C:
 			}
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/6)
-			sent := time.Now()
-			_, ok, err := e.store.TakeLease(rctx, leaseName(profileID), l.owner, ttl)
-			rcancel()
-			switch {
-			case err == nil && ok:
-				valid = sent.Add(ttl)
-			case err == nil:
-				log.Error("lease taken by another run; stopping", slog.String("owner", l.owner))
-				cancel(errLeaseLost)
+			if !fn() {
 				return
-			default:
-				log.Warn("renew lease", slog.String("err", err.Error()))
-				if time.Until(valid) < ttl/3 {
-					log.Error("lease could not be renewed in time; stopping", slog.String("owner", l.owner))
-					cancel(errLeaseLost)
-					return
-				}
 			}
 		}
 	}()
-	return ctx, func() {
+	return func() {
 		close(done)
 		<-stopped
-		cancel(nil)
 	}
 }
 

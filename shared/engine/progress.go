@@ -107,40 +107,22 @@ func (r *runner) stepDone() {
 // Options.ProgressEvery until the returned stop is called (which waits for
 // a write in flight, so the final record is never overwritten by it).
 func (r *runner) reportProgress(ctx context.Context, base tb.Run) (stop func()) {
-	every := r.e.opts.ProgressEvery
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			snap := base
-			r.mu.Lock()
-			snap.Counts = r.counts
-			snap.Counts.ErrorsByClass = cloneCounts(r.counts.ErrorsByClass)
-			p := r.progress
-			r.mu.Unlock()
-			p.UpdatedAt = r.e.now()
-			snap.Progress = &p
-			wctx, cancel := context.WithTimeout(ctx, every)
-			if _, err := r.e.store.PutRun(wctx, snap); err != nil {
-				r.log.Warn("store run progress", slog.String("err", err.Error()))
-			}
-			cancel()
+	return every(ctx, r.e.opts.ProgressEvery, func() bool {
+		snap := base
+		r.mu.Lock()
+		snap.Counts = r.counts
+		snap.Counts.ErrorsByClass = cloneCounts(r.counts.ErrorsByClass)
+		p := r.progress
+		r.mu.Unlock()
+		p.UpdatedAt = r.e.now()
+		snap.Progress = &p
+		wctx, cancel := context.WithTimeout(ctx, r.e.opts.ProgressEvery)
+		defer cancel()
+		if _, err := r.e.store.PutRun(wctx, snap); err != nil {
+			r.log.Warn("store run progress", slog.String("err", err.Error()))
 		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
-	}
+		return true
+	})
 }
 
 func cloneCounts(m map[string]int) map[string]int {
