@@ -78,7 +78,8 @@ export const schemaLimits = {
         "connection",
         "auth",
         "permissions",
-        "version"
+        "version",
+        "tagging"
       ]
     },
     "status": {

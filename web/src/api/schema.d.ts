@@ -610,8 +610,11 @@ export interface components {
             version?: number;
         };
         Check: {
-            /** @enum {string} */
-            name: "connection" | "auth" | "permissions" | "version";
+            /**
+             * @description tagging (Zammad only): whether the token may write the billed tag to tickets.
+             * @enum {string}
+             */
+            name: "connection" | "auth" | "permissions" | "version" | "tagging";
             /** @enum {string} */
             status: "ok" | "failed" | "warning" | "skipped";
             /** @description Error class of a failure (apperr kind). */
