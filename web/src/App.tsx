@@ -8,7 +8,11 @@ import { Profiles } from "./sections/Profiles";
 import { Mappings } from "./sections/Mappings";
 import { Conflicts } from "./sections/Conflicts";
 import { Runs } from "./sections/Runs";
+import { RunPage } from "./sections/RunPage";
+import { Reports } from "./sections/Reports";
 import { Audit } from "./sections/Audit";
+import { SetupBanner } from "./sections/Guide";
+import { Link, matchRoute, navPage, pages, routeTitle, useLinkInterception, useLocation, type Route } from "./router";
 
 export function makeQueryClient(): QueryClient {
   return new QueryClient({
@@ -22,16 +26,6 @@ export function makeQueryClient(): QueryClient {
     },
   });
 }
-
-export const sections = [
-  ["dashboard", "Dashboard"],
-  ["connectors", "Connectors"],
-  ["profiles", "Profiles"],
-  ["mappings", "Mappings"],
-  ["conflicts", "Conflicts"],
-  ["runs", "Runs"],
-  ["audit", "Audit log"],
-] as const;
 
 export function App({ client }: { client?: QueryClient }) {
   const [qc] = useState(() => client ?? makeQueryClient());
@@ -77,6 +71,9 @@ export function App({ client }: { client?: QueryClient }) {
 }
 
 export function SignIn({ notice, onSignedIn }: { notice: string | null; onSignedIn: () => void }) {
+  useEffect(() => {
+    document.title = "Sign in · Timebridge";
+  }, []);
   const [username, setUsername] = useState("admin");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -161,71 +158,108 @@ export function SignIn({ notice, onSignedIn }: { notice: string | null; onSigned
   );
 }
 
-type SectionId = (typeof sections)[number][0];
-const sectionIds: readonly SectionId[] = sections.map(([id]) => id);
-
-function isSectionId(s: string): s is SectionId {
-  return sectionIds.some((id) => id === s);
+/**
+ * Keeps --topbar-h equal to the sticky top bar's height, so that sticky
+ * elements below it (the preview's action bar) sit just under it.
+ */
+function useTopbarHeight(bar: RefObject<HTMLElement | null>) {
+  useEffect(() => {
+    const el = bar.current;
+    const root = document.documentElement;
+    const measure = () => root.style.setProperty("--topbar-h", `${el?.getBoundingClientRect().height ?? 0}px`);
+    measure();
+    const ro = typeof ResizeObserver === "undefined" || !el ? null : new ResizeObserver(measure);
+    if (el) ro?.observe(el);
+    return () => ro?.disconnect();
+  }, [bar]);
 }
 
 /**
- * The section the reader is in: the one named by the address (#connectors)
- * when a link was followed, then, while scrolling, the last section whose top
- * has reached the top bar. The top bar's height is kept in --topbar-h, which
- * the sections' scroll-margin-top uses, so that a followed link puts its
- * section just under the bar (never under it).
+ * After a navigation to another path (not on the first render, and not when
+ * only the query string changed), the page starts at its top and focus moves
+ * to its heading, so that a screen reader announces the page.
  */
-export function useCurrentSection(topbar: RefObject<HTMLElement | null>): SectionId {
-  const fromHash = () => {
-    const h = decodeURIComponent(location.hash.slice(1));
-    return isSectionId(h) ? h : sectionIds[0];
-  };
-  const [current, setCurrent] = useState<SectionId>(fromHash);
+function useFocusHeadingOnNavigate(path: string) {
+  const last = useRef(path);
   useEffect(() => {
-    const bar = topbar.current;
-    const root = document.documentElement;
-    const measure = () => root.style.setProperty("--topbar-h", `${bar?.getBoundingClientRect().height ?? 0}px`);
-    measure();
-    const ro = typeof ResizeObserver === "undefined" || !bar ? null : new ResizeObserver(measure);
-    if (bar) ro?.observe(bar);
-
-    const onHash = () => setCurrent(fromHash());
+    if (last.current === path) return;
+    last.current = path;
+    (document.scrollingElement ?? document.documentElement).scrollTop = 0;
     let frame = 0;
-    const onScroll = () => {
-      cancelAnimationFrame(frame);
-      frame = requestAnimationFrame(() => {
-        const line = (bar?.getBoundingClientRect().bottom ?? 0) + 24;
-        const els = sectionIds.map((id) => document.getElementById(id)).filter((el) => el !== null);
-        if (els.length === 0) return;
-        const atBottom = window.innerHeight + window.scrollY >= root.scrollHeight - 2;
-        const hash = fromHash();
-        const hashEl = document.getElementById(hash);
-        // At the end of the page the last sections cannot reach the top: keep
-        // the one the address names while it is in view.
-        if (atBottom && location.hash && hashEl && hashEl.getBoundingClientRect().top < window.innerHeight) {
-          setCurrent(hash);
-          return;
-        }
-        let hit: SectionId = sectionIds[0];
-        for (const el of els) if (el.getBoundingClientRect().top <= line && isSectionId(el.id)) hit = el.id;
-        setCurrent(hit);
-      });
+    let tries = 0;
+    const focus = () => {
+      const main = document.getElementById("main");
+      const h = main?.querySelector<HTMLElement>("h1, h2");
+      if (h) {
+        if (!h.hasAttribute("tabindex")) h.setAttribute("tabindex", "-1");
+        h.focus({ preventScroll: true });
+        return;
+      }
+      // A page that shows its heading after loading: try for a few frames, then main.
+      if (tries++ < 30) frame = requestAnimationFrame(focus);
+      else main?.focus({ preventScroll: true });
     };
-    window.addEventListener("hashchange", onHash);
-    window.addEventListener("scroll", onScroll, { passive: true });
-    return () => {
-      ro?.disconnect();
-      cancelAnimationFrame(frame);
-      window.removeEventListener("hashchange", onHash);
-      window.removeEventListener("scroll", onScroll);
-    };
-  }, [topbar]);
-  return current;
+    focus();
+    return () => cancelAnimationFrame(frame);
+  }, [path]);
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.page) {
+    case "dashboard":
+      return <Dashboard />;
+    case "connectors":
+      return <Connectors />;
+    case "profiles":
+      return <Profiles />;
+    case "mappings":
+      return <Mappings />;
+    case "conflicts":
+      return <Conflicts />;
+    case "runs":
+      return <Runs />;
+    case "run":
+      return <RunPage key={route.runId} runId={route.runId} />;
+    case "reports":
+      return <Reports />;
+    case "audit":
+      return <Audit />;
+    case "not-found":
+      return <NotFound />;
+  }
+}
+
+export function NotFound() {
+  const { path } = useLocation();
+  return (
+    <section id="not-found" aria-labelledby="not-found-title" className="section" data-testid="not-found">
+      <h2 id="not-found-title">Page not found</h2>
+      <p>
+        There is no page at <code>{path}</code>. It may have moved, or the address was mistyped.
+      </p>
+      <p>
+        <Link to="/">Go to the Dashboard</Link>
+      </p>
+    </section>
+  );
 }
 
 function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
+  useLinkInterception();
+  const { path } = useLocation();
+  const route = matchRoute(path);
+  const current = navPage(route);
+  const title = routeTitle(route);
+  useEffect(() => {
+    document.title = title;
+  }, [title]);
+  useFocusHeadingOnNavigate(path);
   const topbar = useRef<HTMLElement>(null);
-  const current = useCurrentSection(topbar);
+  useTopbarHeight(topbar);
+  // On a narrow screen the pages are behind a menu button; following a link closes it.
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => setMenuOpen(false), [path]);
+  const menuButton = useRef<HTMLButtonElement>(null);
   // The skip link's target is <main>: it receives focus (tabIndex -1) and is
   // scrolled to, whatever the address held before.
   const skip = useCallback((e: MouseEvent<HTMLAnchorElement>) => {
@@ -241,14 +275,37 @@ function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
         Skip to content
       </a>
       <header className="topbar" ref={topbar}>
-        <span className="brand">Timebridge</span>
-        <nav aria-label="Sections" data-testid="nav">
-          <ul>
-            {sections.map(([id, title]) => (
-              <li key={id}>
-                <a href={`#${id}`} aria-current={current === id ? "location" : undefined}>
-                  {title}
-                </a>
+        <Link to="/" className="brand">
+          Timebridge
+        </Link>
+        <button
+          type="button"
+          ref={menuButton}
+          className="menu-button"
+          data-testid="menu-button"
+          aria-expanded={menuOpen}
+          aria-controls="nav-pages"
+          onClick={() => setMenuOpen((o) => !o)}
+        >
+          {menuOpen ? "Close menu" : "Menu"}
+        </button>
+        <nav
+          aria-label="Pages"
+          data-testid="nav"
+          className={menuOpen ? "open" : undefined}
+          onKeyDown={(e) => {
+            if (e.key === "Escape" && menuOpen) {
+              setMenuOpen(false);
+              menuButton.current?.focus();
+            }
+          }}
+        >
+          <ul id="nav-pages">
+            {pages.map((p) => (
+              <li key={p.id}>
+                <Link to={p.path} aria-current={current === p.id ? "page" : undefined}>
+                  {p.title}
+                </Link>
               </li>
             ))}
           </ul>
@@ -268,13 +325,8 @@ function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        <Dashboard />
-        <Connectors />
-        <Profiles />
-        <Mappings />
-        <Conflicts />
-        <Runs />
-        <Audit />
+        {route.page !== "dashboard" && <SetupBanner />}
+        <Page route={route} />
       </main>
     </>
   );

@@ -1,6 +1,6 @@
 // Query keys per resource, and the hooks that read them. Mutations invalidate
 // exactly the keys of the resources they change.
-import { useQuery } from "@tanstack/react-query";
+import { queryOptions, useQuery } from "@tanstack/react-query";
 import { api, type ConflictStatus } from "./api/client";
 
 export const keys = {
@@ -23,13 +23,24 @@ export const useConnectors = () => useQuery({ queryKey: keys.connectors, queryFn
 export const useProfiles = () => useQuery({ queryKey: keys.profiles, queryFn: api.listProfiles });
 export const useConflicts = (status: ConflictStatus) =>
   useQuery({ queryKey: keys.conflictsBy(status), queryFn: () => api.listConflicts({ status }) });
-export const useRunsFor = (profileId: string) =>
-  useQuery({
+/** A profile's latest runs (50, newest first); shared by the dashboard and the setup guide. */
+export const runsForOptions = (profileId: string) =>
+  queryOptions({
     queryKey: keys.runsFor(profileId),
     queryFn: () => api.listRuns({ profile_id: profileId, limit: 50 }).then((r) => r.items),
     // Keep the dashboard live while a run is queued or running.
     refetchInterval: (q) =>
       q.state.data?.some((r) => r.status === "queued" || r.status === "running") ? 2000 : 30000,
+  });
+export const useRunsFor = (profileId: string) => useQuery(runsForOptions(profileId));
+
+/** A connector's catalog (Zammad: types, organizations, agents, groups; Kimai: customers, projects, activities, users). */
+export const useCatalog = (connectorId: string | undefined) =>
+  useQuery({
+    queryKey: keys.catalog(connectorId ?? ""),
+    queryFn: () => api.catalog(connectorId ?? ""),
+    enabled: !!connectorId,
+    staleTime: 60_000,
   });
 
 /** A profile's summary (what it holds in Kimai by the day worked) for a

@@ -282,20 +282,25 @@ describe("the console shell", () => {
     Reflect.deleteProperty(HTMLElement.prototype, "scrollIntoView");
   });
 
-  it("the nav marks the current section", async () => {
+  it("the nav marks the current page (aria-current=page), a run's page under Runs", async () => {
     signIn();
     mockFetch(routes);
-    history.replaceState(null, "", "#");
+    history.replaceState(null, "", "/");
     render(<App />);
     const nav = await screen.findByTestId("nav");
-    expect(within(nav).getByRole("link", { name: "Dashboard" })).toHaveAttribute("aria-current", "location");
+    expect(within(nav).getByRole("link", { name: "Dashboard" })).toHaveAttribute("aria-current", "page");
     act(() => {
-      history.replaceState(null, "", "#runs");
-      window.dispatchEvent(new HashChangeEvent("hashchange"));
+      history.pushState({}, "", "/runs");
+      window.dispatchEvent(new PopStateEvent("popstate"));
     });
-    expect(within(nav).getByRole("link", { name: "Runs" })).toHaveAttribute("aria-current", "location");
+    expect(within(nav).getByRole("link", { name: "Runs" })).toHaveAttribute("aria-current", "page");
     expect(within(nav).getAllByRole("link").filter((a) => a.hasAttribute("aria-current"))).toHaveLength(1);
-    history.replaceState(null, "", "#");
+    act(() => {
+      history.pushState({}, "", "/runs/r1");
+      window.dispatchEvent(new PopStateEvent("popstate"));
+    });
+    expect(within(nav).getByRole("link", { name: "Runs" })).toHaveAttribute("aria-current", "page");
+    history.replaceState(null, "", "/");
   });
 });
 

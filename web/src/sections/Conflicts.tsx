@@ -16,6 +16,7 @@ import {
   useToast,
   Plain,
 } from "../ui";
+import { TicketRef, TimesheetRef, useBasesOf, type ExternalBases } from "./links";
 
 export const actionLabels: Record<Resolution, string> = {
   use_zammad: "Use Zammad",
@@ -51,14 +52,16 @@ function Named({ name, id, what }: { name?: string; id?: number | null; what: st
   );
 }
 
-function SheetView({ s, label, names }: { s?: Timesheet; label: string; names?: Conflict["names"] }) {
+function SheetView({ s, label, names, bases }: { s?: Timesheet; label: string; names?: Conflict["names"]; bases?: ExternalBases }) {
   if (!s) return <p className="muted">{label}</p>;
   return (
     <dl className="kv">
       {s.id !== undefined && (
         <>
           <dt>Timesheet</dt>
-          <dd>#{s.id}</dd>
+          <dd>
+            <TimesheetRef bases={bases} id={s.id} />
+          </dd>
         </>
       )}
       <dt>Begin</dt>
@@ -101,7 +104,7 @@ function SheetView({ s, label, names }: { s?: Timesheet; label: string; names?: 
   );
 }
 
-export function ConflictCard({ c }: { c: Conflict }) {
+export function ConflictCard({ c, bases }: { c: Conflict; /** The profile's Zammad and Kimai base URLs: the ticket and timesheets link there. */ bases?: ExternalBases }) {
   const resolve = useApiMutation({
     mutationFn: (action: Resolution) => api.resolveConflict(c.id, action),
     success: (r, action) => `Entry ${c.entry_id}: ${actionLabels[action]} — ${r.status === "resolved" ? "resolved" : "requested"}.`,
@@ -111,8 +114,13 @@ export function ConflictCard({ c }: { c: Conflict }) {
   return (
     <article className="card conflict" data-testid="conflict-card" data-entry={c.entry_id} aria-labelledby={`conflict-${c.id}`}>
       <h4 id={`conflict-${c.id}`}>
-        Ticket {z?.ticket_number ? `#${z.ticket_number}` : c.ticket_id} · entry {c.entry_id}
-        {z?.ticket_title ? ` — ${z.ticket_title}` : ""}
+        Ticket <TicketRef bases={bases} ticket_id={c.ticket_id} ticket_number={z?.ticket_number} /> · entry {c.entry_id}
+        {z?.ticket_title ? (
+          <>
+            {" — "}
+            <Plain text={z.ticket_title} />
+          </>
+        ) : null}
       </h4>
       <p><Plain text={c.message} /></p>
       <div className="sides">
@@ -150,8 +158,18 @@ export function ConflictCard({ c }: { c: Conflict }) {
         </div>
         <div className="side" aria-label="Kimai side">
           <h5>Kimai</h5>
-          <SheetView s={c.kimai} label="No Kimai timesheet for this entry." names={c.desired ? undefined : c.names} />
-          {c.duplicates && c.duplicates.length > 0 && <p className="small">Duplicates: {c.duplicates.map((d) => `#${d}`).join(", ")}</p>}
+          <SheetView s={c.kimai} label="No Kimai timesheet for this entry." names={c.desired ? undefined : c.names} bases={bases} />
+          {c.duplicates && c.duplicates.length > 0 && (
+            <p className="small">
+              Duplicates:{" "}
+              {c.duplicates.map((d, i) => (
+                <span key={d}>
+                  {i > 0 && ", "}
+                  <TimesheetRef bases={bases} id={d} />
+                </span>
+              ))}
+            </p>
+          )}
         </div>
       </div>
       <div className="actions" role="group" aria-label={`Resolve entry ${c.entry_id}`}>
@@ -168,7 +186,15 @@ export function ConflictCard({ c }: { c: Conflict }) {
 
 const PAGE = 100;
 
-export function ConflictGroup({ kind, items }: { kind: Conflict["kind"]; items: Conflict[] }) {
+export function ConflictGroup({
+  kind,
+  items,
+  basesOf = () => ({}),
+}: {
+  kind: Conflict["kind"];
+  items: Conflict[];
+  basesOf?: (profileId: string) => ExternalBases;
+}) {
   const qc = useQueryClient();
   const toast = useToast();
   const common = schemaLimits.ResolveRequest.action.enum.filter((a) => items.every((c) => c.actions.includes(a)));
@@ -235,7 +261,7 @@ export function ConflictGroup({ kind, items }: { kind: Conflict["kind"]; items: 
       )}
       <div className="conflict-list">
         {(showAll ? items : items.slice(0, PAGE)).map((c) => (
-          <ConflictCard key={c.id} c={c} />
+          <ConflictCard key={c.id} c={c} bases={basesOf(c.profile_id)} />
         ))}
       </div>
       {!showAll && items.length > PAGE && (
@@ -269,6 +295,7 @@ export function Conflicts() {
   const open = useConflicts("open");
   const resolved = useConflicts("resolved");
   const profiles = useProfiles();
+  const basesOf = useBasesOf();
   const [profileId, setProfileId] = useState("");
   const runs = useQuery({
     queryKey: [...keys.runs, "latest", profileId],
@@ -305,7 +332,7 @@ export function Conflicts() {
         </div>
       )}
       {[...groups.entries()].map(([kind, items]) => (
-        <ConflictGroup key={kind} kind={kind} items={items} />
+        <ConflictGroup key={kind} kind={kind} items={items} basesOf={basesOf} />
       ))}
       <details className="history">
         <summary>Resolved history ({history.length})</summary>
@@ -328,7 +355,7 @@ export function Conflicts() {
                 {history.map((c) => (
                   <tr key={c.id}>
                     <td>
-                      {c.entry_id} (ticket {c.zammad?.ticket_number ?? c.ticket_id})
+                      {c.entry_id} (ticket <TicketRef bases={basesOf(c.profile_id)} ticket_id={c.ticket_id} ticket_number={c.zammad?.ticket_number} />)
                     </td>
                     <td>{kindLabels[c.kind] ?? c.kind}</td>
                     <td>{c.resolution ? actionLabels[c.resolution] : "—"}</td>
@@ -344,3 +371,4 @@ export function Conflicts() {
     </Section>
   );
 }
+

@@ -4,6 +4,7 @@ import { schemaLimits } from "../api/limits";
 import { lengthProblem } from "../forms/rules";
 import { useForm, type FormValues, type Problems } from "../forms/useForm";
 import { keys, useConnectors, useProfiles } from "../queries";
+import { markTested, useAddToggle, useSetup } from "./Guide";
 import {
   FormError,
   ConfirmButton,
@@ -85,7 +86,10 @@ export function validateConnector(v: ConnectorValues, creating: boolean): Proble
 export function ConnectorForm({
   connector,
   onDone,
+  focusOnOpen = false,
 }: {
+  /** Focus the form's heading when it appears (an Add form opened by its button). */
+  focusOnOpen?: boolean;
   connector?: Connector;
   onDone?: (c: Connector) => void;
 }) {
@@ -94,8 +98,8 @@ export function ConnectorForm({
   const heading = useRef<HTMLHeadingElement>(null);
   // An edit form opens where the reader asked for it: focus moves to it.
   useEffect(() => {
-    if (!creating) heading.current?.focus();
-  }, [creating]);
+    if (!creating || focusOnOpen) heading.current?.focus();
+  }, [creating, focusOnOpen]);
   const form = useForm({
     initial: (): ConnectorValues => ({
       kind: connector?.kind ?? "zammad",
@@ -224,7 +228,10 @@ function ConnectorRow({
       r.ok
         ? `“${name}”: connection works.`
         : { kind: "error", message: `“${name}”: ${r.checks.find((x) => x.status === "failed")?.message ?? "a check failed."}` },
-    onSuccess: (r) => setResult(r),
+    onSuccess: (r) => {
+      setResult(r);
+      markTested(c.id, r.ok);
+    },
   });
   const del = useApiMutation({
     mutationFn: () => api.deleteConnector(c.id),
@@ -290,6 +297,11 @@ export function Connectors() {
   // One form at a time: while a connector is edited, the Add form is put away.
   const [editing, setEditing] = useState<string | null>(null);
   const editedExists = editing !== null && (q.data ?? []).some((c) => c.id === editing);
+  const setup = useSetup();
+  const [adding, setAdding] = useAddToggle();
+  // The Add form is open while setting up (or while nothing exists), and put
+  // behind "Add connector" once setup is complete.
+  const addOpen = adding ?? !(setup.complete || (!setup.known && (q.data?.length ?? 0) > 0));
   return (
     <Section id="connectors" title="Connectors">
       <p className="muted">A connector is one Zammad or Kimai instance with its API token. You need one of each.</p>
@@ -316,7 +328,18 @@ export function Connectors() {
           Finish or cancel the edit above to add another connector.
         </p>
       ) : (
-        <ConnectorForm />
+        <>
+          {!addOpen || adding !== null ? (
+            <button type="button" className="add-toggle" data-testid="add-connector" aria-expanded={addOpen} aria-controls="add-connector-form" onClick={() => setAdding(!addOpen)}>
+              {addOpen ? "Close the new connector form" : "Add connector"}
+            </button>
+          ) : null}
+          {addOpen && (
+            <div id="add-connector-form">
+              <ConnectorForm focusOnOpen={adding === true} />
+            </div>
+          )}
+        </>
       )}
     </Section>
   );

@@ -5,6 +5,9 @@ import { isOneOf } from "../forms/rules";
 import { keys, useConflicts, useProfiles, useRunsFor, useSummary } from "../queries";
 import { HoursChart } from "./HoursChart";
 import { PreviewPanel } from "./Preview";
+import { SetupGuide } from "./Guide";
+import { useProfileBases } from "./links";
+import { Link } from "../router";
 import {
   Empty,
   QueryError,
@@ -72,6 +75,7 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
   const preview = useRun(previewId);
   const watched = useRun(watchId);
   const announced = useRef<string | null>(null);
+  const bases = useProfileBases(p.id);
 
   useEffect(() => {
     const r = watched.data;
@@ -172,6 +176,7 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
           {terminal(preview.data) && (
             <PreviewPanel
               run={preview.data!}
+              bases={bases}
               applying={busy}
               onApply={() => start.mutate({ mode: preview.data!.mode === "full" ? "full" : "incremental", dry_run: false })}
               onDiscard={() => setPreviewId(null)}
@@ -203,12 +208,13 @@ export function Dashboard() {
   const open = useConflicts("open");
   return (
     <Section id="dashboard" title="Dashboard">
+      <SetupGuide />
       {profiles.isPending && <Spinner />}
       {profiles.isError && <QueryError error={profiles.error} />}
       {profiles.data && profiles.data.length === 0 && (
         <Empty>
-          Nothing to show yet. Add a Zammad and a Kimai connector under <a href="#connectors">Connectors</a>, then create a sync profile under{" "}
-          <a href="#profiles">Profiles</a>.
+          Nothing to show yet. Add a Zammad and a Kimai connector under <Link to="/connectors">Connectors</Link>, then create a sync profile under{" "}
+          <Link to="/profiles">Profiles</Link>.
         </Empty>
       )}
       <div className="cards">

@@ -1,11 +1,12 @@
 import { useEffect, useMemo, useState } from "react";
 import { useQuery } from "@tanstack/react-query";
-import { api, type CatalogItem, type Mapping, type MappingInput, type MappingKind, type Profile } from "../api/client";
+import { api, type CatalogItem, type Mapping, type MappingKind, type Profile } from "../api/client";
 import { schemaLimits } from "../api/limits";
 import { intWithin } from "../forms/rules";
-import { useForm, type FormValues, type Problems } from "../forms/useForm";
+import { useForm, type Problems } from "../forms/useForm";
 import { keys, useConflicts, useProfiles } from "../queries";
-import { Empty, QueryError, Section, SelectField, Spinner, TextField, useApiMutation, Plain, plain } from "../ui";
+import { Empty, QueryError, Section, Spinner, TextField, useApiMutation, Plain, plain } from "../ui";
+import { CatalogSelect, optionText, type CatalogState } from "./CatalogPicker";
 
 const kindInfo: Record<MappingKind, { label: string; source: string; target: string }> = {
   activity: { label: "Activities", source: "Zammad type", target: "Kimai activity" },
@@ -131,7 +132,10 @@ function MappingRow({
   const profileId = profile.id;
   const info = kindInfo[kind];
   const unmapped = current ? null : unmappedOutcome(kind, source, profile, targets);
-  const targetName = (id: number) => targets.find((t) => t.id === id)?.name ?? `#${id}`;
+  const targetName = (id: number) => {
+    const t = targets.find((x) => x.id === id);
+    return t ? `${plain(t.name)} (#${id})` : `#${id}`;
+  };
   const put = useApiMutation({
     mutationFn: () => api.putMapping(profileId, { kind, source_id: source.id, target_id: Number(target) }),
     success: (m) => `Mapped ${info.source.toLowerCase()} “${plain(source.name)}” to ${info.target} “${targetName(m.target_id)}”.`,
@@ -167,9 +171,7 @@ function MappingRow({
           <option value="">Choose {info.target.toLowerCase()}…</option>
           {targets.map((t) => (
             <option key={t.id} value={t.id}>
-              <Plain text={t.name} />
-              {t.number ? ` (${t.number})` : ""}
-              {t.active ? "" : " — inactive"}
+              {optionText(t)}
             </option>
           ))}
         </select>
@@ -193,51 +195,104 @@ function MappingRow({
 }
 
 // A project key names the project an entry goes to under the ticket or group
-// strategy (MappingInput.source_id; openapi.json describes it in prose only).
+// strategy (MappingInput.source_id; openapi.json describes it in prose only):
+// ticket-<ticket id> or group-<group id>-org-<organization id> (0 = none).
 const projectKey = /^(org-\d+|ticket-\d+|group-\d+-org-\d+)$/;
 
-type ManualValues = FormValues<Pick<MappingInput, "source_id" | "target_id">>;
+/** The project key of a ticket (ticket strategy) or a group and organization (group strategy). */
+export function projectKeyOf(strategy: Profile["project_strategy"], v: { ticket_id: string; group_id: string; org_id: string }): string {
+  if (strategy === "ticket") return `ticket-${v.ticket_id.trim()}`;
+  if (strategy === "group") return `group-${v.group_id}-org-${v.org_id || "0"}`;
+  return `org-${v.org_id}`;
+}
 
-export function validateManualMapping(v: ManualValues): Problems<ManualValues> {
+interface ManualValues {
+  ticket_id: string;
+  group_id: string;
+  org_id: string;
+  target_id: string;
+}
+
+export function validateManualMapping(strategy: Profile["project_strategy"], v: ManualValues): Problems<ManualValues> {
   const e: Problems<ManualValues> = {};
-  if (!projectKey.test(v.source_id.trim())) e.source_id = "Enter a project key: org-<id>, ticket-<id> or group-<id>-org-<id>.";
+  if (strategy === "ticket" && !/^[1-9]\d{0,15}$/.test(v.ticket_id.trim())) e.ticket_id = "Enter the ticket’s id: the number at the end of its address in Zammad (…/#ticket/zoom/<id>).";
+  if (strategy === "group" && !v.group_id) e.group_id = "Choose the Zammad group.";
+  if (!projectKey.test(projectKeyOf(strategy, v))) e.ticket_id ??= "Choose what the project is for.";
   if (!intWithin(v.target_id, schemaLimits.MappingInput.target_id)) e.target_id = "Choose the Kimai project.";
   return e;
 }
 
-export function ManualProjectMapping({ profileId, targets }: { profileId: string; targets: CatalogItem[] }) {
+/**
+ * A project mapping for a key the Zammad catalog does not list: a ticket
+ * (ticket strategy; Zammad's catalog has no ticket list, so its id is
+ * typed) or a group and organization (group strategy, both picked by name).
+ */
+export function ManualProjectMapping({
+  profileId,
+  strategy,
+  targets,
+  groups = [],
+  organizations = [],
+}: {
+  profileId: string;
+  strategy: Profile["project_strategy"];
+  targets: CatalogItem[];
+  groups?: CatalogItem[];
+  organizations?: CatalogItem[];
+}) {
   const form = useForm({
-    initial: (): ManualValues => ({ source_id: "", target_id: "" }),
-    validate: validateManualMapping,
-    send: (v) => api.putMapping(profileId, { kind: "project", source_id: v.source_id.trim(), target_id: Number(v.target_id) }),
-    success: (m) => `Mapped project key ${m.source_id} to Kimai project #${m.target_id}.`,
+    initial: (): ManualValues => ({ ticket_id: "", group_id: "", org_id: "0", target_id: "" }),
+    validate: (v) => validateManualMapping(strategy, v),
+    send: (v) => api.putMapping(profileId, { kind: "project", source_id: projectKeyOf(strategy, v), target_id: Number(v.target_id) }),
+    success: (m) => `Mapped ${projectKeyText(m.source_id, { groups, organizations })} to Kimai project “${plain(targets.find((t) => t.id === m.target_id)?.name ?? `#${m.target_id}`)}”.`,
     invalidate: () => [keys.mappings(profileId)],
-    onSuccess: (_m, _sent, setValues) => setValues((x) => ({ ...x, source_id: "" })),
+    onSuccess: (_m, _sent, setValues) => setValues((x) => ({ ...x, ticket_id: "" })),
   });
-  const problems = validateManualMapping(form.values);
-  const badKey = form.values.source_id !== "" && problems.source_id !== undefined;
+  const problems = validateManualMapping(strategy, form.values);
+  const badTicket = strategy === "ticket" && form.values.ticket_id !== "" && problems.ticket_id !== undefined;
+  const cat = (items: CatalogItem[]): CatalogState => ({ items, pending: false, error: null });
   return (
-    <form className="inline-form" onSubmit={form.onSubmit} noValidate>
-      <TextField
-        label="Project key"
-        {...form.text("source_id")}
-        placeholder="ticket-123 or group-2-org-5"
-        aria-invalid={badKey || form.errors.source_id !== undefined || undefined}
-        hint="org-<id>, ticket-<id> or group-<id>-org-<id>"
-      />
-      <SelectField label="Kimai project" {...form.text("target_id")}>
-        <option value="">Choose…</option>
-        {targets.map((t) => (
-          <option key={t.id} value={t.id}>
-            <Plain text={t.name} />
-          </option>
-        ))}
-      </SelectField>
+    <form className="inline-form" onSubmit={form.onSubmit} noValidate aria-label="Map a project key">
+      {strategy === "ticket" ? (
+        <TextField
+          label="Zammad ticket id"
+          inputMode="numeric"
+          {...form.text("ticket_id")}
+          aria-invalid={badTicket || form.errors.ticket_id !== undefined || undefined}
+          hint="The number at the end of the ticket’s address in Zammad (…/#ticket/zoom/123), not its ticket number."
+        />
+      ) : (
+        <>
+          <CatalogSelect label="Zammad group" {...form.text("group_id")} what="group" catalog={cat(groups)} />
+          <CatalogSelect label="Zammad organization" {...form.text("org_id")} what="organization" none="No organization" catalog={cat(organizations)} />
+        </>
+      )}
+      <CatalogSelect label="Kimai project" {...form.text("target_id")} what="project" catalog={cat(targets)} />
       <button type="submit" className="primary" disabled={Object.keys(problems).length > 0 || form.pending}>
         Save mapping
       </button>
     </form>
   );
+}
+
+/** A project key in words: "ticket #31021", "group “Support”, organization “Acme”". */
+export function projectKeyText(key: string, z: { groups?: CatalogItem[]; organizations?: CatalogItem[] }, ticketNumbers?: Map<number, string>): string {
+  const name = (xs: CatalogItem[] | undefined, id: number) => xs?.find((x) => x.id === id)?.name;
+  let m: RegExpMatchArray | null;
+  if ((m = key.match(/^ticket-(\d+)$/))) {
+    const n = ticketNumbers?.get(Number(m[1]));
+    return n ? `ticket #${n}` : `ticket id ${m[1]}`;
+  }
+  if ((m = key.match(/^group-(\d+)-org-(\d+)$/))) {
+    const g = name(z.groups, Number(m[1]));
+    const o = Number(m[2]) === 0 ? "no organization" : name(z.organizations, Number(m[2]));
+    return `group ${g ? `“${plain(g)}”` : `#${m[1]}`}, ${o ? (Number(m[2]) === 0 ? o : `organization “${plain(o)}”`) : `organization #${m[2]}`}`;
+  }
+  if ((m = key.match(/^org-(\d+)$/))) {
+    const o = name(z.organizations, Number(m[1]));
+    return o ? `organization “${plain(o)}”` : `organization #${m[1]}`;
+  }
+  return key;
 }
 
 export function Mappings() {
@@ -275,8 +330,12 @@ export function Mappings() {
   let sources = sourcesFor(kind, profile, zCat.data);
   // Mappings (and blocking keys) whose source is not in the catalog still get a row.
   const known = new Set(sources.map((s) => s.id));
-  for (const m of current) if (!known.has(m.source_id)) sources.push({ id: m.source_id, name: m.source_id }), known.add(m.source_id);
-  for (const k of blocking.keys()) if (k && !known.has(k)) sources.push({ id: k, name: k }), known.add(k);
+  // Project keys are named by what they stand for (the ticket's number from its conflicts, the group's and organization's names).
+  const ticketNumbers = new Map<number, string>();
+  for (const c of open.data ?? []) if (c.zammad?.ticket_number) ticketNumbers.set(c.ticket_id, c.zammad.ticket_number);
+  const keyName = (k: string) => (kind === "project" ? projectKeyText(k, zCat.data ?? {}, ticketNumbers) : k);
+  for (const m of current) if (!known.has(m.source_id)) sources.push({ id: m.source_id, name: keyName(m.source_id) }), known.add(m.source_id);
+  for (const k of blocking.keys()) if (k && !known.has(k)) sources.push({ id: k, name: keyName(k) }), known.add(k);
   const needle = search.trim().toLowerCase();
   if (needle) sources = sources.filter((s) => s.name.toLowerCase().includes(needle) || s.id.includes(needle));
   const targets = targetsFor(kind, kCat.data);
@@ -323,7 +382,7 @@ export function Mappings() {
       {unmappedBlocking.length > 0 && (
         <p className="notice" role="status">
           {unmappedBlocking.length} unmapped {kindInfo[kind].source.toLowerCase()}
-          {unmappedBlocking.length === 1 ? " blocks" : "s block"} entries: {unmappedBlocking.map(([k, n]) => `${k || "(unknown)"} (${n})`).join(", ")}. Map them below, then retry the conflicts.
+          {unmappedBlocking.length === 1 ? " blocks" : "s block"} entries: {unmappedBlocking.map(([k, n]) => `${k ? keyName(k) : "(unknown)"} (${n})`).join(", ")}. Map them below, then retry the conflicts.
         </p>
       )}
       {(zCat.isPending || kCat.isPending || maps.isPending) && <Spinner label="Loading catalogs from Zammad and Kimai…" />}
@@ -335,7 +394,15 @@ export function Mappings() {
           {w.section}: <Plain text={w.message} />
         </p>
       ))}
-      {kind === "project" && profile.project_strategy !== "customer" && <ManualProjectMapping profileId={pid} targets={targets} />}
+      {kind === "project" && profile.project_strategy !== "customer" && (
+        <ManualProjectMapping
+          profileId={pid}
+          strategy={profile.project_strategy}
+          targets={targets}
+          groups={zCat.data?.groups}
+          organizations={zCat.data?.organizations}
+        />
+      )}
       {zCat.data && kCat.data && sources.length === 0 && (
         <Empty>
           {needle ? "Nothing matches the search." : `No ${kindInfo[kind].source.toLowerCase()}s found in Zammad for this kind.`}

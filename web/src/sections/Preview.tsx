@@ -6,6 +6,7 @@ import { useMemo, useState } from "react";
 import type { PlannedChange, Run } from "../api/client";
 import { isOneOf } from "../forms/rules";
 import { Empty, StatusBadge, downloadCsv, fmtHours, fmtTime, toCsv } from "../ui";
+import { TicketRef, TimesheetRef, ticketText, type ExternalBases } from "./links";
 
 export const PAGE_ROWS = 50;
 
@@ -31,7 +32,7 @@ export function changeText(p: PlannedChange): string {
 }
 
 export function ticketLabel(p: Pick<PlannedChange, "ticket_id" | "ticket_number">): string {
-  return p.ticket_number ? `#${p.ticket_number}` : `ticket id ${p.ticket_id}`;
+  return ticketText(p);
 }
 
 /** The plan as CSV: one line per row, every column the table shows and the ids behind it. */
@@ -59,7 +60,20 @@ export function planCsv(plan: PlannedChange[]): string {
 const filters = ["changes", "create", "update", "delete", "conflict", "skip", "unchanged", "all"] as const;
 type Filter = (typeof filters)[number];
 
-export function PreviewPanel({ run, applying, onApply, onDiscard }: { run: Run; applying: boolean; onApply: () => void; onDiscard: () => void }) {
+export function PreviewPanel({
+  run,
+  applying,
+  onApply,
+  onDiscard,
+  bases,
+}: {
+  run: Run;
+  applying: boolean;
+  onApply: () => void;
+  onDiscard: () => void;
+  /** The profile's Zammad and Kimai base URLs: tickets and timesheets link there. */
+  bases?: ExternalBases;
+}) {
   const plan = useMemo(() => run.plan ?? [], [run.plan]);
   const [filter, setFilter] = useState<Filter>("changes");
   const [text, setText] = useState("");
@@ -186,11 +200,17 @@ export function PreviewPanel({ run, applying, onApply, onDiscard }: { run: Run; 
                             <StatusBadge status={p.action} />
                           </td>
                           <td>
-                            {ticketLabel(p)} <span className="muted small">entry {p.entry_id}</span>
+                            <TicketRef bases={bases} ticket_id={p.ticket_id} ticket_number={p.ticket_number} />{" "}
+                            <span className="muted small">entry {p.entry_id}</span>
                           </td>
                           <td>
                             {p.customer || p.project ? `${p.customer ?? "—"} / ${p.project ?? "—"}` : "—"}
-                            {p.timesheet_id ? <span className="muted small"> timesheet #{p.timesheet_id}</span> : null}
+                            {p.timesheet_id ? (
+                              <span className="muted small">
+                                {" "}
+                                timesheet <TimesheetRef bases={bases} id={p.timesheet_id} />
+                              </span>
+                            ) : null}
                           </td>
                           <td>{p.activity ?? "—"}</td>
                           <td>{changeText(p)}</td>

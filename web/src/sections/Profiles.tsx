@@ -3,7 +3,9 @@ import { api, type Connector, type Profile, type ProfileCreated, type ProfileInp
 import { schemaLimits } from "../api/limits";
 import { decimalWithin, intWithin, lengthProblem, matches, rangeText } from "../forms/rules";
 import { useForm, type FormValues, type Problems } from "../forms/useForm";
-import { keys, useConnectors, useProfiles } from "../queries";
+import { keys, useCatalog, useConnectors, useProfiles } from "../queries";
+import { CatalogSelect, type CatalogState } from "./CatalogPicker";
+import { useAddToggle, useSetup } from "./Guide";
 import {
   FormError,
   CheckboxField,
@@ -23,10 +25,17 @@ import {
   plain,
 } from "../ui";
 
-/** The profile form edits every ProfileInput field but the version (sent from the profile edited). */
-export type ProfileValues = FormValues<Omit<ProfileInput, "version" | "billing">>;
+/**
+ * The profile form edits every ProfileInput field but the version (sent from
+ * the profile edited); billing's two fields are flat (billing_enabled,
+ * billing_tag) and sent as the billing object.
+ */
+export type ProfileValues = FormValues<Omit<ProfileInput, "version" | "billing">> & { billing_enabled: boolean; billing_tag: string };
 
 const lim = schemaLimits.ProfileInput;
+const billingLim = schemaLimits.Billing;
+/** The tag a billed ticket gets when none was chosen (Billing.tag in openapi.json). */
+export const DEFAULT_BILLING_TAG = "billed";
 
 
 const strategyLabels: Record<ProfileValues["project_strategy"], string> = {
@@ -60,6 +69,8 @@ export function profileValues(p?: Profile): ProfileValues {
     concurrency: String(p?.concurrency ?? lim.concurrency.default),
     interval_minutes: String(p?.interval_minutes ?? lim.interval_minutes.default),
     tags: (p?.tags ?? []).filter((t) => t !== "zammad").join(", "),
+    billing_enabled: p?.billing?.enabled ?? false,
+    billing_tag: p?.billing?.tag || DEFAULT_BILLING_TAG,
   };
 }
 
@@ -74,8 +85,8 @@ export function validateProfile(v: ProfileValues): Problems<ProfileValues> {
   const m = v.minutes_per_unit.trim();
   if (!decimalWithin(m, lim.minutes_per_unit))
     e.minutes_per_unit = `Enter a number above ${lim.minutes_per_unit.exclusiveMinimum} and at most ${lim.minutes_per_unit.maximum} (1 = minutes, 60 = hours, 15 = quarter hours).`;
-  if (!intWithin(v.default_customer_id, lim.default_customer_id)) e.default_customer_id = "Enter a Kimai customer id, or 0 for none.";
-  if (!intWithin(v.default_activity_id, lim.default_activity_id)) e.default_activity_id = "Enter a Kimai activity id, or 0 for none.";
+  if (!intWithin(v.default_customer_id, lim.default_customer_id)) e.default_customer_id = "Choose a Kimai customer, or None.";
+  if (!intWithin(v.default_activity_id, lim.default_activity_id)) e.default_activity_id = "Choose a Kimai activity, or None.";
   if (!intWithin(v.deletion_window_days, lim.deletion_window_days))
     e.deletion_window_days = `Enter ${rangeText(lim.deletion_window_days)} days.`;
   if (!intWithin(v.concurrency, lim.concurrency)) e.concurrency = `Enter ${rangeText(lim.concurrency)}.`;
@@ -87,6 +98,12 @@ export function validateProfile(v: ProfileValues): Problems<ProfileValues> {
     e.tags = `Each tag needs ${tag.minLength} to ${tag.maxLength} characters.`;
   // The pattern also excludes the comma, which separates the tags here.
   else if (!tags.every((t) => matches(t, tag))) e.tags = "Tags cannot contain < > \" or =.";
+  if (v.billing_enabled) {
+    const bt = v.billing_tag.trim();
+    if (!bt) e.billing_tag = `Enter the tag billed tickets get, e.g. “${DEFAULT_BILLING_TAG}”.`;
+    else if (!matches(bt, billingLim.tag)) e.billing_tag = "The tag cannot contain a comma.";
+    else e.billing_tag = lengthProblem(bt, billingLim.tag);
+  }
   return e;
 }
 
@@ -116,6 +133,7 @@ export function toInput(v: ProfileValues): ProfileInput {
     concurrency: Number(v.concurrency),
     interval_minutes: Number(v.interval_minutes),
     tags: splitTags(v.tags),
+    billing: { enabled: v.billing_enabled, tag: v.billing_tag.trim() || DEFAULT_BILLING_TAG },
   };
 }
 
@@ -124,7 +142,10 @@ export function ProfileForm({
   connectors,
   onDone,
   onCreated,
+  focusOnOpen = false,
 }: {
+  /** Focus the form's heading when it appears (an Add form opened by its button). */
+  focusOnOpen?: boolean;
   profile?: Profile;
   connectors: Connector[];
   onDone?: () => void;
@@ -134,8 +155,8 @@ export function ProfileForm({
   const heading = useRef<HTMLHeadingElement>(null);
   // An edit form opens where the reader asked for it: focus moves to it.
   useEffect(() => {
-    if (!creating) heading.current?.focus();
-  }, [creating]);
+    if (!creating || focusOnOpen) heading.current?.focus();
+  }, [creating, focusOnOpen]);
   const headingId = `profile-form-${profile?.id ?? "new"}`;
   const form = useForm({
     initial: () => profileValues(profile),
@@ -153,6 +174,16 @@ export function ProfileForm({
   });
   const zammad = connectors.filter((c) => c.kind === "zammad");
   const kimai = connectors.filter((c) => c.kind === "kimai");
+  const kimaiId = kimai.some((c) => c.id === form.values.kimai_connector_id) ? form.values.kimai_connector_id : undefined;
+  const cat = useCatalog(kimaiId);
+  const catalog = (items: "customers" | "activities"): CatalogState => ({
+    items: cat.data?.[items],
+    pending: !!kimaiId && cat.isPending,
+    error: cat.error,
+    unavailable: kimaiId ? undefined : "Choose the Kimai connector first to pick by name.",
+  });
+  // The server names billing's problems "billing.tag"; the form's field is billing_tag.
+  const billingErrors = { billing_tag: form.errors.billing_tag ?? form.errors["billing.tag"] };
 
   return (
     <form
@@ -211,8 +242,22 @@ export function ProfileForm({
             </option>
           ))}
         </SelectField>
-        <TextField label="Default customer id" inputMode="numeric" {...form.text("default_customer_id")} hint="Kimai customer for tickets without organization; 0 = none." />
-        <TextField label="Default activity id" inputMode="numeric" {...form.text("default_activity_id")} hint="Kimai activity for entries without type; 0 = none." />
+        <CatalogSelect
+          label="Default customer"
+          {...form.text("default_customer_id")}
+          what="customer"
+          none="None"
+          catalog={catalog("customers")}
+          hint="Kimai customer for tickets without organization."
+        />
+        <CatalogSelect
+          label="Default activity"
+          {...form.text("default_activity_id")}
+          what="activity"
+          none="None"
+          catalog={catalog("activities")}
+          hint="Kimai activity for entries without type."
+        />
         <TextField label="Deletion window (days)" inputMode="numeric" {...form.text("deletion_window_days")} hint="Full runs propagate Zammad deletions this far back." />
         <TextField
           label="Schedule interval (minutes)"
@@ -230,6 +275,23 @@ export function ProfileForm({
         <CheckboxField label="Auto-create activities" {...form.check("auto_create_activities")} />
         <CheckboxField label="Strict users" {...form.check("strict_users")} />
         {!creating && <CheckboxField label="Enabled" {...form.check("enabled")} />}
+      </fieldset>
+      <fieldset className="billing">
+        <legend>Billing</legend>
+        <CheckboxField label="Tag billed tickets in Zammad" {...form.check("billing_enabled")} />
+        <p className="muted small" id={`${headingId}-billing-hint`}>
+          Once Kimai marks every synced entry of a ticket exported (billed), the ticket gets this tag in Zammad; it is removed when an entry is added or a
+          timesheet un-exported.
+        </p>
+        {form.values.billing_enabled && (
+          <TextField
+            label="Billing tag"
+            {...form.text("billing_tag")}
+            errors={billingErrors}
+            maxLength={billingLim.tag.maxLength}
+            hint={`${billingLim.tag.minLength} to ${billingLim.tag.maxLength} characters, no comma.`}
+          />
+        )}
       </fieldset>
       {creating && (
         <p className="muted small" data-testid="starts-disabled">
@@ -392,6 +454,11 @@ export function Profiles() {
   // One form at a time: while a profile is edited, the Add form is put away.
   const [editing, setEditing] = useState<string | null>(null);
   const editedExists = editing !== null && (q.data ?? []).some((p) => p.id === editing);
+  const setup = useSetup();
+  const [adding, setAdding] = useAddToggle();
+  // The Add form is open while setting up (or while nothing exists), and put
+  // behind "Add profile" once setup is complete.
+  const addOpen = adding ?? !(setup.complete || (!setup.known && (q.data?.length ?? 0) > 0));
   return (
     <Section id="profiles" title="Profiles">
       <p className="muted">A sync profile pairs one Zammad with one Kimai connector and holds the sync settings.</p>
@@ -423,7 +490,18 @@ export function Profiles() {
           Finish or cancel the edit above to add another profile.
         </p>
       ) : (
-        <ProfileForm connectors={connectors} onCreated={setSecret} />
+        <>
+          {!addOpen || adding !== null ? (
+            <button type="button" className="add-toggle" data-testid="add-profile" aria-expanded={addOpen} aria-controls="add-profile-form" onClick={() => setAdding(!addOpen)}>
+              {addOpen ? "Close the new profile form" : "Add profile"}
+            </button>
+          ) : null}
+          {addOpen && (
+            <div id="add-profile-form">
+              <ProfileForm connectors={connectors} onCreated={setSecret} focusOnOpen={adding === true} />
+            </div>
+          )}
+        </>
       )}
     </Section>
   );

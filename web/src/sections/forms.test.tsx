@@ -102,10 +102,13 @@ describe("profile form", () => {
     expect(screen.queryByLabelText("Enabled")).toBeNull();
     await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
     await waitFor(() => expect(screen.getByLabelText("Kimai connector")).toHaveAccessibleDescription("connector k1 is not reachable"));
-    expect(calls[0].body).toMatchObject({
+    // The Kimai connector's catalog is read for the default customer and activity pickers.
+    expect(calls.filter((c) => c.method === "GET").map((c) => c.url)).toEqual(["/api/connectors/k1/catalog"]);
+    expect(calls.find((c) => c.method === "POST")?.body).toMatchObject({
       name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "15",
       project_strategy: "ticket", auto_create_customers: false, auto_create_projects: true, auto_create_activities: true,
       enabled: false, interval_minutes: 15, deletion_window_days: 60, concurrency: 8, tags: [],
+      default_customer_id: 0, default_activity_id: 0, billing: { enabled: false, tag: "billed" },
     });
   });
 });
@@ -137,26 +140,48 @@ describe("profile form, server errors", () => {
 describe("manual project mapping", () => {
   const targets = [{ id: 7, name: "Website", active: true }];
 
-  it("saves only a valid project key with a project, then empties the key", async () => {
+  it("ticket strategy: saves only a valid ticket id with a project picked by name, then empties the id", async () => {
     signIn();
     const { calls } = mockFetch({
       "PUT /api/profiles/{id}/mappings": { body: { kind: "project", source_id: "ticket-12", target_id: 7 } },
     });
-    renderWithProviders(<ManualProjectMapping profileId="p1" targets={targets} />);
+    renderWithProviders(<ManualProjectMapping profileId="p1" strategy="ticket" targets={targets} />);
     const save = screen.getByRole("button", { name: "Save mapping" });
     expect(save).toBeDisabled();
-    await userEvent.type(screen.getByLabelText("Project key"), "ticket-");
-    expect(screen.getByLabelText("Project key")).toHaveAttribute("aria-invalid", "true");
-    await userEvent.type(screen.getByLabelText("Project key"), "12");
-    expect(screen.getByLabelText("Project key")).not.toHaveAttribute("aria-invalid");
+    await userEvent.type(screen.getByLabelText("Zammad ticket id"), "x");
+    expect(screen.getByLabelText("Zammad ticket id")).toHaveAttribute("aria-invalid", "true");
+    await userEvent.clear(screen.getByLabelText("Zammad ticket id"));
+    await userEvent.type(screen.getByLabelText("Zammad ticket id"), "12");
+    expect(screen.getByLabelText("Zammad ticket id")).not.toHaveAttribute("aria-invalid");
     expect(save).toBeDisabled();
+    // The project is picked by its name, the id shown after it.
+    expect(screen.getByRole("option", { name: "Website · #7" })).toBeInTheDocument();
     await userEvent.selectOptions(screen.getByLabelText("Kimai project"), "7");
     expect(save).toBeEnabled();
     await userEvent.click(save);
     await waitFor(() => expect(calls).toHaveLength(1));
     expect(calls[0]).toMatchObject({ method: "PUT", url: "/api/profiles/p1/mappings", body: { kind: "project", source_id: "ticket-12", target_id: 7 } });
-    expect(await screen.findByTestId("toast")).toHaveTextContent("Mapped project key ticket-12 to Kimai project #7.");
-    expect(screen.getByLabelText("Project key")).toHaveValue("");
+    expect(await screen.findByTestId("toast")).toHaveTextContent("Mapped ticket id 12 to Kimai project “Website”.");
+    expect(screen.getByLabelText("Zammad ticket id")).toHaveValue("");
     expect(screen.getByLabelText("Kimai project")).toHaveValue("7");
+  });
+
+  it("group strategy: group and organization are picked by name, none = 0", async () => {
+    signIn();
+    const { calls } = mockFetch({
+      "PUT /api/profiles/{id}/mappings": { body: { kind: "project", source_id: "group-2-org-0", target_id: 7 } },
+    });
+    const groups = [{ id: 2, name: "Support", active: true }];
+    const organizations = [{ id: 5, name: "Acme", active: true }];
+    renderWithProviders(<ManualProjectMapping profileId="p1" strategy="group" targets={targets} groups={groups} organizations={organizations} />);
+    expect(screen.queryByLabelText("Zammad ticket id")).toBeNull();
+    expect(screen.getByLabelText("Zammad organization")).toHaveValue("0");
+    expect(screen.getByRole("option", { name: "Acme · #5" })).toBeInTheDocument();
+    await userEvent.selectOptions(screen.getByLabelText("Zammad group"), "2");
+    await userEvent.selectOptions(screen.getByLabelText("Kimai project"), "7");
+    await userEvent.click(screen.getByRole("button", { name: "Save mapping" }));
+    await waitFor(() => expect(calls).toHaveLength(1));
+    expect(calls[0].body).toEqual({ kind: "project", source_id: "group-2-org-0", target_id: 7 });
+    expect(await screen.findByTestId("toast")).toHaveTextContent("Mapped group “Support”, no organization to Kimai project “Website”.");
   });
 });
