@@ -114,7 +114,7 @@ export function ConflictCard({ c, bases }: { c: Conflict; /** The profile's Zamm
   return (
     <article className="card conflict" data-testid="conflict-card" data-entry={c.entry_id} aria-labelledby={`conflict-${c.id}`}>
       <h4 id={`conflict-${c.id}`}>
-        Ticket <TicketRef bases={bases} ticket_id={c.ticket_id} ticket_number={z?.ticket_number} /> · entry {c.entry_id}
+        <TicketRef bases={bases} ticket_id={c.ticket_id} ticket_number={z?.ticket_number} capital /> · entry {c.entry_id}
         {z?.ticket_title ? (
           <>
             {" — "}

@@ -74,4 +74,26 @@ describe("PreviewPanel", () => {
     expect(screen.getByRole("alert")).toHaveTextContent("The Kimai token is invalid.");
     expect(screen.getByTestId("apply-preview")).toBeDisabled();
   });
+
+  it("links each ticket to Zammad by its number and each timesheet to Kimai, in a new tab", () => {
+    const rows: PlannedChange[] = [
+      { ...row(1, "update"), timesheet_id: 4711 },
+      { action: "create", entry_id: 2, ticket_id: 77 },
+    ];
+    render(
+      <PreviewPanel run={run(rows)} applying={false} onApply={() => {}} onDiscard={() => {}} bases={{ zammad: "https://help.example.com/", kimai: "https://time.example.com" }} />,
+    );
+    const table = screen.getByTestId("plan-table");
+    const ticket = within(table).getByRole("link", { name: "#31001 in Zammad (opens in a new tab)" });
+    // The link goes to the ticket's internal id; people see its number.
+    expect(ticket).toHaveAttribute("href", "https://help.example.com/#ticket/zoom/101");
+    expect(ticket).toHaveAttribute("target", "_blank");
+    expect(ticket).toHaveAttribute("rel", "noopener noreferrer");
+    const sheet = within(table).getByRole("link", { name: "#4711 in Kimai (opens in a new tab)" });
+    expect(sheet).toHaveAttribute("href", "https://time.example.com/timesheet/4711/edit");
+    expect(sheet).toHaveAttribute("rel", "noopener noreferrer");
+    // Without Zammad's number the id is said as an id, never as "#77".
+    expect(within(table).getByRole("link", { name: "ticket id 77 in Zammad (opens in a new tab)" })).toHaveAttribute("href", "https://help.example.com/#ticket/zoom/77");
+    expect(table).not.toHaveTextContent("#77");
+  });
 });

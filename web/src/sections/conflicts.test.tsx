@@ -33,6 +33,24 @@ describe("conflict view", () => {
     expect(card).toHaveTextContent("Printer on fire");
   });
 
+  it("links the ticket (by its number) to Zammad and the timesheets to Kimai, in a new tab", () => {
+    mockFetch({});
+    const bases = { zammad: "https://help.example.com", kimai: "https://time.example.com/" };
+    renderWithProviders(<ConflictCard c={conflict(15, { duplicates: [1001, 1002] })} bases={bases} />);
+    const card = screen.getByTestId("conflict-card");
+    const ticket = within(card).getByRole("link", { name: "Ticket #31007 in Zammad (opens in a new tab)" });
+    expect(ticket).toHaveAttribute("href", "https://help.example.com/#ticket/zoom/7");
+    expect(ticket).toHaveAttribute("target", "_blank");
+    expect(ticket).toHaveAttribute("rel", "noopener noreferrer");
+    const k = within(card).getByLabelText("Kimai side");
+    expect(within(k).getByRole("link", { name: "#915 in Kimai (opens in a new tab)" })).toHaveAttribute("href", "https://time.example.com/timesheet/915/edit");
+    expect(within(k).getByRole("link", { name: "#1002 in Kimai (opens in a new tab)" })).toHaveAttribute("href", "https://time.example.com/timesheet/1002/edit");
+    // A ticket without Zammad's number is named by its id, said as an id.
+    renderWithProviders(<ConflictCard c={conflict(16, { zammad: undefined })} bases={bases} />);
+    const second = screen.getAllByTestId("conflict-card")[1];
+    expect(within(second).getByRole("heading", { level: 4 })).toHaveTextContent(/^Ticket id 7 in Zammad \(opens in a new tab\) · entry 16/);
+  });
+
   it("names the agent, the type and the Kimai records, with their ids as secondary text", () => {
     mockFetch({});
     renderWithProviders(

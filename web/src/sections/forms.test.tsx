@@ -5,7 +5,7 @@ import { ConnectorForm } from "./Connectors";
 import { ProfileForm } from "./Profiles";
 import { ManualProjectMapping } from "./Mappings";
 import { mockFetch, renderWithProviders, signIn } from "../test/helpers";
-import type { Connector } from "../api/client";
+import type { Connector, Profile } from "../api/client";
 
 const conn = (id: string, kind: "zammad" | "kimai", name: string): Connector => ({
   id, kind, name, base_url: `https://${kind}.example.com`, token_set: true, token_hint: "…ab12", version: 1,
@@ -183,5 +183,118 @@ describe("manual project mapping", () => {
     await waitFor(() => expect(calls).toHaveLength(1));
     expect(calls[0].body).toEqual({ kind: "project", source_id: "group-2-org-0", target_id: 7 });
     expect(await screen.findByTestId("toast")).toHaveTextContent("Mapped group “Support”, no organization to Kimai project “Website”.");
+  });
+});
+
+describe("profile form: catalog pickers", () => {
+  const connectors = [conn("z1", "zammad", "Helpdesk"), conn("k1", "kimai", "Kimai"), conn("k2", "kimai", "Other Kimai")];
+  const catalog = {
+    body: {
+      connector_id: "k1", kind: "kimai", warnings: [],
+      customers: [{ id: 3, name: "Acme GmbH", active: true, number: "ZO5" }, { id: 4, name: "Old Corp", active: false }],
+      activities: [{ id: 9, name: "Support", active: true }],
+    },
+  };
+
+  it("picks the default customer and activity by name from the chosen Kimai connector's catalog; None = 0", async () => {
+    signIn();
+    const { calls } = mockFetch({
+      "GET /api/connectors/{id}/catalog": catalog,
+      "POST /api/profiles": { status: 400, body: { error: { code: "validation_failed", message: "stop here", fields: {} } } },
+    });
+    renderWithProviders(<ProfileForm connectors={connectors} />);
+    const customer = screen.getByLabelText("Default customer");
+    expect(customer).toHaveValue("0");
+    expect(customer).toHaveAccessibleDescription(/Choose the Kimai connector first/);
+    expect(calls).toHaveLength(0);
+    await userEvent.selectOptions(screen.getByLabelText("Kimai connector"), "k1");
+    // Names first, the id (and Kimai number) as secondary text; inactive ones marked.
+    expect(await within(customer).findByRole("option", { name: "Acme GmbH · #3 · ZO5" })).toBeInTheDocument();
+    expect(within(customer).getByRole("option", { name: "Old Corp · #4 (inactive)" })).toBeInTheDocument();
+    expect(within(customer).getByRole("option", { name: "None" })).toHaveValue("0");
+    const activity = screen.getByLabelText("Default activity");
+    expect(within(activity).getByRole("option", { name: "Support · #9" })).toBeInTheDocument();
+    expect(calls.map((c) => c.url)).toEqual(["/api/connectors/k1/catalog"]);
+    await userEvent.selectOptions(customer, "3");
+    await userEvent.type(screen.getByLabelText("Name"), "Support");
+    await userEvent.selectOptions(screen.getByLabelText("Zammad connector"), "z1");
+    await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "POST")).toBe(true));
+    expect(calls.find((c) => c.method === "POST")?.body).toMatchObject({ default_customer_id: 3, default_activity_id: 0 });
+  });
+
+  it("keeps an id the catalog does not list, and says when the catalog cannot be read", async () => {
+    signIn();
+    mockFetch({ "GET /api/connectors/{id}/catalog": { status: 502, body: { error: { code: "upstream_error", message: "Kimai is down.", fields: {} } } } });
+    const p: Profile = {
+      id: "p1", name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k2", minutes_per_unit: "1", project_strategy: "customer",
+      auto_create_customers: true, auto_create_projects: true, auto_create_activities: true, enabled: false, default_customer_id: 99,
+      default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, interval_minutes: 15,
+      tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 1, created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
+      billing: { enabled: false, tag: "billed" },
+    };
+    renderWithProviders(<ProfileForm profile={p} connectors={connectors} />);
+    const customer = screen.getByLabelText("Default customer");
+    expect(customer).toHaveValue("99");
+    expect(within(customer).getByRole("option", { name: /#99 \(not in the catalog/ })).toBeInTheDocument();
+    await waitFor(() => expect(customer).toHaveAccessibleDescription(/could not be read: Kimai is down/), { timeout: 4000 });
+  });
+});
+
+describe("profile form: billing", () => {
+  const connectors = [conn("z1", "zammad", "Helpdesk"), conn("k1", "kimai", "Kimai")];
+  const catalog = { body: { connector_id: "k1", kind: "kimai", warnings: [], customers: [], activities: [] } };
+
+  it("is off by default; on, it asks for the tag (default billed), checks it and sends it", async () => {
+    signIn();
+    const { calls } = mockFetch({
+      "GET /api/connectors/{id}/catalog": catalog,
+      "POST /api/profiles": { status: 400, body: { error: { code: "validation_failed", message: "Invalid profile.", fields: { "billing.tag": "is taken" } } } },
+    });
+    renderWithProviders(<ProfileForm connectors={connectors} />);
+    const box = screen.getByLabelText("Tag billed tickets in Zammad");
+    expect(box).not.toBeChecked();
+    expect(screen.queryByLabelText("Billing tag")).toBeNull();
+    await userEvent.click(box);
+    const tag = screen.getByLabelText("Billing tag");
+    expect(tag).toHaveValue("billed");
+    expect(tag).toHaveAttribute("maxLength", "100");
+    await userEvent.type(screen.getByLabelText("Name"), "Support");
+    await userEvent.selectOptions(screen.getByLabelText("Zammad connector"), "z1");
+    await userEvent.selectOptions(screen.getByLabelText("Kimai connector"), "k1");
+    await userEvent.clear(tag);
+    await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    expect(screen.getByLabelText("Billing tag")).toHaveAccessibleDescription(/Enter the tag billed tickets get/);
+    await userEvent.type(screen.getByLabelText("Billing tag"), "paid,2026");
+    await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    expect(screen.getByLabelText("Billing tag")).toHaveAccessibleDescription(/cannot contain a comma/);
+    expect(calls.some((c) => c.method === "POST")).toBe(false);
+    await userEvent.clear(screen.getByLabelText("Billing tag"));
+    await userEvent.type(screen.getByLabelText("Billing tag"), " paid ");
+    await userEvent.click(screen.getByRole("button", { name: "Save profile" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "POST")).toBe(true));
+    expect(calls.find((c) => c.method === "POST")?.body).toMatchObject({ billing: { enabled: true, tag: "paid" } });
+    // The server's problem with billing.tag shows next to the tag field.
+    await waitFor(() => expect(screen.getByLabelText("Billing tag")).toHaveAccessibleDescription(/is taken/));
+  });
+
+  it("edits: shows the profile's billing and sends it in the patch", async () => {
+    signIn();
+    const p: Profile = {
+      id: "p1", name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "1", project_strategy: "customer",
+      auto_create_customers: true, auto_create_projects: true, auto_create_activities: true, enabled: true, default_customer_id: 0,
+      default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, interval_minutes: 15,
+      tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 4, created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
+      billing: { enabled: true, tag: "invoiced" },
+    };
+    const { calls } = mockFetch({ "GET /api/connectors/{id}/catalog": catalog, "PATCH /api/profiles/{id}": { body: { ...p, billing: { enabled: false, tag: "invoiced" }, version: 5 } } });
+    renderWithProviders(<ProfileForm profile={p} connectors={connectors} />);
+    expect(screen.getByLabelText("Tag billed tickets in Zammad")).toBeChecked();
+    expect(screen.getByLabelText("Billing tag")).toHaveValue("invoiced");
+    await userEvent.click(screen.getByLabelText("Tag billed tickets in Zammad"));
+    expect(screen.queryByLabelText("Billing tag")).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Save changes" }));
+    await waitFor(() => expect(calls.some((c) => c.method === "PATCH")).toBe(true));
+    expect(calls.find((c) => c.method === "PATCH")?.body).toMatchObject({ version: 4, billing: { enabled: false, tag: "invoiced" } });
   });
 });

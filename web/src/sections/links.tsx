@@ -45,8 +45,20 @@ export function useProfileBases(profileId: string | undefined): ExternalBases {
 }
 
 /** A ticket by its number, linked to Zammad when its base URL is known. */
-export function TicketRef({ bases, ticket_id, ticket_number }: { bases?: ExternalBases; ticket_id: number; ticket_number?: string }) {
-  const text = ticketText({ ticket_id, ticket_number });
+export function TicketRef({
+  bases,
+  ticket_id,
+  ticket_number,
+  capital = false,
+}: {
+  bases?: ExternalBases;
+  ticket_id: number;
+  ticket_number?: string;
+  /** At the start of a sentence: "Ticket #31021" / "Ticket id 7". */
+  capital?: boolean;
+}) {
+  const t = ticketText({ ticket_id, ticket_number });
+  const text = !capital ? t : ticket_number ? `Ticket ${t}` : t.charAt(0).toUpperCase() + t.slice(1);
   if (!bases?.zammad) return <span className="nowrap">{text}</span>;
   return (
     <a
