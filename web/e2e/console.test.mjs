@@ -16,10 +16,13 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PASSWORD = 'e2e-admin-password-1';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
-const SECTIONS = [
-  ['dashboard', 'Dashboard'], ['connectors', 'Connectors'], ['profiles', 'Profiles'], ['mappings', 'Mappings'],
-  ['conflicts', 'Conflicts'], ['runs', 'Runs'], ['audit', 'Audit log'],
+// Every page of the console: its id (the section's), its path and its heading (= its nav link).
+const PAGES = [
+  ['dashboard', '/', 'Dashboard'], ['connectors', '/connectors', 'Connectors'], ['profiles', '/profiles', 'Profiles'],
+  ['mappings', '/mappings', 'Mappings'], ['conflicts', '/conflicts', 'Conflicts'], ['runs', '/runs', 'Runs'],
+  ['reports', '/reports', 'Reports'], ['audit', '/audit', 'Audit log'],
 ];
+const pathOf = (id) => PAGES.find(([x]) => x === id)[1];
 const UI_TIMEOUT = 8000; // for an element the page should already show
 const SYNC_TIMEOUT = 60000; // for what waits on a sync run through the queue
 
@@ -88,20 +91,58 @@ const intOf = async (loc) => {
   return m ? Number(m[0]) : NaN;
 };
 
+// Opens the narrow screen's menu when the pages are behind it (the nav's list is hidden).
+async function openMenu(page) {
+  const button = page.getByTestId('menu-button');
+  if (!(await button.isVisible())) return false;
+  if ((await button.getAttribute('aria-expanded')) !== 'true') await button.click();
+  await page.getByTestId('nav').getByRole('link').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+  return true;
+}
+
+// Goes to a page by its nav link (never by typing an address, so no reload) and
+// waits for its heading; returns the page's section.
 async function gotoSection(page, id, heading, timeout = UI_TIMEOUT) {
+  await openMenu(page);
   const nav = page.getByTestId('nav');
   const link = nav.getByRole('link', { name: heading, exact: true });
   if (await link.count()) await link.first().click();
-  else await page.evaluate((h) => { location.hash = h; }, id);
+  else throw new MissingUI(`nav link "${heading}" not found`);
   const h2 = page.getByRole('heading', { name: heading, exact: true, level: 2 });
   try {
     await h2.first().waitFor({ state: 'visible', timeout });
   } catch {
-    throw new MissingUI(`section #${id} (h2 "${heading}") not found in the page within ${timeout} ms`);
+    throw new MissingUI(`page ${pathOf(id)} (h2 "${heading}") not shown within ${timeout} ms`);
   }
-  await h2.first().scrollIntoViewIfNeeded();
-  return page.locator(`section#${id}, section:has(> h2:text-is("${heading}")), section[aria-labelledby]:has(h2:text-is("${heading}"))`).first();
+  const path = await page.evaluate(() => location.pathname);
+  assert.equal(path, pathOf(id), `the address after following "${heading}"`);
+  return page.locator(`section#${id}, section[aria-labelledby]:has(h2:text-is("${heading}"))`).first();
 }
+
+// The setup guide's steps on the Dashboard: { zammad: true, kimai: false, … }, or null when it is gone.
+async function guideSteps(page) {
+  await gotoSection(page, 'dashboard', 'Dashboard');
+  // The guide appears once connectors, profiles and runs are read.
+  await page.waitForFunction(() => document.querySelector('[data-testid="setup-guide"]') || document.querySelector('[data-testid="dashboard-card"]')
+    || document.querySelector('#dashboard .empty'), undefined, { timeout: UI_TIMEOUT });
+  await page.waitForTimeout(300);
+  const guide = page.getByTestId('setup-guide');
+  if (!(await guide.count())) return null;
+  return Object.fromEntries(await guide.getByTestId('guide-step').evaluateAll((els) => els.map((e) => [e.dataset.step, e.dataset.done === 'true'])));
+}
+
+// Waits (the guide follows the server's state) until the guide shows these steps done.
+async function expectGuide(page, want, what) {
+  let got;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 20000) {
+    got = await guideSteps(page);
+    if (JSON.stringify(got) === JSON.stringify(want)) return;
+    await page.waitForTimeout(1000);
+  }
+  assert.deepEqual(got, want, `setup guide ${what}`);
+}
+const GUIDE = (n) => Object.fromEntries(['zammad', 'kimai', 'profile', 'preview', 'apply', 'schedule'].map((k, i) => [k, i < n]));
 
 // Waits in the page (on animation frames) for fn to be truthy; returns performance.now() then.
 const frameTime = (page, fn, arg, timeout) =>
@@ -223,6 +264,18 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       await u.testid('nav', { timeout: 15000 });
       await u.testid('signout');
       await u.heading('Dashboard');
+      assert.equal(await page.title(), 'Dashboard · Timebridge');
+      // A fresh stack: the first-run guide shows every step to do, the first one next.
+      await expectGuide(page, GUIDE(0), 'on a fresh stack');
+      const next = page.getByTestId('setup-guide').locator('[aria-current="step"]');
+      assert.equal(await next.getAttribute('data-step'), 'zammad', 'the next step on a fresh stack');
+      await page.screenshot({ path: join(ARTIFACTS, 'guide-fresh-desktop.png') });
+      // Its link goes to the page where the step is done, without a reload.
+      await page.evaluate(() => { window.__noReload = true; });
+      await next.getByRole('link').click();
+      await u.heading('Connectors');
+      assert.equal(await page.evaluate(() => location.pathname), '/connectors');
+      assert.equal(await page.evaluate(() => window.__noReload), true, 'following a link reloaded the page');
     });
 
     // ---- 2. connectors --------------------------------------------------------
@@ -252,6 +305,8 @@ test('web console: the admin scenario in chromium against the local stack', { ti
         log(`test connection ${name}: ${text.replace(/\s+/g, ' ').slice(0, 160)}`);
         assert.doesNotMatch(text, /fail|error|denied|invalid|unauthori[sz]ed|unreachable|refused/i, `${name}: ${text}`);
       }
+      // Both connectors added, the Zammad one tested: two steps done.
+      await expectGuide(page, GUIDE(2), 'after adding and testing both connectors');
     });
 
     // ---- 2b. connectors: named buttons, one edit form, focus (issue 11 item 5) ----
@@ -307,6 +362,7 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       await u.testid('copy-webhook-url');
       await u.testid('rotate-secret');
       shared.profileRow = row;
+      await expectGuide(page, GUIDE(3), 'after creating the profile');
     });
 
     // ---- 4. mapping --------------------------------------------------------------
@@ -346,6 +402,7 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       await page.screenshot({ path: join(ARTIFACTS, 'preview-plan-desktop.png') });
       // Nothing is written by a preview.
       assert.equal((await k.timesheets()).length, 0, 'a preview wrote timesheets to Kimai');
+      await expectGuide(page, GUIDE(4), 'after a preview');
       await (await u.testid('apply-preview')).first().click();
       await u.testid('toast');
       const t0 = performance.now();
@@ -364,8 +421,21 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       // The first successful sync of a disabled profile offers its schedule.
       const offer = (await u.testid('enable-schedule', { within: card, timeout: SYNC_TIMEOUT })).first();
       await page.screenshot({ path: join(ARTIFACTS, 'enable-schedule-desktop.png') });
+      await expectGuide(page, GUIDE(5), 'after Apply');
       await (await u.button('Turn on the schedule', { within: offer })).click();
       await offer.waitFor({ state: 'detached', timeout: 15000 });
+      // Every step done: the guide is gone, on the Dashboard and above the other pages.
+      await expectGuide(page, null, 'after turning on the schedule');
+      await gotoSection(page, 'runs', 'Runs');
+      assert.equal(await page.getByTestId('setup-banner').count(), 0, 'the setup banner after setup is complete');
+      // The Add forms are put behind their buttons once setup is complete.
+      const conns = await gotoSection(page, 'connectors', 'Connectors');
+      assert.equal(await conns.getByTestId('connector-form').count(), 0, 'the Add connector form is collapsed after setup');
+      await (await u.button('Add connector', { within: conns })).click();
+      await u.testid('connector-form', { within: conns });
+      const profs = await gotoSection(page, 'profiles', 'Profiles');
+      assert.equal(await profs.getByTestId('profile-form').count(), 0, 'the Add profile form is collapsed after setup');
+      await u.button('Add profile', { within: profs });
     });
 
     // ---- 6. conflict: edit in Kimai, then in Zammad; Sync now; resolve ----------------
@@ -443,8 +513,70 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       assert.ok(csv.length >= 2 && csv.slice(1).every((l) => l.includes(type)), `CSV export of the filtered view (${csv.length} lines)`);
     });
 
-    // ---- 7b. 360 px: nav, current section, tables, skip link (issue 11 item 5) ------
-    await step('360 px: every section in the nav and marked current, tables unbroken, skip link focuses main', ['sign in'], async (u) => {
+    // ---- 7a. pages on real URLs: deep links, reload, back/forward, focus, not found ----
+    await step('deep links and reloads of /runs and /conflicts, back/forward, focus on the heading, not found', ['sign in'], async (u) => {
+      const current = () => page.getByTestId('nav').locator('a[aria-current="page"]').allInnerTexts();
+      for (const [path, heading] of [['/runs', 'Runs'], ['/conflicts', 'Conflicts']]) {
+        await page.goto(new URL(path, stack.url).href, { waitUntil: 'load' });
+        await u.heading(heading, { timeout: 15000 });
+        assert.deepEqual(await current(), [heading], `aria-current on a deep link to ${path}`);
+        assert.equal(await page.title(), `${heading} · Timebridge`);
+        await page.reload({ waitUntil: 'load' });
+        await u.heading(heading, { timeout: 15000 });
+        assert.equal(await page.evaluate(() => location.pathname), path, `the address after reloading ${path}`);
+        assert.deepEqual(await current(), [heading], `aria-current after reloading ${path}`);
+        await page.screenshot({ path: join(ARTIFACTS, `deeplink-${heading.toLowerCase()}-desktop.png`) });
+      }
+      // A query string survives a deep link.
+      await page.goto(new URL('/audit?from=2026-11-01', stack.url).href, { waitUntil: 'load' });
+      await u.heading('Audit log', { timeout: 15000 });
+      assert.equal(await page.evaluate(() => location.search), '?from=2026-11-01');
+
+      // Back and forward, without reloading; focus moves to each page's heading.
+      await page.evaluate(() => { window.__noReload = true; });
+      await gotoSection(page, 'dashboard', 'Dashboard');
+      await gotoSection(page, 'connectors', 'Connectors');
+      assert.equal(await page.evaluate(() => document.activeElement?.tagName + ' ' + document.activeElement?.textContent), 'H2 Connectors',
+        'focus after following a nav link');
+      await gotoSection(page, 'runs', 'Runs');
+      await page.goBack();
+      await u.heading('Connectors');
+      assert.equal(await page.evaluate(() => location.pathname), '/connectors', 'Back');
+      assert.deepEqual(await current(), ['Connectors'], 'aria-current after Back');
+      await page.goBack();
+      await u.heading('Dashboard');
+      assert.equal(await page.evaluate(() => location.pathname), '/', 'Back again');
+      await page.goForward();
+      await u.heading('Connectors');
+      assert.equal(await page.title(), 'Connectors · Timebridge', 'the title after Forward');
+      await page.goForward();
+      await u.heading('Runs');
+      assert.equal(await page.evaluate(() => window.__noReload), true, 'back/forward reloaded the page');
+
+      // A run's page, from a run's address.
+      const runId = await page.evaluate(async () => {
+        const s = JSON.parse(sessionStorage.getItem('timebridge.session'));
+        const r = await fetch('/api/runs?limit=1', { headers: { Authorization: `Bearer ${s.token}` } }).then((x) => x.json());
+        return r.items?.[0]?.id ?? null;
+      });
+      if (runId) {
+        await page.goto(new URL(`/runs/${encodeURIComponent(runId)}`, stack.url).href, { waitUntil: 'load' });
+        await u.testid('nav', { timeout: 15000 });
+        assert.deepEqual(await current(), ['Runs'], 'a run page is under Runs');
+        assert.match(await page.title(), / · Timebridge$/);
+      }
+
+      // An unknown path: a not-found page with a link home.
+      await page.goto(new URL('/no/such/page', stack.url).href, { waitUntil: 'load' });
+      await u.heading('Page not found', { timeout: 15000 });
+      assert.equal(await page.title(), 'Page not found · Timebridge');
+      await page.getByRole('link', { name: 'Go to the Dashboard', exact: true }).click();
+      await u.heading('Dashboard');
+      assert.equal(await page.evaluate(() => location.pathname), '/');
+    });
+
+    // ---- 7b. 360 px: the menu reaches every page, current marked, tables unbroken, skip link ------
+    await step('360 px: the menu reaches every page and marks it current, tables unbroken, skip link focuses main', ['sign in'], async (u) => {
       await page.setViewportSize(PHONE);
       try {
         // The skip link is the first stop and focuses <main>.
@@ -460,11 +592,24 @@ test('web console: the admin scenario in chromium against the local stack', { ti
         await page.keyboard.press('Tab');
         assert.ok(await page.evaluate(() => document.getElementById('main').contains(document.activeElement)), 'the next Tab stays in the main content');
 
-        // Every link is in view (not clipped after "Mappings"); following it marks it current
-        // and shows its heading below the sticky top bar.
+        // Nothing in the top bar is cut off at 360 px.
+        const clipped = await page.evaluate((w) => [...document.querySelectorAll('header.topbar a, header.topbar button')]
+          .filter((e) => e.getClientRects().length > 0)
+          .map((e) => ({ t: e.textContent.trim(), r: e.getBoundingClientRect() }))
+          .filter(({ r }) => r.x < 0 || r.right > w + 0.5)
+          .map(({ t, r }) => `${t} ${Math.round(r.x)}–${Math.round(r.right)}`), PHONE.width);
+        assert.deepEqual(clipped, [], 'top bar controls cut off at 360 px');
+
+        // The menu button opens the list of pages; every link is fully in view; following
+        // it shows the page, marks it current and closes the menu.
         const nav = page.getByTestId('nav');
-        for (const [id, heading] of SECTIONS) {
+        const menu = page.getByTestId('menu-button');
+        assert.ok(await menu.isVisible(), 'a menu button at 360 px');
+        for (const [id, , heading] of PAGES) {
+          await menu.click();
+          assert.equal(await menu.getAttribute('aria-expanded'), 'true', 'the menu button says it is open');
           const link = nav.getByRole('link', { name: heading, exact: true });
+          await link.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
           const visible = await link.evaluate((a) => {
             const r = a.getBoundingClientRect();
             const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
@@ -472,14 +617,19 @@ test('web console: the admin scenario in chromium against the local stack', { ti
           });
           assert.ok(visible.hit && visible.x >= 0 && visible.right <= PHONE.width && visible.y >= 0 && visible.bottom <= PHONE.height,
             `nav link "${heading}" is not fully in view at 360 px: ${JSON.stringify(visible)}`);
+          if (id === 'dashboard') await page.screenshot({ path: join(ARTIFACTS, 'menu-open-phone.png') });
           await link.click();
-          await page.waitForFunction((h) => document.querySelector(`[data-testid="nav"] a[href="#${h}"]`)?.getAttribute('aria-current') === 'location'
-            && document.querySelectorAll('[data-testid="nav"] a[aria-current]').length === 1, id, { timeout: 3000 })
+          await page.getByRole('heading', { level: 2, name: heading, exact: true }).waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+          assert.equal(await page.evaluate(() => location.pathname), pathOf(id));
+          assert.equal(await menu.getAttribute('aria-expanded'), 'false', `the menu closes after choosing "${heading}"`);
+          await menu.click();
+          await page.waitForFunction((h) => [...document.querySelectorAll('[data-testid="nav"] a[aria-current="page"]')].map((a) => a.textContent) + '' === h, heading, { timeout: 3000 })
             .catch(async () => { throw new Error(`after following "${heading}", aria-current is on ${await nav.locator('a[aria-current]').allInnerTexts()}`); });
-          const style = await link.evaluate((a) => { const c = getComputedStyle(a); return `${c.fontWeight} ${c.borderBottomColor} ${c.backgroundColor}`; });
+          const style = await link.evaluate((a) => { const c = getComputedStyle(a); return `${c.fontWeight} ${c.borderLeftColor} ${c.backgroundColor}`; });
           const other = await nav.getByRole('link', { name: id === 'dashboard' ? 'Runs' : 'Dashboard', exact: true })
-            .evaluate((a) => { const c = getComputedStyle(a); return `${c.fontWeight} ${c.borderBottomColor} ${c.backgroundColor}`; });
+            .evaluate((a) => { const c = getComputedStyle(a); return `${c.fontWeight} ${c.borderLeftColor} ${c.backgroundColor}`; });
           assert.notEqual(style, other, `the current link "${heading}" looks like the others`);
+          await menu.click();
           const bar = await page.locator('header.topbar').boundingBox();
           const h2 = await page.getByRole('heading', { level: 2, name: heading, exact: true }).boundingBox();
           assert.ok(h2 && bar && h2.y >= bar.y + bar.height - 1, `heading "${heading}" is under the top bar: ${JSON.stringify({ h2, bar })}`);
@@ -521,11 +671,11 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       const absent = [];
       for (const [vpName, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
         await page.setViewportSize(vp);
-        for (const [id, heading] of SECTIONS) {
+        for (const [id, , heading] of PAGES) {
           try {
             await gotoSection(page, id, heading, 2000);
           } catch {
-            if (vpName === 'desktop') absent.push(`#${id}`);
+            if (vpName === 'desktop') absent.push(pathOf(id));
             continue;
           }
           await page.waitForTimeout(250);
