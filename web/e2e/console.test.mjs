@@ -581,7 +581,8 @@ test('web console: the admin scenario in chromium against the local stack', { ti
       try {
         // The skip link is the first stop and focuses <main>.
         await page.goto(stack.url, { waitUntil: 'load' });
-        await u.testid('nav', { timeout: 15000 });
+        // At 360 px the pages are behind the menu button (the list is hidden until it is opened).
+        await u.testid('menu-button', { timeout: 15000 });
         await page.keyboard.press('Tab');
         const skip = page.getByRole('link', { name: 'Skip to content', exact: true });
         assert.ok(await skip.evaluate((a) => a === document.activeElement), 'Tab from the top reaches the skip link first');

@@ -127,6 +127,10 @@ describe("app shell", () => {
     await userEvent.click(within(nav()).getByRole("link", { name: "Audit log" }));
     await screen.findByRole("heading", { level: 2, name: "Audit log" });
     expect(screen.getByRole("button", { name: "Menu" })).toHaveAttribute("aria-expanded", "false");
+    // Choosing the page already shown closes it too.
+    await userEvent.click(screen.getByRole("button", { name: "Menu" }));
+    await userEvent.click(within(nav()).getByRole("link", { name: "Audit log" }));
+    expect(screen.getByRole("button", { name: "Menu" })).toHaveAttribute("aria-expanded", "false");
     // Escape closes it and returns focus to the button.
     await userEvent.click(screen.getByRole("button", { name: "Menu" }));
     within(nav()).getByRole("link", { name: "Runs" }).focus();

@@ -256,7 +256,7 @@ function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
   useFocusHeadingOnNavigate(path);
   const topbar = useRef<HTMLElement>(null);
   useTopbarHeight(topbar);
-  // On a narrow screen the pages are behind a menu button; following a link closes it.
+  // On a narrow screen the pages are behind a menu button; choosing a page (or any navigation) closes it.
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => setMenuOpen(false), [path]);
   const menuButton = useRef<HTMLButtonElement>(null);
@@ -303,7 +303,7 @@ function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
           <ul id="nav-pages">
             {pages.map((p) => (
               <li key={p.id}>
-                <Link to={p.path} aria-current={current === p.id ? "page" : undefined}>
+                <Link to={p.path} aria-current={current === p.id ? "page" : undefined} onClick={() => setMenuOpen(false)}>
                   {p.title}
                 </Link>
               </li>
