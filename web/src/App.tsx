@@ -274,7 +274,16 @@ function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
       <a className="skip" href="#main" onClick={skip} data-testid="skip-link">
         Skip to content
       </a>
-      <header className="topbar" ref={topbar}>
+      <header
+        className={menuOpen ? "topbar menu-open" : "topbar"}
+        ref={topbar}
+        onKeyDown={(e) => {
+          if (e.key === "Escape" && menuOpen) {
+            setMenuOpen(false);
+            menuButton.current?.focus();
+          }
+        }}
+      >
         <Link to="/" className="brand">
           Timebridge
         </Link>
@@ -293,12 +302,6 @@ function Console({ onSignOut }: { onSignOut: (everywhere: boolean) => void }) {
           aria-label="Pages"
           data-testid="nav"
           className={menuOpen ? "open" : undefined}
-          onKeyDown={(e) => {
-            if (e.key === "Escape" && menuOpen) {
-              setMenuOpen(false);
-              menuButton.current?.focus();
-            }
-          }}
         >
           <ul id="nav-pages">
             {pages.map((p) => (

@@ -87,6 +87,9 @@ describe("setupSteps: each step's state from the server's", () => {
 });
 
 describe("SetupGuide", () => {
+  beforeEach(() => history.replaceState(null, "", "/"));
+  afterEach(() => history.replaceState(null, "", "/"));
+
   it("checks the done steps, marks the next one and links to where it is done", async () => {
     signIn();
     mockFetch({
@@ -103,6 +106,9 @@ describe("SetupGuide", () => {
     expect(within(steps[1]).getByRole("link", { name: "Go to Connectors" })).toHaveAttribute("href", "/connectors");
     expect(within(steps[2]).getByRole("link", { name: "Profiles" })).toHaveAttribute("href", "/profiles");
     expect(within(guide).getByText(/1 of 6 steps done/)).toBeInTheDocument();
+    // Steps done on the page shown (the Dashboard) link nowhere.
+    expect(within(steps[3]).getByText("(here, below)")).toBeInTheDocument();
+    expect(within(steps[3]).queryByRole("link")).toBeNull();
     // A failed test in this browser takes the check back.
     act(() => markTested("z1", false));
     expect(within(guide).getAllByTestId("guide-step")[0]).toHaveAttribute("data-done", "false");
@@ -110,6 +116,7 @@ describe("SetupGuide", () => {
 
   it("follows the profile's runs, and is gone once every step is done", async () => {
     signIn();
+    history.replaceState(null, "", "/connectors");
     mockFetch({
       "GET /api/connectors": page([conn("z1", "zammad"), conn("k1", "kimai")]),
       "GET /api/profiles": page([profile()]),
@@ -117,8 +124,10 @@ describe("SetupGuide", () => {
     });
     const { unmount } = renderWithProviders(<SetupGuide />);
     const guide = await screen.findByTestId("setup-guide");
-    expect(within(guide).getAllByTestId("guide-step").map((s) => s.dataset.done)).toEqual(["true", "true", "true", "true", "true", "false"]);
-    expect(within(guide).getByRole("link", { name: "Go to Dashboard" })).toHaveAttribute("href", "/");
+    const steps = within(guide).getAllByTestId("guide-step");
+    expect(steps.map((s) => s.dataset.done)).toEqual(["true", "true", "true", "true", "true", "false"]);
+    // On another page the step links to the Dashboard; on the Dashboard it says it is here.
+    expect(within(steps[5]).getByRole("link", { name: "Go to Dashboard" })).toHaveAttribute("href", "/");
     unmount();
 
     mockFetch({

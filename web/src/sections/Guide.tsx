@@ -5,7 +5,7 @@ import { useState, useSyncExternalStore } from "react";
 import { useQueries } from "@tanstack/react-query";
 import type { Connector, Profile, Run } from "../api/client";
 import { runsForOptions, useConnectors, useProfiles } from "../queries";
-import { Link } from "../router";
+import { Link, useLocation } from "../router";
 
 // ---- connectors tested in this browser -------------------------------------
 // The API keeps no record of a connector test, so a passed test is
@@ -157,6 +157,7 @@ export function useSetup(): Setup {
 /** The full checklist (Dashboard); nothing once setup is complete or while unknown. */
 export function SetupGuide() {
   const setup = useSetup();
+  const { path } = useLocation();
   if (!setup.known || setup.complete) return null;
   const next = setup.steps.find((s) => !s.done);
   const done = setup.steps.filter((s) => s.done).length;
@@ -184,7 +185,11 @@ export function SetupGuide() {
               {!s.done && (
                 <div className="small">
                   {s.todo} {s.note && <span className="muted">{s.note} </span>}
-                  <Link to={s.to}>{s === next ? `Go to ${s.where}` : s.where}</Link>
+                  {s.to === path ? (
+                    <span className="muted">(here, below)</span>
+                  ) : (
+                    <Link to={s.to}>{s === next ? `Go to ${s.where}` : s.where}</Link>
+                  )}
                 </div>
               )}
             </div>
