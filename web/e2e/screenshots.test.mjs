@@ -9,6 +9,7 @@ import { mkdirSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { repoRoot, startStack, checkPrerequisites } from './lib/stack.mjs';
+import { kimai, zammad, markerRE } from './lib/sims.mjs';
 
 const OUT = join(repoRoot, 'web', 'e2e', 'artifacts', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -40,7 +41,9 @@ async function waitRun(api, id, timeout = 90000) {
   }
 }
 
-// What an admin would have set up: both connectors, a profile, a preview and a real sync.
+// What an admin would have set up: both connectors, a profile with billing on, a preview and a
+// real sync, the schedule on; then a timesheet edited in Kimai and its entry in Zammad, so
+// that the next sync opens a conflict (the Conflicts page then shows one).
 async function seed(stack) {
   const login = await call('POST', `${stack.url}/api/auth/login`, null, { username: stack.user, password: PASSWORD });
   const api = (method, path, body) => call(method, `${stack.url}${path}`, login.token, body);
@@ -55,6 +58,17 @@ async function seed(stack) {
   const real = await api('POST', `/api/profiles/${p.id}/runs`, { mode: 'full', dry_run: false });
   const done = await waitRun(api, real.id);
   log(`seeded: profile ${p.id}, sync ${done.id} ${done.status}: ${JSON.stringify(done.counts)}`);
+  await api('PATCH', `/api/profiles/${p.id}`, { enabled: true, billing: { enabled: true, tag: 'billed' }, version: p.version });
+  const sheet = (await kimai(stack).timesheets()).find((x) => markerRE.test(x.description || ''));
+  if (sheet) {
+    const entryID = Number(sheet.description.match(markerRE)[2]);
+    const entry = await zammad(stack).entry(entryID);
+    await kimai(stack).patchTimesheet(sheet.id, { description: `${sheet.description} (reviewed)` });
+    await zammad(stack).updateEntry(entry.ticket_id, entryID, { time_unit: String(Number(entry.time_unit) + 15) });
+    const again = await api('POST', `/api/profiles/${p.id}/runs`, { mode: 'incremental', dry_run: false });
+    const r = await waitRun(api, again.id);
+    log(`conflict sync ${r.id} ${r.status}: ${r.counts.conflicts} conflict(s)`);
+  }
   return { login, profile: p, run: done };
 }
 

@@ -398,6 +398,7 @@ function ProfileRow({
           <div className="muted small">
             {name(p.zammad_connector_id)} → {name(p.kimai_connector_id)} · {p.minutes_per_unit} min/unit · projects per {p.project_strategy} ·
             users by {p.user_mode} · every {p.interval_minutes} min
+            {p.billing?.enabled ? <> · billed tickets tagged “<Plain text={p.billing.tag} />”</> : null}
           </div>
         </div>
         <div className="actions">
