@@ -193,7 +193,8 @@ function ProfileCard({ p, openConflicts }: { p: Profile; openConflicts: number }
         <ul className="recent">
           {list.slice(0, 5).map((r) => (
             <li key={r.id}>
-              <StatusBadge status={r.status} /> {r.dry_run ? "preview" : r.mode} · {r.trigger} · {fmtTime(r.queued_at)} · {countsSummary(r)}
+              <StatusBadge status={r.status} /> <Link to={`/runs/${encodeURIComponent(r.id)}`}>{r.dry_run ? "preview" : r.mode}</Link> · {r.trigger} ·{" "}
+              {fmtTime(r.queued_at)} · {countsSummary(r)}
               {r.duration_ms > 0 && ` · ${fmtDuration(r.duration_ms)}`}
             </li>
           ))}
