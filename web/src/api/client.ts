@@ -32,6 +32,14 @@ export type AuditEvent = Schemas["AuditEvent"];
 export type Summary = Schemas["Summary"];
 export type DayTotal = Schemas["DayTotal"];
 export type Token = Schemas["Token"];
+export type Progress = Schemas["Progress"];
+export type RunStatus = Run["status"];
+export type EntryOutcome = Schemas["EntryOutcome"];
+export type Outcome = EntryOutcome["outcome"];
+export type Report = Schemas["Report"];
+export type ReportGroup = Schemas["ReportGroup"];
+export type ReportReason = Schemas["ReportReason"];
+export type ReportDay = Report["days"][number];
 export type ErrorCode = Schemas["Error"]["error"]["code"];
 
 /** The query parameters of an operation (by operationId), as openapi.json declares them. */
@@ -41,6 +49,10 @@ export type ConflictsQuery = QueryParams<"listConflicts">;
 export type ConflictStatus = NonNullable<ConflictsQuery["status"]>;
 export type AuditQuery = QueryParams<"listAudit">;
 export type SummaryQuery = QueryParams<"getSummary">;
+export type RunEntriesQuery = QueryParams<"listRunEntries">;
+/** The report's query without its format (report() asks for JSON, reportCsv() for CSV). */
+export type ReportQuery = Omit<QueryParams<"getReport">, "format">;
+export type GroupBy = NonNullable<ReportQuery["group_by"]>;
 
 /** An API failure: the server's error envelope, or a synthetic one for network trouble. */
 export class ApiError extends Error {
@@ -247,12 +259,15 @@ async function renewIfDue(): Promise<void> {
   await renewing;
 }
 
-export async function request<P extends keyof paths, M extends Method>(
-  method: M,
-  path: P,
-  opts: RequestOptions<Op<P, M>> = {},
-): Promise<Success<Op<P, M>>> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+/** Sends a request with the session's bearer token (renewed when due);
+ * answers the response when it is 2xx, else throws the parsed ApiError (and
+ * a 401 ends the session). */
+async function send(
+  method: string,
+  url: string,
+  opts: { body?: unknown; signal?: AbortSignal; anonymous?: boolean; accept?: string },
+): Promise<Response> {
+  const headers: Record<string, string> = { Accept: opts.accept ?? "application/json" };
   if (!opts.anonymous) await renewIfDue();
   const session = opts.anonymous ? null : loadSession();
   if (session) headers.Authorization = `Bearer ${session.token}`;
@@ -261,7 +276,6 @@ export async function request<P extends keyof paths, M extends Method>(
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(opts.body);
   }
-  const url = apiBase + expand(path as string, opts.path) + queryString(opts.query);
   let res: Response;
   try {
     res = await fetch(url, { method: method.toUpperCase(), headers, body, signal: opts.signal });
@@ -273,6 +287,31 @@ export async function request<P extends keyof paths, M extends Method>(
       "Cannot reach the Timebridge API. Check your network connection and that the server is running.",
     );
   }
+  if (res.ok) return res;
+  const text = await res.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
+  const err = parseErrorEnvelope(res.status, data);
+  if (res.status === 401 && !opts.anonymous) {
+    clearSession();
+    for (const fn of expiredListeners) fn(SESSION_EXPIRED_MESSAGE);
+  }
+  throw err;
+}
+
+export async function request<P extends keyof paths, M extends Method>(
+  method: M,
+  path: P,
+  opts: RequestOptions<Op<P, M>> = {},
+): Promise<Success<Op<P, M>>> {
+  const url = apiBase + expand(path as string, opts.path) + queryString(opts.query);
+  const res = await send(method, url, opts);
   if (res.status === 204) return undefined as Success<Op<P, M>>;
   const text = await res.text();
   let data: unknown = undefined;
@@ -283,15 +322,28 @@ export async function request<P extends keyof paths, M extends Method>(
       data = undefined;
     }
   }
-  if (!res.ok) {
-    const err = parseErrorEnvelope(res.status, data);
-    if (res.status === 401 && !opts.anonymous) {
-      clearSession();
-      for (const fn of expiredListeners) fn(SESSION_EXPIRED_MESSAGE);
-    }
-    throw err;
-  }
   return data as Success<Op<P, M>>;
+}
+
+/** A file the API answered (e.g. a CSV report): its text and a file name
+ * (the server's Content-Disposition filename when it sends one). */
+export interface TextFile {
+  text: string;
+  filename: string;
+}
+
+function dispositionFilename(h: string | null): string | undefined {
+  if (!h) return undefined;
+  const star = /filename\*=(?:UTF-8'')?([^;]+)/i.exec(h);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1].trim().replace(/^"|"$/g, ""));
+    } catch {
+      // fall through to the plain filename
+    }
+  }
+  const m = /filename="?([^";]+)"?/i.exec(h);
+  return m?.[1]?.trim() || undefined;
 }
 
 // signOut forgets the session at once (synchronously, so the console can
@@ -343,8 +395,43 @@ export const api = {
       path: { id, kind, source_id: sourceId },
     }),
   startRun: (id: string, body: RunRequest) => request("post", "/api/profiles/{id}/runs", { path: { id }, body }),
+  /** One page of runs, newest first; from/to filter by the day (or instant) queued. */
   listRuns: (q: RunsQuery = {}) => request("get", "/api/runs", { query: q }),
+  /** Every run matching q, following the server's pages (at most maxPages
+   * of the largest size; de-duplicated by id). truncated says the cap was hit. */
+  listAllRuns: async (q: Omit<RunsQuery, "limit" | "cursor"> = {}, maxPages = 50) => {
+    const seen = new Map<string, Run>();
+    let cursor: string | undefined;
+    let truncated = false;
+    for (let page = 0; ; page++) {
+      if (page >= maxPages) {
+        truncated = true;
+        break;
+      }
+      const r = await request("get", "/api/runs", {
+        query: { ...q, limit: queryLimits.listRuns.limit.maximum, ...(cursor ? { cursor } : {}) },
+      });
+      for (const run of r.items) if (!seen.has(run.id)) seen.set(run.id, run);
+      if (!r.next_cursor) break;
+      cursor = r.next_cursor;
+    }
+    return { items: [...seen.values()], truncated };
+  },
   getRun: (id: string) => request("get", "/api/runs/{id}", { path: { id } }),
+  /** A page of a run's per-entry outcomes (total: how many match the filter). */
+  runEntries: (id: string, q: RunEntriesQuery = {}) => request("get", "/api/runs/{id}/entries", { path: { id }, query: q }),
+  /** Queues a run over the tickets of the entries that failed in run id (409 when none failed or it still runs). */
+  retryRun: (id: string) => request("post", "/api/runs/{id}/retry", { path: { id } }),
+  /** The reconciliation report of a profile for a period, as JSON. */
+  report: (id: string, q: ReportQuery = {}) => request("get", "/api/profiles/{id}/report", { path: { id }, query: { ...q, format: "json" } }),
+  /** The same report as the server's CSV (one row per group, in minutes), fetched with the session's token. */
+  reportCsv: async (id: string, q: ReportQuery = {}): Promise<TextFile> => {
+    const url = apiBase + expand("/api/profiles/{id}/report", { id }) + queryString({ ...q, format: "csv" });
+    const res = await send("get", url, { accept: "text/csv" });
+    const text = await res.text();
+    const fallback = ["timebridge-report", q.group_by ?? "customer", q.from, q.to].filter(Boolean).join("-") + ".csv";
+    return { text, filename: dispositionFilename(res.headers.get("Content-Disposition")) ?? fallback };
+  },
   /** All conflicts matching q, following the server's pages (de-duplicated:
    * a conflict opened meanwhile can repeat across pages). */
   listConflicts: async (q: Omit<ConflictsQuery, "limit" | "cursor"> = {}) => {
