@@ -33,22 +33,41 @@ export function checkPrerequisites() {
   return missing;
 }
 
-// start builds infra/dev (unless TIMEBRIDGE_DEV_BIN names a prebuilt one),
-// runs it in its own process group and resolves with the READY info.
-export async function startStack({ password, log = () => {} }) {
-  const tmp = mkdtempSync(join(tmpdir(), 'timebridge-e2e-'));
-  let bin = process.env.TIMEBRIDGE_DEV_BIN;
-  const t0 = performance.now();
-  if (!bin) {
-    bin = join(tmp, 'dev');
-    execFileSync('go', ['build', '-o', bin, './infra/dev'], { cwd: repoRoot, stdio: 'inherit' });
+// buildDev builds infra/dev into dir (unless TIMEBRIDGE_DEV_BIN names a
+// prebuilt one) and returns the binary's path.
+export function buildDev(dir) {
+  if (process.env.TIMEBRIDGE_DEV_BIN) return process.env.TIMEBRIDGE_DEV_BIN;
+  const bin = join(dir, 'dev');
+  execFileSync('go', ['build', '-o', bin, './infra/dev'], { cwd: repoRoot, stdio: 'inherit' });
+  return bin;
+}
+
+// devFlags lists the flags an infra/dev binary accepts (from its -h), so a
+// test can tell a flag that is not there yet from a stack that fails.
+export function devFlags(bin) {
+  let out = '';
+  try {
+    out = execFileSync(bin, ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    out = `${e.stdout ?? ''}${e.stderr ?? ''}`; // flag's -h exits 2 and prints to stderr
   }
+  return new Set([...out.matchAll(/^\s+-([\w-]+)/gm)].map((m) => m[1]));
+}
+
+// start builds infra/dev (unless bin or TIMEBRIDGE_DEV_BIN names a prebuilt
+// one), runs it in its own process group with extraArgs after the usual
+// ones (e.g. ['-sim-latency', '300ms']), logs to artifacts/<logName>, and
+// resolves with the READY info.
+export async function startStack({ password, log = () => {}, extraArgs = [], bin: prebuilt, logName = 'stack.log' }) {
+  const tmp = mkdtempSync(join(tmpdir(), 'timebridge-e2e-'));
+  const t0 = performance.now();
+  const bin = prebuilt || buildDev(tmp);
   const buildMs = performance.now() - t0;
   const kumoPort = await freePort();
   const args = ['-root', stackRoot, '-data', join(tmp, 'kumo'), '-addr', '127.0.0.1:0',
     '-zammad-addr', '127.0.0.1:0', '-kimai-addr', '127.0.0.1:0', '-kumo-port', String(kumoPort),
-    '-admin-password', password];
-  const logFile = join(repoRoot, 'web', 'e2e', 'artifacts', 'stack.log');
+    '-admin-password', password, ...extraArgs];
+  const logFile = join(repoRoot, 'web', 'e2e', 'artifacts', logName);
   const logStream = createWriteStream(logFile);
   const t1 = performance.now();
   const child = spawn(bin, args, { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,6 +102,6 @@ export async function startStack({ password, log = () => {} }) {
   });
   stack.startMs = performance.now() - t1;
   Object.assign(stack, ready);
-  log(`stack ready in ${Math.round(stack.startMs)} ms at ${ready.url} (zammad ${ready.zammad}, kimai ${ready.kimai}, kumo :${kumoPort})`);
+  log(`stack ready in ${Math.round(stack.startMs)} ms at ${ready.url} (zammad ${ready.zammad}, kimai ${ready.kimai}, kumo :${kumoPort})${extraArgs.length ? ` with ${extraArgs.join(' ')}` : ''}`);
   return stack;
 }

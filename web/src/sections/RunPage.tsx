@@ -143,7 +143,7 @@ function RunView({ run }: { run: Run }) {
   return (
     <div className="run-page" data-testid="run-page" data-status={run.status}>
       <div className="run-head">
-        <p className="run-title">
+        <p className="run-kind">
           <StatusBadge status={run.status} /> <strong>{run.dry_run ? `Preview (${run.mode})` : `${run.mode[0].toUpperCase()}${run.mode.slice(1)} run`}</strong>
           {run.ticket_id ? ` of ticket ${run.ticket_id}` : ""}
         </p>
