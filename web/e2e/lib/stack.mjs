@@ -1,6 +1,6 @@
 // Starts the local Timebridge stack (infra/dev) on free ports, waits for
 // its TIMEBRIDGE_READY line, and stops it again (the whole process group).
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,12 +45,9 @@ export function buildDev(dir) {
 // devFlags lists the flags an infra/dev binary accepts (from its -h), so a
 // test can tell a flag that is not there yet from a stack that fails.
 export function devFlags(bin) {
-  let out = '';
-  try {
-    out = execFileSync(bin, ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    out = `${e.stdout ?? ''}${e.stderr ?? ''}`; // flag's -h exits 2 and prints to stderr
-  }
+  // Go's flag package prints the usage to stderr (and exits 0 or 2).
+  const r = spawnSync(bin, ['-h'], { encoding: 'utf8' });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   return new Set([...out.matchAll(/^\s+-([\w-]+)/gm)].map((m) => m[1]));
 }
 

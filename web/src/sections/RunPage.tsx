@@ -342,7 +342,7 @@ function Entries({ run }: { run: Run }) {
         <Empty>
           {filter === "all"
             ? active
-              ? "No entry has been written yet."
+              ? "No outcome is listed yet: entries appear here as the run records them (at the latest when it ends)."
               : "This run changed no entry: Kimai already matched Zammad (unchanged entries are under “Unchanged”)."
             : `No ${filter} entries in this run.`}
         </Empty>
