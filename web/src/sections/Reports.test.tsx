@@ -149,6 +149,18 @@ describe("Reports", () => {
     expect(history.length).toBe(entries);
   });
 
+  it("follows back and forward to another report's address", async () => {
+    const { calls } = routes();
+    renderWithProviders(<Reports />);
+    await screen.findByTestId("report-table");
+    history.pushState({}, "", "/reports?profile=p2&from=2026-02-01&to=2026-02-10&group_by=project");
+    window.dispatchEvent(new PopStateEvent("popstate"));
+    await waitFor(() => expect(Object.fromEntries(qs(reportCalls(calls).at(-1)!))).toMatchObject({ from: "2026-02-01", to: "2026-02-10", group_by: "project" }));
+    expect(reportCalls(calls).at(-1)!.url.split("?")[0]).toBe("/api/profiles/p2/report");
+    expect(screen.getByLabelText("Period")).toHaveValue("custom");
+    expect(screen.getByLabelText("Group by")).toHaveValue("project");
+  });
+
   it("refuses a custom period that ends before it starts, without asking the server", async () => {
     const { calls } = routes();
     renderWithProviders(<Reports />);

@@ -115,6 +115,19 @@ export function Reports() {
     if (!list.some((p) => p.id === params.profile)) setParams((p) => ({ ...p, profile: list[0].id }));
   }, [list, params.profile]);
 
+  // Back and forward to another report's address show that report.
+  useEffect(() => {
+    const onPop = () => {
+      if (!/\/reports\/?$/.test(location.pathname)) return;
+      const next = paramsFromSearch(location.search);
+      setParams((p) => (searchOf(p) === searchOf(next) ? p : next));
+      setPeriod(periodOf(next));
+      setCustom({ from: next.from, to: next.to });
+    };
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+
   // The address follows the choices (replaceState: no history entry per change).
   useEffect(() => {
     const next = searchOf(params);

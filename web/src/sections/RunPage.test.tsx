@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { useState } from "react";
 import { act, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import type { EntryOutcome, Run } from "../api/client";
@@ -192,6 +193,36 @@ describe("RunPage of a finished run", () => {
     expect(pushes).toEqual(["/runs/01NEWRUN0000000000000000AA"]);
     window.removeEventListener("popstate", onPop);
     history.replaceState({}, "", "/");
+  });
+
+  it("starts afresh when the page moves to another run", async () => {
+    const runs: Record<string, Run> = {
+      [ID]: run({ status: "partial", counts: { ...zeros, errors: 1 } }),
+      other: run({ id: "other", counts: { ...zeros, created: 2 } }),
+    };
+    mockFetch({
+      "GET /api/runs/{id}": (c) => ({ body: runs[c.url.split("/").pop()!] }),
+      "GET /api/runs/{id}/entries": { body: { items: [entry(1, "created")], total: 1, next_cursor: "" } },
+      "GET /api/profiles": { body: profiles },
+      "GET /api/connectors": { body: connectors },
+    });
+    function Switch() {
+      const [id, setId] = useState(ID);
+      return (
+        <>
+          <button type="button" onClick={() => setId("other")}>
+            next run
+          </button>
+          <RunPage runId={id} />
+        </>
+      );
+    }
+    renderWithProviders(<Switch />);
+    expect(await screen.findByRole("button", { name: "Failed (1)" })).toHaveAttribute("aria-pressed", "true");
+    await userEvent.click(screen.getByRole("button", { name: "next run" }));
+    expect(await screen.findByRole("heading", { level: 2, name: "Run other" })).toBeInTheDocument();
+    expect(await screen.findByRole("button", { name: "All changes" })).toHaveAttribute("aria-pressed", "true");
+    expect(screen.queryByRole("button", { name: /Failed/ })).toBeNull();
   });
 
   it("says why a retry was refused (409) and stays", async () => {

@@ -84,6 +84,12 @@ function useNow(on: boolean): number {
 }
 
 export function RunPage({ runId }: { runId: string }) {
+  // A new run (e.g. after "Retry failed entries") starts afresh: its own
+  // filter, its own watch of when it ends.
+  return <RunPageOf key={runId} runId={runId} />;
+}
+
+function RunPageOf({ runId }: { runId: string }) {
   const qc = useQueryClient();
   const q = useQuery({
     queryKey: keys.run(runId),

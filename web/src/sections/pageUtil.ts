@@ -2,8 +2,6 @@
 // the browser's calendar, hours as people read them, and in-app navigation
 // (the router listens to popstate).
 
-const DAY_MS = 86_400_000;
-
 /** YYYY-MM-DD of a time in the browser's calendar. */
 export function localDay(t: Date | number = new Date()): string {
   const d = new Date(t);
@@ -84,4 +82,3 @@ export function zammadTicketUrl(baseUrl: string, ticketId: number): string {
   return `${baseUrl.replace(/\/+$/, "")}/#ticket/zoom/${ticketId}`;
 }
 
-export { DAY_MS };
