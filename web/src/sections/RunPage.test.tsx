@@ -87,6 +87,10 @@ describe("RunPage while the run is active", () => {
     expect(bar).toHaveAccessibleName(/Writing to Kimai: 10 of 40/);
     expect(screen.getByTestId("run-elapsed")).toHaveTextContent("10 s");
     expect(within(screen.getByTestId("run-counts")).getByText("10")).toBeInTheDocument();
+    // Outcomes are stored when the run ends: not asked for while it runs.
+    expect(screen.getByTestId("entries-later")).toBeInTheDocument();
+    const entryGets = () => calls.filter((c) => c.url.includes("/entries")).length;
+    expect(entryGets()).toBe(0);
 
     await tick(1000);
     expect(screen.getByTestId("run-elapsed")).toHaveTextContent("11 s");
@@ -101,10 +105,13 @@ describe("RunPage while the run is active", () => {
     expect(screen.getByTestId("run-elapsed")).toHaveTextContent("30.0 s");
     const runGets = () => calls.filter((c) => c.method === "GET" && /\/api\/runs\/[^/]+$/.test(c.url.split("?")[0])).length;
     expect(runGets()).toBe(3);
+    expect(screen.getAllByTestId("entry-row")).toHaveLength(1);
+    expect(entryGets()).toBe(1);
 
     // Finished: no more polling, however long the page stays open.
     await tick(10 * POLL_MS);
     expect(runGets()).toBe(3);
+    expect(entryGets()).toBe(1);
   });
 
   it("shows an indeterminate bar before the run is planned, and says when it is queued", async () => {

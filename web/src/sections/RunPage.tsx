@@ -322,12 +322,22 @@ function Entries({ run }: { run: Run }) {
       api.runEntries(run.id, { ...(filter === "all" ? {} : { outcome: filter }), limit: ENTRIES_PAGE, ...(pageParam ? { cursor: pageParam } : {}) }),
     initialPageParam: "",
     getNextPageParam: (last) => last.next_cursor || undefined,
-    // While the run writes, its outcomes grow: refresh with the run.
-    refetchInterval: active ? POLL_MS : false,
+    // A run stores its entries' outcomes when it ends (README: Progress and outcomes).
+    enabled: !active,
   });
   const rows = q.data?.pages.flatMap((p) => p.items) ?? [];
   const total = q.data?.pages[0]?.total;
   const withCount = filterOrder.filter((o) => countOf(run.counts, o) > 0 || o === filter);
+
+  if (active)
+    return (
+      <section className="run-entries" aria-labelledby="run-entries-title">
+        <h3 id="run-entries-title">Entries</h3>
+        <p className="muted" data-testid="entries-later">
+          Each entry's outcome (created, updated, conflict, failed …) is listed here when the run has finished; the counts above grow as it works.
+        </p>
+      </section>
+    );
 
   return (
     <section className="run-entries" aria-labelledby="run-entries-title">
@@ -347,9 +357,7 @@ function Entries({ run }: { run: Run }) {
       {q.data && rows.length === 0 && (
         <Empty>
           {filter === "all"
-            ? active
-              ? "No outcome is listed yet: entries appear here as the run records them (at the latest when it ends)."
-              : "This run changed no entry: Kimai already matched Zammad (unchanged entries are under “Unchanged”)."
+            ? "This run changed no entry: Kimai already matched Zammad (unchanged entries are under “Unchanged”)."
             : `No ${filter} entries in this run.`}
         </Empty>
       )}
