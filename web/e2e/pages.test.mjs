@@ -198,8 +198,10 @@ test('run page, runs list and Reports in chromium against the local stack', { ti
       }
       assert.ok(run, 'the full run Apply queued');
       shared.runId = run.id;
-      // Open its page from the runs list (a plain link).
-      const link = page.locator(`section#runs a[href="/runs/${run.id}"]`).first();
+      // Open its page from the runs list (a plain link): the nav's "Runs"
+      // (a page of its own, or a section of the one page before routing).
+      await page.getByTestId('nav').getByRole('link', { name: 'Runs', exact: true }).first().click();
+      const link = page.locator(`[data-testid="runs-table"] a[href="/runs/${run.id}"]`).first();
       await link.waitFor({ state: 'visible', timeout: 20000 }).catch(() => { throw new Error(`no link to /runs/${run.id} in the Runs list`); });
       await link.scrollIntoViewIfNeeded();
       await link.click();
@@ -336,10 +338,11 @@ test('run page, runs list and Reports in chromium against the local stack', { ti
       try {
         assert.deepEqual(await brokenWords(page, '[data-testid="entries-table"] th, [data-testid="entries-table"] td'), [], 'words broken in the entries table at 360 px');
         await page.locator('section#run').screenshot({ path: join(ARTIFACTS, 'run-page-finished-phone.png') });
-        await page.goto(`${stack.url}/#runs`, { waitUntil: 'load' });
+        await page.goto(`${stack.url}/runs`, { waitUntil: 'load' });
         await page.getByTestId('runs-table').waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+        await page.getByTestId('runs-table').scrollIntoViewIfNeeded();
         assert.deepEqual(await brokenWords(page, '[data-testid="runs-table"] th, [data-testid="runs-table"] td'), [], 'words broken in the runs table at 360 px');
-        await page.locator('section#runs').screenshot({ path: join(ARTIFACTS, 'runs-phone.png') });
+        await page.locator('section:has([data-testid="runs-table"])').first().screenshot({ path: join(ARTIFACTS, 'runs-phone.png') });
       } finally {
         await page.setViewportSize(DESKTOP);
       }

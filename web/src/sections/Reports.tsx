@@ -179,7 +179,7 @@ export function Reports() {
       {profiles.isError && <QueryError error={profiles.error} />}
       {list && list.length === 0 && (
         <Empty>
-          No profiles yet. Create a sync profile under <a href="/#profiles">Profiles</a> and sync it; its report then shows here.
+          No profiles yet. Create a sync profile under <a href="/profiles">Profiles</a> and sync it; its report then shows here.
         </Empty>
       )}
       {list && list.length > 0 && (

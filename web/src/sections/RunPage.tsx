@@ -115,7 +115,7 @@ function RunPageOf({ runId }: { runId: string }) {
   return (
     <Section id="run" title={`Run ${runId}`}>
       <p className="small">
-        <a href="/#runs">← All runs</a>
+        <a href="/runs">← All runs</a>
       </p>
       {q.isPending && <Spinner label="Loading the run…" />}
       {q.isError && (
@@ -448,7 +448,7 @@ function PreviewSummary({ run }: { run: Run }) {
             {n("unchanged")} unchanged.
           </p>
           <p className="small muted">
-            To write these changes, press Preview and then Apply on the <a href="/#dashboard">Dashboard</a>: a new preview shows what changed
+            To write these changes, press Preview and then Apply on the <a href="/">Dashboard</a>: a new preview shows what changed
             since.
           </p>
           {plan.length > 0 && (
