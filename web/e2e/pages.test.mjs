@@ -6,8 +6,9 @@
 //   (c) after a sync of the demo data (a month of entries) the Dashboard's
 //       chart has hours on the days worked, not one bar on today;
 //   (d) retry: a run without failures offers no retry and the API refuses
-//       one (409); a run with a failed entry needs fault injection that the
-//       dev stack does not offer (reported as skipped, with the reason).
+//       one (409); on a second stack whose demo Kimai fails its first
+//       creates (-sim-fail-creates), the failed entries show first and
+//       "Retry failed entries" opens the new run, which names the old one.
 // Steps are subtests; a step whose precondition failed is reported as
 // skipped with the reason, never as passed.
 import { test } from 'node:test';
@@ -26,6 +27,11 @@ const PHONE = { width: 360, height: 740 };
 const LATENCY = process.env.TIMEBRIDGE_E2E_SIM_LATENCY || '300ms';
 const UI_TIMEOUT = 10000;
 const SYNC_TIMEOUT = 120000;
+// The demo Kimai answers its first creates with 500 (retries count). The
+// engine tries a create 4 times (a marker search between), so with one
+// write at a time (profile concurrency 1) the first 2 entries fail.
+const FAIL_CREATES = 8;
+const FAILED_ENTRIES = 2;
 
 const log = (...a) => console.log('[e2e pages]', ...a);
 
@@ -46,6 +52,15 @@ async function must(stack, token, method, path, body, want) {
   const r = await call(stack, token, method, path, body);
   if (r.status !== want) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.data).slice(0, 300)} (want ${want})`);
   return r.data;
+}
+
+// Waits for a run to end; returns it.
+async function waitRun(stack, token, id) {
+  for (const until = Date.now() + SYNC_TIMEOUT; ; await new Promise((r) => setTimeout(r, 300))) {
+    const r = await must(stack, token, 'GET', `/api/runs/${id}`, null, 200);
+    if (!['queued', 'running'].includes(r.status)) return r;
+    if (Date.now() > until) throw new Error(`run ${id} still ${r.status} after ${SYNC_TIMEOUT} ms`);
+  }
 }
 
 // YYYY-MM-DD in this machine's zone (the browser runs in the same one).
@@ -118,7 +133,8 @@ test('run page, runs list and Reports in chromium against the local stack', { ti
   const shared = {};
   try {
     const bin = buildDev(buildDir);
-    const hasLatency = devFlags(bin).has('sim-latency');
+    const flags = devFlags(bin);
+    const hasLatency = flags.has('sim-latency');
     shared.latency = hasLatency ? LATENCY : null;
     if (!hasLatency) log('infra/dev has no -sim-latency flag: the progress step is skipped');
     stack = await startStack({ password: PASSWORD, log, bin, logName: 'stack-pages.log', extraArgs: hasLatency ? ['-sim-latency', LATENCY] : [] });
@@ -245,11 +261,8 @@ test('run page, runs list and Reports in chromium against the local stack', { ti
     await step(synced, ['sign in'], async () => {
       if (shared.runId) return;
       const acc = await must(stack, token, 'POST', `/api/profiles/${prof.id}/runs`, { mode: 'full' }, 202);
-      for (const until = Date.now() + SYNC_TIMEOUT; ; await new Promise((r) => setTimeout(r, 500))) {
-        const r = await must(stack, token, 'GET', `/api/runs/${acc.id}`, null, 200);
-        if (!['queued', 'running'].includes(r.status)) { assert.equal(r.status, 'succeeded', JSON.stringify(r.error_detail ?? r.counts)); break; }
-        if (Date.now() > until) throw new Error(`run ${acc.id} still ${r.status} after ${SYNC_TIMEOUT} ms`);
-      }
+      const r = await waitRun(stack, token, acc.id);
+      assert.equal(r.status, 'succeeded', JSON.stringify(r.error_detail ?? r.counts));
       shared.runId = acc.id;
     });
 
@@ -350,8 +363,67 @@ test('run page, runs list and Reports in chromium against the local stack', { ti
       assert.equal(r.status, 409, `POST retry of a run without failures: ${r.status} ${JSON.stringify(r.data)}`);
       assert.equal(r.data?.error?.code, 'conflict');
     });
-    await skipStep('retry: a run with a failed entry is retried from its page',
-      'needs a Kimai fault injected into the running dev stack (kimaisim.SetFaults has no HTTP or infra/dev flag); that is a Go change');
+    // A second stack whose demo Kimai fails its first creates (-sim-fail-creates).
+    const retryStep = 'retry: a run with failed entries shows them first and is retried from its page (a new run that names it)';
+    if (!flags.has('sim-fail-creates')) await skipStep(retryStep, 'infra/dev has no -sim-fail-creates flag: no way to make the demo Kimai fail a create');
+    else await step(retryStep, ['sign in'], async () => {
+      await ctx.close();
+      await stack.stop();
+      stack = null;
+      stack = await startStack({ password: PASSWORD, log, bin, logName: 'stack-pages-retry.log', extraArgs: ['-sim-fail-creates', String(FAIL_CREATES)] });
+      const s2 = stack;
+      const tok = (await must(s2, null, 'POST', '/api/auth/login', { username: s2.user, password: PASSWORD }, 200)).token;
+      const z2 = await must(s2, tok, 'POST', '/api/connectors', { kind: 'zammad', name: 'Demo Zammad', base_url: s2.zammad, token: s2.zammad_token }, 201);
+      const k2 = await must(s2, tok, 'POST', '/api/connectors', { kind: 'kimai', name: 'Demo Kimai', base_url: s2.kimai, token: s2.kimai_token }, 201);
+      const p2 = await must(s2, tok, 'POST', '/api/profiles', {
+        name: 'Retry', zammad_connector_id: z2.id, kimai_connector_id: k2.id, concurrency: 1,
+        auto_create_customers: true, auto_create_projects: true, auto_create_activities: true,
+      }, 201);
+      const acc = await must(s2, tok, 'POST', `/api/profiles/${p2.id}/runs`, { mode: 'full' }, 202);
+      const first = await waitRun(s2, tok, acc.id);
+      log(`run with failing creates: ${first.status} ${JSON.stringify(first.counts)}`);
+      assert.equal(first.counts.errors, FAILED_ENTRIES, `the run's failed entries: ${JSON.stringify(first.counts)}`);
+
+      const ctx2 = await browser.newContext({ viewport: DESKTOP });
+      const p = await ctx2.newPage();
+      p.on('pageerror', (e) => pageErrors.push(String(e)));
+      try {
+        await p.goto(s2.url, { waitUntil: 'load' });
+        await p.getByLabel('Username', { exact: true }).fill(s2.user);
+        await p.getByLabel('Password', { exact: true }).fill(PASSWORD);
+        await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+        await p.getByTestId('nav').waitFor({ state: 'visible', timeout: 15000 });
+        await p.goto(`${s2.url}/runs/${first.id}`, { waitUntil: 'load' });
+        await p.getByTestId('run-page').waitFor({ state: 'visible', timeout: UI_TIMEOUT })
+          .catch(() => { throw new Error(`the run page is not shown at ${p.url()} (is /runs/<id> routed to RunPage?)`); });
+        // The failures first: the filter opens on them, each with its class and reason.
+        const failedBtn = p.getByRole('button', { name: `Failed (${first.counts.errors})`, exact: true });
+        await failedBtn.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+        assert.equal(await failedBtn.getAttribute('aria-pressed'), 'true', 'the entries open on the failed ones');
+        await p.locator('[data-testid="entry-row"][data-outcome="failed"]').first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+        const rows = await p.getByTestId('entry-row').evaluateAll((rs) => rs.map((r) => ({ outcome: r.dataset.outcome, text: r.textContent })));
+        assert.ok(rows.length > 0 && rows.every((r) => r.outcome === 'failed'), `only failed rows: ${rows.map((r) => r.outcome).join(',')}`);
+        log(`failed entry row: ${rows[0].text.replace(/\s+/g, ' ').slice(0, 200)}`);
+        await p.locator('section#run').screenshot({ path: join(ARTIFACTS, 'run-page-failed-desktop.png') });
+        // Retry: a toast, then the new run's page without a reload.
+        await p.evaluate(() => { window.__sameDocument = true; });
+        await p.getByTestId('retry-failed').click();
+        await p.getByText(/^Retry of \d+ failed entr(y|ies) queued as run /).first().waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+        await p.waitForFunction((old) => /^\/runs\/[^/]+$/.test(location.pathname) && location.pathname !== `/runs/${old}`, first.id, { timeout: UI_TIMEOUT });
+        assert.equal(await p.evaluate(() => window.__sameDocument), true, 'the retry reloaded the page');
+        const newId = decodeURIComponent(new URL(p.url()).pathname.split('/').pop());
+        await p.getByRole('heading', { level: 2, name: `Run ${newId}`, exact: true }).waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+        const back = p.getByTestId('retry-of').getByRole('link', { name: `run ${first.id}`, exact: true });
+        assert.equal(await back.getAttribute('href'), `/runs/${first.id}`, 'the new run links the run it retries');
+        const retried = await waitRun(s2, tok, newId);
+        assert.equal(retried.retry_of, first.id, 'retry_of of the new run');
+        await p.waitForFunction(() => !['queued', 'running'].includes(document.querySelector('[data-testid="run-page"]')?.dataset.status), undefined, { timeout: SYNC_TIMEOUT });
+        log(`retry run ${newId}: ${retried.status} ${JSON.stringify(retried.counts)}`);
+        await p.locator('section#run').screenshot({ path: join(ARTIFACTS, 'run-page-retry-desktop.png') });
+      } finally {
+        await ctx2.close();
+      }
+    });
 
     if (pageErrors.length) log(`page errors (${pageErrors.length}):\n  ${pageErrors.slice(0, 10).join('\n  ')}`);
     log(`steps:\n  ${[...status].map(([k, v]) => `${v.padEnd(7)} ${k}`).join('\n  ')}`);

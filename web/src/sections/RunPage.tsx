@@ -151,7 +151,7 @@ function RunView({ run }: { run: Run }) {
       <div className="run-head">
         <p className="run-kind">
           <StatusBadge status={run.status} /> <strong>{run.dry_run ? `Preview (${run.mode})` : `${run.mode[0].toUpperCase()}${run.mode.slice(1)} run`}</strong>
-          {run.ticket_id ? ` of ticket ${run.ticket_id}` : ""}
+          {run.ticket_id ? ` of ticket id ${run.ticket_id}` : ""}
         </p>
         <dl className="kv run-meta">
           <dt>Profile</dt>
