@@ -338,6 +338,36 @@ test('run page, runs list and Reports in chromium against the local stack', { ti
       }
     });
 
+    // ---- billed: a ticket whose timesheets Kimai marks exported ------------------------
+    await step('Reports: a ticket whose timesheets are all exported in Kimai is billed (badge, billed hours)', [reportStep], async () => {
+      const cur = await must(stack, token, 'GET', '/api/profiles', null, 200).then((r) => r.items.find((x) => x.id === prof.id));
+      await must(stack, token, 'PATCH', `/api/profiles/${prof.id}`, { billing: { enabled: true, tag: 'billed' }, version: cur.version }, 200);
+      // The ticket of the first created entry, and every timesheet of it (from the run's outcomes).
+      const outs = await must(stack, token, 'GET', `/api/runs/${shared.runId}/entries?outcome=created&limit=500`, null, 200);
+      const ticket = outs.items[0].ticket_id;
+      const sheets = outs.items.filter((o) => o.ticket_id === ticket && o.timesheet_id).map((o) => o.timesheet_id);
+      assert.ok(sheets.length > 0, `timesheets of ticket ${ticket}`);
+      for (const id of sheets) {
+        const r = await fetch(`${stack.kimai}/api/timesheets/${id}/export`, { method: 'PATCH', headers: { Authorization: `Bearer ${stack.kimai_token}` } });
+        assert.equal(r.status, 200, `export timesheet ${id} in Kimai: ${r.status}`);
+      }
+      // A run reads Kimai's changes (exports) at its end.
+      const acc = await must(stack, token, 'POST', `/api/profiles/${prof.id}/runs`, { mode: 'incremental' }, 202);
+      const r = await waitRun(stack, token, acc.id);
+      log(`after exporting ${sheets.length} timesheets of ticket ${ticket}: run ${r.status} ${JSON.stringify(r.counts)}`);
+      await page.reload({ waitUntil: 'load' });
+      const row = page.locator(`[data-testid="report-row"][data-key="${ticket}"]`);
+      await row.waitFor({ state: 'visible', timeout: 30000 });
+      await row.getByText('billed', { exact: true }).waitFor({ state: 'visible', timeout: UI_TIMEOUT })
+        .catch(() => { throw new Error(`no billed badge on ticket ${ticket}'s row`); });
+      const secs = await row.evaluate((tr) => Object.fromEntries(['kimai', 'billed'].map((c) => [c, Number(tr.querySelector(`[data-col="${c}"] [data-seconds]`).getAttribute('data-seconds'))])));
+      assert.ok(secs.kimai > 0 && secs.billed === secs.kimai, `ticket ${ticket}: billed ${secs.billed} s of Kimai's ${secs.kimai} s`);
+      const others = await page.locator('[data-testid="report-row"] .badge-billed').count();
+      assert.equal(others, 1, 'only that ticket is billed');
+      assert.ok(await page.getByTestId('total-billed').getAttribute('data-seconds') === String(secs.billed), 'the billed total');
+      await page.locator('section#reports').screenshot({ path: join(ARTIFACTS, 'reports-billed-desktop.png') });
+    });
+
     // ---- (d) retry ---------------------------------------------------------------------
     await step('retry: a run without failed entries offers no retry, and the API refuses one (409)', [synced], async () => {
       await page.goto(`${stack.url}/runs/${shared.runId}`, { waitUntil: 'load' });
