@@ -82,6 +82,20 @@ describe("Runs list", () => {
     await waitFor(() => expect(qs(listCalls(calls).at(-1)!).get("from")).toBeNull());
   });
 
+  it("refuses a range that ends before it starts, without asking the server", async () => {
+    const { calls } = mockFetch({ "GET /api/profiles": { body: profiles }, "GET /api/runs": { body: { items: [run(1)], next_cursor: "" } } });
+    renderWithProviders(<Runs />);
+    await screen.findAllByTestId("run-row");
+    const n = listCalls(calls).length;
+    fireEvent.change(screen.getByLabelText("From"), { target: { value: "2026-03-10" } });
+    fireEvent.change(screen.getByLabelText("To"), { target: { value: "2026-03-01" } });
+    expect(await screen.findByText("The first day must not be after the last day.")).toHaveAttribute("role", "alert");
+    expect(screen.getByLabelText("To")).toHaveAttribute("aria-invalid", "true");
+    expect(screen.getByTestId("runs-csv")).toBeDisabled();
+    expect(listCalls(calls).filter((c) => qs(c).get("from") === dayStart("2026-03-10") && qs(c).get("to") !== null)).toHaveLength(0);
+    expect(listCalls(calls).length).toBeLessThanOrEqual(n + 1); // at most the from-only query
+  });
+
   it("says when no run matches the filters", async () => {
     mockFetch({ "GET /api/profiles": { body: profiles }, "GET /api/runs": { body: { items: [], next_cursor: "" } } });
     renderWithProviders(<Runs />);

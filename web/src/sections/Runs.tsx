@@ -63,12 +63,14 @@ export function Runs() {
   const [open, setOpen] = useState<string | null>(null);
   const [exporting, setExporting] = useState(false);
   const query = runsQuery(filter);
+  const rangeProblem = isDay(filter.from) && isDay(filter.to) && filter.from > filter.to ? "The first day must not be after the last day." : null;
   const q = useInfiniteQuery({
     queryKey: [...keys.runs, "history", query],
     queryFn: ({ pageParam }) => api.listRuns({ ...query, limit: 25, cursor: pageParam || undefined }),
     initialPageParam: "",
     getNextPageParam: (last) => last.next_cursor || undefined,
     refetchInterval: 15_000,
+    enabled: !rangeProblem,
   });
   const name = (id: string) => profiles.data?.find((p) => p.id === id)?.name ?? id;
   const runs = q.data?.pages.flatMap((p) => p.items) ?? [];
@@ -112,11 +114,27 @@ export function Runs() {
         </div>
         <div className="filter-field">
           <label htmlFor="runs-from">From</label>
-          <input id="runs-from" type="date" value={filter.from} max={filter.to || undefined} onChange={(e) => set({ from: e.target.value })} />
+          <input
+            id="runs-from"
+            type="date"
+            value={filter.from}
+            max={filter.to || undefined}
+            aria-invalid={rangeProblem ? true : undefined}
+            aria-describedby={rangeProblem ? "runs-range-problem" : undefined}
+            onChange={(e) => set({ from: e.target.value })}
+          />
         </div>
         <div className="filter-field">
           <label htmlFor="runs-to">To</label>
-          <input id="runs-to" type="date" value={filter.to} min={filter.from || undefined} onChange={(e) => set({ to: e.target.value })} />
+          <input
+            id="runs-to"
+            type="date"
+            value={filter.to}
+            min={filter.from || undefined}
+            aria-invalid={rangeProblem ? true : undefined}
+            aria-describedby={rangeProblem ? "runs-range-problem" : undefined}
+            onChange={(e) => set({ to: e.target.value })}
+          />
         </div>
         <div className="quick-range" role="group" aria-label="Quick dates">
           {quick.map(([id, label, n]) => (
@@ -130,11 +148,16 @@ export function Runs() {
             </button>
           )}
         </div>
-        <button type="button" data-testid="runs-csv" disabled={exporting || runs.length === 0} onClick={() => void exportCsv()}>
+        <button type="button" data-testid="runs-csv" disabled={exporting || !!rangeProblem || runs.length === 0} onClick={() => void exportCsv()}>
           {exporting ? "Preparing CSV…" : "Download CSV"}
         </button>
       </div>
-      {q.isPending && <Spinner />}
+      {rangeProblem && (
+        <p id="runs-range-problem" className="field-error" role="alert">
+          {rangeProblem}
+        </p>
+      )}
+      {!rangeProblem && q.isPending && <Spinner />}
       {q.isError && <QueryError error={q.error} />}
       {q.data && runs.length === 0 && (
         <Empty>
