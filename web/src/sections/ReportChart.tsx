@@ -7,8 +7,7 @@ import type { ReportDay } from "../api/client";
 import { axisMax, dayLabel } from "./HoursChart";
 import { hours1 } from "./pageUtil";
 
-const W = 14; // px per day in the viewBox
-const BAR = 5; // px per bar (two per day)
+const SPAN = 840; // the days' width in the viewBox, whatever their number (a week or a year)
 const H = 90; // bar area height
 const LEFT = 34; // room for the y-axis labels
 const BOTTOM = 16; // room for the x-axis labels
@@ -35,6 +34,10 @@ export function ReportChart({ days }: { days: ReportDay[] }) {
     );
   }
   const top = axisMax(Math.max(...days.map((d) => Math.max(d.zammad_seconds, d.kimai_seconds) / 3600)));
+  // At least 14 units a day; a short period spreads its days over the span.
+  const W = Math.max(14, Math.floor(SPAN / days.length));
+  const BAR = Math.min(24, (W - 3) / 2); // two bars a day, centred
+  const pad = (W - 2 * BAR) / 2;
   const width = LEFT + days.length * W;
   const y = (seconds: number) => TOP + H - (Math.max(0, seconds) / 3600 / top) * H;
   const ticks = [0, top / 2, top];
@@ -70,8 +73,8 @@ export function ReportChart({ days }: { days: ReportDay[] }) {
             <title>{dayTitle(d)}</title>
             {/* the whole day column answers the pointer, not only the bars */}
             <rect x={LEFT + i * W} y={TOP} width={W} height={H} className="day-hit" />
-            <rect x={LEFT + i * W + 1.5} y={y(d.zammad_seconds)} width={BAR} height={TOP + H - y(d.zammad_seconds)} className="bar bar-zammad" />
-            <rect x={LEFT + i * W + 1.5 + BAR} y={y(d.kimai_seconds)} width={BAR} height={TOP + H - y(d.kimai_seconds)} className="bar bar-kimai" />
+            <rect x={LEFT + i * W + pad} y={y(d.zammad_seconds)} width={BAR} height={TOP + H - y(d.zammad_seconds)} className="bar bar-zammad" />
+            <rect x={LEFT + i * W + pad + BAR} y={y(d.kimai_seconds)} width={BAR} height={TOP + H - y(d.kimai_seconds)} className="bar bar-kimai" />
           </g>
         ))}
         {xTicks.map((i) => (

@@ -222,6 +222,15 @@ describe("ReportChart", () => {
     expect(screen.queryByTestId("report-chart")).toBeNull();
     expect(screen.getByTestId("report-chart-empty")).toHaveTextContent(/Choose another period, or sync the profile/);
   });
+  it("spreads a short period over the chart's width, with its days' labels apart", () => {
+    render(<ReportChart days={["01", "02", "03", "04"].map((d) => ({ day: `2026-12-${d}`, zammad_seconds: 3600, kimai_seconds: 1800 }))} />);
+    const svg = screen.getByTestId("report-chart").querySelector("svg")!;
+    expect(Number(svg.getAttribute("viewBox")!.split(" ")[2])).toBeGreaterThanOrEqual(800);
+    const xs = [...svg.querySelectorAll("text.axis-label")].filter((t) => /Dec/.test(t.textContent ?? "")).map((t) => Number(t.getAttribute("x")));
+    expect(xs).toHaveLength(3);
+    expect(Math.min(xs[1] - xs[0], xs[2] - xs[1])).toBeGreaterThan(100);
+  });
+
   it("shows Kimai time that Zammad no longer has", () => {
     render(<ReportChart days={[{ day: "2026-03-01", zammad_seconds: 0, kimai_seconds: 3600 }]} />);
     expect(screen.getByTestId("report-chart")).toHaveTextContent("Zammad 0.0 h, Kimai 1.0 h");
