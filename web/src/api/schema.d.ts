@@ -481,7 +481,7 @@ export interface paths {
         };
         /**
          * Each entry's outcome in a run
-         * @description Every entry a run that writes touched, in the order they were planned, with the classified reason of failures, conflicts and skips. Unchanged entries are left out unless outcome=unchanged asks for them.
+         * @description Every entry a run that writes touched, in the order they were planned, with the classified reason of failures, conflicts and skips. Outcomes are stored when the run ends (while it runs the list is empty; its progress is on the run). Unchanged entries are left out unless outcome=unchanged asks for them.
          */
         get: operations["listRunEntries"];
         put?: never;
