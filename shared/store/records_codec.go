@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"sync"
 
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
@@ -72,15 +72,29 @@ func encodeRecords(recs []tb.EntryRecord) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// gunzips keeps gzip readers and their buffers for reuse: a year's report
+// decodes 366 buckets, and a fresh reader allocates (and clears) tens of
+// kilobytes of tables each time.
+var gunzips = sync.Pool{New: func() any { return &gunzip{} }}
+
+type gunzip struct {
+	zr  gzip.Reader
+	src bytes.Reader
+	out bytes.Buffer
+}
+
 func decodeRecords(data []byte, pid string) ([]tb.EntryRecord, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
+	g := gunzips.Get().(*gunzip)
+	defer gunzips.Put(g)
+	g.src.Reset(data)
+	if err := g.zr.Reset(&g.src); err != nil {
 		return nil, err
 	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
+	g.out.Reset()
+	if _, err := g.out.ReadFrom(&g.zr); err != nil {
 		return nil, err
 	}
+	raw := g.out.Bytes()
 	if len(raw) == 0 || raw[0] != recordCodecV1 {
 		return nil, fmt.Errorf("%w: unknown version", errRecordCodec)
 	}
