@@ -115,7 +115,7 @@ func (r *runner) applyCreate(ctx context.Context, c plan.Change) error {
 			_, cerr := r.openConflict(ctx, r.conflictFor(c, &plan.ConflictSpec{Kind: tb.ConflictRejectedByKimai,
 				Message: rejectedMessage(err)}), c.Link)
 			return cerr
-		case certainFailure(err):
+		case certainFailure(err), errors.As(err, new(*notStoredError)):
 			// Kimai did not create anything: release the claim so the next
 			// run starts clean.
 			r.releaseClaim(ctx, pending, c.Link)
@@ -216,8 +216,18 @@ func (r *runner) createWithRecovery(ctx context.Context, d *plan.Desired) (tb.Ti
 			delay *= 2
 		}
 	}
-	return tb.Timesheet{}, lastErr
+	// The last attempt ended with an answer Kimai itself gave (its request
+	// is over) and a marker search after it found nothing: nothing was
+	// stored, so the claim may go and a retry may create it at once.
+	return tb.Timesheet{}, &notStoredError{err: lastErr}
 }
+
+// notStoredError: every create attempt failed, and Kimai certainly holds
+// nothing for the entry.
+type notStoredError struct{ err error }
+
+func (e *notStoredError) Error() string { return e.err.Error() }
+func (e *notStoredError) Unwrap() error { return e.err }
 
 // unsettledError: a create may or may not have reached Kimai; only the
 // pending link's recovery (a marker search in a later run) can tell.

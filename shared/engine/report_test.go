@@ -233,7 +233,7 @@ func TestRunRecordsOutcomesAndRetriesFailures(t *testing.T) {
 			t.Fatalf("entry %d: %+v", e, o)
 		}
 		if l, err := h.st.GetLink(context.Background(), h.profile.ID, 0, e); err == nil && l.State == tb.LinkPending {
-			t.Fatalf("entry %d keeps a pending claim after Kimai certainly stored nothing", e)
+			t.Fatalf("entry %d keeps a pending claim after Kimai certainly stored nothing: %+v (outcome %+v)", e, l, got[e])
 		}
 	}
 	retry := h.run(tb.ModeTicket, func(r *engine.Request) { r.TicketID, r.Extra, r.RetryOf = 60, []int64{61}, run.ID })
