@@ -53,7 +53,9 @@ func encodeRecords(recs []tb.EntryRecord) ([]byte, error) {
 		putU(flags)
 	}
 	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
+	zw := gzips.Get().(*gzip.Writer)
+	defer gzips.Put(zw)
+	zw.Reset(&out)
 	head := []byte{recordCodecV1}
 	head = binary.AppendUvarint(head, uint64(len(table)))
 	for _, s := range table {
@@ -71,6 +73,10 @@ func encodeRecords(recs []tb.EntryRecord) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
+
+// gzips keeps gzip writers for reuse: a writer's compressor state is most
+// of a megabyte, and a first sync writes a thousand buckets.
+var gzips = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 
 // gunzips keeps gzip readers and their buffers for reuse: a year's report
 // decodes 366 buckets, and a fresh reader allocates (and clears) tens of
