@@ -2,7 +2,7 @@ import { Fragment, useState, type FormEvent } from "react";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { api, type AuditEvent, type AuditQuery } from "../api/client";
 import { keys, useProfiles } from "../queries";
-import { Empty, LoadMore, QueryError, Section, Spinner, csvCell, downloadCsv, fmtTime, Plain } from "../ui";
+import { Empty, LoadMore, QueryError, Section, Spinner, csvCell, downloadCsv, fmtTime, Plain, ProfileSelect } from "../ui";
 
 export const auditTypes = [
   "auth.login",
@@ -118,14 +118,14 @@ export function Audit() {
       <form className="toolbar" onSubmit={submit} aria-label="Audit filters">
         <div className="field">
           <label htmlFor="audit-profile">Profile</label>
-          <select id="audit-profile" data-testid="audit-filter-profile" value={draft.profile_id} onChange={(e) => change("profile_id", e.target.value, true)}>
-            <option value="">All profiles</option>
-            {profiles.data?.map((p) => (
-              <option key={p.id} value={p.id}>
-                <Plain text={p.name} />
-              </option>
-            ))}
-          </select>
+          <ProfileSelect
+            id="audit-profile"
+            testId="audit-filter-profile"
+            value={draft.profile_id}
+            onChange={(v) => change("profile_id", v, true)}
+            profiles={profiles.data}
+            allLabel="All profiles"
+          />
         </div>
         <div className="field">
           <label htmlFor="audit-type">Type</label>

@@ -9,7 +9,7 @@ import { api, type GroupBy, type ReportGroup, type ReportReason } from "../api/c
 import { queryLimits } from "../api/limits";
 import { isOneOf } from "../forms/rules";
 import { useConnectors, useProfiles } from "../queries";
-import { Empty, QueryError, Section, Spinner, downloadCsv, errorMessage, fmtTime, useToast, Plain } from "../ui";
+import { Empty, QueryError, Section, Spinner, downloadCsv, errorMessage, fmtTime, useToast, Plain, ProfileSelect } from "../ui";
 import { ReportChart } from "./ReportChart";
 import { addDays, hours1, isDay, lastMonth, minutes, thisMonth, zammadTicketUrl } from "./pageUtil";
 import "./pages.css";
@@ -186,13 +186,12 @@ export function Reports() {
         <form className="toolbar report-controls" aria-label="Report options" onSubmit={(e) => e.preventDefault()}>
           <div className="filter-field">
             <label htmlFor="report-profile">Profile</label>
-            <select id="report-profile" value={params.profile} onChange={(e) => setParams((p) => ({ ...p, profile: e.target.value }))}>
-              {list.map((p) => (
-                <option key={p.id} value={p.id}>
-                  <Plain text={p.name} />
-                </option>
-              ))}
-            </select>
+            <ProfileSelect
+              id="report-profile"
+              value={params.profile}
+              onChange={(v) => setParams((p) => ({ ...p, profile: v }))}
+              profiles={list}
+            />
           </div>
           <div className="filter-field">
             <label htmlFor="report-period">Period</label>

@@ -16,6 +16,7 @@ import {
   toCsv,
   useToast,
   Plain,
+  ProfileSelect,
 } from "../ui";
 import { addDays, dayStart, isDay, lastDays } from "./pageUtil";
 import "./pages.css";
@@ -103,14 +104,13 @@ export function Runs() {
       <div className="toolbar runs-filter" role="group" aria-label="Filter runs">
         <div className="filter-field">
           <label htmlFor="runs-profile">Profile</label>
-          <select id="runs-profile" value={filter.profileId} onChange={(e) => set({ profileId: e.target.value })}>
-            <option value="">All profiles</option>
-            {profiles.data?.map((p) => (
-              <option key={p.id} value={p.id}>
-                <Plain text={p.name} />
-              </option>
-            ))}
-          </select>
+          <ProfileSelect
+            id="runs-profile"
+            value={filter.profileId}
+            onChange={(v) => set({ profileId: v })}
+            profiles={profiles.data}
+            allLabel="All profiles"
+          />
         </div>
         <div className="filter-field">
           <label htmlFor="runs-from">From</label>

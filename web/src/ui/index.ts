@@ -17,3 +17,4 @@ export { fmtTime, fmtHours, fmtDuration } from "./format";
 export { copyText } from "./clipboard";
 export { csvCell, toCsv, downloadCsv } from "./csv";
 export { plain, Plain } from "./plain";
+export { ProfileSelect } from "./ProfileSelect";
