@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -40,7 +41,7 @@ func (r *runner) keepRecords(ctx context.Context, p plan.Plan) (map[int64]bool, 
 		return nil, err
 	}
 	r.mu.Lock()
-	agents := maps64(r.names.Agents)
+	agents := maps.Clone(r.names.Agents)
 	r.mu.Unlock()
 	in := plan.RecordInput{ProfileID: r.profile.ID, MinutesPerUnit: r.profile.MinutesPerUnit, Loc: r.loc, Catalog: r.catalog, Agents: agents}
 	var puts, dels []tb.EntryRecord
@@ -137,14 +138,6 @@ func (r *runner) nameAgents(ctx context.Context, recs []tb.EntryRecord) {
 			recs[i].Agent = n
 		}
 	}
-}
-
-func maps64[V any](m map[int64]V) map[int64]V {
-	out := make(map[int64]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // observeMargin re-reads this much before the last observation: Kimai's

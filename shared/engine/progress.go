@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
@@ -111,7 +112,7 @@ func (r *runner) reportProgress(ctx context.Context, base tb.Run) (stop func()) 
 		snap := base
 		r.mu.Lock()
 		snap.Counts = r.counts
-		snap.Counts.ErrorsByClass = cloneCounts(r.counts.ErrorsByClass)
+		snap.Counts.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
 		p := r.progress
 		r.mu.Unlock()
 		p.UpdatedAt = r.e.now()
@@ -123,15 +124,4 @@ func (r *runner) reportProgress(ctx context.Context, base tb.Run) (stop func()) 
 		}
 		return true
 	})
-}
-
-func cloneCounts(m map[string]int) map[string]int {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -352,11 +353,9 @@ func (r *runner) finish(ctx context.Context, pl plan.Plan) {
 	if !r.profile.Billing.Enabled {
 		return
 	}
-	for t := range observed {
-		if touched == nil {
-			touched = map[int64]bool{}
-		}
-		touched[t] = true
+	if touched == nil {
+		touched = map[int64]bool{}
 	}
+	maps.Copy(touched, observed)
 	r.bill(ctx, touched)
 }

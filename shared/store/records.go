@@ -6,12 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -100,28 +100,14 @@ func (st *Store) WriteRecords(ctx context.Context, puts, dels []tb.EntryRecord) 
 		at(tickets, ticketBucket(r.TicketID)).puts = append(at(tickets, ticketBucket(r.TicketID)).puts, r)
 	}
 	for _, m := range []map[string]*change{days, tickets} {
-		sks := slices.Sorted(maps.Keys(m))
-		var mu sync.Mutex
-		var first error
-		sem := make(chan struct{}, 8)
-		var wg sync.WaitGroup
-		for _, sk := range sks {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for _, sk := range slices.Sorted(maps.Keys(m)) {
 			c := m[sk]
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := st.changeBucket(ctx, op, pid, sk, c.puts, c.dels); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			})
+			g.Go(func() error { return st.changeBucket(gctx, op, pid, sk, c.puts, c.dels) })
 		}
-		wg.Wait()
-		if first != nil {
-			return first
+		if err := g.Wait(); err != nil {
+			return err
 		}
 	}
 	return nil

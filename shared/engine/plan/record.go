@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/decimal"
@@ -129,5 +128,5 @@ func clip(s string, n int) string {
 	if len(r) <= n {
 		return s
 	}
-	return fmt.Sprintf("%s…", string(r[:n-1]))
+	return string(r[:n-1]) + "…"
 }
