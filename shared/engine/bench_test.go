@@ -1,10 +1,14 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,7 +62,8 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 	)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		h := newHarness(b, options{})
+		var runLog bytes.Buffer // the runs' "run finished" lines: where the time went
+		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&syncWriter{w: &runLog}, nil))})
 		// Every entry within the 60-day deletion window of h.Now().
 		demo := h.zs.SeedDemo(zammadsim.DemoConfig{
 			Seed: 42, Tickets: tickets, Entries: entries,
@@ -137,6 +142,11 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 			b.Logf("first run Kimai requests (%d): %s", kimaiReq, top(kReqs))
 			b.Logf("first run Zammad requests (%d): %s", zammadReq, top(zReqs))
 			b.Log(rerunLog)
+			for _, line := range strings.Split(runLog.String(), "\n") {
+				if strings.Contains(line, `"run finished"`) {
+					b.Log(line)
+				}
+			}
 		}
 		h.zs.Close()
 		h.ks.Close()
@@ -189,4 +199,16 @@ func top(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// syncWriter serializes writes from the engine's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }

@@ -399,7 +399,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
 	}
 
-	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}}
+	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}, phaseStart: time.Now()}
 	stopProgress := r.reportProgress(ctx, run)
 	err := r.execute(ctx)
 	stopProgress()
@@ -459,7 +459,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	log.Info("run finished", slog.String("status", string(r.run.Status)), slog.Int64("duration_ms", r.run.DurationMS),
 		slog.Int("seen", r.counts.Seen), slog.Int("created", r.counts.Created), slog.Int("updated", r.counts.Updated),
 		slog.Int("deleted", r.counts.Deleted), slog.Int("unchanged", r.counts.Unchanged), slog.Int("conflicts", r.counts.Conflicts),
-		slog.Int("errors", r.counts.Errors))
+		slog.Int("errors", r.counts.Errors), r.phaseLog())
 	return r.run, err
 }
 

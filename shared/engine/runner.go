@@ -33,8 +33,11 @@ type runner struct {
 	names    plan.Names
 	mappings plan.Mappings
 
-	mu         sync.Mutex
-	counts     tb.Counts
+	mu     sync.Mutex
+	counts tb.Counts
+	// phaseStart and phaseTime measure where the run's time goes.
+	phaseStart time.Time
+	phaseTime  map[string]time.Duration
 	progress   tb.Progress
 	itemErrors []tb.ItemError
 	// outcomes holds each planned change's outcome, by plan index.
@@ -70,6 +73,7 @@ func (r *runner) execute(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: connect profile %s: %w", r.profile.ID, err)
 	}
+	r.k = gatedKimai{KimaiAPI: r.k, g: newSlots(r.profile.Concurrency)}
 	r.instance = r.z.Instance()
 
 	me, err := r.k.Me(ctx)
