@@ -87,6 +87,7 @@ type Store interface {
 	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
 	RecordSuccess(ctx context.Context, profileID string, at time.Time, runID string) error
 	PutRun(ctx context.Context, r tb.Run) (tb.Run, error)
+	PutRunProgress(ctx context.Context, id string, c tb.Counts, p tb.Progress) error
 	GetRun(ctx context.Context, id string) (tb.Run, error)
 	MarkMerged(ctx context.Context, runIDs []string, into string, status tb.RunStatus, started, finished time.Time) error
 	AddPending(ctx context.Context, profileID string, runs []store.PendingRun) error
@@ -144,6 +145,13 @@ type Options struct {
 	// ProgressEvery is how often a running run stores its counts and
 	// progress, for the console's live view (default 3s).
 	ProgressEvery time.Duration
+	// ChunkTickets is how many tickets a range run reads, plans and writes
+	// at a time (default 200; see chunk.go).
+	ChunkTickets int
+	// MinChunkTime is the least time a range run wants left before its
+	// deadline to start another chunk (default 20s; also at least twice
+	// the last chunk's time). With less, it continues in a new invocation.
+	MinChunkTime time.Duration
 	// MaxCursorHold bounds how far back a transient per-entry failure can
 	// hold the incremental cursor (default 1h): incremental runs re-read
 	// the failed entry's ticket until then; later the daily full run, which
@@ -178,6 +186,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 3 * time.Second
+	}
+	if o.ChunkTickets <= 0 {
+		o.ChunkTickets = 200
+	}
+	if o.MinChunkTime <= 0 {
+		o.MinChunkTime = 20 * time.Second
 	}
 	if o.MaxCursorHold <= 0 {
 		o.MaxCursorHold = time.Hour
@@ -228,6 +242,8 @@ type Request struct {
 	Extra []int64
 	// RetryOf names the run whose failed entries this run retries.
 	RetryOf string
+	// Resume continues a range run after this ticket (a Continuation).
+	Resume int64
 	// force marks entries resolved by a human (set by Resolve).
 	force map[int64]tb.Resolution
 }
@@ -395,12 +411,18 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		// run after this).
 		defer func() { e.drainHeld(ctx, req.ProfileID, held, log) }()
 	}
+	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}, phaseStart: time.Now()}
+	e.resume(ctx, &r.req, &run, r)
+	if run.StartedAt != nil {
+		start = *run.StartedAt
+	}
 	if _, err := e.store.PutRun(ctx, run); err != nil {
 		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
 	}
+	run.Outcomes = nil
+	r.run = run
 
-	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}, phaseStart: time.Now()}
-	stopProgress := r.reportProgress(ctx, run)
+	stopProgress := r.reportProgress(ctx, run.ID)
 	err := r.execute(ctx)
 	stopProgress()
 	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
@@ -413,10 +435,28 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	r.run.DurationMS = end.Sub(start).Milliseconds()
 	r.run.Counts = r.counts
 	r.run.ItemErrors = r.itemErrors
-	r.run.Outcomes = r.outcomes
+	r.run.Outcomes = r.kept
+	if r.dropped > 0 {
+		log.Info("outcomes beyond the run's limit dropped (the report's records keep every entry)", slog.Int("dropped", r.dropped))
+	}
 	p := r.progress
 	p.UpdatedAt = end
 	r.run.Progress = &p
+	var cont *Continuation
+	if errors.As(err, &cont) {
+		// The run goes on in another invocation: its record stays running
+		// with what it did so far.
+		r.run.FinishedAt = nil
+		r.run.Status = tb.RunRunning
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, perr := e.store.PutRun(sctx, r.run); perr != nil {
+			log.Error("store run record", slog.String("err", perr.Error()))
+		}
+		log.Info("run continues", slog.Int64("after_ticket", cont.After), slog.Int("invocations", p.Invocations+1),
+			slog.Int("created", r.counts.Created), slog.Int("errors", r.counts.Errors), r.phaseLog())
+		return r.run, err
+	}
 	switch {
 	case err != nil:
 		r.run.Status = tb.RunFailed

@@ -108,19 +108,17 @@ func (r *runner) stepDone() {
 // reportProgress stores the run's counts and progress every
 // Options.ProgressEvery until the returned stop is called (which waits for
 // a write in flight, so the final record is never overwritten by it).
-func (r *runner) reportProgress(ctx context.Context, base tb.Run) (stop func()) {
+func (r *runner) reportProgress(ctx context.Context, id string) (stop func()) {
 	return every(ctx, r.e.opts.ProgressEvery, func() bool {
-		snap := base
 		r.mu.Lock()
-		snap.Counts = r.counts
-		snap.Counts.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
+		c := r.counts
+		c.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
 		p := r.progress
 		r.mu.Unlock()
 		p.UpdatedAt = r.e.now()
-		snap.Progress = &p
 		wctx, cancel := context.WithTimeout(ctx, r.e.opts.ProgressEvery)
 		defer cancel()
-		if _, err := r.e.store.PutRun(wctx, snap); err != nil {
+		if err := r.e.store.PutRunProgress(wctx, id, c, p); err != nil {
 			r.log.Warn("store run progress", slog.String("err", err.Error()))
 		}
 		return true

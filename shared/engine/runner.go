@@ -48,6 +48,14 @@ type runner struct {
 	// fence is the lease generation this run holds; every link it writes
 	// carries it (see store.PutLink).
 	fence int64
+	// Chunked runs (chunk.go): the last chunk's time, the chunks done in
+	// this invocation, progress.Done when it started, the outcomes kept
+	// and how many were dropped beyond MaxOutcomes.
+	lastChunk   time.Duration
+	chunksDone  int
+	doneAtStart int
+	kept        []tb.EntryOutcome
+	dropped     int
 	// failedUpdatedAt is the oldest updated_at of an entry that failed, so
 	// the incremental cursor never moves past it.
 	failedUpdatedAt time.Time
@@ -93,6 +101,63 @@ func (r *runner) execute(ctx context.Context) error {
 	if err := r.loadContext(ctx, tickets); err != nil {
 		return err
 	}
+	if !r.req.DryRun {
+		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
+			return fmt.Errorf("engine: ensure tags: %w", err)
+		}
+	}
+
+	touched := map[int64]bool{}
+	chunks := r.chunks(tickets)
+	if r.chunked() {
+		total := entriesIn(tickets, 0)
+		r.setPhase(tb.PhaseWriting, total)
+		r.mu.Lock()
+		r.progress.Done = total - entriesIn(tickets, r.req.Resume)
+		r.doneAtStart = r.progress.Done
+		r.mu.Unlock()
+	}
+	for i, ids := range chunks {
+		if i > 0 {
+			if err := r.budget(ctx); err != nil {
+				return err
+			}
+		}
+		started := time.Now()
+		part, err := r.chunk(ctx, tickets, ids)
+		if err != nil {
+			return r.cutOff(ctx, err)
+		}
+		if err := r.syncChunk(ctx, part, scanned, !r.chunked(), touched); err != nil {
+			return r.cutOff(ctx, err)
+		}
+		if r.chunked() {
+			r.chunkDone(ids[len(ids)-1], time.Since(started))
+		}
+	}
+	if r.req.DryRun {
+		return nil
+	}
+	r.setPhase(tb.PhaseFinishing, -1)
+	if ctx.Err() == nil {
+		r.finish(ctx, touched)
+	}
+	if ctx.Err() != nil {
+		// Cut off by the deadline: fail the run as a timeout so the queue
+		// retries it (a re-run is cheap: finished entries are unchanged).
+		return r.cutOff(ctx, ctx.Err())
+	}
+	if r.req.Mode == tb.ModeIncremental {
+		r.advanceCursor(ctx, newest)
+	}
+	return nil
+}
+
+// syncChunk plans and applies the changes of one chunk of tickets and keeps
+// their records; whole is set when the chunk is all of the run (a preview
+// is only ever one chunk).
+func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, whole bool, touched map[int64]bool) error {
+	r.setPhase(tb.PhasePlanning, -1)
 	if err := r.nameOrgs(ctx, tickets); err != nil {
 		return err
 	}
@@ -100,37 +165,32 @@ func (r *runner) execute(ctx context.Context) error {
 		if err := r.ensureCatalog(ctx, tickets); err != nil {
 			return err
 		}
-		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
-			return fmt.Errorf("engine: ensure tags: %w", err)
-		}
 	}
-
 	in, err := r.planInput(ctx, tickets, scanned)
 	if err != nil {
 		return err
 	}
 	pl := plan.Calculate(in)
-
 	if r.req.DryRun {
 		r.recordPreview(pl)
 		return nil
 	}
-	r.setPhase(tb.PhaseWriting, len(pl.Changes))
+	if whole {
+		r.setPhase(tb.PhaseWriting, len(pl.Changes))
+	} else {
+		r.setPhase(tb.PhaseWriting, -1)
+	}
 	r.apply(ctx, pl)
-	r.setPhase(tb.PhaseFinishing, -1)
-	if ctx.Err() == nil {
-		r.finish(ctx, pl)
-	}
 	if ctx.Err() != nil {
-		// Cut off by the deadline: fail the run as a timeout so the queue
-		// retries it (a re-run is cheap: finished entries are unchanged).
-		// A range backfill would otherwise never pick up the rest.
-		return apperr.Wrap(ctx.Err(), apperr.Timeout, "engine: apply",
-			"The run ran out of time before finishing; it is retried and continues where it stopped.")
+		return ctx.Err()
 	}
-	if r.req.Mode == tb.ModeIncremental {
-		r.advanceCursor(ctx, newest)
+	r.setPhase(tb.PhaseFinishing, -1)
+	changed, err := r.keepRecords(ctx, pl)
+	if err != nil {
+		r.itemError(0, 0, time.Time{}, err)
 	}
+	maps.Copy(touched, changed)
+	r.keepOutcomes()
 	return nil
 }
 
@@ -341,24 +401,17 @@ func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Conte
 	return context.Cause(ctx) // nil unless the caller's context ended
 }
 
-// finish keeps the reconciliation report's records, reads what Kimai
-// changed since the last run (edits, exports) and, when the profile asks
-// for it, brings the billed tags in line. None of it changes Kimai, so a
+// finish reads what Kimai changed since the last run (edits, exports) and,
+// when the profile asks for it, brings the billed tags in line for the
+// tickets whose records changed (touched). None of it changes Kimai, so a
 // failure is an item error, not a failed run.
-func (r *runner) finish(ctx context.Context, pl plan.Plan) {
-	touched, err := r.keepRecords(ctx, pl)
-	if err != nil {
-		r.itemError(0, 0, time.Time{}, err)
-	}
+func (r *runner) finish(ctx context.Context, touched map[int64]bool) {
 	observed, err := r.observeChanges(ctx)
 	if err != nil {
 		r.itemError(0, 0, time.Time{}, err)
 	}
 	if !r.profile.Billing.Enabled {
 		return
-	}
-	if touched == nil {
-		touched = map[int64]bool{}
 	}
 	maps.Copy(touched, observed)
 	r.bill(ctx, touched)
