@@ -28,6 +28,11 @@ func (r *runner) apply(ctx context.Context, p plan.Plan) {
 		c := p.Changes[i]
 		slot := &outcomeSlot{}
 		err := r.applyOne(context.WithValue(ctx, outcomeKey{}, slot), c)
+		if err != nil && ctx.Err() != nil && r.chunked() {
+			// Cut off by the deadline: the next invocation does this
+			// chunk again (chunk.go), so it is no failure of the entry.
+			err = nil
+		}
 		if err != nil {
 			var upd time.Time
 			if c.Desired != nil {
@@ -63,7 +68,13 @@ func (r *runner) applyOne(ctx context.Context, c plan.Change) error {
 		_, err := r.openConflict(ctx, r.conflictFor(c, c.Conflict), c.Link)
 		return err
 	case tb.ActionUnchanged:
-		r.count(ctx, tb.OutcomeUnchanged, "", 0)
+		if r.chunked() && c.Link != nil && c.Link.RunID == r.run.ID {
+			// Written by this run in a chunk the deadline cut off, and
+			// counted then (chunk.go).
+			note(ctx, tb.OutcomeUnchanged, "", "", 0)
+		} else {
+			r.count(ctx, tb.OutcomeUnchanged, "", 0)
+		}
 		if c.CloseConflict {
 			return r.closeConflict(ctx, c.EntryID, "cause resolved")
 		}

@@ -122,30 +122,42 @@ func (r *runner) chunkDone(last int64, took time.Duration) {
 	r.progress.After = last
 	r.lastChunk = took
 	r.chunksDone++
+	r.progress.Stalls = 0
 }
 
 // cutOff is the error of a run stopped by err. A chunked run whose context
 // ended (the invocation's deadline) continues after its last finished
-// chunk, as long as this invocation got somewhere: a chunk that never fits
-// into one invocation fails as a timeout instead (the queue retries it,
-// up to its dead-letter queue), rather than continuing forever.
+// chunk; the entries it finished in the chunk it was cut off in are linked,
+// so the next invocation finds them unchanged. A chunk that never gets
+// anywhere in maxStalls invocations in a row fails the run as a timeout
+// instead of continuing forever.
 func (r *runner) cutOff(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		return err
 	}
-	r.mu.Lock()
-	after, progressed := r.progress.After, r.chunksDone > 0 || r.progress.Done > r.doneAtStart
-	r.mu.Unlock()
 	var c *Continuation
 	if errors.As(err, &c) {
 		return err
 	}
-	if r.chunked() && progressed {
+	r.mu.Lock()
+	after := r.progress.After
+	if r.chunksDone > 0 || r.progress.Done > r.doneAtStart {
+		r.progress.Stalls = 0
+	} else {
+		r.progress.Stalls++
+	}
+	stalled := r.progress.Stalls >= maxStalls
+	r.mu.Unlock()
+	if r.chunked() && !stalled {
 		return &Continuation{After: after}
 	}
 	return apperr.Wrap(ctx.Err(), apperr.Timeout, "engine: apply",
 		"The run ran out of time before finishing; it is retried and continues where it stopped.")
 }
+
+// maxStalls is how many invocations in a row a chunked run may end without
+// finishing anything before it fails.
+const maxStalls = 3
 
 // keepOutcomes adds the outcomes of the chunk just applied to the run's,
 // up to MaxOutcomes (then failures and conflicts only).
@@ -176,6 +188,7 @@ func (e *Engine) resume(ctx context.Context, req *Request, run *tb.Run, r *runne
 	r.counts, r.itemErrors, r.kept = prev.Counts, prev.ItemErrors, prev.Outcomes
 	r.progress.After, r.progress.Done, r.progress.Total = req.Resume, prev.Progress.Done, prev.Progress.Total
 	r.progress.Invocations = prev.Progress.Invocations + 1
+	r.progress.Stalls = prev.Progress.Stalls
 	r.doneAtStart = r.progress.Done
 	run.QueuedAt, run.StartedAt = prev.QueuedAt, prev.StartedAt
 	run.Outcomes = prev.Outcomes

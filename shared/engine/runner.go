@@ -35,6 +35,9 @@ type runner struct {
 
 	mu     sync.Mutex
 	counts tb.Counts
+	// ctx is the run's context (itemError tells a deadline's cut from a
+	// failure by it).
+	ctx context.Context
 	// phaseStart and phaseTime measure where the run's time goes.
 	phaseStart time.Time
 	phaseTime  map[string]time.Duration
@@ -69,6 +72,7 @@ type ticketData struct {
 }
 
 func (r *runner) execute(ctx context.Context) error {
+	r.ctx = ctx
 	p, err := r.e.store.GetProfile(ctx, r.req.ProfileID)
 	if err != nil {
 		return fmt.Errorf("engine: load profile %s: %w", r.req.ProfileID, err)
@@ -86,24 +90,24 @@ func (r *runner) execute(ctx context.Context) error {
 
 	me, err := r.k.Me(ctx)
 	if err != nil {
-		return fmt.Errorf("engine: kimai user: %w", err)
+		return r.cutOff(ctx, fmt.Errorf("engine: kimai user: %w", err))
 	}
 	if r.loc, err = me.Zone(); err != nil {
 		// Never fall back to UTC: every entry would land at the wrong hour.
-		return fmt.Errorf("engine: kimai user: %w", err)
+		return r.cutOff(ctx, fmt.Errorf("engine: kimai user: %w", err))
 	}
 
 	tickets, scanned, newest, err := r.gather(ctx)
 	if err != nil {
-		return err
+		return r.cutOff(ctx, err)
 	}
 	r.setPhase(tb.PhasePlanning, -1)
 	if err := r.loadContext(ctx, tickets); err != nil {
-		return err
+		return r.cutOff(ctx, err)
 	}
 	if !r.req.DryRun {
 		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
-			return fmt.Errorf("engine: ensure tags: %w", err)
+			return r.cutOff(ctx, fmt.Errorf("engine: ensure tags: %w", err))
 		}
 	}
 
@@ -158,6 +162,17 @@ func (r *runner) execute(ctx context.Context) error {
 // is only ever one chunk).
 func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, whole bool, touched map[int64]bool) error {
 	r.setPhase(tb.PhasePlanning, -1)
+	r.mu.Lock()
+	before := r.counts
+	r.mu.Unlock()
+	finished := false
+	defer func() {
+		if !finished && r.chunked() {
+			// The chunk is done again in the next invocation: what it
+			// only saw must not count twice (its writes happened).
+			r.bump(func(n *tb.Counts) { n.Seen, n.Unchanged, n.Skipped = before.Seen, before.Unchanged, before.Skipped })
+		}
+	}()
 	if err := r.nameOrgs(ctx, tickets); err != nil {
 		return err
 	}
@@ -186,11 +201,15 @@ func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, s
 	}
 	r.setPhase(tb.PhaseFinishing, -1)
 	changed, err := r.keepRecords(ctx, pl)
+	if err != nil && ctx.Err() != nil && r.chunked() {
+		return ctx.Err() // the chunk is done again, its records with it
+	}
 	if err != nil {
 		r.itemError(0, 0, time.Time{}, err)
 	}
 	maps.Copy(touched, changed)
 	r.keepOutcomes()
+	finished = true
 	return nil
 }
 
@@ -314,6 +333,12 @@ func (r *runner) holdCursor(updatedAt time.Time) {
 
 // itemError records a per-entry failure without stopping the run.
 func (r *runner) itemError(entryID, ticketID int64, updatedAt time.Time, err error) {
+	if r.chunked() && r.ctx != nil && r.ctx.Err() != nil {
+		// Cut off by the invocation's deadline: the chunk is done again
+		// in the next invocation (chunk.go), so this is no failure.
+		r.log.Debug("item cut off by the deadline", slog.Int64("entry_id", entryID), slog.String("err", err.Error()))
+		return
+	}
 	r.log.Warn("item failed", slog.Int64("entry_id", entryID), slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
 	r.holdCursor(updatedAt)
 	r.mu.Lock()

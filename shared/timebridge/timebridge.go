@@ -486,6 +486,9 @@ type Progress struct {
 	// it continued in a new invocation: a backfill outlasting one.
 	After       int64 `json:"after_ticket,omitempty"`
 	Invocations int   `json:"invocations,omitempty"`
+	// Stalls counts the invocations in a row that ended without finishing
+	// a single change (a chunk that never fits into one invocation).
+	Stalls int `json:"stalls,omitempty"`
 }
 
 // Run phases (Progress.Phase).
