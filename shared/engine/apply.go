@@ -28,11 +28,6 @@ func (r *runner) apply(ctx context.Context, p plan.Plan) {
 		c := p.Changes[i]
 		slot := &outcomeSlot{}
 		err := r.applyOne(context.WithValue(ctx, outcomeKey{}, slot), c)
-		if err != nil && ctx.Err() != nil && r.chunked() {
-			// Cut off by the deadline: the next invocation does this
-			// chunk again (chunk.go), so it is no failure of the entry.
-			err = nil
-		}
 		if err != nil {
 			var upd time.Time
 			if c.Desired != nil {
