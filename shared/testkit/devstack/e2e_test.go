@@ -251,6 +251,7 @@ type runView struct {
 	} `json:"counts"`
 	Error      *struct{ Class, Message string } `json:"error_detail"`
 	MergedInto string                           `json:"merged_into"`
+	Progress   struct{ Invocations int }        `json:"progress"`
 }
 
 func (c *client) do(method, path string, body any, want int, out any) {
