@@ -32,6 +32,8 @@ import (
 // After. Its run record stays running.
 type Continuation struct {
 	After int64
+	// Part numbers the invocation that goes on (Request.Part).
+	Part int
 }
 
 func (c *Continuation) Error() string {
@@ -110,9 +112,16 @@ func (r *runner) budget(ctx context.Context) error {
 	r.mu.Unlock()
 	if time.Until(dl) < need {
 		r.log.Info("run continues in another invocation", slog.Int64("after_ticket", after), slog.Duration("left", time.Until(dl)))
-		return &Continuation{After: after}
+		return &Continuation{After: after, Part: r.nextPart()}
 	}
 	return nil
+}
+
+// nextPart is the part number of the invocation that continues the run.
+func (r *runner) nextPart() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.progress.Invocations + 1
 }
 
 // chunkDone notes that every ticket up to last is done.
@@ -129,8 +138,8 @@ func (r *runner) chunkDone(last int64, took time.Duration) {
 // ended (the invocation's deadline) continues after its last finished
 // chunk; the entries it finished in the chunk it was cut off in are linked,
 // so the next invocation finds them unchanged. A chunk that never gets
-// anywhere in maxStalls invocations in a row fails the run as a timeout
-// instead of continuing forever.
+// anywhere in Options.MaxStalls invocations in a row fails the run as a
+// timeout instead of continuing forever.
 func (r *runner) cutOff(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		return err
@@ -146,18 +155,14 @@ func (r *runner) cutOff(ctx context.Context, err error) error {
 	} else {
 		r.progress.Stalls++
 	}
-	stalled := r.progress.Stalls >= maxStalls
+	stalled := r.progress.Stalls >= r.e.opts.MaxStalls
 	r.mu.Unlock()
 	if r.chunked() && !stalled {
-		return &Continuation{After: after}
+		return &Continuation{After: after, Part: r.nextPart()}
 	}
 	return apperr.Wrap(ctx.Err(), apperr.Timeout, "engine: apply",
 		"The run ran out of time before finishing; it is retried and continues where it stopped.")
 }
-
-// maxStalls is how many invocations in a row a chunked run may end without
-// finishing anything before it fails.
-const maxStalls = 3
 
 // keepOutcomes adds the outcomes of the chunk just applied to the run's,
 // up to MaxOutcomes (then failures and conflicts only).
@@ -175,21 +180,35 @@ func (r *runner) keepOutcomes() {
 // resume continues the record of a range run that stopped in an earlier
 // invocation (a continuation message, or the redelivered message of an
 // invocation that was killed): its counts, outcomes and errors so far, and
-// the point after which to go on.
-func (e *Engine) resume(ctx context.Context, req *Request, run *tb.Run, r *runner) {
+// the point after which to go on. It reports false for a message that is
+// stale: a part of the run that a later part already followed (SQS
+// delivered a continuation twice), or a continuation of a run that has
+// ended; such a message must not touch the record.
+func (e *Engine) resume(ctx context.Context, req *Request, run *tb.Run, r *runner) bool {
 	if req.Mode != tb.ModeRange || req.DryRun {
-		return
+		return true
 	}
 	prev, err := e.store.GetRun(ctx, req.RunID)
-	if err != nil || prev.Status != tb.RunRunning || prev.Progress == nil || prev.ProfileID != req.ProfileID {
-		return
+	if err != nil || prev.ProfileID != req.ProfileID {
+		return true // a new run (a failed read only costs starting over)
+	}
+	if prev.Status != tb.RunRunning || prev.Progress == nil {
+		return req.Part == 0 && req.Resume == 0
+	}
+	if req.Part < prev.Progress.Invocations {
+		return false
 	}
 	req.Resume = max(req.Resume, prev.Progress.After)
 	r.counts, r.itemErrors, r.kept = prev.Counts, prev.ItemErrors, prev.Outcomes
 	r.progress.After, r.progress.Done, r.progress.Total = req.Resume, prev.Progress.Done, prev.Progress.Total
-	r.progress.Invocations = prev.Progress.Invocations + 1
+	r.progress.Invocations = req.Part
 	r.progress.Stalls = prev.Progress.Stalls
 	r.doneAtStart = r.progress.Done
+	// The record stored at the start must keep all of it: this invocation
+	// may be killed before it stores anything else.
 	run.QueuedAt, run.StartedAt = prev.QueuedAt, prev.StartedAt
-	run.Outcomes = prev.Outcomes
+	run.Counts, run.ItemErrors, run.Outcomes = prev.Counts, prev.ItemErrors, prev.Outcomes
+	run.Progress = &tb.Progress{Phase: tb.PhaseReading, After: req.Resume, Done: prev.Progress.Done, Total: prev.Progress.Total,
+		Invocations: req.Part, Stalls: prev.Progress.Stalls, UpdatedAt: e.now()}
+	return true
 }

@@ -12,8 +12,10 @@ import (
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
+const maxStalls = 3
+
 func chunkRunner(mode tb.RunMode, resume int64) *runner {
-	return &runner{e: &Engine{opts: Options{ChunkTickets: 3, MinChunkTime: time.Minute}}, log: slog.New(slog.DiscardHandler),
+	return &runner{e: &Engine{opts: Options{ChunkTickets: 3, MinChunkTime: time.Minute, MaxStalls: maxStalls}}, log: slog.New(slog.DiscardHandler),
 		req: Request{Mode: mode, Resume: resume}}
 }
 

@@ -152,6 +152,9 @@ type Options struct {
 	// deadline to start another chunk (default 20s; also at least twice
 	// the last chunk's time). With less, it continues in a new invocation.
 	MinChunkTime time.Duration
+	// MaxStalls is how many invocations in a row a range run may end
+	// without finishing a single change before it fails (default 3).
+	MaxStalls int
 	// MaxCursorHold bounds how far back a transient per-entry failure can
 	// hold the incremental cursor (default 1h): incremental runs re-read
 	// the failed entry's ticket until then; later the daily full run, which
@@ -192,6 +195,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinChunkTime <= 0 {
 		o.MinChunkTime = 20 * time.Second
+	}
+	if o.MaxStalls <= 0 {
+		o.MaxStalls = 3
 	}
 	if o.MaxCursorHold <= 0 {
 		o.MaxCursorHold = time.Hour
@@ -242,8 +248,10 @@ type Request struct {
 	Extra []int64
 	// RetryOf names the run whose failed entries this run retries.
 	RetryOf string
-	// Resume continues a range run after this ticket (a Continuation).
+	// Resume continues a range run after this ticket (a Continuation), as
+	// part Part of the run (the original request is part 0).
 	Resume int64
+	Part   int
 	// force marks entries resolved by a human (set by Resolve).
 	force map[int64]tb.Resolution
 }
@@ -388,6 +396,16 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	if err := validateRequest(req); err != nil {
 		return e.fail(ctx, run, err, log)
 	}
+	// failEarly fails the run before it started, unless the deadline cut
+	// off a range run that continues: then its record stays as it was
+	// (running, with its resume point) and the same part goes on in the
+	// next invocation.
+	failEarly := func(err error) (tb.Run, error) {
+		if ctx.Err() != nil && req.Mode == tb.ModeRange && !req.DryRun && (req.Resume > 0 || req.Part > 0) {
+			return run, &Continuation{After: req.Resume, Part: req.Part}
+		}
+		return e.fail(ctx, run, err, log)
+	}
 	owned := held == nil
 	if owned {
 		// The owner is unique per attempt, not per run: a queue may deliver
@@ -398,7 +416,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 			if errors.Is(err, ErrBusy) {
 				return run, err
 			}
-			return e.fail(ctx, run, err, log)
+			return failEarly(err)
 		}
 		defer release()
 		held = l
@@ -412,12 +430,15 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		defer func() { e.drainHeld(ctx, req.ProfileID, held, log) }()
 	}
 	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}, phaseStart: time.Now()}
-	e.resume(ctx, &r.req, &run, r)
+	if !e.resume(ctx, &r.req, &run, r) {
+		log.Info("stale continuation of a range run: ignored", slog.Int("part", req.Part), slog.Int64("resume_after", req.Resume))
+		return e.store.GetRun(ctx, req.RunID)
+	}
 	if run.StartedAt != nil {
 		start = *run.StartedAt
 	}
 	if _, err := e.store.PutRun(ctx, run); err != nil {
-		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
+		return failEarly(fmt.Errorf("engine: record run: %w", err))
 	}
 	run.Outcomes = nil
 	r.run = run

@@ -71,8 +71,17 @@ type ticketData struct {
 	gone    bool // the ticket no longer exists in Zammad
 }
 
+// execute carries out the run. Any error of a run whose context ended is
+// its cut-off (chunk.go): a range run continues, others time out.
 func (r *runner) execute(ctx context.Context) error {
 	r.ctx = ctx
+	if err := r.sync(ctx); err != nil {
+		return r.cutOff(ctx, err)
+	}
+	return nil
+}
+
+func (r *runner) sync(ctx context.Context) error {
 	p, err := r.e.store.GetProfile(ctx, r.req.ProfileID)
 	if err != nil {
 		return fmt.Errorf("engine: load profile %s: %w", r.req.ProfileID, err)
@@ -90,24 +99,24 @@ func (r *runner) execute(ctx context.Context) error {
 
 	me, err := r.k.Me(ctx)
 	if err != nil {
-		return r.cutOff(ctx, fmt.Errorf("engine: kimai user: %w", err))
+		return fmt.Errorf("engine: kimai user: %w", err)
 	}
 	if r.loc, err = me.Zone(); err != nil {
 		// Never fall back to UTC: every entry would land at the wrong hour.
-		return r.cutOff(ctx, fmt.Errorf("engine: kimai user: %w", err))
+		return fmt.Errorf("engine: kimai user: %w", err)
 	}
 
 	tickets, scanned, newest, err := r.gather(ctx)
 	if err != nil {
-		return r.cutOff(ctx, err)
+		return err
 	}
 	r.setPhase(tb.PhasePlanning, -1)
 	if err := r.loadContext(ctx, tickets); err != nil {
-		return r.cutOff(ctx, err)
+		return err
 	}
 	if !r.req.DryRun {
 		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
-			return r.cutOff(ctx, fmt.Errorf("engine: ensure tags: %w", err))
+			return fmt.Errorf("engine: ensure tags: %w", err)
 		}
 	}
 
@@ -130,10 +139,10 @@ func (r *runner) execute(ctx context.Context) error {
 		started := time.Now()
 		part, err := r.chunk(ctx, tickets, ids)
 		if err != nil {
-			return r.cutOff(ctx, err)
+			return err
 		}
 		if err := r.syncChunk(ctx, part, scanned, !r.chunked(), touched); err != nil {
-			return r.cutOff(ctx, err)
+			return err
 		}
 		if r.chunked() {
 			r.chunkDone(ids[len(ids)-1], time.Since(started))
@@ -147,9 +156,9 @@ func (r *runner) execute(ctx context.Context) error {
 		r.finish(ctx, touched)
 	}
 	if ctx.Err() != nil {
-		// Cut off by the deadline: fail the run as a timeout so the queue
-		// retries it (a re-run is cheap: finished entries are unchanged).
-		return r.cutOff(ctx, ctx.Err())
+		// Cut off by the deadline: the queue retries it, and a re-run is
+		// cheap (finished entries are unchanged).
+		return ctx.Err()
 	}
 	if r.req.Mode == tb.ModeIncremental {
 		r.advanceCursor(ctx, newest)

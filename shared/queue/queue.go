@@ -36,6 +36,9 @@ type Message struct {
 	// Resume continues a range run after this ticket: the run stopped
 	// before its invocation's deadline (engine.Continuation).
 	Resume int64 `json:"resume_after,omitempty"`
+	// Part numbers the invocations of a continued run (the first is 0), so
+	// that a continuation SQS delivers twice is recognised and dropped.
+	Part int `json:"part,omitempty"`
 	// Delivery is the Zammad webhook delivery id, for logs.
 	Delivery string `json:"delivery,omitempty"`
 	// Delay holds the message back before a consumer sees it (SQS
@@ -86,8 +89,8 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		in.MessageGroupId = aws.String(m.ProfileID)
 		// A continuation is the same run, but not a duplicate.
 		dedup := m.RunID
-		if m.Resume > 0 {
-			dedup = fmt.Sprintf("%s-%d", m.RunID, m.Resume)
+		if m.Part > 0 {
+			dedup = fmt.Sprintf("%s-%d", m.RunID, m.Part)
 		}
 		in.MessageDeduplicationId = aws.String(dedup)
 	} else if m.Delay > 0 {

@@ -311,7 +311,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 		return soon(h.d.RetryDelay)
 	}
 	req := engine.Request{RunID: m.RunID, ProfileID: m.ProfileID, Mode: m.Mode, TicketID: m.TicketID, DryRun: m.DryRun,
-		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged, Extra: m.Tickets, RetryOf: m.RetryOf, Resume: m.Resume}
+		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged, Extra: m.Tickets, RetryOf: m.RetryOf, Resume: m.Resume, Part: m.Part}
 	if m.From != nil {
 		req.From = *m.From
 	}
@@ -331,7 +331,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 		log.Info("run done", slog.String("status", string(run.Status)))
 		return result{outcome: done}
 	case continues:
-		return h.continueRun(ctx, log, m, cont.After)
+		return h.continueRun(ctx, log, m, cont)
 	case errors.Is(err, engine.ErrBusy) && mergeable(m):
 		runs := append([]store.PendingRun{{RunID: m.RunID, TicketID: m.TicketID}}, merged...)
 		if herr := h.d.Engine.HandOff(ctx, m.ProfileID, runs); herr != nil {
@@ -364,13 +364,14 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 
 // continueRun queues the next part of a range run that stopped before the
 // invocation's deadline, after ticket after, and lets this message go.
-func (h *Handler) continueRun(ctx context.Context, log *slog.Logger, m queue.Message, after int64) result {
+func (h *Handler) continueRun(ctx context.Context, log *slog.Logger, m queue.Message, c *engine.Continuation) result {
+	after := c.After
 	if h.d.Continue == nil {
 		log.Info("run continues: its message comes back", slog.Int64("after_ticket", after))
 		return soon(0)
 	}
 	next := m
-	next.Resume, next.Delay, next.Delivery = after, 0, ""
+	next.Resume, next.Part, next.Delay, next.Delivery = after, c.Part, 0, ""
 	// The run's context is spent (the deadline's margin); the invocation's
 	// is not.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -458,9 +458,9 @@ func (s *sink) Send(_ context.Context, m queue.Message) error {
 func TestContinuation(t *testing.T) {
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(1, 0, 0)
-	msg := queue.Message{RunID: "r1", ProfileID: "p1", Mode: tb.ModeRange, From: &from, To: &to, Trigger: "manual", Actor: "admin", Resume: 40}
+	msg := queue.Message{RunID: "r1", ProfileID: "p1", Mode: tb.ModeRange, From: &from, To: &to, Trigger: "manual", Actor: "admin", Resume: 40, Part: 2}
 	eng := newFakeEngine(func(ctx context.Context, req engine.Request) error {
-		return &engine.Continuation{After: req.Resume + 200}
+		return &engine.Continuation{After: req.Resume + 200, Part: req.Part + 1}
 	})
 	out := &sink{}
 	fs := &fakeSQS{}
@@ -469,12 +469,12 @@ func TestContinuation(t *testing.T) {
 	if len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("continued message reported as failed: %+v", resp)
 	}
-	if eng.reqs[0].Resume != 40 || !eng.reqs[0].From.Equal(from) {
+	if eng.reqs[0].Resume != 40 || eng.reqs[0].Part != 2 || !eng.reqs[0].From.Equal(from) {
 		t.Fatalf("request %+v", eng.reqs[0])
 	}
 	want := msg
 	want.Resume = 240
-	if len(out.msgs) != 1 || out.msgs[0].Resume != want.Resume || out.msgs[0].RunID != "r1" || out.msgs[0].Mode != tb.ModeRange ||
+	if len(out.msgs) != 1 || out.msgs[0].Resume != want.Resume || out.msgs[0].Part != 3 || out.msgs[0].RunID != "r1" || out.msgs[0].Mode != tb.ModeRange ||
 		!out.msgs[0].From.Equal(from) || !out.msgs[0].To.Equal(to) || out.msgs[0].Actor != "admin" {
 		t.Fatalf("queued %+v, want %+v", out.msgs, want)
 	}
