@@ -71,7 +71,24 @@ func runBackfill(b *testing.B, root, bin string) {
 	b.StartTimer()
 	start := time.Now()
 	from, to := time.Now().AddDate(0, 0, -365).UTC(), time.Now().UTC()
-	run := c.runAndWaitFor(prof.ID, map[string]any{"mode": "range", "from": from.Format(time.RFC3339), "to": to.Format(time.RFC3339)}, 55*time.Minute)
+	var acc struct{ ID string }
+	c.do("POST", "/api/profiles/"+prof.ID+"/runs", map[string]any{"mode": "range", "from": from.Format(time.RFC3339), "to": to.Format(time.RFC3339)}, 202, &acc)
+	var run runView
+	for last := time.Now(); ; time.Sleep(time.Second) {
+		login(c) // the run outlasts a console session
+		c.do("GET", "/api/runs/"+acc.ID, nil, 200, &run)
+		if run.Status == "succeeded" || run.Status == "partial" {
+			break
+		}
+		if run.Status == "failed" || time.Since(start) > 55*time.Minute {
+			b.Fatalf("backfill %s after %v: %+v", run.Status, time.Since(start), run)
+		}
+		if time.Since(last) > time.Minute {
+			last = time.Now()
+			b.Logf("%v: %s, %d of %d, after ticket %d, part %d", time.Since(start).Round(time.Second), run.Status,
+				run.Progress.Done, run.Progress.Total, run.Progress.After, run.Progress.Invocations)
+		}
+	}
 	took := time.Since(start)
 	b.StopTimer()
 
@@ -119,4 +136,12 @@ func vmHWM(b *testing.B, pid int) int64 {
 	}
 	b.Fatalf("no VmHWM for process %d", pid)
 	return 0
+}
+
+// login gives c a fresh console session.
+func login(c *client) {
+	var l struct{ Token string }
+	c.token = ""
+	c.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "load-password-1"}, 200, &l)
+	c.token = l.Token
 }
