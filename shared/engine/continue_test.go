@@ -33,7 +33,7 @@ func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 12))
 	var runID string
 	var resume, lastResume, firstResume int64
-	part := 0
+	part, stuck := 0, 0
 	invocations, cut := 0, 0
 	var run tb.Run
 	for {
@@ -41,7 +41,11 @@ func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
 		if invocations > 500 {
 			t.Fatalf("still not done after %d invocations (after ticket %d)", invocations, resume)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(40+rng.IntN(160))*time.Millisecond)
+		// 40–200 ms, doubled after every 3 invocations in a row that did
+		// not finish a chunk (a slow machine, -race), so that cuts keep
+		// coming but the run gets through.
+		budget := time.Duration(40+rng.IntN(160)) * time.Millisecond << min(stuck/3, 8)
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		var err error
 		run, err = h.eng.Run(ctx, engine.Request{RunID: runID, ProfileID: h.profile.ID, Mode: tb.ModeRange, From: from, To: to,
 			Resume: resume, Part: part, Trigger: "test"})
@@ -61,6 +65,7 @@ func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
 				// Cut before the run record was stored: the queue
 				// redelivers the same message.
 				cut++
+				stuck++
 				continue
 			}
 			t.Fatalf("invocation %d: %v", invocations, err)
@@ -74,6 +79,11 @@ func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
 		rec, err := h.st.GetRun(context.Background(), runID)
 		if err != nil || rec.Status != tb.RunRunning || rec.Progress == nil || rec.Progress.After < c.After {
 			t.Fatalf("continuing run's record: %v %s %+v", err, rec.Status, rec.Progress)
+		}
+		if c.After > lastResume {
+			stuck = 0
+		} else {
+			stuck++
 		}
 		resume, lastResume, part = c.After, c.After, c.Part
 		if firstResume == 0 {
