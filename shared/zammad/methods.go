@@ -181,7 +181,11 @@ func (c *Client) Tickets(ctx context.Context, fn func(page []Ticket) (more bool,
 // oldest first, with Zammad's condition search (works without
 // Elasticsearch), in pages of 200, until fn returns false. A ticket's
 // updated_at moves when its time total changes, not when only an entry's
-// type does, so this complements, not replaces, entry scans.
+// type does, so this complements, not replaces, entry scans. Offset pages
+// sorted by updated_at skip a ticket when a ticket of an earlier page is
+// edited during the scan (it moves to the end), and the search only sees
+// tickets the user may read: use it for hints, and TicketsByID where every
+// ticket must be read.
 func (c *Client) UpdatedTickets(ctx context.Context, since time.Time, fn func(page []Ticket) (more bool, err error)) error {
 	op := "zammad: tickets updated since " + since.UTC().Format(time.RFC3339)
 	seen := map[int64]struct{}{}
