@@ -15,6 +15,7 @@ import (
 	"github.com/timebridge/timebridge/shared/connect"
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/netguard"
+	"github.com/timebridge/timebridge/shared/queue"
 	"github.com/timebridge/timebridge/shared/reconcile"
 	"github.com/timebridge/timebridge/shared/store"
 	"github.com/timebridge/timebridge/shared/vault"
@@ -33,10 +34,12 @@ func main() {
 	st := store.New(awsconfig.DynamoDB(awsCfg), cfg.Table)
 	secrets := vault.New(awsconfig.SecretsManager(awsCfg), cfg.SecretPrefix, vault.DefaultTTL)
 	eng := engine.New(st, connect.New(st, secrets, connect.Options{Logger: log, HTTPClient: netguard.HTTPClient(cfg.LocalMode)}), log, engine.Options{PendingGrace: cfg.PendingGrace})
+	sqsClient := awsconfig.SQS(awsCfg)
 	h := reconcile.New(reconcile.Deps{
 		Engine:           eng,
-		SQS:              awsconfig.SQS(awsCfg),
+		SQS:              sqsClient,
 		QueueURL:         cfg.QueueURL,
+		Continue:         queue.NewSender(sqsClient, cfg.QueueURL),
 		Logger:           log,
 		Metrics:          os.Stdout, // EMF: CloudWatch Logs turns the lines into metrics
 		MetricsNamespace: cfg.MetricsNamespace,

@@ -14,15 +14,17 @@ import (
 	"github.com/timebridge/timebridge/shared/upstream"
 )
 
-// apply executes a plan with the profile's write concurrency. Per-entry
-// failures are recorded and do not stop the other entries.
+// apply executes a plan with the profile's write concurrency: at most that
+// many Kimai requests in flight (the run's gate), with more entry workers
+// than that so that DynamoDB writes overlap Kimai requests (gate.go).
+// Per-entry failures are recorded and do not stop the other entries.
 func (r *runner) apply(ctx context.Context, p plan.Plan) {
 	r.outcomes = make([]tb.EntryOutcome, len(p.Changes))
 	idx := make([]int, len(p.Changes))
 	for i := range idx {
 		idx[i] = i
 	}
-	_ = forEach(ctx, r.profile.Concurrency, idx, func(ctx context.Context, i int) error {
+	_ = forEach(ctx, r.profile.Concurrency*workersPerSlot, idx, func(ctx context.Context, i int) error {
 		c := p.Changes[i]
 		slot := &outcomeSlot{}
 		err := r.applyOne(context.WithValue(ctx, outcomeKey{}, slot), c)
@@ -61,7 +63,13 @@ func (r *runner) applyOne(ctx context.Context, c plan.Change) error {
 		_, err := r.openConflict(ctx, r.conflictFor(c, c.Conflict), c.Link)
 		return err
 	case tb.ActionUnchanged:
-		r.count(ctx, tb.OutcomeUnchanged, "", 0)
+		if r.chunked() && c.Link != nil && c.Link.RunID == r.run.ID {
+			// Written by this run in a chunk the deadline cut off, and
+			// counted then (chunk.go).
+			note(ctx, tb.OutcomeUnchanged, "", "", 0)
+		} else {
+			r.count(ctx, tb.OutcomeUnchanged, "", 0)
+		}
 		if c.CloseConflict {
 			return r.closeConflict(ctx, c.EntryID, "cause resolved")
 		}

@@ -1,10 +1,14 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
+	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -26,6 +31,7 @@ import (
 //
 //	entries/min       created entries per minute of wall time of the first sync
 //	kimai-req/created all Kimai requests of the first sync per created entry
+//	ddb-writes/10k    DynamoDB items written by the first sync per 10,000 entries
 //	zammad-req        Zammad requests of the first sync
 //	rerun-writes      Kimai POST/PATCH/DELETE requests of the unchanged re-run (must be 0)
 //	rerun-s           wall time of the unchanged re-run
@@ -55,10 +61,12 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 		relinkReq            int
 		relinkWrites         int
 		firstRSS             int64
+		ddbWrites            int64
 	)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		h := newHarness(b, options{})
+		var runLog bytes.Buffer // the runs' "run finished" lines: where the time went
+		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&syncWriter{w: &runLog}, nil))})
 		// Every entry within the 60-day deletion window of h.Now().
 		demo := h.zs.SeedDemo(zammadsim.DemoConfig{
 			Seed: 42, Tickets: tickets, Entries: entries,
@@ -72,10 +80,12 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 		h.zs.ResetCounters()
 		h.ks.ResetCounters()
 
+		kumotest.ResetWrites()
 		b.StartTimer()
 		t0 := time.Now()
 		run := h.run(tb.ModeFull)
 		firstWall = time.Since(t0)
+		ddbWrites = kumotest.Writes()
 		firstRSS = maxRSS(b)
 		b.StopTimer()
 
@@ -116,14 +126,17 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 		// Lost links (a table restored from an old backup): every link is
 		// gone, and a range run over all entries must adopt the timesheets
 		// by marker instead of creating them again, in batched listings.
-		var all []tb.Link
-		if err := h.st.Links(context.Background(), h.profile.ID, func(ls []tb.Link) error { all = append(all, ls...); return nil }); err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range all {
-			if err := h.st.DeleteLink(context.Background(), l); err != nil {
-				b.Fatal(err)
+		// Page by page: the benchmark's own copy of every link would
+		// count in the process's peak RSS.
+		if err := h.st.Links(context.Background(), h.profile.ID, func(ls []tb.Link) error {
+			for _, l := range ls {
+				if err := h.st.DeleteLink(context.Background(), l); err != nil {
+					return err
+				}
 			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
 		}
 		h.ks.ResetCounters()
 		relink := h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.Now().AddDate(0, 0, -60), h.Now().Add(time.Hour) })
@@ -137,6 +150,11 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 			b.Logf("first run Kimai requests (%d): %s", kimaiReq, top(kReqs))
 			b.Logf("first run Zammad requests (%d): %s", zammadReq, top(zReqs))
 			b.Log(rerunLog)
+			for _, line := range strings.Split(runLog.String(), "\n") {
+				if strings.Contains(line, `"run finished"`) {
+					b.Log(line)
+				}
+			}
 		}
 		h.zs.Close()
 		h.ks.Close()
@@ -146,6 +164,7 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 
 	b.ReportMetric(float64(created)/firstWall.Minutes(), "entries/min")
 	b.ReportMetric(float64(kimaiReq)/float64(created), "kimai-req/created")
+	b.ReportMetric(float64(ddbWrites)*10_000/float64(entries), "ddb-writes/10k")
 	b.ReportMetric(float64(zammadReq), "zammad-req")
 	b.ReportMetric(float64(rerunWrites), "rerun-writes")
 	b.ReportMetric(rerunWall.Seconds(), "rerun-s")
@@ -189,4 +208,53 @@ func top(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// syncWriter serializes writes from the engine's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+// BenchmarkBackfill20k is a year's backfill in one process: a range run over
+// 20,000 entries on 1,000 tickets spread over a year, both simulators
+// answering after 10 ms, worked through in chunks (there is no deadline, so
+// it never continues; BenchmarkBackfill in shared/testkit/devstack runs one
+// through the real reconcile binary with continuations). It reports
+// entries/min, DynamoDB items written per 10,000 entries and Kimai requests
+// per created entry.
+func BenchmarkBackfill20k(b *testing.B) {
+	var took time.Duration
+	var created int
+	var writes int64
+	for range b.N {
+		b.StopTimer()
+		h := newHarness(b, options{})
+		h.zs.SeedDemo(zammadsim.DemoConfig{Seed: 9, Tickets: 1_000, Entries: 20_000,
+			Start: h.Now().AddDate(0, 0, -360), Span: 355 * 24 * time.Hour})
+		h.zs.SetFaults(zammadsim.Faults{Latency: 10 * time.Millisecond})
+		h.ks.SetFaults(kimaisim.Faults{Latency: 10 * time.Millisecond})
+		h.ks.ResetCounters()
+		kumotest.ResetWrites()
+		b.StartTimer()
+		t0 := time.Now()
+		run := h.run(tb.ModeRange, func(r *engine.Request) { r.From, r.To = h.Now().AddDate(0, 0, -365), h.Now() })
+		took = time.Since(t0)
+		b.StopTimer()
+		writes, created = kumotest.Writes(), run.Counts.Created
+		if run.Counts.Errors != 0 || created == 0 || len(h.sheetsByEntry()) != created {
+			b.Fatalf("backfill: %+v; Kimai holds timesheets for %d entries", run.Counts, len(h.sheetsByEntry()))
+		}
+		b.Logf("backfill: %+v in %s; Kimai %s", run.Counts, took.Round(time.Millisecond), top(h.ks.Requests()))
+		b.ReportMetric(float64(sum(h.ks.Requests()))/float64(created), "kimai-req/created")
+	}
+	b.ReportMetric(float64(created)/took.Minutes(), "entries/min")
+	b.ReportMetric(float64(writes)*10_000/20_000, "ddb-writes/10k")
+	b.ReportMetric(float64(maxRSS(b))/1024, "peak-rss-MB")
 }

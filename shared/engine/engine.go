@@ -87,6 +87,7 @@ type Store interface {
 	PutConflict(ctx context.Context, c tb.Conflict, expectVersion int64) (tb.Conflict, error)
 	RecordSuccess(ctx context.Context, profileID string, at time.Time, runID string) error
 	PutRun(ctx context.Context, r tb.Run) (tb.Run, error)
+	PutRunProgress(ctx context.Context, id string, c tb.Counts, p tb.Progress) error
 	GetRun(ctx context.Context, id string) (tb.Run, error)
 	MarkMerged(ctx context.Context, runIDs []string, into string, status tb.RunStatus, started, finished time.Time) error
 	AddPending(ctx context.Context, profileID string, runs []store.PendingRun) error
@@ -144,6 +145,16 @@ type Options struct {
 	// ProgressEvery is how often a running run stores its counts and
 	// progress, for the console's live view (default 3s).
 	ProgressEvery time.Duration
+	// ChunkTickets is how many tickets a range run reads, plans and writes
+	// at a time (default 200; see chunk.go).
+	ChunkTickets int
+	// MinChunkTime is the least time a range run wants left before its
+	// deadline to start another chunk (default 20s; also at least twice
+	// the last chunk's time). With less, it continues in a new invocation.
+	MinChunkTime time.Duration
+	// MaxStalls is how many invocations in a row a range run may end
+	// without finishing a single change before it fails (default 3).
+	MaxStalls int
 	// MaxCursorHold bounds how far back a transient per-entry failure can
 	// hold the incremental cursor (default 1h): incremental runs re-read
 	// the failed entry's ticket until then; later the daily full run, which
@@ -178,6 +189,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 3 * time.Second
+	}
+	if o.ChunkTickets <= 0 {
+		o.ChunkTickets = 200
+	}
+	if o.MinChunkTime <= 0 {
+		o.MinChunkTime = 20 * time.Second
+	}
+	if o.MaxStalls <= 0 {
+		o.MaxStalls = 3
 	}
 	if o.MaxCursorHold <= 0 {
 		o.MaxCursorHold = time.Hour
@@ -228,6 +248,10 @@ type Request struct {
 	Extra []int64
 	// RetryOf names the run whose failed entries this run retries.
 	RetryOf string
+	// Resume continues a range run after this ticket (a Continuation), as
+	// part Part of the run (the original request is part 0).
+	Resume int64
+	Part   int
 	// force marks entries resolved by a human (set by Resolve).
 	force map[int64]tb.Resolution
 }
@@ -372,6 +396,16 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	if err := validateRequest(req); err != nil {
 		return e.fail(ctx, run, err, log)
 	}
+	// failEarly fails the run before it started, unless the deadline cut
+	// off a range run that continues: then its record stays as it was
+	// (running, with its resume point) and the same part goes on in the
+	// next invocation.
+	failEarly := func(err error) (tb.Run, error) {
+		if ctx.Err() != nil && req.Mode == tb.ModeRange && !req.DryRun && (req.Resume > 0 || req.Part > 0) {
+			return run, &Continuation{After: req.Resume, Part: req.Part}
+		}
+		return e.fail(ctx, run, err, log)
+	}
 	owned := held == nil
 	if owned {
 		// The owner is unique per attempt, not per run: a queue may deliver
@@ -382,7 +416,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 			if errors.Is(err, ErrBusy) {
 				return run, err
 			}
-			return e.fail(ctx, run, err, log)
+			return failEarly(err)
 		}
 		defer release()
 		held = l
@@ -395,12 +429,21 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 		// run after this).
 		defer func() { e.drainHeld(ctx, req.ProfileID, held, log) }()
 	}
-	if _, err := e.store.PutRun(ctx, run); err != nil {
-		return e.fail(ctx, run, fmt.Errorf("engine: record run: %w", err), log)
+	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}, phaseStart: time.Now()}
+	if !e.resume(ctx, &r.req, &run, r) {
+		log.Info("stale continuation of a range run: ignored", slog.Int("part", req.Part), slog.Int64("resume_after", req.Resume))
+		return e.store.GetRun(ctx, req.RunID)
 	}
+	if run.StartedAt != nil {
+		start = *run.StartedAt
+	}
+	if _, err := e.store.PutRun(ctx, run); err != nil {
+		return failEarly(fmt.Errorf("engine: record run: %w", err))
+	}
+	run.Outcomes = nil
+	r.run = run
 
-	r := &runner{e: e, req: req, run: run, log: log, fence: held.gen, progress: tb.Progress{Phase: tb.PhaseReading}}
-	stopProgress := r.reportProgress(ctx, run)
+	stopProgress := r.reportProgress(ctx, run.ID)
 	err := r.execute(ctx)
 	stopProgress()
 	if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
@@ -413,10 +456,28 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	r.run.DurationMS = end.Sub(start).Milliseconds()
 	r.run.Counts = r.counts
 	r.run.ItemErrors = r.itemErrors
-	r.run.Outcomes = r.outcomes
+	r.run.Outcomes = r.kept
+	if r.dropped > 0 {
+		log.Info("outcomes beyond the run's limit dropped (the report's records keep every entry)", slog.Int("dropped", r.dropped))
+	}
 	p := r.progress
 	p.UpdatedAt = end
 	r.run.Progress = &p
+	var cont *Continuation
+	if errors.As(err, &cont) {
+		// The run goes on in another invocation: its record stays running
+		// with what it did so far.
+		r.run.FinishedAt = nil
+		r.run.Status = tb.RunRunning
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, perr := e.store.PutRun(sctx, r.run); perr != nil {
+			log.Error("store run record", slog.String("err", perr.Error()))
+		}
+		log.Info("run continues", slog.Int64("after_ticket", cont.After), slog.Int("invocations", p.Invocations+1),
+			slog.Int("created", r.counts.Created), slog.Int("errors", r.counts.Errors), r.phaseLog())
+		return r.run, err
+	}
 	switch {
 	case err != nil:
 		r.run.Status = tb.RunFailed
@@ -459,7 +520,7 @@ func (e *Engine) run(ctx context.Context, req Request, held *lease) (tb.Run, err
 	log.Info("run finished", slog.String("status", string(r.run.Status)), slog.Int64("duration_ms", r.run.DurationMS),
 		slog.Int("seen", r.counts.Seen), slog.Int("created", r.counts.Created), slog.Int("updated", r.counts.Updated),
 		slog.Int("deleted", r.counts.Deleted), slog.Int("unchanged", r.counts.Unchanged), slog.Int("conflicts", r.counts.Conflicts),
-		slog.Int("errors", r.counts.Errors))
+		slog.Int("errors", r.counts.Errors), r.phaseLog())
 	return r.run, err
 }
 

@@ -91,6 +91,14 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 		if r.req.Mode == tb.ModeRange {
 			scanned = nil // a backfill never deletes
 		}
+		if r.chunked() {
+			// Read chunk by chunk (chunk.go): here only their entries.
+			tickets = make(map[int64]*ticketData, len(ids))
+			for _, id := range ids {
+				tickets[id] = &ticketData{ticket: plan.Ticket{ID: id}, entries: all[id]}
+			}
+			return tickets, nil, time.Time{}, nil
+		}
 		// Every ticket in scope is read: the bulk search first (see
 		// prefetch.go), then one by one what it did not return.
 		tickets, err = r.fetchTickets(ctx, ids, all, r.prefetchTickets(ctx, ids))

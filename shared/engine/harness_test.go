@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,6 +62,8 @@ type options struct {
 	engine     engine.Options
 	kimaiTZ    string
 	kimaiRoles []string
+	// log receives the engine's log (nil: discarded).
+	log *slog.Logger
 	// zammadWrap, when set, wraps the Zammad simulator's handler (to act
 	// between two requests of a run).
 	zammadWrap func(http.Handler) http.Handler
@@ -131,7 +134,7 @@ func newHarness(t testing.TB, o options) *harness {
 	if eo.RetryDelay == 0 {
 		eo.RetryDelay = 5 * time.Millisecond
 	}
-	h.eng = engine.New(&crashStore{Store: h.st, h: h}, connector, nil, eo)
+	h.eng = engine.New(&crashStore{Store: h.st, h: h}, connector, o.log, eo)
 	h.eng.SetClock(clock)
 
 	p := tb.Profile{ID: "p1", Name: "Support", ZammadConnectorID: "z1", KimaiConnectorID: "k1", Enabled: true,

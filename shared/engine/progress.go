@@ -91,6 +91,7 @@ func (r *runner) outcomeOf(c plan.Change, s *outcomeSlot, err error) tb.EntryOut
 // setPhase moves the run's progress to phase.
 func (r *runner) setPhase(phase string, total int) {
 	r.mu.Lock()
+	r.endPhase()
 	r.progress.Phase = phase
 	if total >= 0 {
 		r.progress.Total = total
@@ -107,21 +108,44 @@ func (r *runner) stepDone() {
 // reportProgress stores the run's counts and progress every
 // Options.ProgressEvery until the returned stop is called (which waits for
 // a write in flight, so the final record is never overwritten by it).
-func (r *runner) reportProgress(ctx context.Context, base tb.Run) (stop func()) {
+func (r *runner) reportProgress(ctx context.Context, id string) (stop func()) {
 	return every(ctx, r.e.opts.ProgressEvery, func() bool {
-		snap := base
 		r.mu.Lock()
-		snap.Counts = r.counts
-		snap.Counts.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
+		c := r.counts
+		c.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
 		p := r.progress
 		r.mu.Unlock()
 		p.UpdatedAt = r.e.now()
-		snap.Progress = &p
 		wctx, cancel := context.WithTimeout(ctx, r.e.opts.ProgressEvery)
 		defer cancel()
-		if _, err := r.e.store.PutRun(wctx, snap); err != nil {
+		if err := r.e.store.PutRunProgress(wctx, id, c, p); err != nil {
 			r.log.Warn("store run progress", slog.String("err", err.Error()))
 		}
 		return true
 	})
+}
+
+// endPhase adds the time spent in the current phase to phaseTime (the run's
+// log says where a run's time went). Callers hold r.mu.
+func (r *runner) endPhase() {
+	now := time.Now()
+	if !r.phaseStart.IsZero() {
+		if r.phaseTime == nil {
+			r.phaseTime = map[string]time.Duration{}
+		}
+		r.phaseTime[r.progress.Phase] += now.Sub(r.phaseStart)
+	}
+	r.phaseStart = now
+}
+
+// phaseLog is the time spent per phase, for the run's log line.
+func (r *runner) phaseLog() slog.Attr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endPhase()
+	var attrs []any
+	for _, p := range []string{tb.PhaseReading, tb.PhasePlanning, tb.PhaseWriting, tb.PhaseFinishing} {
+		attrs = append(attrs, slog.Int64(p, r.phaseTime[p].Milliseconds()))
+	}
+	return slog.Group("phase_ms", attrs...)
 }

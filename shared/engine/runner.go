@@ -33,8 +33,14 @@ type runner struct {
 	names    plan.Names
 	mappings plan.Mappings
 
-	mu         sync.Mutex
-	counts     tb.Counts
+	mu     sync.Mutex
+	counts tb.Counts
+	// ctx is the run's context (itemError tells a deadline's cut from a
+	// failure by it).
+	ctx context.Context
+	// phaseStart and phaseTime measure where the run's time goes.
+	phaseStart time.Time
+	phaseTime  map[string]time.Duration
 	progress   tb.Progress
 	itemErrors []tb.ItemError
 	// outcomes holds each planned change's outcome, by plan index.
@@ -45,6 +51,14 @@ type runner struct {
 	// fence is the lease generation this run holds; every link it writes
 	// carries it (see store.PutLink).
 	fence int64
+	// Chunked runs (chunk.go): the last chunk's time, the chunks done in
+	// this invocation, progress.Done when it started, the outcomes kept
+	// and how many were dropped beyond MaxOutcomes.
+	lastChunk   time.Duration
+	chunksDone  int
+	doneAtStart int
+	kept        []tb.EntryOutcome
+	dropped     int
 	// failedUpdatedAt is the oldest updated_at of an entry that failed, so
 	// the incremental cursor never moves past it.
 	failedUpdatedAt time.Time
@@ -57,7 +71,17 @@ type ticketData struct {
 	gone    bool // the ticket no longer exists in Zammad
 }
 
+// execute carries out the run. Any error of a run whose context ended is
+// its cut-off (chunk.go): a range run continues, others time out.
 func (r *runner) execute(ctx context.Context) error {
+	r.ctx = ctx
+	if err := r.sync(ctx); err != nil {
+		return r.cutOff(ctx, err)
+	}
+	return nil
+}
+
+func (r *runner) sync(ctx context.Context) error {
 	p, err := r.e.store.GetProfile(ctx, r.req.ProfileID)
 	if err != nil {
 		return fmt.Errorf("engine: load profile %s: %w", r.req.ProfileID, err)
@@ -70,6 +94,7 @@ func (r *runner) execute(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: connect profile %s: %w", r.profile.ID, err)
 	}
+	r.k = gatedKimai{KimaiAPI: r.k, g: newSlots(r.profile.Concurrency)}
 	r.instance = r.z.Instance()
 
 	me, err := r.k.Me(ctx)
@@ -89,6 +114,74 @@ func (r *runner) execute(ctx context.Context) error {
 	if err := r.loadContext(ctx, tickets); err != nil {
 		return err
 	}
+	if !r.req.DryRun {
+		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
+			return fmt.Errorf("engine: ensure tags: %w", err)
+		}
+	}
+
+	touched := map[int64]bool{}
+	chunks := r.chunks(tickets)
+	if r.chunked() {
+		total := entriesIn(tickets, 0)
+		r.setPhase(tb.PhaseWriting, total)
+		r.mu.Lock()
+		r.progress.Done = total - entriesIn(tickets, r.req.Resume)
+		r.doneAtStart = r.progress.Done
+		r.mu.Unlock()
+	}
+	for i, ids := range chunks {
+		if i > 0 {
+			if err := r.budget(ctx); err != nil {
+				return err
+			}
+		}
+		started := time.Now()
+		part, err := r.chunk(ctx, tickets, ids)
+		if err != nil {
+			return err
+		}
+		if err := r.syncChunk(ctx, part, scanned, !r.chunked(), touched); err != nil {
+			return err
+		}
+		if r.chunked() {
+			r.chunkDone(ids[len(ids)-1], time.Since(started))
+		}
+	}
+	if r.req.DryRun {
+		return nil
+	}
+	r.setPhase(tb.PhaseFinishing, -1)
+	if ctx.Err() == nil {
+		r.finish(ctx, touched)
+	}
+	if ctx.Err() != nil {
+		// Cut off by the deadline: the queue retries it, and a re-run is
+		// cheap (finished entries are unchanged).
+		return ctx.Err()
+	}
+	if r.req.Mode == tb.ModeIncremental {
+		r.advanceCursor(ctx, newest)
+	}
+	return nil
+}
+
+// syncChunk plans and applies the changes of one chunk of tickets and keeps
+// their records; whole is set when the chunk is all of the run (a preview
+// is only ever one chunk).
+func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, whole bool, touched map[int64]bool) error {
+	r.setPhase(tb.PhasePlanning, -1)
+	r.mu.Lock()
+	before := r.counts
+	r.mu.Unlock()
+	finished := false
+	defer func() {
+		if !finished && r.chunked() {
+			// The chunk is done again in the next invocation: what it
+			// only saw must not count twice (its writes happened).
+			r.bump(func(n *tb.Counts) { n.Seen, n.Unchanged, n.Skipped = before.Seen, before.Unchanged, before.Skipped })
+		}
+	}()
 	if err := r.nameOrgs(ctx, tickets); err != nil {
 		return err
 	}
@@ -96,37 +189,36 @@ func (r *runner) execute(ctx context.Context) error {
 		if err := r.ensureCatalog(ctx, tickets); err != nil {
 			return err
 		}
-		if err := r.k.EnsureTags(ctx, r.profile.Tags); err != nil {
-			return fmt.Errorf("engine: ensure tags: %w", err)
-		}
 	}
-
 	in, err := r.planInput(ctx, tickets, scanned)
 	if err != nil {
 		return err
 	}
 	pl := plan.Calculate(in)
-
 	if r.req.DryRun {
 		r.recordPreview(pl)
 		return nil
 	}
-	r.setPhase(tb.PhaseWriting, len(pl.Changes))
+	if whole {
+		r.setPhase(tb.PhaseWriting, len(pl.Changes))
+	} else {
+		r.setPhase(tb.PhaseWriting, -1)
+	}
 	r.apply(ctx, pl)
-	r.setPhase(tb.PhaseFinishing, -1)
-	if ctx.Err() == nil {
-		r.finish(ctx, pl)
-	}
 	if ctx.Err() != nil {
-		// Cut off by the deadline: fail the run as a timeout so the queue
-		// retries it (a re-run is cheap: finished entries are unchanged).
-		// A range backfill would otherwise never pick up the rest.
-		return apperr.Wrap(ctx.Err(), apperr.Timeout, "engine: apply",
-			"The run ran out of time before finishing; it is retried and continues where it stopped.")
+		return ctx.Err()
 	}
-	if r.req.Mode == tb.ModeIncremental {
-		r.advanceCursor(ctx, newest)
+	r.setPhase(tb.PhaseFinishing, -1)
+	changed, err := r.keepRecords(ctx, pl)
+	if err != nil && ctx.Err() != nil && r.chunked() {
+		return ctx.Err() // the chunk is done again, its records with it
 	}
+	if err != nil {
+		r.itemError(0, 0, time.Time{}, err)
+	}
+	maps.Copy(touched, changed)
+	r.keepOutcomes()
+	finished = true
 	return nil
 }
 
@@ -250,6 +342,12 @@ func (r *runner) holdCursor(updatedAt time.Time) {
 
 // itemError records a per-entry failure without stopping the run.
 func (r *runner) itemError(entryID, ticketID int64, updatedAt time.Time, err error) {
+	if r.chunked() && r.ctx != nil && r.ctx.Err() != nil {
+		// Cut off by the invocation's deadline: the chunk is done again
+		// in the next invocation (chunk.go), so this is no failure.
+		r.log.Debug("item cut off by the deadline", slog.Int64("entry_id", entryID), slog.String("err", err.Error()))
+		return
+	}
 	r.log.Warn("item failed", slog.Int64("entry_id", entryID), slog.String("class", string(apperr.KindOf(err))), slog.String("err", err.Error()))
 	r.holdCursor(updatedAt)
 	r.mu.Lock()
@@ -337,24 +435,17 @@ func forEach[T any](ctx context.Context, n int, items []T, fn func(context.Conte
 	return context.Cause(ctx) // nil unless the caller's context ended
 }
 
-// finish keeps the reconciliation report's records, reads what Kimai
-// changed since the last run (edits, exports) and, when the profile asks
-// for it, brings the billed tags in line. None of it changes Kimai, so a
+// finish reads what Kimai changed since the last run (edits, exports) and,
+// when the profile asks for it, brings the billed tags in line for the
+// tickets whose records changed (touched). None of it changes Kimai, so a
 // failure is an item error, not a failed run.
-func (r *runner) finish(ctx context.Context, pl plan.Plan) {
-	touched, err := r.keepRecords(ctx, pl)
-	if err != nil {
-		r.itemError(0, 0, time.Time{}, err)
-	}
+func (r *runner) finish(ctx context.Context, touched map[int64]bool) {
 	observed, err := r.observeChanges(ctx)
 	if err != nil {
 		r.itemError(0, 0, time.Time{}, err)
 	}
 	if !r.profile.Billing.Enabled {
 		return
-	}
-	if touched == nil {
-		touched = map[int64]bool{}
 	}
 	maps.Copy(touched, observed)
 	r.bill(ctx, touched)

@@ -80,7 +80,7 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 		}
 		in.Desired = append(in.Desired, ds...)
 	}
-	r.bump(func(n *tb.Counts) { n.Seen = len(in.Desired) })
+	r.bump(func(n *tb.Counts) { n.Seen += len(in.Desired) })
 
 	// Links of the entries in scope, plus the vanished ones.
 	scope := plan.LinkScope{Mode: r.req.Mode, Present: present, Scanned: scanned,

@@ -33,6 +33,12 @@ type Message struct {
 	DryRun  bool       `json:"dry_run,omitempty"`
 	Trigger string     `json:"trigger"` // manual, schedule, webhook
 	Actor   string     `json:"actor,omitempty"`
+	// Resume continues a range run after this ticket: the run stopped
+	// before its invocation's deadline (engine.Continuation).
+	Resume int64 `json:"resume_after,omitempty"`
+	// Part numbers the invocations of a continued run (the first is 0), so
+	// that a continuation SQS delivers twice is recognised and dropped.
+	Part int `json:"part,omitempty"`
 	// Delivery is the Zammad webhook delivery id, for logs.
 	Delivery string `json:"delivery,omitempty"`
 	// Delay holds the message back before a consumer sees it (SQS
@@ -81,7 +87,12 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	in := &sqs.SendMessageInput{QueueUrl: aws.String(s.url), MessageBody: aws.String(string(b))}
 	if len(s.url) > 5 && s.url[len(s.url)-5:] == ".fifo" {
 		in.MessageGroupId = aws.String(m.ProfileID)
-		in.MessageDeduplicationId = aws.String(m.RunID)
+		// A continuation is the same run, but not a duplicate.
+		dedup := m.RunID
+		if m.Part > 0 {
+			dedup = fmt.Sprintf("%s-%d", m.RunID, m.Part)
+		}
+		in.MessageDeduplicationId = aws.String(dedup)
 	} else if m.Delay > 0 {
 		secs := min((m.Delay+time.Second-1)/time.Second, MaxDelay/time.Second)
 		in.DelaySeconds = int32(secs)

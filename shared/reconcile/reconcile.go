@@ -112,6 +112,12 @@ type Deps struct {
 	// MetricsNamespace is the metrics' CloudWatch namespace (empty:
 	// metrics.Namespace).
 	MetricsNamespace string
+	// Continue queues the next part of a range run that stopped before
+	// the invocation's deadline (engine.Continuation; a message for the
+	// same run, resuming after its last finished ticket). Without it, the
+	// message itself comes back soon and the run resumes from its stored
+	// point, which counts towards the queue's maxReceiveCount.
+	Continue queue.Sink
 	// Conflicts, when set, counts the profile's open conflicts after each
 	// run for the OpenConflicts gauge, and records the count for the
 	// scheduler to publish every tick.
@@ -305,7 +311,7 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 		return soon(h.d.RetryDelay)
 	}
 	req := engine.Request{RunID: m.RunID, ProfileID: m.ProfileID, Mode: m.Mode, TicketID: m.TicketID, DryRun: m.DryRun,
-		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged, Extra: m.Tickets, RetryOf: m.RetryOf}
+		Trigger: m.Trigger, Actor: m.Actor, QueuedAt: sentAt(rec), Merged: merged, Extra: m.Tickets, RetryOf: m.RetryOf, Resume: m.Resume, Part: m.Part}
 	if m.From != nil {
 		req.From = *m.From
 	}
@@ -315,13 +321,17 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 	doc := metrics.New(metrics.DimProfile, m.ProfileID)
 	run, err := h.d.Engine.Run(metrics.NewContext(ctx, doc), req)
 	kind := apperr.KindOf(err)
-	if !errors.Is(err, engine.ErrBusy) {
+	var cont *engine.Continuation
+	continues := errors.As(err, &cont)
+	if !errors.Is(err, engine.ErrBusy) && !continues {
 		h.recordRun(ctx, log, doc, run, err)
 	}
 	switch {
 	case err == nil:
 		log.Info("run done", slog.String("status", string(run.Status)))
 		return result{outcome: done}
+	case continues:
+		return h.continueRun(ctx, log, m, cont)
 	case errors.Is(err, engine.ErrBusy) && mergeable(m):
 		runs := append([]store.PendingRun{{RunID: m.RunID, TicketID: m.TicketID}}, merged...)
 		if herr := h.d.Engine.HandOff(ctx, m.ProfileID, runs); herr != nil {
@@ -350,6 +360,28 @@ func (h *Handler) processReq(ctx context.Context, log *slog.Logger, rec events.S
 		log.Warn("run failed: retried after the visibility timeout", slog.String("class", string(kind)), slog.String("err", err.Error()))
 		return result{outcome: retry}
 	}
+}
+
+// continueRun queues the next part of a range run that stopped before the
+// invocation's deadline, after ticket after, and lets this message go.
+func (h *Handler) continueRun(ctx context.Context, log *slog.Logger, m queue.Message, c *engine.Continuation) result {
+	after := c.After
+	if h.d.Continue == nil {
+		log.Info("run continues: its message comes back", slog.Int64("after_ticket", after))
+		return soon(0)
+	}
+	next := m
+	next.Resume, next.Part, next.Delay, next.Delivery = after, c.Part, 0, ""
+	// The run's context is spent (the deadline's margin); the invocation's
+	// is not.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := h.d.Continue.Send(sctx, next); err != nil {
+		log.Warn("queue the run's continuation: its message comes back instead", slog.Int64("after_ticket", after), slog.String("err", err.Error()))
+		return soon(0)
+	}
+	log.Info("run continues in a new invocation", slog.Int64("after_ticket", after))
+	return result{outcome: done}
 }
 
 // recordRun writes a finished run's metrics (upstream requests were

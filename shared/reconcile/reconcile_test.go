@@ -432,3 +432,59 @@ func TestTicketRunsMerged(t *testing.T) {
 		}
 	})
 }
+
+// sink records the messages the handler queues.
+type sink struct {
+	mu   sync.Mutex
+	msgs []queue.Message
+	err  error
+}
+
+func (s *sink) Send(_ context.Context, m queue.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.msgs = append(s.msgs, m)
+	return nil
+}
+
+// TestContinuation: a range run that stops before the deadline queues its
+// next part (same run, resuming after the ticket it reached, every other
+// field kept) and its own message is done; the next part's request carries
+// the resume point. When the continuation cannot be queued, the message
+// itself comes back at once (the run resumes from its stored point).
+func TestContinuation(t *testing.T) {
+	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(1, 0, 0)
+	msg := queue.Message{RunID: "r1", ProfileID: "p1", Mode: tb.ModeRange, From: &from, To: &to, Trigger: "manual", Actor: "admin", Resume: 40, Part: 2}
+	eng := newFakeEngine(func(ctx context.Context, req engine.Request) error {
+		return &engine.Continuation{After: req.Resume + 200, Part: req.Part + 1}
+	})
+	out := &sink{}
+	fs := &fakeSQS{}
+	h := reconcile.New(reconcile.Deps{Engine: eng, SQS: fs, QueueURL: "q", Continue: out})
+	resp, _ := h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("m1", msg)}})
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("continued message reported as failed: %+v", resp)
+	}
+	if eng.reqs[0].Resume != 40 || eng.reqs[0].Part != 2 || !eng.reqs[0].From.Equal(from) {
+		t.Fatalf("request %+v", eng.reqs[0])
+	}
+	want := msg
+	want.Resume = 240
+	if len(out.msgs) != 1 || out.msgs[0].Resume != want.Resume || out.msgs[0].Part != 3 || out.msgs[0].RunID != "r1" || out.msgs[0].Mode != tb.ModeRange ||
+		!out.msgs[0].From.Equal(from) || !out.msgs[0].To.Equal(to) || out.msgs[0].Actor != "admin" {
+		t.Fatalf("queued %+v, want %+v", out.msgs, want)
+	}
+
+	out.err = errors.New("sqs down")
+	resp, _ = h.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{record("m2", msg)}})
+	if got := failures(resp); len(got) != 1 || got[0] != "m2" {
+		t.Fatalf("failures %v, want m2 back", got)
+	}
+	if v, ok := fs.changes["rh-m2"]; !ok || v != 0 {
+		t.Fatalf("visibility %v, want m2 visible at once", fs.changes)
+	}
+}

@@ -483,3 +483,37 @@ func decompressJSON(b []byte, v any) error {
 	}
 	return json.Unmarshal(data, v)
 }
+
+// PutRunProgress stores a running run's counts and progress, leaving the
+// rest of its record (its outcomes so far, kept across the invocations of
+// a continued run) as it is. apperr.NotFound when there is no such run.
+func (st *Store) PutRunProgress(ctx context.Context, id string, c timebridge.Counts, p timebridge.Progress) error {
+	const op = "store: put run progress"
+	if err := checkID(op, "run id", id); err != nil {
+		return err
+	}
+	cs, err := jsonString(c)
+	if err != nil {
+		return internal(op, err)
+	}
+	p.UpdatedAt = p.UpdatedAt.UTC()
+	ps, err := jsonString(p)
+	if err != nil {
+		return internal(op, err)
+	}
+	_, err = st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(st.table),
+		Key:                       key(pkRun(id), skRun),
+		UpdateExpression:          aws.String("SET #c = :c, #p = :p"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames:  map[string]string{"#c": "counts", "#p": "progress"},
+		ExpressionAttributeValues: avMap{":c": avS(cs), ":p": avS(ps)},
+	})
+	if isConditionFailed(err) {
+		return notFound(op, "run")
+	}
+	if err != nil {
+		return classify(err, op)
+	}
+	return nil
+}

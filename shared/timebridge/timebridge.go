@@ -481,6 +481,14 @@ type Progress struct {
 	Done      int       `json:"done"`
 	Total     int       `json:"total"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// After is the last ticket a range run has finished (it works through
+	// its tickets in id order, in chunks), and Invocations how many times
+	// it continued in a new invocation: a backfill outlasting one.
+	After       int64 `json:"after_ticket,omitempty"`
+	Invocations int   `json:"invocations,omitempty"`
+	// Stalls counts the invocations in a row that ended without finishing
+	// a single change (a chunk that never fits into one invocation).
+	Stalls int `json:"stalls,omitempty"`
 }
 
 // Run phases (Progress.Phase).

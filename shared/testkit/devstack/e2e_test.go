@@ -251,6 +251,10 @@ type runView struct {
 	} `json:"counts"`
 	Error      *struct{ Class, Message string } `json:"error_detail"`
 	MergedInto string                           `json:"merged_into"`
+	Progress   struct {
+		Done, Total, Invocations int
+		After                    int64 `json:"after_ticket"`
+	} `json:"progress"`
 }
 
 func (c *client) do(method, path string, body any, want int, out any) {

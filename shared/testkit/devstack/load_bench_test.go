@@ -85,20 +85,7 @@ func runLoad(b *testing.B, root, bin string) {
 	}
 	defer s.Close()
 
-	c := &client{t: b, base: s.URL}
-	var login struct{ Token string }
-	c.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "load-password-1"}, 200, &login)
-	c.token = login.Token
-	var zc, kc struct{ ID string }
-	c.do("POST", "/api/connectors", map[string]any{"kind": "zammad", "name": "Zammad", "base_url": s.ZammadURL, "token": s.ZammadToken}, 201, &zc)
-	c.do("POST", "/api/connectors", map[string]any{"kind": "kimai", "name": "Kimai", "base_url": s.KimaiURL, "token": s.KimaiToken}, 201, &kc)
-	var prof struct {
-		ID            string `json:"id"`
-		WebhookURL    string `json:"webhook_url"`
-		WebhookSecret string `json:"webhook_secret"`
-	}
-	c.do("POST", "/api/profiles", map[string]any{"name": "Support", "zammad_connector_id": zc.ID, "kimai_connector_id": kc.ID,
-		"enabled": true, "auto_create_customers": true, "auto_create_projects": true, "auto_create_activities": true}, 201, &prof)
+	c, prof := newProfile(b, s)
 	first := time.Now()
 	run := c.runAndWaitFor(prof.ID, map[string]any{"mode": "full"}, 10*time.Minute)
 	if run.Counts.Errors != 0 || run.Counts.Created == 0 {
@@ -200,6 +187,30 @@ func runLoad(b *testing.B, root, bin string) {
 
 // openLoop calls f perRate times a second on its own goroutine each, until
 // stop closes, however long each call takes.
+// profileView is what the benchmarks use of a created profile.
+type profileView struct {
+	ID            string `json:"id"`
+	WebhookURL    string `json:"webhook_url"`
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+// newProfile logs in as the admin, adds the stack's Zammad and Kimai as
+// connectors and creates an enabled profile that auto-creates customers,
+// projects and activities.
+func newProfile(b *testing.B, s *devstack.Stack) (*client, profileView) {
+	c := &client{t: b, base: s.URL}
+	var login struct{ Token string }
+	c.do("POST", "/api/auth/login", map[string]string{"username": "admin", "password": "load-password-1"}, 200, &login)
+	c.token = login.Token
+	var zc, kc struct{ ID string }
+	c.do("POST", "/api/connectors", map[string]any{"kind": "zammad", "name": "Zammad", "base_url": s.ZammadURL, "token": s.ZammadToken}, 201, &zc)
+	c.do("POST", "/api/connectors", map[string]any{"kind": "kimai", "name": "Kimai", "base_url": s.KimaiURL, "token": s.KimaiToken}, 201, &kc)
+	var prof profileView
+	c.do("POST", "/api/profiles", map[string]any{"name": "Support", "zammad_connector_id": zc.ID, "kimai_connector_id": kc.ID,
+		"enabled": true, "auto_create_customers": true, "auto_create_projects": true, "auto_create_activities": true}, 201, &prof)
+	return c, prof
+}
+
 func openLoop(wg *sync.WaitGroup, stop <-chan struct{}, perSecond int, f func(i int)) {
 	if perSecond <= 0 {
 		return

@@ -53,6 +53,13 @@ type Options struct {
 	AdminPassword string // "" = generated
 	// DemoTickets and DemoEntries size the demo Zammad (defaults 40 and 300).
 	DemoTickets, DemoEntries int
+	// DemoSpan is the period the demo entries are spread over, ending an
+	// hour ago (default 27 days).
+	DemoSpan time.Duration
+	// Timeouts overrides functions' Lambda timeouts in seconds, by
+	// function directory (e.g. "reconcile": 120 makes a long run continue
+	// in new invocations sooner than the template's 900 s).
+	Timeouts map[string]int
 	// ScheduleEvery is the local schedule tick (default: the template's
 	// rate, 5 minutes). The first tick fires at start.
 	ScheduleEvery time.Duration
@@ -86,9 +93,11 @@ type Stack struct {
 	Zammad        *zammadsim.Server
 	Kimai         *kimaisim.Server
 
-	log     *slog.Logger
-	cancel  context.CancelFunc
-	procs   []*exec.Cmd
+	log    *slog.Logger
+	cancel context.CancelFunc
+	procs  []*exec.Cmd
+	// pids are the handler processes' ids by function directory.
+	pids    map[string][]int
 	servers []*http.Server
 	wg      sync.WaitGroup
 	lambda  *lambda.Client
@@ -231,8 +240,12 @@ func (s *Stack) serve(srv *http.Server, ln net.Listener) {
 func (s *Stack) startSimulators(o Options) error {
 	now := time.Now().UTC()
 	s.Zammad = zammadsim.New()
+	span := o.DemoSpan
+	if span <= 0 {
+		span = 27 * 24 * time.Hour
+	}
 	demo := s.Zammad.SeedDemo(zammadsim.DemoConfig{Seed: 1, Tickets: o.DemoTickets, Entries: o.DemoEntries, AdminToken: demoZammad,
-		Start: now.AddDate(0, 0, -28).Truncate(time.Hour), Span: 27 * 24 * time.Hour})
+		Start: now.Add(-span - 24*time.Hour).Truncate(time.Hour), Span: span})
 	_ = demo
 	s.ZammadToken = demoZammad
 	s.Kimai = kimaisim.New()
@@ -488,11 +501,15 @@ func (s *Stack) startFunctions(ctx, runCtx context.Context, o Options) error {
 			k, v, _ := strings.Cut(kv, "=")
 			vars[k] = v
 		}
+		timeout := f.Timeout
+		if t, ok := o.Timeouts[f.Dir]; ok {
+			timeout = t
+		}
 		_, _ = s.lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(f.LogicalID)})
 		_, err = s.lambda.CreateFunction(ctx, &lambda.CreateFunctionInput{
 			FunctionName: aws.String(f.LogicalID), Runtime: lambdatypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
 			Role: aws.String("arn:aws:iam::" + account + ":role/lambda"), Code: &lambdatypes.FunctionCode{ZipFile: zipped},
-			Timeout: aws.Int32(int32(f.Timeout)), Environment: &lambdatypes.Environment{Variables: vars},
+			Timeout: aws.Int32(int32(timeout)), Environment: &lambdatypes.Environment{Variables: vars},
 			Architectures: []lambdatypes.Architecture{lambdatypes.ArchitectureX8664},
 		})
 		if err != nil {
@@ -506,6 +523,10 @@ func (s *Stack) startFunctions(ctx, runCtx context.Context, o Options) error {
 			if err := s.spawn(cmd, o.Output, f.Dir); err != nil {
 				return err
 			}
+			if s.pids == nil {
+				s.pids = map[string][]int{}
+			}
+			s.pids[f.Dir] = append(s.pids[f.Dir], cmd.Process.Pid)
 		}
 	}
 	return nil
@@ -532,6 +553,10 @@ func zipBootstrap(path string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// PIDs are the process ids of a function's handler processes (by its
+// directory under functions/).
+func (s *Stack) PIDs(dir string) []int { return s.pids[dir] }
 
 // spawn starts a child process in its own process group, prefixing its
 // output, and kills the group when the stack closes.

@@ -100,6 +100,7 @@ func strictDynamoDB(describe func(ctx context.Context, table string) (*types.Tab
 	return func(stack *middleware.Stack) error {
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("kumotest.StrictDynamoDB",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				countWrites(in.Parameters)
 				if err := checkDynamoDB(ctx, in.Parameters, tables); err != nil {
 					return middleware.InitializeOutput{}, middleware.Metadata{}, err
 				}

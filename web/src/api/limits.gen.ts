@@ -558,6 +558,15 @@ export const schemaLimits = {
     },
     "total": {
       "minimum": 0
+    },
+    "after_ticket": {
+      "minimum": 0
+    },
+    "invocations": {
+      "minimum": 0
+    },
+    "stalls": {
+      "minimum": 0
     }
   },
   "EntryOutcome": {

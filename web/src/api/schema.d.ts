@@ -1119,6 +1119,12 @@ export interface components {
              * @description When the engine last stored this progress (every few seconds while it runs).
              */
             updated_at: string;
+            /** @description Range runs: the last ticket (by id) whose entries are done; a run that outlasts its invocation continues after it. */
+            after_ticket?: number;
+            /** @description Range runs: how many times the run continued in a new invocation. */
+            invocations?: number;
+            /** @description Range runs: invocations in a row that ended without finishing a change (the run fails after 3). */
+            stalls?: number;
         };
         EntryOutcome: {
             entry_id: number;

@@ -127,6 +127,30 @@ describe("RunPage while the run is active", () => {
     expect(bar).toHaveAttribute("aria-valuetext", "Queued: waiting for the reconcile function");
     expect(screen.queryByTestId("retry-failed")).toBeNull();
   });
+
+  it("says when a backfill continues across invocations, and how far it is", async () => {
+    const progress = { phase: "writing" as const, done: 4000, total: 100000, updated_at: "2026-03-02T10:00:10Z" };
+    mockFetch({
+      "GET /api/runs/{id}": { body: run({ mode: "range", status: "running", finished_at: undefined, duration_ms: 0, progress: { ...progress, invocations: 3, after_ticket: 812 } }) },
+      "GET /api/runs/{id}/entries": { body: { items: [], total: 0, next_cursor: "" } },
+      "GET /api/profiles": { body: profiles },
+      "GET /api/connectors": { body: connectors },
+    });
+    renderWithProviders(<RunPage runId={ID} />);
+    expect(await screen.findByTestId("run-continued")).toHaveTextContent("continued 3 times in a new invocation, done up to ticket 812");
+  });
+
+  it("says nothing about continuing for a run in one invocation", async () => {
+    mockFetch({
+      "GET /api/runs/{id}": { body: run({ status: "running", finished_at: undefined, duration_ms: 0, progress: { phase: "writing", done: 1, total: 9, updated_at: "2026-03-02T10:00:10Z" } }) },
+      "GET /api/runs/{id}/entries": { body: { items: [], total: 0, next_cursor: "" } },
+      "GET /api/profiles": { body: profiles },
+      "GET /api/connectors": { body: connectors },
+    });
+    renderWithProviders(<RunPage runId={ID} />);
+    await screen.findByRole("progressbar");
+    expect(screen.queryByTestId("run-continued")).toBeNull();
+  });
 });
 
 describe("RunPage of a finished run", () => {

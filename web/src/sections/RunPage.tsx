@@ -262,6 +262,12 @@ export function RunProgress({ run }: { run: Run }) {
       >
         <div className="progress-fill" style={{ width: planned ? `${pct}%` : undefined }} />
       </div>
+      {!!p?.invocations && (
+        <div className="muted small" data-testid="run-continued">
+          A long backfill runs in parts: continued {p.invocations} {p.invocations === 1 ? "time" : "times"} in a new
+          invocation{p.after_ticket ? `, done up to ticket ${p.after_ticket}` : ""}.
+        </div>
+      )}
       {p?.updated_at && <div className="muted small">Last progress {fmtTime(p.updated_at)}</div>}
     </div>
   );
