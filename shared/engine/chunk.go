@@ -95,7 +95,7 @@ func (r *runner) chunk(ctx context.Context, tickets map[int64]*ticketData, ids [
 	for _, id := range ids {
 		known[id] = tickets[id].entries
 	}
-	return r.fetchTickets(ctx, ids, known)
+	return r.fetchTickets(ctx, ids, known, r.prefetchTickets(ctx, ids))
 }
 
 // budget returns a *Continuation when the context's deadline leaves too

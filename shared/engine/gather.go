@@ -26,7 +26,7 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 	window := now.AddDate(0, 0, -r.profile.DeletionWindowDays)
 	switch r.req.Mode {
 	case tb.ModeTicket:
-		tickets, err = r.fetchTickets(ctx, r.req.tickets(), nil)
+		tickets, err = r.fetchTickets(ctx, r.req.tickets(), nil, nil)
 		return tickets, nil, time.Time{}, err
 
 	case tb.ModeIncremental:
@@ -58,7 +58,7 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 			return nil, nil, time.Time{}, fmt.Errorf("engine: scan zammad entries: %w", err)
 		}
 		ids := keys(changed)
-		tickets, err = r.fetchTickets(ctx, ids, nil)
+		tickets, err = r.fetchTickets(ctx, ids, nil, nil)
 		return tickets, nil, newest, err
 
 	case tb.ModeFull, tb.ModeRange:
@@ -99,20 +99,27 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 			}
 			return tickets, nil, time.Time{}, nil
 		}
-		tickets, err = r.fetchTickets(ctx, ids, all)
+		// Every ticket in scope is read: the bulk search first (see
+		// prefetch.go), then one by one what it did not return.
+		tickets, err = r.fetchTickets(ctx, ids, all, r.prefetchTickets(ctx, ids))
 		return tickets, scanned, time.Time{}, err
 	}
 	return nil, nil, time.Time{}, apperr.New(apperr.Validation, "engine: run", "unknown mode")
 }
 
 // fetchTickets loads tickets (and, unless known, their entries) with
-// bounded concurrency. A ticket Zammad no longer has is marked gone.
-func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64][]plan.Entry) (map[int64]*ticketData, error) {
+// bounded concurrency. Tickets in have (read in bulk by prefetchTickets)
+// are not read again. A ticket Zammad no longer has is marked gone.
+func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64][]plan.Entry, have map[int64]zammad.Ticket) (map[int64]*ticketData, error) {
 	slices.Sort(ids)
 	out := make(map[int64]*ticketData, len(ids))
 	var mu sync.Mutex
 	err := forEach(ctx, r.e.opts.ReadConcurrency, ids, func(ctx context.Context, id int64) error {
-		t, err := r.z.Ticket(ctx, id)
+		t, found := have[id]
+		var err error
+		if !found {
+			t, err = r.z.Ticket(ctx, id)
+		}
 		if apperr.Is(err, apperr.NotFound) {
 			// 404 means deleted, or not visible to the token's user. Only
 			// call it gone (its timesheets are then deleted) when its

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -452,6 +453,105 @@ func TestUpdatedTickets(t *testing.T) {
 	}
 	if n := e.sim.Requests()["POST /api/v1/tickets/search"]; n != 2 {
 		t.Errorf("%d search requests, want 2", n)
+	}
+}
+
+func TestTicketsByID(t *testing.T) {
+	e := newEnv(t)
+	var ids []int64
+	for i := 0; i < 450; i++ {
+		ids = append(ids, e.sim.AddTicket(zammadsim.Ticket{GroupID: 1, Title: fmt.Sprint("bulk ", i)}).ID)
+	}
+	secret := e.sim.AddGroup(zammadsim.Group{Name: "Secret"})
+	hidden := e.sim.AddTicket(zammadsim.Ticket{GroupID: secret.ID, Title: "hidden"})
+	e.sim.SetUserGroups(e.agent.ID, map[int64][]string{1: {"full"}})
+	const search = "POST /api/v1/tickets/search"
+	ctx := context.Background()
+	// Unordered, with duplicates, a missing id and ids ≤ 0.
+	ask := append([]int64{999999, hidden.ID, 0, -3, e.ticket.ID, e.ticket.ID}, ids...)
+	slices.Reverse(ask)
+
+	t.Run("admin reads all it asked for", func(t *testing.T) {
+		e.sim.ResetCounters()
+		got, err := e.client(t, adminTok).TicketsByID(ctx, ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 452 {
+			t.Fatalf("%d tickets, want 452", len(got))
+		}
+		seen := map[int64]bool{}
+		for _, tk := range got {
+			if seen[tk.ID] {
+				t.Fatalf("ticket %d twice", tk.ID)
+			}
+			seen[tk.ID] = true
+		}
+		want, _ := e.sim.Ticket(e.ticket.ID)
+		for _, tk := range got {
+			if tk.ID == want.ID && (tk.Number != want.Number || tk.Title != want.Title || tk.OrganizationID != want.OrganizationID ||
+				tk.GroupID != want.GroupID || tk.State != "closed" || !tk.UpdatedAt.Equal(want.UpdatedAt)) {
+				t.Errorf("ticket %+v, want %+v", tk, want)
+			}
+		}
+		// 453 distinct positive ids: 3 requests of at most 200.
+		if n := e.sim.Requests()[search]; n != 3 {
+			t.Errorf("%d search requests, want 3", n)
+		}
+	})
+	t.Run("agent: tickets it may not read are left out", func(t *testing.T) {
+		got, err := e.client(t, agentTok).TicketsByID(ctx, []int64{hidden.ID, e.ticket.ID})
+		if err != nil || len(got) != 1 || got[0].ID != e.ticket.ID {
+			t.Fatalf("%+v %v", got, err)
+		}
+	})
+	t.Run("no ids, no request", func(t *testing.T) {
+		e.sim.ResetCounters()
+		got, err := e.client(t, adminTok).TicketsByID(ctx, []int64{0, -1})
+		if err != nil || len(got) != 0 || e.sim.Requests()[search] != 0 {
+			t.Fatalf("%+v %v %v", got, err, e.sim.Requests())
+		}
+	})
+	t.Run("an ignored condition returns only requested tickets", func(t *testing.T) {
+		// A Zammad that drops the condition searches all tickets.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `[{"id":1,"number":"1","group_id":1},{"id":%d,"number":"x","group_id":1},{"id":3,"number":"3","group_id":1}]`, e.ticket.ID)
+		}))
+		defer srv.Close()
+		c, err := New(srv.URL, adminTok, WithRetryPolicy(fastPolicy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.TicketsByID(ctx, []int64{e.ticket.ID, 3})
+		if err != nil || len(got) != 2 || got[0].ID != e.ticket.ID || got[1].ID != 3 {
+			t.Fatalf("%+v %v", got, err)
+		}
+	})
+	errs := []struct {
+		name   string
+		tok    string
+		faults zammadsim.Faults
+		kind   apperr.Kind
+		status int
+		msg    string
+	}{
+		{"no ticket.agent", "", zammadsim.Faults{}, apperr.Permission, 403, "ticket.agent"},
+		{"server error", adminTok, zammadsim.Faults{ErrorRate: 1, Method: "POST"}, apperr.Upstream, 500, "server error"},
+		{"malformed", adminTok, zammadsim.Faults{MalformedRate: 1, Method: "POST"}, apperr.Upstream, 200, "Zammad"},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := tt.tok
+			if tok == "" {
+				tok = "s3cr3t-powerless"
+				e.sim.AddToken(tok, e.agent.ID, "user_preferences.access_token")
+			}
+			e.sim.SetFaults(tt.faults)
+			defer e.sim.SetFaults(zammadsim.Faults{})
+			_, err := e.client(t, tok).TicketsByID(ctx, []int64{e.ticket.ID})
+			checkErr(t, err, tt.kind, tt.status, tt.msg, "zammad: search 1 tickets by id")
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package zammadsim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -526,11 +527,16 @@ func (s *Server) ticketAll(t *ticketRec) any {
 	}
 }
 
-// searchTickets is the condition search that works without Elasticsearch
-// (Selector::Sql), plus a LIKE fallback for query. Default 50, max 200,
-// sorted by updated_at desc. Without expand the answer is Zammad's
-// {tickets, tickets_count, assets} bundle.
-func (s *Server) searchTickets(_ *http.Request, _ *session, q url.Values, body map[string]json.RawMessage) result {
+// searchTickets is TicketsController#search without a search index
+// (CanSearch#search_sql; Zammad asks Elasticsearch only when a query is
+// given): the condition (Selector::Sql), plus a LIKE fallback for query.
+// Default 50, max 200, sorted by updated_at desc. Only tickets the caller
+// may read are searched (TicketPolicy::ReadScope: an agent's groups with
+// read access, a customer's own and shared-organization tickets); the
+// rest are left out without an error. Without expand the answer is
+// Zammad's {tickets, tickets_count, assets} bundle, tickets_count counting
+// the page (as TicketsController does: tickets.count).
+func (s *Server) searchTickets(_ *http.Request, c *session, q url.Values, body map[string]json.RawMessage) result {
 	var match func(*ticketRec) bool = func(*ticketRec) bool { return true }
 	var cond json.RawMessage
 	if raw, ok := body["condition"]; ok {
@@ -538,12 +544,19 @@ func (s *Server) searchTickets(_ *http.Request, _ *session, q url.Values, body m
 	} else if v := q.Get("condition"); v != "" {
 		cond = json.RawMessage(v)
 	}
-	if len(cond) > 0 && string(cond) != "null" {
+	if len(cond) > 0 && string(cond) != "null" && string(cond) != "{}" {
 		m, err := compileCondition(cond)
-		if err != nil {
+		switch {
+		case errors.Is(err, errInvalidCondition):
+			// Selector::Sql#get rescues InvalidCondition, logs it and
+			// returns nil: the search then runs without any condition.
+		case errors.Is(err, errInvalidOperator):
+			return fail(apiError{status: http.StatusInternalServerError, msg: err.Error()})
+		case err != nil:
 			return fail(errUnprocessable(err.Error()))
+		default:
+			match = m
 		}
-		match = m
 	}
 	query := strings.ToLower(strings.TrimSpace(q.Get("query")))
 	ords, aerr := parseOrder(q, ticketColumns, "updated_at", true)
@@ -552,7 +565,7 @@ func (s *Server) searchTickets(_ *http.Request, _ *session, q url.Values, body m
 	}
 	var rows []*ticketRec
 	for _, t := range s.tickets {
-		if !match(t) {
+		if !s.ticketShow(c, t) || !match(t) {
 			continue
 		}
 		if query != "" && query != "*" && !strings.Contains(strings.ToLower(t.Title), query) && !strings.Contains(t.Number, query) {
@@ -649,7 +662,34 @@ func compileCondition(raw json.RawMessage) (func(*ticketRec) bool, error) {
 	}, nil
 }
 
+// Selector::Sql's two ways of refusing a condition: InvalidCondition (a
+// blank value, e.g. "is" with an empty list or no value at all) is
+// swallowed and the whole condition dropped; an operator outside
+// VALID_OPERATORS raises, which the API answers 500.
+var (
+	errInvalidCondition = errors.New("invalid condition")
+	errInvalidOperator  = errors.New("invalid operator")
+)
+
+// validOperators is Selector::Sql::VALID_OPERATORS.
+var validOperators = []string{"after (absolute)", "after (relative)", "before (absolute)", "before (relative)",
+	"contains all not", "contains all", "contains not", "contains one not", "contains one", "contains",
+	"does not match regex", "ends with one of", "ends with", "from (relative)", "has changed",
+	"has reached warning", "has reached", "is any of", "is in working time", "is none of",
+	"is not in working time", "is not", "is set", "is", "matches regex", "not set",
+	"starts with one of", "starts with", "till (relative)", "today", "within last (relative)",
+	"within next (relative)"}
+
 func compileTerm(name, op string, value json.RawMessage) (func(*ticketRec) bool, error) {
+	if op == "" || !slices.Contains(validOperators, op) {
+		return nil, fmt.Errorf("%w: Invalid condition, operator '%s' is invalid", errInvalidOperator, op)
+	}
+	// validate_pre_condition_blank!: without a pre_condition (the
+	// simulator knows none), a value must be given and must not be an
+	// empty list.
+	if v := strings.TrimSpace(string(value)); op != "today" && (v == "" || v == "[]") {
+		return nil, fmt.Errorf("%w: %s %s without a value", errInvalidCondition, name, op)
+	}
 	attr, okPrefix := strings.CutPrefix(name, "ticket.")
 	if !okPrefix {
 		return nil, fmt.Errorf("zammadsim supports ticket.* conditions only, not %q", name)

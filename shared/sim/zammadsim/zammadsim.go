@@ -509,6 +509,41 @@ func (s *Server) AddTicket(t Ticket) Ticket {
 	return t
 }
 
+// UpdateTicket applies fn to a copy of ticket id and stores it as an agent's
+// edit in Zammad would: its updated_at moves (any saved attribute change
+// does). The id, the total (TimeUnit, HasTime) and the timestamps cannot
+// be changed through fn; the new group, customer, owner, organization,
+// priority and state must exist. It reports whether the ticket exists.
+func (s *Server) UpdateTicket(id int64, fn func(*Ticket)) (Ticket, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.tickets[id]
+	if !ok {
+		return Ticket{}, false
+	}
+	t := rec.Ticket
+	fn(&t)
+	t.ID, t.TimeUnit, t.HasTime, t.CreatedAt = rec.ID, rec.TimeUnit, rec.HasTime, rec.CreatedAt
+	_, knownState := states[t.State]
+	switch {
+	case s.groups[t.GroupID] == nil:
+		panic(fmt.Sprintf("zammadsim: UpdateTicket: group %d does not exist", t.GroupID))
+	case s.users[t.CustomerID] == nil:
+		panic(fmt.Sprintf("zammadsim: UpdateTicket: customer %d does not exist", t.CustomerID))
+	case s.users[t.OwnerID] == nil:
+		panic(fmt.Sprintf("zammadsim: UpdateTicket: owner %d does not exist", t.OwnerID))
+	case t.OrganizationID != 0 && s.orgs[t.OrganizationID] == nil:
+		panic(fmt.Sprintf("zammadsim: UpdateTicket: organization %d does not exist", t.OrganizationID))
+	case priorities[t.PriorityID] == "":
+		panic(fmt.Sprintf("zammadsim: UpdateTicket: priority %d does not exist", t.PriorityID))
+	case !knownState:
+		panic(fmt.Sprintf("zammadsim: UpdateTicket: unknown state %q", t.State))
+	}
+	t.UpdatedAt = s.clock()
+	rec.Ticket = t
+	return t, true
+}
+
 // SetTicketState changes a ticket's state (bumping its updated_at).
 func (s *Server) SetTicketState(id int64, state string) bool {
 	s.mu.Lock()

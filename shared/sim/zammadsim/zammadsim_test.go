@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -547,6 +548,87 @@ func TestTicketSearch(t *testing.T) {
 		r := call(t, "POST", f.url+"/api/v1/tickets/search", adminTok, `{"condition":{"ticket.title":{"operator":"contains","value":"x"}}}`)
 		if r.status != 422 {
 			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestTicketSearchByID: the id condition Timebridge reads tickets in bulk
+// with, the read scope that limits every search, and Selector::Sql's ways
+// of refusing a condition.
+func TestTicketSearchByID(t *testing.T) {
+	f := newFixture(t)
+	other := f.s.AddGroup(Group{Name: "Secret"})
+	hidden := f.s.AddTicket(Ticket{Title: "Hidden", GroupID: other.ID})
+	f.s.SetUserGroups(f.agent.ID, map[int64][]string{1: {"read"}})
+	byID := func(ids string) string {
+		return `{"condition":{"ticket.id":{"operator":"is","value":` + ids + `}},"sort_by":"id","order_by":"asc","per_page":200,"page":1,"expand":true}`
+	}
+	ids := func(t *testing.T, r resp) []int64 {
+		t.Helper()
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		var rows []struct {
+			ID     int64
+			Number string
+			Title  string
+			Group  string
+		}
+		r.json(t, &rows)
+		out := []int64{}
+		for _, x := range rows {
+			if x.Number == "" || x.Group == "" {
+				t.Errorf("ticket %d not expanded: %+v", x.ID, x)
+			}
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name, tok, body string
+		want            []int64
+		status          int
+	}{
+		{"admin: strings", adminTok, byID(fmt.Sprintf(`["%d","%d","%d","999"]`, hidden.ID, f.ticket2.ID, f.ticket1.ID)), []int64{f.ticket1.ID, f.ticket2.ID, hidden.ID}, 200},
+		{"admin: numbers", adminTok, byID(fmt.Sprintf(`[%d]`, f.ticket2.ID)), []int64{f.ticket2.ID}, 200},
+		{"agent: read scope", agentTok, byID(fmt.Sprintf(`["%d","%d"]`, f.ticket1.ID, hidden.ID)), []int64{f.ticket1.ID}, 200},
+		{"empty list drops the condition", agentTok, byID(`[]`), []int64{f.ticket1.ID, f.ticket2.ID}, 200},
+		{"no value drops the condition", adminTok, `{"condition":{"ticket.id":{"operator":"is"}},"sort_by":"id","order_by":"asc","expand":true}`, []int64{f.ticket1.ID, f.ticket2.ID, hidden.ID}, 200},
+		{"invalid operator", adminTok, `{"condition":{"ticket.id":{"operator":"equals","value":["1"]}},"expand":true}`, nil, 500},
+		{"invalid sort column", adminTok, `{"condition":{"ticket.id":{"operator":"is","value":["1"]}},"sort_by":"nope","expand":true}`, nil, 500},
+		{"no ticket.agent", noneTok, byID(`["1"]`), nil, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(t, "POST", f.url+"/api/v1/tickets/search", tt.tok, tt.body)
+			if tt.status != 200 {
+				if r.status != tt.status {
+					t.Errorf("%d %s, want %d", r.status, r.body, tt.status)
+				}
+				return
+			}
+			if got := ids(t, r); !slices.Equal(got, tt.want) {
+				t.Errorf("ids %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("edits move updated_at and show", func(t *testing.T) {
+		before, _ := f.s.Ticket(f.ticket1.ID)
+		f.s.SetNow(func() time.Time { return t0.Add(time.Hour) })
+		after, ok := f.s.UpdateTicket(f.ticket1.ID, func(t *Ticket) { t.Title, t.OrganizationID, t.ID = "Renamed", 0, 99 })
+		if !ok || after.ID != f.ticket1.ID || !after.UpdatedAt.After(before.UpdatedAt) || after.Title != "Renamed" || after.TimeUnit != before.TimeUnit {
+			t.Fatalf("updated %+v (before %+v)", after, before)
+		}
+		var rows []struct {
+			Title          string
+			OrganizationID *int64 `json:"organization_id"`
+		}
+		call(t, "POST", f.url+"/api/v1/tickets/search", adminTok, byID(fmt.Sprintf(`["%d"]`, f.ticket1.ID))).json(t, &rows)
+		if len(rows) != 1 || rows[0].Title != "Renamed" || rows[0].OrganizationID != nil {
+			t.Errorf("search shows %+v", rows)
+		}
+		if _, ok := f.s.UpdateTicket(12345, func(*Ticket) {}); ok {
+			t.Error("updated a missing ticket")
 		}
 	})
 }
