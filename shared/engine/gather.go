@@ -58,7 +58,7 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 			return nil, nil, time.Time{}, fmt.Errorf("engine: scan zammad entries: %w", err)
 		}
 		ids := keys(changed)
-		tickets, err = r.fetchTickets(ctx, ids, nil, nil)
+		tickets, err = r.fetchTickets(ctx, ids, nil, r.prefetchTickets(ctx, ids))
 		return tickets, nil, newest, err
 
 	case tb.ModeFull, tb.ModeRange:
