@@ -110,6 +110,12 @@ func TestCore(t *testing.T) {
 					t.Fatalf("after burst %d: limit %d, want %d", i+1, got, w)
 				}
 			}
+			// The limit stays a real 1 underneath, so it recovers as
+			// quickly as from a start at 1.
+			f.answer(5, 100*ms)
+			if got := f.c.Limit(); got != 2 {
+				t.Fatalf("limit %d five answers after the bursts, want 2", got)
+			}
 		}},
 		{"Retry-After pauses admissions until it has passed", Config{Max: 8}, func(t *testing.T, f *feeder) {
 			f.c.Update(Sample{Start: t0, Latency: 100 * ms, Outcome: Dropped, RetryAfter: 2 * time.Second})

@@ -68,8 +68,13 @@ func TestLimiterWaitsForRelease(t *testing.T) {
 	case <-time.After(20 * time.Millisecond):
 	}
 	l.Release()
-	if err := <-got; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Release did not wake the waiting Acquire")
 	}
 	l.Release()
 }
