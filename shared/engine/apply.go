@@ -22,7 +22,7 @@ func (r *runner) apply(ctx context.Context, p plan.Plan) {
 	for i := range idx {
 		idx[i] = i
 	}
-	_ = forEach(ctx, r.profile.Concurrency, idx, func(ctx context.Context, i int) error {
+	_ = r.paced(ctx, idx, func(ctx context.Context, i int) error {
 		c := p.Changes[i]
 		slot := &outcomeSlot{}
 		err := r.applyOne(context.WithValue(ctx, outcomeKey{}, slot), c)
