@@ -1,48 +1,58 @@
 // Package limiter provides an adaptive concurrency limit for calls to a
 // server whose capacity is unknown: it learns how many requests may be in
 // flight at once from the latency and the refusals of the answers, in the
-// spirit of Netflix's concurrency-limits (Gradient2, with AIMD's reaction
-// to drops).
+// spirit of Netflix's concurrency-limits (its gradient limit, with AIMD's
+// reaction to drops and TCP's slow start).
 //
 // # Algorithm
 //
 // The limit L is a real number; admissions use ⌊L⌋, never below 1 nor
-// above Config.Max. Every answered attempt is a sample (latency, outcome):
+// above Config.Max. Every attempt is a sample (start, latency, outcome).
+// The limit moves about once per round trip: a window closes when half
+// the limit's worth of attempts sent after it opened have come back, so
+// each decision sees answers to requests sent under the current limit.
 //
 //   - The floor is the lowest latency seen: the server's service time with
 //     no queue in front of it.
-//   - An answer (any status but an overload signal) moves L towards
-//     L·g + √L, smoothed (L ← (1−s)·L + s·(L·g + √L), s = 0.2), where the
-//     gradient g = clamp(Tolerance·floor/latency, 0.5, 1). While latency
-//     stays within Tolerance (1.5) of the floor, g = 1 and L grows by
-//     s·√L per sample — quickly from a small start, slower as L gets large.
-//     Once requests queue at the server, latency rises in proportion to the
-//     queue and g < 1 pulls L back: the fixed point is a queue of about
-//     √L requests beyond what the server works on at once, enough to keep
-//     every one of its workers busy without a long queue. Latency that
-//     doubles (g = 0.75) settles L at 16; g ≥ 0.5 bounds one sample's cut.
+//   - At the end of a window, the gradient g = 1 while m, the window's
+//     median latency, stays within Tolerance (1.5) of the floor, and
+//     max(0.5, floor/m) beyond: a dead band for the jitter of a server
+//     without a queue, then the share of the latency that is service
+//     rather than queue. A standing queue delays most requests of the
+//     window; one slow request (an expensive one) does not move m.
+//   - Slow start: from L = 1, L doubles every window while g = 1, so a
+//     large server is reached in a few windows (1 → 64 in six). The
+//     first window with g < 1 or a drop ends it for good.
+//   - Then L ← L·g + √L per window: L grows by √L while there is no queue,
+//     and once requests queue at the server, latency rises in proportion
+//     to the queue and g < 1 pulls L back towards what the server works
+//     on at once. The fixed point is a queue of about √L requests: every
+//     worker stays busy, other users of the server wait little. Latency
+//     that doubles (g = 0.5) settles L at 4; g ≥ 0.5 bounds one window's
+//     cut.
 //   - A drop (429, 502/503/504, a timeout, a refused connection) halves L
-//     at once (the multiplicative decrease of AIMD), but only once per
-//     round trip: drops of attempts that started before the last cut are
-//     what that cut already answered, so a burst of 429s halves once.
+//     at once (AIMD's multiplicative decrease), but only once per round
+//     trip: drops of attempts sent before the last cut are what that cut
+//     already answered, so a burst of 429s halves once.
 //   - A Retry-After pauses every new admission until it has passed,
 //     whatever the limit (the server asked for it; it is always honoured).
-//   - L only grows while at least half of it is in use: a limit never
-//     tested against the server must not creep up to Max during a lull.
+//   - L only grows while at least half of it was in use during the window:
+//     a limit never tested against the server must not creep up to Max
+//     during a lull.
 //
 // Why a gradient and not plain AIMD: AIMD only learns from drops, so it
 // must overload the server (429s, each followed by a Retry-After pause of
 // whole seconds) again and again to find the limit, and a server with a
 // deep queue but no rate limiter never drops at all — AIMD would fill its
-// queue to Max. The gradient reads the queue from the latency before
+// queue up to Max. The gradient reads the queue from the latency before
 // anything is refused, and keeps AIMD's halving for the refusals that
 // still happen.
 //
 // Why the floor never rises: a run lasts minutes, and a floor that ages
-// out under a permanent queue (the gradient keeps √L queued) would rise
-// to the queued latency and let L grow without bound. A server that really
-// became slower for the rest of the run makes g < 1 and L shrink —
-// the conservative direction.
+// out under a standing queue (the gradient keeps √L queued) would rise to
+// the queued latency and let L grow without bound. A server that really
+// became slower for the rest of the run makes g < 1 and L shrink — the
+// conservative direction.
 //
 // The decision core, Core, is pure and deterministic: it takes sample times
 // from its caller and starts no goroutine, so it is table-tested on
@@ -51,6 +61,7 @@ package limiter
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -99,8 +110,8 @@ type Config struct {
 	Max int
 	// Initial is the first limit (1). The first answers set the floor, so
 	// they must not queue: a start above a small server's capacity would
-	// take the queued latency for the floor and settle far above it. The
-	// √L growth still reaches 64 within about fifteen round trips.
+	// take the queued latency for the floor and settle far above it. Slow
+	// start still reaches 64 in six windows.
 	Initial int
 	// Fixed pins the limit at Max: samples still count and Retry-After is
 	// still honoured, but the limit never moves.
@@ -109,8 +120,6 @@ type Config struct {
 	// stops growing (1.5): real servers' latency varies from request to
 	// request without any queue.
 	Tolerance float64
-	// Smoothing weighs one sample's target limit against the current (0.2).
-	Smoothing float64
 	// Backoff multiplies the limit on a drop (0.5).
 	Backoff float64
 	// HistoryPoints bounds the recorded history (100).
@@ -122,11 +131,9 @@ const (
 	DefaultMax           = 32
 	DefaultInitial       = 1
 	DefaultTolerance     = 1.5
-	DefaultSmoothing     = 0.2
 	DefaultBackoff       = 0.5
 	DefaultHistoryPoints = 100
-	// minGradient bounds one sample's cut from latency: a single very slow
-	// answer must not collapse the limit.
+	// minGradient bounds one window's cut from latency.
 	minGradient = 0.5
 )
 
@@ -143,9 +150,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Tolerance < 1 {
 		c.Tolerance = DefaultTolerance
-	}
-	if c.Smoothing <= 0 || c.Smoothing > 1 {
-		c.Smoothing = DefaultSmoothing
 	}
 	if c.Backoff <= 0 || c.Backoff >= 1 {
 		c.Backoff = DefaultBackoff
@@ -188,6 +192,12 @@ type Core struct {
 	floor       time.Duration
 	cutAt       time.Time // the last drop cut; older attempts' drops do not cut again
 	pausedUntil time.Time
+	slowStart   bool
+	// The current window: opened at winStart, the latencies of the
+	// attempts sent since, and the most admissions held while it ran.
+	winStart    time.Time
+	winLat      []time.Duration
+	winInFlight int
 	points      []Point
 	low, peak   int
 	samples     int
@@ -198,7 +208,7 @@ type Core struct {
 // history is counted from.
 func NewCore(cfg Config, start time.Time) *Core {
 	cfg = cfg.withDefaults()
-	c := &Core{cfg: cfg, start: start, limit: float64(cfg.Initial)}
+	c := &Core{cfg: cfg, start: start, limit: float64(cfg.Initial), slowStart: !cfg.Fixed}
 	c.low, c.peak = cfg.Initial, cfg.Initial
 	c.points = []Point{{At: 0, Limit: cfg.Initial}}
 	return c
@@ -235,7 +245,8 @@ func (c *Core) Update(s Sample) (from, to int) {
 		c.drops++
 		if !c.cfg.Fixed && !s.Start.Before(c.cutAt) {
 			c.limit = max(1, c.limit*c.cfg.Backoff)
-			c.cutAt = end
+			c.cutAt, c.slowStart = end, false
+			c.openWindow(end)
 		}
 	case Answered:
 		if s.Latency <= 0 {
@@ -248,20 +259,50 @@ func (c *Core) Update(s Sample) (from, to int) {
 		if c.cfg.Fixed {
 			break
 		}
-		g := c.cfg.Tolerance * float64(c.floor) / float64(s.Latency)
-		g = min(1, max(minGradient, g))
-		target := c.limit*g + math.Sqrt(c.limit)
-		if target > c.limit && float64(s.InFlight) < c.limit/2 {
-			break // not using the limit: no evidence that more would work
+		c.winInFlight = max(c.winInFlight, s.InFlight)
+		if s.Start.Before(c.winStart) {
+			break // sent under an older limit: says nothing about this one
 		}
-		c.limit = (1-c.cfg.Smoothing)*c.limit + c.cfg.Smoothing*target
-		c.limit = min(float64(c.cfg.Max), max(1, c.limit))
+		c.winLat = append(c.winLat, s.Latency)
+		if len(c.winLat) < (c.Limit()+1)/2 {
+			break
+		}
+		c.adjust()
+		c.openWindow(end)
 	}
 	to = c.Limit()
 	if to != from {
 		c.record(end, to)
 	}
 	return from, to
+}
+
+// adjust moves the limit at the end of a window.
+func (c *Core) adjust() {
+	slices.Sort(c.winLat)
+	m := c.winLat[len(c.winLat)/2]
+	g := 1.0
+	if float64(m) > c.cfg.Tolerance*float64(c.floor) {
+		g = max(minGradient, float64(c.floor)/float64(m))
+	}
+	used := float64(c.winInFlight) >= c.limit/2
+	var next float64
+	switch {
+	case c.slowStart && g == 1:
+		next = 2 * c.limit
+	default:
+		c.slowStart = false
+		next = c.limit*g + math.Sqrt(c.limit)
+	}
+	if next > c.limit && !used {
+		return // not using the limit: no evidence that more would work
+	}
+	c.limit = min(float64(c.cfg.Max), max(1, next))
+}
+
+// openWindow starts a new window at t.
+func (c *Core) openWindow(t time.Time) {
+	c.winStart, c.winLat, c.winInFlight = t, c.winLat[:0], 0
 }
 
 // record adds a point to the bounded history.
