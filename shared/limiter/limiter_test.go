@@ -121,6 +121,56 @@ func TestCore(t *testing.T) {
 				t.Fatalf("limits %v, want doubling", seen)
 			}
 		}},
+		{"the median answer decides, not the luckiest", Config{Max: 8, Initial: 8}, func(t *testing.T, f *feeder) {
+			for range 4 { // the first window: the floor, 100ms
+				f.c.Update(Sample{Start: t0, Latency: 100 * ms, Outcome: Answered, InFlight: 8})
+			}
+			w := t0.Add(100 * ms)
+			for _, d := range []time.Duration{100 * ms, 100 * ms, 100 * ms, 300 * ms} {
+				f.c.Update(Sample{Start: w, Latency: d, Outcome: Answered, InFlight: 8})
+			}
+			if got := f.c.Limit(); got != 8 {
+				t.Fatalf("limit %d after one slow answer of four, want 8", got)
+			}
+			w = w.Add(300 * ms)
+			for _, d := range []time.Duration{100 * ms, 300 * ms, 300 * ms, 300 * ms} {
+				f.c.Update(Sample{Start: w, Latency: d, Outcome: Answered, InFlight: 8})
+			}
+			// g = max(0.5, 100/300): L = 4 + √8 ≈ 6.8
+			if got := f.c.Limit(); got != 6 {
+				t.Fatalf("limit %d after three queued answers of four, want 6", got)
+			}
+		}},
+		{"answers to attempts sent under an older limit do not count", Config{Max: 8, Initial: 8}, func(t *testing.T, f *feeder) {
+			for range 4 {
+				f.c.Update(Sample{Start: t0, Latency: 100 * ms, Outcome: Answered, InFlight: 8})
+			}
+			for range 8 { // sent before the window opened at t0+100ms
+				f.c.Update(Sample{Start: t0.Add(50 * ms), Latency: time.Second, Outcome: Answered, InFlight: 8})
+			}
+			for range 4 {
+				f.c.Update(Sample{Start: t0.Add(100 * ms), Latency: 100 * ms, Outcome: Answered, InFlight: 8})
+			}
+			if got := f.c.Limit(); got != 8 {
+				t.Fatalf("limit %d: the old attempts' slow answers counted", got)
+			}
+		}},
+		{"a drop ends slow start", Config{Max: 64}, func(t *testing.T, f *feeder) {
+			for f.c.Limit() < 16 {
+				f.answer(1, 100*ms)
+			}
+			f.burst(1, 50*ms, 0)
+			if got := f.c.Limit(); got != 8 {
+				t.Fatalf("limit %d after the drop, want 8", got)
+			}
+			for f.c.Limit() == 8 {
+				f.answer(1, 100*ms)
+			}
+			// L + √L, not 2L
+			if got := f.c.Limit(); got != 10 {
+				t.Fatalf("limit grew from 8 to %d after the drop, want 10", got)
+			}
+		}},
 		{"429 burst halves once", Config{Max: 32}, func(t *testing.T, f *feeder) {
 			f.answer(200, 100*ms)
 			f.burst(10, 50*ms, 0)
