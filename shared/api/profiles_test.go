@@ -51,8 +51,8 @@ func TestProfilesCRUD(t *testing.T) {
 	// PATCH.
 	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true}).wantError(t, 400, apperr.CodeValidation, "version")
 	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "version": 3}).wantError(t, 409, apperr.CodeConflict, "")
-	up := h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "user_mode": "email", "concurrency": 4, "version": 1}).want(t, 200).obj(t)
-	if up["enabled"] != true || up["user_mode"] != "email" || up["concurrency"] != 4.0 || up["name"] != "Support → Kimai" || up["version"] != 2.0 {
+	up := h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "user_mode": "email", "concurrency": 4, "pace": "fixed", "version": 1}).want(t, 200).obj(t)
+	if up["enabled"] != true || up["user_mode"] != "email" || up["concurrency"] != 4.0 || up["pace"] != "fixed" || up["name"] != "Support → Kimai" || up["version"] != 2.0 {
 		t.Fatalf("patched %v", up)
 	}
 	h.do("PATCH", "/api/profiles/"+id, map[string]any{"kimai_connector_id": zid, "version": 2}).wantError(t, 400, apperr.CodeValidation, "kimai_connector_id")
@@ -170,7 +170,7 @@ func TestProfileValidation(t *testing.T) {
 	// Boundaries are accepted.
 	ok := h.do("POST", "/api/profiles", base("minutes_per_unit", 0.25, "deletion_window_days", 366, "concurrency", 64, "pace", "fixed",
 		"interval_minutes", 5, "project_strategy", "group", "user_mode", "explicit", "default_customer_id", 0, "tags", []string{})).want(t, 201).obj(t)
-	if ok["minutes_per_unit"] != "0.25" || ok["interval_minutes"] != 5.0 || ok["concurrency"] != 64.0 {
+	if ok["minutes_per_unit"] != "0.25" || ok["interval_minutes"] != 5.0 || ok["concurrency"] != 64.0 || ok["pace"] != "fixed" {
 		t.Fatalf("boundaries %v", ok)
 	}
 }

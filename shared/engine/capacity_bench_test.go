@@ -1,12 +1,10 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -71,18 +69,11 @@ func benchCapacity(b *testing.B, capacity int, service time.Duration, entries in
 			Latency: service, Capacity: capacity, QueueLimit: 2 * capacity, RetryAfter: time.Second})
 		h.ks.ResetCounters()
 
-		eng := engine.New(paceStore{Store: h.st, pace: pace}, h.conn, nil, engine.Options{RetryDelay: 5 * time.Millisecond})
-		eng.SetClock(h.Now)
-
 		b.StartTimer()
 		t0 := time.Now()
-		var err error
-		run, err = eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "bench"})
+		run = h.run(tb.ModeFull)
 		wall = time.Since(t0)
 		b.StopTimer()
-		if err != nil {
-			b.Fatalf("run: %v", err)
-		}
 		stats = h.ks.CapacityStats()
 
 		for id, ss := range h.sheetsByEntry() {
@@ -112,18 +103,4 @@ func benchCapacity(b *testing.B, capacity int, service time.Duration, entries in
 	b.Logf("%d entries: %s in %s, writes over %s; Kimai %+v; concurrency %d points, drops %d, attempts %d",
 		entries, run.Status, wall.Round(time.Millisecond), span.Round(time.Millisecond), stats, len(run.Concurrency.Points),
 		run.Concurrency.Drops, run.Concurrency.Attempts)
-}
-
-// paceStore hands the engine its profile with the pace under test: the
-// store does not keep Profile.Pace yet (store/ changes separately), so
-// the bench sets it where the engine reads the profile.
-type paceStore struct {
-	engine.Store
-	pace tb.Pace
-}
-
-func (s paceStore) GetProfile(ctx context.Context, id string) (tb.Profile, error) {
-	p, err := s.Store.GetProfile(ctx, id)
-	p.Pace = s.pace
-	return p, err
 }

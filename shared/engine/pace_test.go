@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
@@ -53,15 +52,13 @@ func TestPaceAdaptiveSmallKimai(t *testing.T) {
 // TestPaceFixed: a fixed pace writes exactly the profile's concurrency at
 // once, as before the adaptive pace.
 func TestPaceFixed(t *testing.T) {
-	h := newHarness(t, options{profile: func(p *tb.Profile) { p.Concurrency = 3 }})
+	h := newHarness(t, options{profile: func(p *tb.Profile) { p.Concurrency, p.Pace = 3, tb.PaceFixed }})
 	seedPaceDemo(t, h, 40)
 	h.ks.SetFaults(kimaisim.Faults{Method: "POST", PathPrefix: "/api/timesheets", Latency: 20 * time.Millisecond,
 		Capacity: 50, QueueLimit: -1})
-	eng := engine.New(paceStore{Store: h.st, pace: tb.PaceFixed}, h.conn, nil, engine.Options{RetryDelay: 5 * time.Millisecond})
-	eng.SetClock(h.Now)
-	run, err := eng.Run(context.Background(), engine.Request{ProfileID: h.profile.ID, Mode: tb.ModeFull, Trigger: "test"})
-	if err != nil || run.Status != tb.RunSucceeded {
-		t.Fatalf("run %v %s %+v", err, run.Status, run.ItemErrors)
+	run := h.run(tb.ModeFull)
+	if run.Status != tb.RunSucceeded {
+		t.Fatalf("run %s %+v", run.Status, run.ItemErrors)
 	}
 	c := run.Concurrency
 	if c == nil || c.Pace != tb.PaceFixed || c.Bound != 3 || c.Min != 3 || c.Max != 3 || c.Final != 3 || len(c.Points) != 1 {
@@ -69,5 +66,10 @@ func TestPaceFixed(t *testing.T) {
 	}
 	if st := h.ks.CapacityStats(); st.PeakBusy != 3 {
 		t.Fatalf("%d creates at once, want 3", st.PeakBusy)
+	}
+	// The run record keeps the course.
+	stored, err := h.st.GetRun(context.Background(), run.ID)
+	if err != nil || stored.Concurrency == nil || stored.Concurrency.Final != 3 || len(stored.Concurrency.Points) != 1 {
+		t.Fatalf("stored run's concurrency %+v (%v)", stored.Concurrency, err)
 	}
 }
