@@ -24,7 +24,11 @@ const (
 	minWindowDays     = 1
 	maxWindowDays     = 366
 	minConcurrency    = 1
-	maxConcurrency    = 32
+	// An adaptive pace only reaches the bound against a Kimai that keeps
+	// up; 64 leaves room for large servers while one run's writes (each
+	// holds a DynamoDB claim and a Kimai request) stay within what one
+	// function instance handles.
+	maxConcurrency = 64
 	// The scheduler ticks every 5 minutes, so shorter intervals would not
 	// run more often.
 	minIntervalMinutes = 5
@@ -51,6 +55,7 @@ type profileInput struct {
 	StrictUsers          *bool           `json:"strict_users"`
 	DeletionWindowDays   *int            `json:"deletion_window_days"`
 	Concurrency          *int            `json:"concurrency"`
+	Pace                 *string         `json:"pace"`
 	Tags                 *[]string       `json:"tags"`
 	IntervalMinutes      *int            `json:"interval_minutes"`
 	Billing              *billingInput   `json:"billing"`
@@ -156,6 +161,14 @@ func (in profileInput) apply(p problems, pr *tb.Profile, create bool) {
 	}
 	intIn(p, "deletion_window_days", in.DeletionWindowDays, minWindowDays, maxWindowDays, &pr.DeletionWindowDays)
 	intIn(p, "concurrency", in.Concurrency, minConcurrency, maxConcurrency, &pr.Concurrency)
+	if in.Pace != nil {
+		switch v := tb.Pace(*in.Pace); v {
+		case tb.PaceAdaptive, tb.PaceFixed:
+			pr.Pace = v
+		default:
+			p.add("pace", "must be adaptive or fixed")
+		}
+	}
 	intIn(p, "interval_minutes", in.IntervalMinutes, minIntervalMinutes, maxIntervalMinutes, &pr.IntervalMinutes)
 	if in.Tags != nil {
 		tags := []string{}

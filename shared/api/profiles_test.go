@@ -27,7 +27,7 @@ func TestProfilesCRUD(t *testing.T) {
 	}
 	if p["webhook_url"] != publicURL+"/webhooks/zammad/"+id || p["minutes_per_unit"] != "15" || p["enabled"] != false ||
 		p["project_strategy"] != "customer" || p["user_mode"] != "token" || p["deletion_window_days"] != 60.0 ||
-		p["concurrency"] != 8.0 || p["interval_minutes"] != 15.0 || p["version"] != 1.0 {
+		p["concurrency"] != 32.0 || p["pace"] != "adaptive" || p["interval_minutes"] != 15.0 || p["version"] != 1.0 {
 		t.Fatalf("created %v", p)
 	}
 	if tags := p["tags"].([]any); len(tags) != 3 || tags[0] != "zammad" {
@@ -51,8 +51,8 @@ func TestProfilesCRUD(t *testing.T) {
 	// PATCH.
 	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true}).wantError(t, 400, apperr.CodeValidation, "version")
 	h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "version": 3}).wantError(t, 409, apperr.CodeConflict, "")
-	up := h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "user_mode": "email", "concurrency": 4, "version": 1}).want(t, 200).obj(t)
-	if up["enabled"] != true || up["user_mode"] != "email" || up["concurrency"] != 4.0 || up["name"] != "Support → Kimai" || up["version"] != 2.0 {
+	up := h.do("PATCH", "/api/profiles/"+id, map[string]any{"enabled": true, "user_mode": "email", "concurrency": 4, "pace": "fixed", "version": 1}).want(t, 200).obj(t)
+	if up["enabled"] != true || up["user_mode"] != "email" || up["concurrency"] != 4.0 || up["pace"] != "fixed" || up["name"] != "Support → Kimai" || up["version"] != 2.0 {
 		t.Fatalf("patched %v", up)
 	}
 	h.do("PATCH", "/api/profiles/"+id, map[string]any{"kimai_connector_id": zid, "version": 2}).wantError(t, 400, apperr.CodeValidation, "kimai_connector_id")
@@ -142,8 +142,11 @@ func TestProfileValidation(t *testing.T) {
 		{base("default_activity_id", 1.5), "default_activity_id"},
 		{base("deletion_window_days", 0), "deletion_window_days"},
 		{base("deletion_window_days", 400), "deletion_window_days"},
-		{base("concurrency", 33), "concurrency"},
+		{base("concurrency", 65), "concurrency"},
 		{base("concurrency", "8"), "concurrency"},
+		{base("pace", "auto"), "pace"},
+		{base("pace", ""), "pace"},
+		{base("pace", 1), "pace"},
 		{base("interval_minutes", 1), "interval_minutes"},
 		{base("tags", []string{"ok", "a"}), "tags.1"},
 		{base("tags", []string{"a,b"}), "tags.0"},
@@ -165,9 +168,9 @@ func TestProfileValidation(t *testing.T) {
 		t.Fatalf("fields %v", e.Fields)
 	}
 	// Boundaries are accepted.
-	ok := h.do("POST", "/api/profiles", base("minutes_per_unit", 0.25, "deletion_window_days", 366, "concurrency", 32,
+	ok := h.do("POST", "/api/profiles", base("minutes_per_unit", 0.25, "deletion_window_days", 366, "concurrency", 64, "pace", "fixed",
 		"interval_minutes", 5, "project_strategy", "group", "user_mode", "explicit", "default_customer_id", 0, "tags", []string{})).want(t, 201).obj(t)
-	if ok["minutes_per_unit"] != "0.25" || ok["interval_minutes"] != 5.0 {
+	if ok["minutes_per_unit"] != "0.25" || ok["interval_minutes"] != 5.0 || ok["concurrency"] != 64.0 || ok["pace"] != "fixed" {
 		t.Fatalf("boundaries %v", ok)
 	}
 }

@@ -43,6 +43,9 @@ func (s *server) viewProfile(p tb.Profile) profileView {
 	if p.Tags == nil {
 		p.Tags = []string{}
 	}
+	if p.Pace == "" {
+		p.Pace = tb.PaceAdaptive // stored before profiles had a pace
+	}
 	return profileView{Profile: p, WebhookURL: s.webhookURL(p.ID)}
 }
 

@@ -14,9 +14,9 @@ import (
 	"github.com/timebridge/timebridge/shared/upstream"
 )
 
-// apply executes a plan with the profile's write concurrency: at most that
-// many Kimai requests in flight (the run's gate), with more entry workers
-// than that so that DynamoDB writes overlap Kimai requests (gate.go).
+// apply executes a plan at the profile's pace: the Kimai requests in flight
+// are bounded by the pace's limiter (pace.go), with more entry workers than
+// that so that DynamoDB writes overlap Kimai requests (gate.go).
 // Per-entry failures are recorded and do not stop the other entries.
 func (r *runner) apply(ctx context.Context, p plan.Plan) {
 	r.outcomes = make([]tb.EntryOutcome, len(p.Changes))
@@ -24,7 +24,7 @@ func (r *runner) apply(ctx context.Context, p plan.Plan) {
 	for i := range idx {
 		idx[i] = i
 	}
-	_ = forEach(ctx, r.profile.Concurrency*workersPerSlot, idx, func(ctx context.Context, i int) error {
+	_ = r.paced(ctx, idx, func(ctx context.Context, i int) error {
 		c := p.Changes[i]
 		slot := &outcomeSlot{}
 		err := r.applyOne(context.WithValue(ctx, outcomeKey{}, slot), c)

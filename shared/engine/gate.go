@@ -2,29 +2,31 @@ package engine
 
 import (
 	"context"
+	"sync"
 
 	"github.com/timebridge/timebridge/shared/kimai"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
-// The write concurrency a profile sets is the number of Kimai requests in
-// flight, not the number of entries being worked on. An entry's create is
-// a DynamoDB claim, the Kimai POST and a DynamoDB link write; with one
-// worker per Kimai slot, every slot would sit idle during both DynamoDB
-// writes (a fifth of the time at 10 ms Kimai latency). So apply runs more
-// workers than slots (workersPerSlot) and the slots gate only the Kimai
-// requests: Kimai sees exactly the configured concurrency, kept busy while
-// other workers write their claims and links.
+// The write concurrency a profile sets (its pace, fixed or adaptive, up to
+// Profile.Concurrency) bounds the Kimai requests in flight, not the
+// entries being worked on. An entry's create is a DynamoDB claim, the Kimai
+// POST and a DynamoDB link write; with one worker per Kimai slot, every
+// slot would sit idle during both DynamoDB writes (a fifth of the time at
+// 10 ms Kimai latency). So apply runs more workers than slots
+// (workersPerSlot) and the gate admits only the Kimai requests: Kimai sees
+// exactly the pace's concurrency, kept busy while other workers write
+// their claims and links. Outside apply (reading, observing) the gate is a
+// fixed number of slots; during apply it is the pace's limiter (pace.go).
 
 // workersPerSlot is how many entry workers apply runs per Kimai slot. Two
 // keep the slots full as long as the DynamoDB part of an entry takes no
 // longer than its Kimai part.
 const workersPerSlot = 2
 
-// gate admits Kimai requests.
+// gate admits Kimai requests; release ends one.
 type gate interface {
-	acquire(ctx context.Context) error
-	release()
+	acquire(ctx context.Context) (release func(), err error)
 }
 
 // slots is a fixed gate of n requests in flight.
@@ -32,16 +34,37 @@ type slots chan struct{}
 
 func newSlots(n int) slots { return make(slots, max(1, n)) }
 
-func (s slots) acquire(ctx context.Context) error {
+func (s slots) acquire(ctx context.Context) (func(), error) {
 	select {
 	case s <- struct{}{}:
-		return nil
+		return func() { <-s }, nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return nil, context.Cause(ctx)
 	}
 }
 
-func (s slots) release() { <-s }
+// switchGate is the run's gate: its current gate can be replaced while
+// requests are in flight (each releases where it was admitted).
+type switchGate struct {
+	mu sync.Mutex
+	g  gate
+}
+
+func (s *switchGate) acquire(ctx context.Context) (func(), error) {
+	s.mu.Lock()
+	g := s.g
+	s.mu.Unlock()
+	return g.acquire(ctx)
+}
+
+// use makes g the gate for new requests and returns the previous one.
+func (s *switchGate) use(g gate) gate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.g
+	s.g = g
+	return prev
+}
 
 // gatedKimai passes the timesheet requests of a run through its gate (the
 // catalog and user reads happen once per run, before any write).
@@ -53,43 +76,48 @@ type gatedKimai struct {
 var _ KimaiAPI = gatedKimai{}
 
 func (k gatedKimai) Timesheet(ctx context.Context, id int64) (tb.Timesheet, error) {
-	if err := k.g.acquire(ctx); err != nil {
+	release, err := k.g.acquire(ctx)
+	if err != nil {
 		return tb.Timesheet{}, err
 	}
-	defer k.g.release()
+	defer release()
 	return k.KimaiAPI.Timesheet(ctx, id)
 }
 
 // ListTimesheets holds one slot for the whole listing: its pages are read
 // one after the other.
 func (k gatedKimai) ListTimesheets(ctx context.Context, f kimai.TimesheetFilter, fn func([]tb.Timesheet) error) error {
-	if err := k.g.acquire(ctx); err != nil {
+	release, err := k.g.acquire(ctx)
+	if err != nil {
 		return err
 	}
-	defer k.g.release()
+	defer release()
 	return k.KimaiAPI.ListTimesheets(ctx, f, fn)
 }
 
 func (k gatedKimai) CreateTimesheet(ctx context.Context, in kimai.TimesheetInput) (tb.Timesheet, error) {
-	if err := k.g.acquire(ctx); err != nil {
+	release, err := k.g.acquire(ctx)
+	if err != nil {
 		return tb.Timesheet{}, err
 	}
-	defer k.g.release()
+	defer release()
 	return k.KimaiAPI.CreateTimesheet(ctx, in)
 }
 
 func (k gatedKimai) UpdateTimesheet(ctx context.Context, id int64, in kimai.TimesheetInput) (tb.Timesheet, error) {
-	if err := k.g.acquire(ctx); err != nil {
+	release, err := k.g.acquire(ctx)
+	if err != nil {
 		return tb.Timesheet{}, err
 	}
-	defer k.g.release()
+	defer release()
 	return k.KimaiAPI.UpdateTimesheet(ctx, id, in)
 }
 
 func (k gatedKimai) DeleteTimesheet(ctx context.Context, id int64) error {
-	if err := k.g.acquire(ctx); err != nil {
+	release, err := k.g.acquire(ctx)
+	if err != nil {
 		return err
 	}
-	defer k.g.release()
+	defer release()
 	return k.KimaiAPI.DeleteTimesheet(ctx, id)
 }

@@ -54,17 +54,18 @@ func TestGateBoundsKimaiRequests(t *testing.T) {
 // context's cause.
 func TestGateEndsWithContext(t *testing.T) {
 	g := newSlots(1)
-	if err := g.acquire(context.Background()); err != nil {
+	release, err := g.acquire(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cause := context.DeadlineExceeded
 	cancel(cause)
-	if err := g.acquire(ctx); err != cause {
+	if _, err := g.acquire(ctx); err != cause {
 		t.Fatalf("acquire on an ended context = %v, want %v", err, cause)
 	}
-	g.release()
-	if err := g.acquire(context.Background()); err != nil {
+	release()
+	if _, err := g.acquire(context.Background()); err != nil {
 		t.Fatalf("slot not released: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/ident"
+	"github.com/timebridge/timebridge/shared/limiter"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -35,6 +36,10 @@ type runner struct {
 
 	mu     sync.Mutex
 	counts tb.Counts
+	// gate admits the run's Kimai timesheet requests (gate.go), lim is its
+	// write limiter (pace.go).
+	gate *switchGate
+	lim  *limiter.Limiter
 	// ctx is the run's context (itemError tells a deadline's cut from a
 	// failure by it).
 	ctx context.Context
@@ -94,7 +99,8 @@ func (r *runner) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: connect profile %s: %w", r.profile.ID, err)
 	}
-	r.k = gatedKimai{KimaiAPI: r.k, g: newSlots(r.profile.Concurrency)}
+	r.gate = &switchGate{g: newSlots(r.e.opts.ReadConcurrency)}
+	r.k = gatedKimai{KimaiAPI: r.k, g: r.gate}
 	r.instance = r.z.Instance()
 
 	me, err := r.k.Me(ctx)

@@ -33,6 +33,7 @@ type profileItem struct {
 	StrictUsers          bool     `dynamodbav:"strict_users"`
 	DeletionWindowDays   int      `dynamodbav:"deletion_window_days"`
 	Concurrency          int      `dynamodbav:"concurrency"`
+	Pace                 string   `dynamodbav:"pace,omitempty"` // absent before profiles had a pace
 	Tags                 []string `dynamodbav:"tags"`
 	IntervalMinutes      int      `dynamodbav:"interval_minutes"`
 	BillingEnabled       bool     `dynamodbav:"billing_enabled"`
@@ -59,6 +60,7 @@ func toProfileItem(p timebridge.Profile) profileItem {
 		StrictUsers:          p.StrictUsers,
 		DeletionWindowDays:   p.DeletionWindowDays,
 		Concurrency:          p.Concurrency,
+		Pace:                 string(p.Pace),
 		Tags:                 p.Tags,
 		IntervalMinutes:      p.IntervalMinutes,
 		BillingEnabled:       p.Billing.Enabled,
@@ -90,6 +92,7 @@ func (it profileItem) domain() (timebridge.Profile, error) {
 		StrictUsers:          it.StrictUsers,
 		DeletionWindowDays:   it.DeletionWindowDays,
 		Concurrency:          it.Concurrency,
+		Pace:                 timebridge.Pace(it.Pace),
 		Tags:                 it.Tags,
 		IntervalMinutes:      it.IntervalMinutes,
 		Billing:              timebridge.Billing{Enabled: it.BillingEnabled, Tag: it.BillingTag},

@@ -64,7 +64,8 @@ type runItem struct {
 	Tickets     []int64 `dynamodbav:"tickets,omitempty"`
 	MergedInto  string  `dynamodbav:"merged_into,omitempty"`
 	RetryOf     string  `dynamodbav:"retry_of,omitempty"`
-	Progress    string  `dynamodbav:"progress,omitempty"` // JSON Progress
+	Progress    string  `dynamodbav:"progress,omitempty"`    // JSON Progress
+	Concurrency string  `dynamodbav:"concurrency,omitempty"` // JSON ConcurrencyTrace
 	PlanGen     string  `dynamodbav:"plan_gen,omitempty"`
 	PlanParts   int     `dynamodbav:"plan_parts,omitempty"`
 	PlanEntries int     `dynamodbav:"plan_entries,omitempty"`
@@ -100,6 +101,11 @@ func toRunItem(r timebridge.Run) (runItem, error) {
 	}
 	if it.Counts, err = jsonString(r.Counts); err != nil {
 		return it, err
+	}
+	if r.Concurrency != nil {
+		if it.Concurrency, err = jsonString(r.Concurrency); err != nil {
+			return it, err
+		}
 	}
 	if r.Error != nil {
 		if it.Error, err = jsonString(r.Error); err != nil {
@@ -141,6 +147,12 @@ func (it runItem) domain() (timebridge.Run, error) {
 	if it.Progress != "" {
 		r.Progress = new(timebridge.Progress)
 		if err := fromJSON(it.Progress, r.Progress); err != nil {
+			return r, err
+		}
+	}
+	if it.Concurrency != "" {
+		r.Concurrency = new(timebridge.ConcurrencyTrace)
+		if err := fromJSON(it.Concurrency, r.Concurrency); err != nil {
 			return r, err
 		}
 	}

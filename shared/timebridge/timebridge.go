@@ -81,9 +81,14 @@ type Profile struct {
 	// to the token user.
 	StrictUsers bool `json:"strict_users"`
 
-	DeletionWindowDays int      `json:"deletion_window_days"` // default 60
-	Concurrency        int      `json:"concurrency"`          // Kimai write concurrency, default 8
-	Tags               []string `json:"tags"`                 // always includes "zammad"
+	DeletionWindowDays int `json:"deletion_window_days"` // default 60
+	// Concurrency bounds the Kimai writes at once (default 32): the most an
+	// adaptive pace may reach, the exact number for a fixed pace.
+	Concurrency int `json:"concurrency"`
+	// Pace is how a run chooses its Kimai write concurrency (default
+	// adaptive).
+	Pace Pace     `json:"pace"`
+	Tags []string `json:"tags"` // always includes "zammad"
 	// Billing tags Zammad tickets whose synced entries Kimai has all
 	// marked exported (opt-in).
 	Billing Billing `json:"billing"`
@@ -95,10 +100,22 @@ type Profile struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// Pace is how a run chooses its Kimai write concurrency.
+type Pace string
+
+// Paces (Profile.Pace).
+const (
+	// PaceAdaptive learns Kimai's capacity from the answers' latency and
+	// its 429s, up to Profile.Concurrency (see package limiter).
+	PaceAdaptive Pace = "adaptive"
+	// PaceFixed keeps Profile.Concurrency writes at once.
+	PaceFixed Pace = "fixed"
+)
+
 // Defaults used when a profile leaves a setting unset.
 const (
 	DefaultDeletionWindowDays = 60
-	DefaultConcurrency        = 8
+	DefaultConcurrency        = 32
 	DefaultTag                = "zammad"
 	DefaultIntervalMinutes    = 15
 )
@@ -119,6 +136,9 @@ func (p Profile) WithDefaults() Profile {
 	}
 	if p.Concurrency <= 0 {
 		p.Concurrency = DefaultConcurrency
+	}
+	if p.Pace == "" {
+		p.Pace = PaceAdaptive
 	}
 	if p.IntervalMinutes <= 0 {
 		p.IntervalMinutes = DefaultIntervalMinutes
@@ -470,9 +490,34 @@ type Run struct {
 	RetryOf string `json:"retry_of,omitempty"`
 	// Progress is stored every few seconds while the run goes on.
 	Progress *Progress `json:"progress,omitempty"`
+	// Concurrency is how many Kimai writes the run allowed at once (nil
+	// when it wrote nothing).
+	Concurrency *ConcurrencyTrace `json:"concurrency,omitempty"`
 	// Outcomes are the entries a run that writes touched, in plan order
 	// (GET /api/runs/{id}/entries pages them; never in the run's JSON).
 	Outcomes []EntryOutcome `json:"-"`
+}
+
+// ConcurrencyTrace is the course of a run's Kimai write concurrency.
+type ConcurrencyTrace struct {
+	Pace  Pace `json:"pace"`
+	Bound int  `json:"bound"` // the profile's Concurrency
+	Min   int  `json:"min"`
+	Max   int  `json:"max"`
+	Final int  `json:"final"`
+	// Attempts counts the Kimai requests answered during the writes, Drops
+	// those refused or failed for load (429, 502-504, timeouts).
+	Attempts int `json:"attempts"`
+	Drops    int `json:"drops"`
+	// Points is the limit over time, at most about 100 (thinned evenly on
+	// long runs), the first at the start of the writes.
+	Points []ConcurrencyPoint `json:"points"`
+}
+
+// ConcurrencyPoint is the write concurrency from a moment of a run on.
+type ConcurrencyPoint struct {
+	AtMS  int64 `json:"at_ms"` // since the writes began
+	Limit int   `json:"limit"`
 }
 
 // Progress is how far a running run is.

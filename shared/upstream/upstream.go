@@ -204,7 +204,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	var lastErr *apperr.Error
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		resp, aerr, sent := c.attempt(ctx, req, body)
+		c.observe(ctx, req, start, resp, aerr)
 		if aerr == nil {
 			resp.Attempts = attempt
 			return resp, nil

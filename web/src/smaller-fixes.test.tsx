@@ -22,7 +22,7 @@ const conn = (id: string, kind: "zammad" | "kimai", name: string, hint = "…ab1
 const profile: Profile = {
   id: "p1", name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "1", project_strategy: "customer",
   auto_create_customers: true, auto_create_projects: true, auto_create_activities: false, enabled: false, default_customer_id: 0,
-  default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, interval_minutes: 15,
+  default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, pace: "adaptive", interval_minutes: 15,
   tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 1, created_at: t, updated_at: t, billing: { enabled: false, tag: "billed" },
 };
 const run = (over: Partial<Run>): Run => ({

@@ -54,6 +54,20 @@ type Faults struct {
 	SlowCommitRate  float64
 	SlowCommitDelay time.Duration
 
+	// Capacity, when positive, bounds how many matching requests are
+	// served at once, as PHP-FPM's pm.max_children does: each holds one of
+	// Capacity workers for its whole handling (Latency included), and the
+	// others wait in FIFO order (the pool's listen backlog), so latency
+	// grows with the queue. QueueLimit bounds the queue as an nginx
+	// limit_conn in front would: a request that finds QueueLimit waiting is
+	// answered 429 at once, with Retry-After as for RateLimitRate (0: no
+	// waiting room at all; negative: an unbounded queue). The model sees
+	// the matching requests only (Method, PathPrefix, Match; not FaultOnly):
+	// leave them empty to model the whole server. CapacityStats reports
+	// what the pool did. See capacity.go.
+	Capacity   int
+	QueueLimit int
+
 	// Method and PathPrefix restrict faults to matching requests ("" matches
 	// everything), e.g. Method "POST", PathPrefix "/api/timesheets". Match,
 	// when set, must also return true. Path is the request's URL path.

@@ -22,8 +22,9 @@
 //   - 403 for exported records without edit_exported_timesheet, and the
 //     export toggle (PATCH /api/timesheets/{id}/export) with its rules.
 //
-// Faults (latency, 500s, 429s with Retry-After, hangs, and failures after a
-// committed write) can be switched on while serving, targeted at routes,
+// Faults (latency, 500s, 429s with Retry-After, hangs, failures after a
+// committed write, and a server of limited capacity that queues and then
+// refuses requests) can be switched on while serving, targeted at routes,
 // with seeded randomness, so that retry and exactly-once logic can be
 // tested deterministically. Request counters keyed by route pattern show
 // what a client actually sent.
@@ -69,6 +70,7 @@ type Server struct {
 	lastID     map[string]int64 // per entity kind
 
 	faults faultState
+	gate   gate // the capacity model's worker pool
 
 	countMu sync.Mutex
 	counts  map[string]int
@@ -500,8 +502,10 @@ func (s *Server) Requests() map[string]int {
 	return out
 }
 
-// ResetCounters sets all request counters to zero.
+// ResetCounters sets all request counters, and the capacity model's
+// (CapacityStats), to zero.
 func (s *Server) ResetCounters() {
+	s.resetCapacityStats()
 	s.countMu.Lock()
 	defer s.countMu.Unlock()
 	s.counts = map[string]int{}
@@ -573,6 +577,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.slowCond.Broadcast()
 	}()
 	s.count(key)
+	release, handled := s.admit(w, r)
+	if handled {
+		return
+	}
+	defer release()
 	if s.injectFaults(w, r, pattern) {
 		return
 	}

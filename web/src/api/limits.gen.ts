@@ -149,9 +149,16 @@ export const schemaLimits = {
       "maximum": 366
     },
     "concurrency": {
-      "default": 8,
+      "default": 32,
       "minimum": 1,
-      "maximum": 32
+      "maximum": 64
+    },
+    "pace": {
+      "enum": [
+        "adaptive",
+        "fixed"
+      ],
+      "default": "adaptive"
     },
     "tags": {
       "maxItems": 10,
@@ -206,7 +213,13 @@ export const schemaLimits = {
     },
     "concurrency": {
       "minimum": 1,
-      "maximum": 32
+      "maximum": 64
+    },
+    "pace": {
+      "enum": [
+        "adaptive",
+        "fixed"
+      ]
     },
     "tags": {
       "maxItems": 10,
@@ -260,9 +273,16 @@ export const schemaLimits = {
       "maximum": 366
     },
     "concurrency": {
-      "default": 8,
+      "default": 32,
       "minimum": 1,
-      "maximum": 32
+      "maximum": 64
+    },
+    "pace": {
+      "enum": [
+        "adaptive",
+        "fixed"
+      ],
+      "default": "adaptive"
     },
     "tags": {
       "maxItems": 10,
@@ -317,9 +337,16 @@ export const schemaLimits = {
       "maximum": 366
     },
     "concurrency": {
-      "default": 8,
+      "default": 32,
       "minimum": 1,
-      "maximum": 32
+      "maximum": 64
+    },
+    "pace": {
+      "enum": [
+        "adaptive",
+        "fixed"
+      ],
+      "default": "adaptive"
     },
     "tags": {
       "maxItems": 10,
@@ -610,6 +637,35 @@ export const schemaLimits = {
       "minLength": 1,
       "maxLength": 100,
       "pattern": "^[^,]+$"
+    }
+  },
+  "ConcurrencyTrace": {
+    "pace": {
+      "enum": [
+        "adaptive",
+        "fixed"
+      ]
+    },
+    "bound": {
+      "minimum": 1
+    },
+    "min": {
+      "minimum": 1
+    },
+    "max": {
+      "minimum": 1
+    },
+    "final": {
+      "minimum": 1
+    },
+    "attempts": {
+      "minimum": 0
+    },
+    "drops": {
+      "minimum": 0
+    },
+    "points": {
+      "maxItems": 100
     }
   }
 } as const satisfies SchemaLimits;

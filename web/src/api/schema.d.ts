@@ -697,8 +697,17 @@ export interface components {
             strict_users?: boolean;
             /** @default 60 */
             deletion_window_days: number;
-            /** @default 8 */
+            /**
+             * @description The most Kimai writes at once: the bound of an adaptive pace, the exact number of a fixed one.
+             * @default 32
+             */
             concurrency: number;
+            /**
+             * @description adaptive learns how many writes Kimai takes at once from its answers' latency and 429s (up to concurrency); fixed always writes concurrency at once.
+             * @default adaptive
+             * @enum {string}
+             */
+            pace: "adaptive" | "fixed";
             /** @description "zammad" is always added. */
             tags?: string[];
             /** @default 15 */
@@ -727,7 +736,13 @@ export interface components {
             user_mode?: "token" | "email" | "explicit";
             strict_users?: boolean;
             deletion_window_days?: number;
+            /** @description The most Kimai writes at once: the bound of an adaptive pace, the exact number of a fixed one. */
             concurrency?: number;
+            /**
+             * @description adaptive learns how many writes Kimai takes at once from its answers' latency and 429s (up to concurrency); fixed always writes concurrency at once.
+             * @enum {string}
+             */
+            pace?: "adaptive" | "fixed";
             /** @description "zammad" is always added. */
             tags?: string[];
             interval_minutes?: number;
@@ -765,8 +780,17 @@ export interface components {
             strict_users: boolean;
             /** @default 60 */
             deletion_window_days: number;
-            /** @default 8 */
+            /**
+             * @description The most Kimai writes at once: the bound of an adaptive pace, the exact number of a fixed one.
+             * @default 32
+             */
             concurrency: number;
+            /**
+             * @description adaptive learns how many writes Kimai takes at once from its answers' latency and 429s (up to concurrency); fixed always writes concurrency at once.
+             * @default adaptive
+             * @enum {string}
+             */
+            pace: "adaptive" | "fixed";
             /** @description "zammad" is always added. */
             tags: string[];
             /** @default 15 */
@@ -813,8 +837,17 @@ export interface components {
             strict_users: boolean;
             /** @default 60 */
             deletion_window_days: number;
-            /** @default 8 */
+            /**
+             * @description The most Kimai writes at once: the bound of an adaptive pace, the exact number of a fixed one.
+             * @default 32
+             */
             concurrency: number;
+            /**
+             * @description adaptive learns how many writes Kimai takes at once from its answers' latency and 429s (up to concurrency); fixed always writes concurrency at once.
+             * @default adaptive
+             * @enum {string}
+             */
+            pace: "adaptive" | "fixed";
             /** @description "zammad" is always added. */
             tags: string[];
             /** @default 15 */
@@ -974,6 +1007,7 @@ export interface components {
             /** @description The run that carried out this queued ticket run (its counts are there). */
             merged_into?: string;
             progress?: components["schemas"]["Progress"];
+            concurrency?: components["schemas"]["ConcurrencyTrace"];
             /** @description The run whose failed entries this run retries. */
             retry_of?: string;
         };
@@ -1204,6 +1238,29 @@ export interface components {
             enabled: boolean;
             /** @description The tag (default billed). */
             tag: string;
+        };
+        /** @description How many Kimai writes the run allowed at once, over the writes. */
+        ConcurrencyTrace: {
+            /** @enum {string} */
+            pace: "adaptive" | "fixed";
+            /** @description The profile's concurrency. */
+            bound: number;
+            /** @description The lowest limit of the run. */
+            min: number;
+            /** @description The highest limit of the run. */
+            max: number;
+            /** @description The limit when the writes ended. */
+            final: number;
+            /** @description Kimai requests answered during the writes. */
+            attempts: number;
+            /** @description Kimai requests refused or failed for load (429, 502-504, timeouts). */
+            drops: number;
+            /** @description The limit from each point in time on (at most 100; long runs are thinned evenly). */
+            points: {
+                /** @description Milliseconds since the writes began. */
+                at_ms: number;
+                limit: number;
+            }[];
         };
     };
     responses: {

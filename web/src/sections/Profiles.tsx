@@ -50,6 +50,11 @@ const userModeLabels: Record<ProfileValues["user_mode"], string> = {
   explicit: "Explicit user mappings",
 };
 
+const paceLabels: Record<ProfileValues["pace"], string> = {
+  adaptive: "Adaptive: as many as Kimai keeps up with",
+  fixed: "Fixed: always the write concurrency",
+};
+
 export function profileValues(p?: Profile): ProfileValues {
   return {
     name: p?.name ?? "",
@@ -67,6 +72,7 @@ export function profileValues(p?: Profile): ProfileValues {
     strict_users: p?.strict_users ?? false,
     deletion_window_days: String(p?.deletion_window_days ?? lim.deletion_window_days.default),
     concurrency: String(p?.concurrency ?? lim.concurrency.default),
+    pace: p?.pace ?? lim.pace.default,
     interval_minutes: String(p?.interval_minutes ?? lim.interval_minutes.default),
     tags: (p?.tags ?? []).filter((t) => t !== "zammad").join(", "),
     billing_enabled: p?.billing?.enabled ?? false,
@@ -131,6 +137,7 @@ export function toInput(v: ProfileValues): ProfileInput {
     strict_users: v.strict_users,
     deletion_window_days: Number(v.deletion_window_days),
     concurrency: Number(v.concurrency),
+    pace: v.pace,
     interval_minutes: Number(v.interval_minutes),
     tags: splitTags(v.tags),
     billing: { enabled: v.billing_enabled, tag: v.billing_tag.trim() || DEFAULT_BILLING_TAG },
@@ -266,6 +273,17 @@ export function ProfileForm({
           hint={`Incremental runs of an enabled profile, ${rangeText(lim.interval_minutes)}.`}
         />
         <TextField label="Write concurrency" inputMode="numeric" {...form.text("concurrency")} />
+        <SelectField
+          label="Write pace"
+          {...form.choice("pace", lim.pace.enum)}
+          hint="Adaptive learns from Kimai’s answers (latency, 429s) how many writes it takes at once, up to the write concurrency; fixed always uses the write concurrency."
+        >
+          {lim.pace.enum.map((m) => (
+            <option key={m} value={m}>
+              {paceLabels[m]}
+            </option>
+          ))}
+        </SelectField>
         <TextField label="Extra tags" {...form.text("tags")} hint="Comma-separated; “zammad” is always added." />
       </div>
       <fieldset className="checks-row">

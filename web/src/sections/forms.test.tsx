@@ -107,7 +107,7 @@ describe("profile form", () => {
     expect(calls.find((c) => c.method === "POST")?.body).toMatchObject({
       name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "15",
       project_strategy: "ticket", auto_create_customers: false, auto_create_projects: true, auto_create_activities: true,
-      enabled: false, interval_minutes: 15, deletion_window_days: 60, concurrency: 8, tags: [],
+      enabled: false, interval_minutes: 15, deletion_window_days: 60, concurrency: 32, pace: "adaptive", tags: [],
       default_customer_id: 0, default_activity_id: 0, billing: { enabled: false, tag: "billed" },
     });
   });
@@ -229,7 +229,7 @@ describe("profile form: catalog pickers", () => {
     const p: Profile = {
       id: "p1", name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k2", minutes_per_unit: "1", project_strategy: "customer",
       auto_create_customers: true, auto_create_projects: true, auto_create_activities: true, enabled: false, default_customer_id: 99,
-      default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, interval_minutes: 15,
+      default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, pace: "adaptive", interval_minutes: 15,
       tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 1, created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
       billing: { enabled: false, tag: "billed" },
     };
@@ -283,7 +283,7 @@ describe("profile form: billing", () => {
     const p: Profile = {
       id: "p1", name: "Support", zammad_connector_id: "z1", kimai_connector_id: "k1", minutes_per_unit: "1", project_strategy: "customer",
       auto_create_customers: true, auto_create_projects: true, auto_create_activities: true, enabled: true, default_customer_id: 0,
-      default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, interval_minutes: 15,
+      default_activity_id: 0, user_mode: "token", strict_users: false, deletion_window_days: 60, concurrency: 8, pace: "adaptive", interval_minutes: 15,
       tags: ["zammad"], webhook_url: "http://x/webhooks/zammad/p1", version: 4, created_at: "2025-01-01T00:00:00Z", updated_at: "2025-01-01T00:00:00Z",
       billing: { enabled: true, tag: "invoiced" },
     };
