@@ -86,7 +86,7 @@ vet: ## go vet ./...
 .PHONY: bench
 bench: $(KUMO_BIN) ## sync (10,000 entries), Kimai capacity, backfills, API list and summary latency, webhook ack, bootstrap start-up, load through the local stack
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
-		$(GO) test -run '^$$' -bench 'BenchmarkSync10k/latency=10ms|BenchmarkBackfill20k' -benchtime=1x -benchmem ./shared/engine/
+		$(GO) test -run '^$$' -bench 'BenchmarkSync10k/latency=10ms|BenchmarkBackfill20k|BenchmarkCapacity' -benchtime=1x -benchmem ./shared/engine/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \
 		$(GO) test -run '^$$' -bench BenchmarkBackfill -benchtime 1x -timeout 60m ./shared/testkit/devstack/
 	TIMEBRIDGE_REQUIRE_KUMO=1 TIMEBRIDGE_KUMO_BIN=$(CURDIR)/$(KUMO_BIN) \

@@ -45,13 +45,21 @@ import (
 //
 // The latency=0 sub-benchmark is a diagnostic: it shows the floor set by
 // CPU and DynamoDB (kumo) with no network latency at all.
+//
+// The pace=fixed8 sub-benchmarks write at a fixed 8 Kimai requests in
+// flight, which bounds a first sync at 8 / latency (48,000 entries/min at
+// 10 ms); bound-% is how close the whole run (reading, planning, writing,
+// records) comes to it. pace=adaptive is the profile default (adaptive, up
+// to 32): the simulator has no capacity limit, so the limit grows to 32.
 func BenchmarkSync10k(b *testing.B) {
 	for _, lat := range []time.Duration{10 * time.Millisecond, 0} {
-		b.Run(fmt.Sprintf("latency=%s", lat), func(b *testing.B) { benchSync(b, 10_000, 500, lat) })
+		for _, pace := range []tb.Pace{"fixed8", tb.PaceAdaptive} {
+			b.Run(fmt.Sprintf("latency=%s/pace=%s", lat, pace), func(b *testing.B) { benchSync(b, 10_000, 500, lat, pace) })
+		}
 	}
 }
 
-func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
+func benchSync(b *testing.B, entries, tickets int, latency time.Duration, pace tb.Pace) {
 	b.ReportAllocs()
 	var (
 		firstWall, rerunWall time.Duration
@@ -66,7 +74,11 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		var runLog bytes.Buffer // the runs' "run finished" lines: where the time went
-		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&syncWriter{w: &runLog}, nil))})
+		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&syncWriter{w: &runLog}, nil)), profile: func(p *tb.Profile) {
+			if pace == "fixed8" {
+				p.Pace, p.Concurrency = tb.PaceFixed, 8
+			}
+		}})
 		// Every entry within the 60-day deletion window of h.Now().
 		demo := h.zs.SeedDemo(zammadsim.DemoConfig{
 			Seed: 42, Tickets: tickets, Entries: entries,
@@ -163,6 +175,10 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration) {
 	b.StopTimer()
 
 	b.ReportMetric(float64(created)/firstWall.Minutes(), "entries/min")
+	if pace == "fixed8" && latency > 0 {
+		bound := 8 * float64(time.Minute) / float64(latency)
+		b.ReportMetric(100*float64(created)/firstWall.Minutes()/bound, "bound-%")
+	}
 	b.ReportMetric(float64(kimaiReq)/float64(created), "kimai-req/created")
 	b.ReportMetric(float64(ddbWrites)*10_000/float64(entries), "ddb-writes/10k")
 	b.ReportMetric(float64(zammadReq), "zammad-req")
