@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"slices"
 	"strings"
 	"sync"
@@ -959,5 +960,72 @@ func TestUserZone(t *testing.T) {
 		if !tt.ok && (!apperr.Is(err, apperr.Validation) || !strings.Contains(apperr.MessageOf(err), "time zone")) {
 			t.Errorf("%q accepted: %v, %v", tt.zone, l, err)
 		}
+	}
+}
+
+// TestListTimesheetsReadsAhead: a listing Kimai says has 5 pages reads
+// pages 2–5 concurrently (at most pageAhead at once) and still hands them to
+// fn one by one, in page order, each id once and ascending; an error from fn
+// stops the listing without reading further.
+func TestListTimesheetsReadsAhead(t *testing.T) {
+	e := newEnv(t)
+	base := time.Date(2024, 1, 1, 8, 0, 0, 0, time.UTC)
+	for i := 0; i < 4*PageSize+100; i++ {
+		e.sim.AddTimesheet(kimaisim.Sheet{UserID: e.admin.ID, ProjectID: e.proj.ID, ActivityID: e.act.ID,
+			Begin: base.Add(-time.Duration(i) * time.Hour), End: base.Add(-time.Duration(i)*time.Hour + 30*time.Minute)})
+	}
+	var active, peak atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := active.Add(1)
+		defer active.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
+		r.URL.Scheme, r.URL.Host = "http", strings.TrimPrefix(e.url, "http://")
+		proxy := httputil.NewSingleHostReverseProxy(r.URL)
+		proxy.Director = func(req *http.Request) { req.URL.Scheme, req.URL.Host = "http", strings.TrimPrefix(e.url, "http://") }
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	c, err := New(front.URL+"/", adminToken, WithRetryPolicy(fastPolicy()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ResetCounters()
+	var ids []int64
+	var sizes []int
+	err = c.ListTimesheets(context.Background(), TimesheetFilter{}, func(p []timebridge.Timesheet) error {
+		sizes = append(sizes, len(p))
+		for _, s := range p {
+			ids = append(ids, s.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 4*PageSize+100 || !slices.Equal(sizes, []int{PageSize, PageSize, PageSize, PageSize, 100}) || e.sim.Requests()["GET /api/timesheets"] != 5 {
+		t.Fatalf("%d ids in pages of %v, %d requests", len(ids), sizes, e.sim.Requests()["GET /api/timesheets"])
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("not ascending at %d", i)
+		}
+	}
+	if p := peak.Load(); p < 2 || p > pageAhead {
+		t.Fatalf("peak pages in flight = %d, want 2..%d", p, pageAhead)
+	}
+
+	stop := errors.New("enough")
+	calls := 0
+	err = c.ListTimesheets(context.Background(), TimesheetFilter{}, func(p []timebridge.Timesheet) error {
+		calls++
+		if calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Fatalf("fn's error: %v after %d calls", err, calls)
 	}
 }

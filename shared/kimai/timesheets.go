@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/timebridge/timebridge/shared/apperr"
@@ -215,76 +216,195 @@ const maxPages = 10_000
 // can shift a not-yet-read one onto an already-read page; callers that
 // must see every record (e.g. a full reconciliation) should treat one
 // listing as a best-effort snapshot.
+//
+// Once the first page has said how many there are (X-Total-Pages), up to
+// pageAhead later pages are read ahead concurrently: a listing of 100,000
+// timesheets is 200 pages, and one after the other they cost 200 round
+// trips. fn is still called once per page, in page order.
 func (c *Client) ListTimesheets(ctx context.Context, f TimesheetFilter, fn func([]timebridge.Timesheet) error) error {
 	q := f.query()
 	q.Set("size", strconv.Itoa(PageSize))
 	q.Set("orderBy", "id")
 	q.Set("order", "ASC")
-	seen := map[int64]bool{}
-	for page := 1; ; page++ {
-		op := fmt.Sprintf("kimai: list timesheets (page %d)", page)
-		q.Set("page", strconv.Itoa(page))
-		req := get(op, "/api/timesheets", q)
-		if page > 1 {
-			req.OK = []int{http.StatusNotFound}
+	l := &listing{c: c, fn: fn, seen: map[int64]bool{}}
+	first, err := c.timesheetPage(ctx, q, 1)
+	if err != nil {
+		return err
+	}
+	done, err := l.take(ctx, 1, first)
+	if done || err != nil {
+		return err
+	}
+	next := 2
+	if first.totalPages > 2 {
+		if next, done, err = l.readAhead(ctx, q, first.totalPages); done || err != nil {
+			return err
 		}
-		resp, err := c.call(ctx, req, nil)
+	}
+	for page := next; ; page++ {
+		res, err := c.timesheetPage(ctx, q, page)
 		if err != nil {
 			return err
 		}
-		if resp.Status == http.StatusNotFound {
-			return nil
-		}
-		var items []sheetJSON
-		if err := upstream.DecodeJSON(resp.Body, &items); err != nil {
-			return notAPI(op, resp.Status, err)
-		}
-		batch := make([]timebridge.Timesheet, 0, len(items))
-		dups := 0
-		for _, it := range items {
-			t, err := it.domain()
-			if err != nil {
-				return malformed(op, err)
-			}
-			if seen[t.ID] {
-				dups++
-				continue
-			}
-			seen[t.ID] = true
-			batch = append(batch, t)
-		}
-		if len(items) == PageSize && len(batch) == 0 {
-			// A full page of rows already seen: the server (or a cache in
-			// front of it) ignores the page parameter, and going on would
-			// loop for ever.
-			return &apperr.Error{Kind: apperr.Upstream, Op: op,
-				Message: fmt.Sprintf("Kimai returned page %d with only timesheets it had already sent; a proxy or cache in front of Kimai may ignore the page parameter.", page)}
-		}
-		if page >= maxPages {
-			return &apperr.Error{Kind: apperr.Upstream, Op: op,
-				Message: fmt.Sprintf("Kimai kept sending pages of timesheets past page %d; a proxy or cache in front of Kimai may ignore the page parameter.", maxPages)}
-		}
-		if dups > 0 {
-			c.log.LogAttrs(ctx, slog.LevelWarn, "kimai: duplicate timesheets across pages skipped",
-				slog.Int("page", page), slog.Int("duplicates", dups))
-		}
-		if len(batch) > 0 {
-			if err := fn(batch); err != nil {
-				return err
-			}
-		}
-		totalPages, herr := strconv.Atoi(resp.Header.Get("X-Total-Pages"))
-		switch {
-		case herr == nil && page >= totalPages:
-			return nil
-		case herr != nil && len(items) < PageSize:
-			// Without the header (a proxy stripped it), a short page is
-			// the last one.
-			return nil
-		case len(items) == 0:
-			return nil
+		if done, err := l.take(ctx, page, res); done || err != nil {
+			return err
 		}
 	}
+}
+
+// pageAhead is how many pages of a listing are read ahead at once.
+const pageAhead = 4
+
+// timesheetPage is one page of a timesheet listing.
+type timesheetPage struct {
+	gone       bool // 404 after the first page: the result shrank
+	items      []sheetJSON
+	totalPages int // X-Total-Pages; -1 without the header
+}
+
+func (c *Client) timesheetPage(ctx context.Context, query url.Values, page int) (timesheetPage, error) {
+	op := fmt.Sprintf("kimai: list timesheets (page %d)", page)
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set("page", strconv.Itoa(page))
+	req := get(op, "/api/timesheets", q)
+	if page > 1 {
+		req.OK = []int{http.StatusNotFound}
+	}
+	resp, err := c.call(ctx, req, nil)
+	if err != nil {
+		return timesheetPage{}, err
+	}
+	if resp.Status == http.StatusNotFound {
+		return timesheetPage{gone: true}, nil
+	}
+	var res timesheetPage
+	if err := upstream.DecodeJSON(resp.Body, &res.items); err != nil {
+		return res, notAPI(op, resp.Status, err)
+	}
+	res.totalPages = -1
+	if n, err := strconv.Atoi(resp.Header.Get("X-Total-Pages")); err == nil {
+		res.totalPages = n
+	}
+	return res, nil
+}
+
+// listing is the state of one ListTimesheets.
+type listing struct {
+	c    *Client
+	fn   func([]timebridge.Timesheet) error
+	seen map[int64]bool
+}
+
+// take hands one page to fn, leaving out timesheets already seen, and
+// reports whether it was the last.
+func (l *listing) take(ctx context.Context, page int, res timesheetPage) (bool, error) {
+	op := fmt.Sprintf("kimai: list timesheets (page %d)", page)
+	if res.gone {
+		return true, nil
+	}
+	batch := make([]timebridge.Timesheet, 0, len(res.items))
+	dups := 0
+	for _, it := range res.items {
+		t, err := it.domain()
+		if err != nil {
+			return true, malformed(op, err)
+		}
+		if l.seen[t.ID] {
+			dups++
+			continue
+		}
+		l.seen[t.ID] = true
+		batch = append(batch, t)
+	}
+	if len(res.items) == PageSize && len(batch) == 0 {
+		// A full page of rows already seen: the server (or a cache in
+		// front of it) ignores the page parameter, and going on would
+		// loop for ever.
+		return true, &apperr.Error{Kind: apperr.Upstream, Op: op,
+			Message: fmt.Sprintf("Kimai returned page %d with only timesheets it had already sent; a proxy or cache in front of Kimai may ignore the page parameter.", page)}
+	}
+	if page >= maxPages {
+		return true, &apperr.Error{Kind: apperr.Upstream, Op: op,
+			Message: fmt.Sprintf("Kimai kept sending pages of timesheets past page %d; a proxy or cache in front of Kimai may ignore the page parameter.", maxPages)}
+	}
+	if dups > 0 {
+		l.c.log.LogAttrs(ctx, slog.LevelWarn, "kimai: duplicate timesheets across pages skipped",
+			slog.Int("page", page), slog.Int("duplicates", dups))
+	}
+	if len(batch) > 0 {
+		if err := l.fn(batch); err != nil {
+			return true, err
+		}
+	}
+	switch {
+	case res.totalPages >= 0 && page >= res.totalPages:
+		return true, nil
+	case res.totalPages < 0 && len(res.items) < PageSize:
+		// Without the header (a proxy stripped it), a short page is
+		// the last one.
+		return true, nil
+	case len(res.items) == 0:
+		return true, nil
+	}
+	return false, nil
+}
+
+// readAhead reads pages 2 to total with up to pageAhead requests ahead of
+// the page handed to fn, and returns the page to go on with (the listing
+// grew meanwhile) unless it is done.
+func (l *listing) readAhead(ctx context.Context, q url.Values, total int) (next int, done bool, err error) {
+	total = min(total, maxPages)
+	type result struct {
+		res timesheetPage
+		err error
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	results := make([]chan result, total+1)
+	for p := 2; p <= total; p++ {
+		results[p] = make(chan result, 1)
+	}
+	slots := make(chan struct{}, pageAhead)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for p := 2; p <= total; p++ {
+			select {
+			case slots <- struct{}{}:
+			case <-rctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := l.c.timesheetPage(rctx, q, p)
+				results[p] <- result{res, err}
+			}()
+		}
+	}()
+	for p := 2; p <= total; p++ {
+		var r result
+		select {
+		case r = <-results[p]:
+		case <-ctx.Done():
+			return 0, true, context.Cause(ctx)
+		}
+		<-slots
+		if r.err != nil {
+			return 0, true, r.err
+		}
+		if done, err := l.take(ctx, p, r.res); done || err != nil {
+			return 0, true, err
+		}
+	}
+	return total + 1, false, nil
 }
 
 // TimesheetInput is the desired state of a timesheet.
