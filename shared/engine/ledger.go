@@ -20,6 +20,7 @@ type RecordStore interface {
 	WriteRecords(ctx context.Context, puts, dels []tb.EntryRecord) error
 	TicketRecords(ctx context.Context, pid string, ticketID int64) ([]tb.EntryRecord, error)
 	AllRecords(ctx context.Context, pid string) ([]tb.EntryRecord, error)
+	EachRecords(ctx context.Context, pid string, fn func([]tb.EntryRecord) error) error
 	Observed(ctx context.Context, pid string) (time.Time, error)
 	SetObserved(ctx context.Context, pid string, at time.Time) error
 }
@@ -83,7 +84,9 @@ func (r *runner) records() RecordStore { return r.e.store }
 
 // loadRecords reads the stored records of the given tickets, by entry.
 func (r *runner) loadRecords(ctx context.Context, tickets map[int64]bool) (map[int64]tb.EntryRecord, error) {
-	if len(tickets) > manyTickets {
+	if len(tickets) > manyTickets && !r.chunked() {
+		// A chunk of a backfill reads its own tickets' buckets: all of
+		// the profile's grow with every chunk.
 		return r.allRecords(ctx)
 	}
 	out := map[int64]tb.EntryRecord{}
@@ -160,12 +163,12 @@ func (r *runner) observeChanges(ctx context.Context) (map[int64]bool, error) {
 	} else {
 		since = since.Add(-observeMargin)
 	}
-	seen := map[int64]tb.Timesheet{} // by entry
+	seen := map[int64]kimaiHolds{} // by entry
 	err = r.k.ListTimesheets(ctx, kimai.TimesheetFilter{Term: "TB-" + r.instance, User: kimai.UserAll, ModifiedAfter: since},
 		func(page []tb.Timesheet) error {
 			for _, s := range page {
 				if inst, id, ok := plan.ParseMarker(s.Description); ok && inst == r.instance {
-					seen[id] = s
+					seen[id] = kimaiHolds{id: s.ID, duration: s.Duration, exported: s.Exported}
 				}
 			}
 			return nil
@@ -175,22 +178,21 @@ func (r *runner) observeChanges(ctx context.Context) (map[int64]bool, error) {
 	}
 	changed := map[int64]bool{}
 	if len(seen) > 0 {
-		recs, err := r.recordsOf(ctx, keys(seen))
-		if err != nil {
-			return nil, err
-		}
 		var puts []tb.EntryRecord
-		for _, rec := range recs {
+		err := r.eachRecordOf(ctx, keys(seen), func(rec tb.EntryRecord) {
 			s := seen[rec.EntryID]
-			if s.ID != rec.TimesheetID {
-				continue // not the timesheet Timebridge keeps for it
+			if s.id != rec.TimesheetID {
+				return // not the timesheet Timebridge keeps for it
 			}
 			next := rec
-			next.Kimai, next.Exported, next.KimaiGone = s.Duration, s.Exported, false
+			next.Kimai, next.Exported, next.KimaiGone = s.duration, s.exported, false
 			if next != rec {
 				puts = append(puts, next)
 				changed[rec.TicketID] = true
 			}
+		})
+		if err != nil {
+			return nil, err
 		}
 		if len(puts) > 0 {
 			if err := r.records().WriteRecords(ctx, puts, nil); err != nil {
@@ -204,43 +206,64 @@ func (r *runner) observeChanges(ctx context.Context) (map[int64]bool, error) {
 	return changed, nil
 }
 
-// recordsOf returns the stored records of the given entries: through their
-// links (which name the ticket) when they are few, else from all records.
-func (r *runner) recordsOf(ctx context.Context, entries []int64) ([]tb.EntryRecord, error) {
-	var byEntry map[int64]tb.EntryRecord
-	var err error
+// kimaiHolds is what an observation keeps of a timesheet (100,000 of them
+// after a backfill).
+type kimaiHolds struct {
+	id, duration int64
+	exported     bool
+}
+
+// eachRecordOf calls fn with the stored record of each of the given
+// entries that has one: through their links (which name the ticket) when
+// they are few, else by going through all records (after a backfill,
+// 100,000 of them: never all held at once).
+func (r *runner) eachRecordOf(ctx context.Context, entries []int64, fn func(tb.EntryRecord)) error {
 	if len(entries) > manyTickets {
-		byEntry, err = r.allRecords(ctx)
-	} else {
-		tickets := map[int64]bool{}
-		var mu sync.Mutex
-		err = forEach(ctx, r.e.opts.ReadConcurrency, entries, func(ctx context.Context, e int64) error {
-			l, err := r.e.store.GetLink(ctx, r.profile.ID, 0, e)
-			if apperr.Is(err, apperr.NotFound) {
-				return nil // not synced by this profile
+		want := make(map[int64]bool, len(entries))
+		for _, e := range entries {
+			want[e] = true
+		}
+		err := r.records().EachRecords(ctx, r.profile.ID, func(recs []tb.EntryRecord) error {
+			for _, rec := range recs {
+				if want[rec.EntryID] {
+					fn(rec)
+				}
 			}
-			if err != nil {
-				return fmt.Errorf("engine: read link of entry %d: %w", e, err)
-			}
-			mu.Lock()
-			tickets[l.TicketID] = true
-			mu.Unlock()
 			return nil
 		})
-		if err == nil {
-			byEntry, err = r.loadRecords(ctx, tickets)
+		if err != nil {
+			return fmt.Errorf("engine: read report records: %w", err)
 		}
+		return nil
 	}
+	tickets := map[int64]bool{}
+	var mu sync.Mutex
+	err := forEach(ctx, r.e.opts.ReadConcurrency, entries, func(ctx context.Context, e int64) error {
+		l, err := r.e.store.GetLink(ctx, r.profile.ID, 0, e)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil // not synced by this profile
+		}
+		if err != nil {
+			return fmt.Errorf("engine: read link of entry %d: %w", e, err)
+		}
+		mu.Lock()
+		tickets[l.TicketID] = true
+		mu.Unlock()
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []tb.EntryRecord
+	byEntry, err := r.loadRecords(ctx, tickets)
+	if err != nil {
+		return err
+	}
 	for _, e := range entries {
 		if rec, ok := byEntry[e]; ok {
-			out = append(out, rec)
+			fn(rec)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // allRecords reads every record of the profile, by entry.

@@ -213,6 +213,35 @@ func (st *Store) AllRecords(ctx context.Context, pid string) ([]tb.EntryRecord, 
 	})
 }
 
+// EachRecords calls fn with the entry records of a profile, a page of
+// ticket buckets at a time (strongly consistent), so that a caller looking
+// for some of them never holds them all. An error from fn stops it.
+func (st *Store) EachRecords(ctx context.Context, pid string, fn func([]tb.EntryRecord) error) error {
+	const op = "store: entry records"
+	if err := checkID(op, "profile id", pid); err != nil {
+		return err
+	}
+	return st.queryPages(ctx, op, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: avMap{":pk": avS(pkRecords(pid)), ":prefix": avS(skTicketBucket)},
+		ConsistentRead:            aws.Bool(true),
+	}, func(items []avMap) error {
+		var page []tb.EntryRecord
+		for _, item := range items {
+			var it bucketItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return internal(op, err)
+			}
+			recs, err := decodeBucket(op, pid, it)
+			if err != nil {
+				return err
+			}
+			page = append(page, recs...)
+		}
+		return fn(page)
+	})
+}
+
 // RecordsByDay returns the entry records of the days from..to (YYYY-MM-DD,
 // inclusive): one strongly consistent Query of the period's day buckets.
 func (st *Store) RecordsByDay(ctx context.Context, pid, from, to string) ([]tb.EntryRecord, error) {
