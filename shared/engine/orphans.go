@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine/plan"
@@ -18,7 +19,7 @@ import (
 // listed (observeKimai).
 func (r *runner) findOrphans(ctx context.Context, in *plan.Input, covered func(plan.Desired) bool) error {
 	cands := plan.OrphanCandidates(*in, covered)
-	search := plan.OrphanSearchFor(cands)
+	search := plan.OrphanSearchFor(cands, r.perDay)
 	if len(search.Windows) == 0 && len(search.Tickets) == 0 {
 		return nil
 	}
@@ -44,16 +45,32 @@ func (r *runner) findOrphans(ctx context.Context, in *plan.Input, covered func(p
 	for _, n := range search.Tickets {
 		filters = append(filters, kimai.TimesheetFilter{Term: "#" + n, Tags: []string{tb.DefaultTag}, User: kimai.UserAll})
 	}
-	for _, f := range filters {
-		err := r.k.ListTimesheets(ctx, f, collect)
+	var mu sync.Mutex
+	unknownTag := false
+	err := forEach(ctx, r.e.opts.ReadConcurrency, filters, func(ctx context.Context, f kimai.TimesheetFilter) error {
+		err := r.k.ListTimesheets(ctx, f, func(page []tb.Timesheet) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return collect(page)
+		})
 		if apperr.Is(err, apperr.Validation) {
 			// Kimai refuses a filter on a tag it does not know: then no
 			// timesheet carries it, and nothing is lost.
+			mu.Lock()
+			unknownTag = true
+			mu.Unlock()
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("engine: search kimai for timesheets without a link: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if unknownTag {
+		return nil
 	}
 	for _, d := range cands {
 		if ss := found[d.Entry.ID]; len(ss) > 0 {

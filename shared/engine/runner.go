@@ -40,6 +40,9 @@ type runner struct {
 	// write limiter (pace.go).
 	gate *switchGate
 	lim  *limiter.Limiter
+	// perDay is how many timesheets a day a backfill expects Kimai to hold
+	// (its entries over its days), for the orphan search's cost; 0 else.
+	perDay float64
 	// ctx is the run's context (itemError tells a deadline's cut from a
 	// failure by it).
 	ctx context.Context
@@ -130,6 +133,7 @@ func (r *runner) sync(ctx context.Context) error {
 	chunks := r.chunks(tickets)
 	if r.chunked() {
 		total := entriesIn(tickets, 0)
+		r.perDay = float64(total) / max(1, r.req.To.Sub(r.req.From).Hours()/24)
 		r.setPhase(tb.PhaseWriting, total)
 		r.mu.Lock()
 		r.progress.Done = total - entriesIn(tickets, r.req.Resume)

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -19,6 +20,9 @@ const (
 	// orphanGap splits candidates into separate windows when their begin
 	// times are further apart than this.
 	orphanGap = 2 * 24 * time.Hour
+	// OrphanPage is how many timesheets one listing request returns
+	// (Kimai's page size).
+	OrphanPage = 500
 )
 
 // OrphanSearch is how a run looks for the timesheets of unlinked
@@ -51,8 +55,12 @@ func OrphanCandidates(in Input, covered func(Desired) bool) []Desired {
 
 // OrphanSearchFor picks the cheaper batching for the unlinked entries'
 // timesheets: one listing per cluster of begin times, unless that needs
-// more requests than one term search per ticket. It is pure.
-func OrphanSearchFor(cands []Desired) OrphanSearch {
+// more requests than one term search per ticket. perDay is how many
+// Timebridge timesheets Kimai is expected to hold per day (0: unknown, a
+// window is then one request): a backfill's chunk has entries all over
+// its year, and one listing of that year would read every timesheet the
+// backfill already wrote, ever more pages with every chunk. It is pure.
+func OrphanSearchFor(cands []Desired, perDay float64) OrphanSearch {
 	if len(cands) == 0 {
 		return OrphanSearch{}
 	}
@@ -71,7 +79,12 @@ func OrphanSearchFor(cands []Desired) OrphanSearch {
 		}
 		ws = append(ws, Window{From: b, To: b})
 	}
-	if len(ws) <= len(tickets) {
+	cost := 0
+	for _, w := range ws {
+		days := (w.To.Sub(w.From) + 2*OrphanMargin).Hours() / 24
+		cost += max(1, int(math.Ceil(perDay*days/OrphanPage)))
+	}
+	if cost <= len(tickets) {
 		for i := range ws {
 			ws[i].From, ws[i].To = ws[i].From.Add(-OrphanMargin), ws[i].To.Add(OrphanMargin)
 		}

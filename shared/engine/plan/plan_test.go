@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -265,29 +266,39 @@ func TestPlanOrphanSearch(t *testing.T) {
 	cand := func(ticket string, begin time.Time) Desired {
 		return Desired{Ticket: Ticket{Number: ticket}, Sheet: &tb.Timesheet{Begin: begin}}
 	}
+	var spread []Desired // a backfill's chunk: 3 tickets, entries all year
+	for i := range 360 {
+		spread = append(spread, cand(fmt.Sprint(i%3), t0.Add(time.Duration(i)*day)))
+	}
 	tests := []struct {
 		name    string
 		cands   []Desired
+		perDay  float64
 		windows []Window
 		tickets []string
 	}{
-		{"nothing to search", nil, nil, nil},
-		{"first sync: one window over everything",
-			[]Desired{cand("1", t0), cand("2", t0.Add(day)), cand("3", t0.Add(3*day)), cand("1", t0.Add(5*day))},
+		{"nothing to search", nil, 0, nil, nil},
+		{"a year in one window while Kimai's content is unknown", spread, 0,
+			[]Window{{t0.Add(-day), t0.Add(360 * day)}}, nil},
+		{"a year with 100 timesheets a day: a term search per ticket", spread, 100, nil, []string{"0", "1", "2"}},
+		{"a week with 100 timesheets a day: 2 pages, still fewer than 3 tickets",
+			[]Desired{cand("1", t0), cand("2", t0.Add(2*day)), cand("3", t0.Add(4*day))}, 100,
+			[]Window{{t0.Add(-day), t0.Add(5 * day)}}, nil},
+		{"first sync: one window over everything", []Desired{cand("1", t0), cand("2", t0.Add(day)), cand("3", t0.Add(3*day)), cand("1", t0.Add(5*day))}, 0,
 			[]Window{{t0.Add(-day), t0.Add(6 * day)}}, nil},
 		{"two clusters, two tickets: windows",
-			[]Desired{cand("1", t0), cand("2", t0.Add(30*day))},
+			[]Desired{cand("1", t0), cand("2", t0.Add(30*day))}, 0,
 			[]Window{{t0.Add(-day), t0.Add(day)}, {t0.Add(29 * day), t0.Add(31 * day)}}, nil},
 		{"one long-lived ticket with entries months apart: one term search",
-			[]Desired{cand("7", t0), cand("7", t0.Add(40*day)), cand("7", t0.Add(90*day))},
+			[]Desired{cand("7", t0), cand("7", t0.Add(40*day)), cand("7", t0.Add(90*day))}, 0,
 			nil, []string{"7"}},
 		{"gap of exactly two days stays one window",
-			[]Desired{cand("1", t0), cand("1", t0.Add(2*day))},
+			[]Desired{cand("1", t0), cand("1", t0.Add(2*day))}, 0,
 			[]Window{{t0.Add(-day), t0.Add(3 * day)}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := OrphanSearchFor(tt.cands)
+			got := OrphanSearchFor(tt.cands, tt.perDay)
 			if !slices.Equal(got.Windows, tt.windows) || !slices.Equal(got.Tickets, tt.tickets) {
 				t.Fatalf("got %+v, want windows %v tickets %v", got, tt.windows, tt.tickets)
 			}
