@@ -1,14 +1,11 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
+	"github.com/timebridge/timebridge/shared/testkit"
 	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
@@ -73,8 +71,8 @@ func benchSync(b *testing.B, entries, tickets int, latency time.Duration, pace t
 	)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		var runLog bytes.Buffer // the runs' "run finished" lines: where the time went
-		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&syncWriter{w: &runLog}, nil)), profile: func(p *tb.Profile) {
+		var runLog testkit.Buffer // the runs' "run finished" lines: where the time went
+		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&runLog, nil)), profile: func(p *tb.Profile) {
 			if pace == "fixed8" {
 				p.Pace, p.Concurrency = tb.PaceFixed, 8
 			}
@@ -224,18 +222,6 @@ func top(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// syncWriter serializes writes from the engine's goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // BenchmarkBackfill20k is a year's backfill in one process: a range run over

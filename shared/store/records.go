@@ -226,20 +226,29 @@ func (st *Store) EachRecords(ctx context.Context, pid string, fn func([]tb.Entry
 		ExpressionAttributeValues: avMap{":pk": avS(pkRecords(pid)), ":prefix": avS(skTicketBucket)},
 		ConsistentRead:            aws.Bool(true),
 	}, func(items []avMap) error {
-		var page []tb.EntryRecord
-		for _, item := range items {
-			var it bucketItem
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return internal(op, err)
-			}
-			recs, err := decodeBucket(op, pid, it)
-			if err != nil {
-				return err
-			}
-			page = append(page, recs...)
+		page, err := decodeBuckets(op, pid, items)
+		if err != nil {
+			return err
 		}
 		return fn(page)
 	})
+}
+
+// decodeBuckets decodes the records of a page of bucket items.
+func decodeBuckets(op, pid string, items []avMap) ([]tb.EntryRecord, error) {
+	var out []tb.EntryRecord
+	for _, item := range items {
+		var it bucketItem
+		if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+			return nil, internal(op, err)
+		}
+		recs, err := decodeBucket(op, pid, it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
 }
 
 // RecordsByDay returns the entry records of the days from..to (YYYY-MM-DD,
@@ -259,18 +268,9 @@ func (st *Store) RecordsByDay(ctx context.Context, pid, from, to string) ([]tb.E
 func (st *Store) queryBuckets(ctx context.Context, op, pid string, in *dynamodb.QueryInput) ([]tb.EntryRecord, error) {
 	var out []tb.EntryRecord
 	err := st.queryPages(ctx, op, in, func(items []avMap) error {
-		for _, item := range items {
-			var it bucketItem
-			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return internal(op, err)
-			}
-			recs, err := decodeBucket(op, pid, it)
-			if err != nil {
-				return err
-			}
-			out = append(out, recs...)
-		}
-		return nil
+		recs, err := decodeBuckets(op, pid, items)
+		out = append(out, recs...)
+		return err
 	})
 	return out, err
 }

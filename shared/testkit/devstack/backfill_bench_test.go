@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
 	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	"github.com/timebridge/timebridge/shared/testkit/devstack"
-	"github.com/timebridge/timebridge/shared/testkit/kumotest"
 )
 
 var (
@@ -38,15 +36,7 @@ var (
 //
 //	go test -run '^$' -bench BenchmarkBackfill -benchtime=1x -timeout 60m ./shared/testkit/devstack/
 func BenchmarkBackfill(b *testing.B) {
-	kumotest.KumoOnly(b)
-	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
-	bin := os.Getenv("TIMEBRIDGE_KUMO_BIN")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "kumo")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		b.Skip("kumo binary missing: run make kumo")
-	}
+	root, bin := stackBench(b)
 	for range b.N {
 		runBackfill(b, root, bin)
 	}

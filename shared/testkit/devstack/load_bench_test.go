@@ -59,15 +59,7 @@ var (
 //
 //	go test -run '^$' -bench BenchmarkLoad -benchtime=1x -timeout 30m ./shared/devstack/
 func BenchmarkLoad(b *testing.B) {
-	kumotest.KumoOnly(b)
-	root, _ := filepath.Abs(filepath.Join("..", "..", ".."))
-	bin := os.Getenv("TIMEBRIDGE_KUMO_BIN")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "kumo")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		b.Skip("kumo binary missing: run make kumo")
-	}
+	root, bin := stackBench(b)
 	for range b.N {
 		runLoad(b, root, bin)
 	}
@@ -187,6 +179,21 @@ func runLoad(b *testing.B, root, bin string) {
 
 // openLoop calls f perRate times a second on its own goroutine each, until
 // stop closes, however long each call takes.
+// stackBench returns the repository root and the kumo binary for a
+// benchmark that starts make dev's stack (skipped without kumo).
+func stackBench(b *testing.B) (root, bin string) {
+	kumotest.KumoOnly(b)
+	root, _ = filepath.Abs(filepath.Join("..", "..", ".."))
+	bin = os.Getenv("TIMEBRIDGE_KUMO_BIN")
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "kumo")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		b.Skip("kumo binary missing: run make kumo")
+	}
+	return root, bin
+}
+
 // profileView is what the benchmarks use of a created profile.
 type profileView struct {
 	ID            string `json:"id"`
