@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -975,15 +976,17 @@ func TestListTimesheetsReadsAhead(t *testing.T) {
 			Begin: base.Add(-time.Duration(i) * time.Hour), End: base.Add(-time.Duration(i)*time.Hour + 30*time.Minute)})
 	}
 	var active, peak atomic.Int32
+	target, err := url.Parse(e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := active.Add(1)
 		defer active.Add(-1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
 		time.Sleep(20 * time.Millisecond)
-		r.URL.Scheme, r.URL.Host = "http", strings.TrimPrefix(e.url, "http://")
-		proxy := httputil.NewSingleHostReverseProxy(r.URL)
-		proxy.Director = func(req *http.Request) { req.URL.Scheme, req.URL.Host = "http", strings.TrimPrefix(e.url, "http://") }
 		proxy.ServeHTTP(w, r)
 	}))
 	defer front.Close()
