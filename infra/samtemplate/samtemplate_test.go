@@ -62,7 +62,8 @@ var want = map[string]needs{
 		"PutItem":      {"LEASE#sched-*", "RUN#*"},
 		"DeleteItem":   {"LEASE#sched-*"},
 	}},
-	"ReconcileFunction": {store: true, consume: reflect.TypeFor[reconcile.SQSAPI](), vault: map[string]reflect.Type{
+	// send: a range run that outlasts its invocation queues its continuation.
+	"ReconcileFunction": {store: true, send: true, consume: reflect.TypeFor[reconcile.SQSAPI](), vault: map[string]reflect.Type{
 		"connectors/": reflect.TypeFor[connect.Secrets](),
 	}},
 }
