@@ -24,7 +24,7 @@ import (
 func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
 	// Deadlines this short often leave no time for a single change after
 	// the run's start-up: stalls are part of the test, not a failure.
-	h := newHarness(t, options{engine: engine.Options{ChunkTickets: 4, MinChunkTime: 30 * time.Millisecond, MaxStalls: 1000}})
+	h := newHarness(t, options{engine: engine.Options{ChunkTickets: 10, MinChunkTime: 30 * time.Millisecond, MaxStalls: 1000}})
 	demo := h.zs.SeedDemo(zammadsim.DemoConfig{Seed: 5, Tickets: 30, Entries: 400,
 		Start: h.Now().AddDate(0, 0, -300), Span: 280 * 24 * time.Hour})
 	h.ks.SetFaults(kimaisim.Faults{Latency: time.Millisecond, SlowCommitRate: 0.05, SlowCommitDelay: 30 * time.Millisecond})

@@ -75,49 +75,37 @@ type gatedKimai struct {
 
 var _ KimaiAPI = gatedKimai{}
 
-func (k gatedKimai) Timesheet(ctx context.Context, id int64) (tb.Timesheet, error) {
-	release, err := k.g.acquire(ctx)
+// gated calls f once g admits it.
+func gated[T any](ctx context.Context, g gate, f func() (T, error)) (T, error) {
+	release, err := g.acquire(ctx)
 	if err != nil {
-		return tb.Timesheet{}, err
+		var zero T
+		return zero, err
 	}
 	defer release()
-	return k.KimaiAPI.Timesheet(ctx, id)
+	return f()
 }
 
-// ListTimesheets holds one slot for the whole listing: its pages are read
-// one after the other.
+func (k gatedKimai) Timesheet(ctx context.Context, id int64) (tb.Timesheet, error) {
+	return gated(ctx, k.g, func() (tb.Timesheet, error) { return k.KimaiAPI.Timesheet(ctx, id) })
+}
+
+// ListTimesheets holds one slot for the whole listing (its read-ahead
+// pages are the listing's own business).
 func (k gatedKimai) ListTimesheets(ctx context.Context, f kimai.TimesheetFilter, fn func([]tb.Timesheet) error) error {
-	release, err := k.g.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	return k.KimaiAPI.ListTimesheets(ctx, f, fn)
+	_, err := gated(ctx, k.g, func() (struct{}, error) { return struct{}{}, k.KimaiAPI.ListTimesheets(ctx, f, fn) })
+	return err
 }
 
 func (k gatedKimai) CreateTimesheet(ctx context.Context, in kimai.TimesheetInput) (tb.Timesheet, error) {
-	release, err := k.g.acquire(ctx)
-	if err != nil {
-		return tb.Timesheet{}, err
-	}
-	defer release()
-	return k.KimaiAPI.CreateTimesheet(ctx, in)
+	return gated(ctx, k.g, func() (tb.Timesheet, error) { return k.KimaiAPI.CreateTimesheet(ctx, in) })
 }
 
 func (k gatedKimai) UpdateTimesheet(ctx context.Context, id int64, in kimai.TimesheetInput) (tb.Timesheet, error) {
-	release, err := k.g.acquire(ctx)
-	if err != nil {
-		return tb.Timesheet{}, err
-	}
-	defer release()
-	return k.KimaiAPI.UpdateTimesheet(ctx, id, in)
+	return gated(ctx, k.g, func() (tb.Timesheet, error) { return k.KimaiAPI.UpdateTimesheet(ctx, id, in) })
 }
 
 func (k gatedKimai) DeleteTimesheet(ctx context.Context, id int64) error {
-	release, err := k.g.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	return k.KimaiAPI.DeleteTimesheet(ctx, id)
+	_, err := gated(ctx, k.g, func() (struct{}, error) { return struct{}{}, k.KimaiAPI.DeleteTimesheet(ctx, id) })
+	return err
 }

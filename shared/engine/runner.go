@@ -151,7 +151,7 @@ func (r *runner) sync(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.syncChunk(ctx, part, scanned, !r.chunked(), touched); err != nil {
+		if err := r.syncChunk(ctx, part, scanned, touched); err != nil {
 			return err
 		}
 		if r.chunked() {
@@ -177,9 +177,9 @@ func (r *runner) sync(ctx context.Context) error {
 }
 
 // syncChunk plans and applies the changes of one chunk of tickets and keeps
-// their records; whole is set when the chunk is all of the run (a preview
-// is only ever one chunk).
-func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, whole bool, touched map[int64]bool) error {
+// their records, adding the tickets whose records changed to touched. Only
+// range runs that write have more than one chunk (chunk.go).
+func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, touched map[int64]bool) error {
 	r.setPhase(tb.PhasePlanning, -1)
 	r.mu.Lock()
 	before := r.counts
@@ -209,7 +209,7 @@ func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, s
 		r.recordPreview(pl)
 		return nil
 	}
-	if whole {
+	if !r.chunked() { // the chunk is the whole run
 		r.setPhase(tb.PhaseWriting, len(pl.Changes))
 	} else {
 		r.setPhase(tb.PhaseWriting, -1)
