@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -85,59 +86,105 @@ func TestPendingClaimClearedAfterGrace(t *testing.T) {
 // shifts the next row onto the page already read. The run must not act on
 // the ticket of the skipped row from that incomplete view (before the fix:
 // a correction netted into the wrong entry and deleted its unchanged
-// timesheet).
+// timesheet). With few tickets to act on, the run re-reads them one by
+// one; with more of them than the scan had pages (a first sync), it scans
+// once more, and re-reads only if that second pass misses a row of the
+// first (the deletion that shifted it).
 func TestFullRunRereadsTicketsItActsOn(t *testing.T) {
-	var h *harness
-	var armed atomic.Bool
-	var victim int64
-	h = newHarness(t, options{
-		engine: engine.Options{ScanPageSize: 3},
-		zammadWrap: func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if armed.Load() && r.URL.Path == "/api/v1/time_accountings" && r.URL.Query().Get("page") == "2" {
-					armed.Store(false)
-					h.zs.DeleteEntry(victim) // on page 1, already read
-				}
-				next.ServeHTTP(w, r)
+	const (
+		ticketReads = "GET /api/v1/tickets/{ticket_id}/time_accountings"
+		listReads   = "GET /api/v1/time_accountings"
+	)
+	for _, tc := range []struct {
+		name string
+		// more tickets with one new entry each, after the first run
+		more   int
+		delete bool
+		// Zammad requests of the second run: tickets read one by one,
+		// pages of the entry list
+		wantTicketReads, wantListReads int
+	}{
+		// 5 entries: 2 pages of 3; 1 ticket to act on (p1's, netted
+		// anew), and read once more to confirm that p2 is gone (it is not).
+		{name: "few tickets: re-read", delete: true, wantTicketReads: 2, wantListReads: 2},
+		// 11 entries: 4 pages; 7 tickets to act on; the second pass misses
+		// f1, so all 7 are read (and p2's once more).
+		{name: "many tickets: second pass, then re-read", more: 6, delete: true, wantTicketReads: 8, wantListReads: 8},
+		// Nothing deleted: the second pass vouches for the first.
+		{name: "many tickets: second pass only", more: 6, wantTicketReads: 0, wantListReads: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h *harness
+			var armed atomic.Bool
+			var victim int64
+			h = newHarness(t, options{
+				engine: engine.Options{ScanPageSize: 3},
+				zammadWrap: func(next http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if armed.Load() && r.URL.Path == "/api/v1/time_accountings" && r.URL.Query().Get("page") == "2" {
+							armed.Store(false)
+							h.zs.DeleteEntry(victim) // on page 1, already read
+						}
+						next.ServeHTTP(w, r)
+					})
+				},
 			})
-		},
-	})
-	tid, agent, typ := h.seedBasics()
-	other := h.zs.AddTicket(zammadsimTicket(51, "53004"))
-	f1 := h.addEntry(other.ID, agent, typ, "5", at(7, 0))
-	h.addEntry(other.ID, agent, typ, "5", at(7, 10))
-	p1 := h.addEntry(tid, agent, typ, "10", at(8, 0))
-	p2 := h.addEntry(tid, agent, typ, "30", at(9, 0))
-	h.addEntry(tid, agent, typ, "-10", at(9, 30)) // nets into p2, the latest earlier positive
-	h.run(tb.ModeFull)
-	before := sheetOf(h, p1.ID)
-	if len(before) != 1 || sheetOf(h, p2.ID)[0].Duration != 20*60 {
-		t.Fatalf("setup: p1 %v p2 %v", before, sheetOf(h, p2.ID))
-	}
-	// Page 1 = f1, f2, p1; deleting f1 before page 2 is read moves p2 onto
-	// page 1: the scan never sees it.
-	victim = f1.ID
-	h.Add(time.Minute)
-	armed.Store(true)
-	r := h.run(tb.ModeFull)
-	if armed.Load() {
-		t.Fatal("the scan never reached page 2")
-	}
-	after := sheetOf(h, p1.ID)
-	if len(after) != 1 || !plan.SameAsBaseline(before[0], after[0]) {
-		t.Fatalf("p1's unchanged timesheet was rewritten or deleted: %v → %v (run %+v)", before, after, r.Counts)
-	}
-	if s := sheetOf(h, p2.ID); len(s) != 1 || s[0].Duration != 20*60 {
-		t.Fatalf("p2: %v", s)
-	}
-	if cs := h.openConflicts(); len(cs) != 0 {
-		t.Fatalf("conflicts from an incomplete view: %+v", cs)
-	}
-	// The deletion itself happened after its row was read: the next full
-	// run sees it.
-	h.run(tb.ModeFull)
-	if len(sheetOf(h, f1.ID)) != 0 {
-		t.Fatalf("the entry really deleted in Zammad kept its timesheet (run %+v %+v)", r.Counts, r.ItemErrors)
+			tid, agent, typ := h.seedBasics()
+			other := h.zs.AddTicket(zammadsimTicket(51, "53004"))
+			f1 := h.addEntry(other.ID, agent, typ, "5", at(7, 0))
+			h.addEntry(other.ID, agent, typ, "5", at(7, 10))
+			p1 := h.addEntry(tid, agent, typ, "10", at(8, 0))
+			p2 := h.addEntry(tid, agent, typ, "30", at(9, 0))
+			h.addEntry(tid, agent, typ, "-10", at(9, 30)) // nets into p2, the latest earlier positive
+			h.run(tb.ModeFull)
+			before := sheetOf(h, p1.ID)
+			if len(before) != 1 || sheetOf(h, p2.ID)[0].Duration != 20*60 {
+				t.Fatalf("setup: p1 %v p2 %v", before, sheetOf(h, p2.ID))
+			}
+			var added []int64
+			for i := range tc.more {
+				tk := h.zs.AddTicket(zammadsimTicket(int64(60+i), fmt.Sprintf("5310%d", i)))
+				added = append(added, h.addEntry(tk.ID, agent, typ, "5", at(11, i)).ID)
+			}
+			// Page 1 = f1, f2, p1; deleting f1 before page 2 is read moves
+			// p2 onto page 1: the scan never sees it.
+			victim = f1.ID
+			h.Add(time.Minute)
+			armed.Store(tc.delete)
+			h.zs.ResetCounters()
+			r := h.run(tb.ModeFull)
+			if armed.Load() {
+				t.Fatal("the scan never reached page 2")
+			}
+			after := sheetOf(h, p1.ID)
+			if len(after) != 1 || !plan.SameAsBaseline(before[0], after[0]) {
+				t.Fatalf("p1's unchanged timesheet was rewritten or deleted: %v → %v (run %+v)", before, after, r.Counts)
+			}
+			if s := sheetOf(h, p2.ID); len(s) != 1 || s[0].Duration != 20*60 {
+				t.Fatalf("p2: %v", s)
+			}
+			if cs := h.openConflicts(); len(cs) != 0 {
+				t.Fatalf("conflicts from an incomplete view: %+v", cs)
+			}
+			for _, id := range added {
+				if len(sheetOf(h, id)) != 1 {
+					t.Fatalf("new entry %d: %v (run %+v %+v)", id, sheetOf(h, id), r.Counts, r.ItemErrors)
+				}
+			}
+			reqs := h.zs.Requests()
+			if reqs[ticketReads] != tc.wantTicketReads || reqs[listReads] != tc.wantListReads {
+				t.Fatalf("%d tickets read one by one and %d list pages, want %d and %d", reqs[ticketReads], reqs[listReads], tc.wantTicketReads, tc.wantListReads)
+			}
+			if !tc.delete {
+				return
+			}
+			// The deletion itself happened after its row was read: the
+			// next full run sees it.
+			h.run(tb.ModeFull)
+			if len(sheetOf(h, f1.ID)) != 0 {
+				t.Fatalf("the entry really deleted in Zammad kept its timesheet (run %+v %+v)", r.Counts, r.ItemErrors)
+			}
+		})
 	}
 }
 

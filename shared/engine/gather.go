@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/timebridge/timebridge/shared/apperr"
 	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/kimai"
@@ -64,8 +66,10 @@ func (r *runner) gather(ctx context.Context) (tickets map[int64]*ticketData, sca
 	case tb.ModeFull, tb.ModeRange:
 		all := map[int64][]plan.Entry{}
 		scanned = map[int64]bool{}
-		err = r.z.ListEntries(ctx, zammad.ListEntriesOptions{SortBy: "id", OrderBy: "asc", PerPage: r.e.opts.ScanPageSize},
+		r.scan = &entryScan{ids: scanned}
+		err = r.z.ListEntries(ctx, scanOptions(r.e.opts.ScanPageSize),
 			func(page []zammad.Entry) (bool, error) {
+				r.scan.pages++
 				for _, e := range page {
 					scanned[e.ID] = true
 					all[e.TicketID] = append(all[e.TicketID], fromZammad(e))
@@ -172,91 +176,119 @@ func fromZammad(e zammad.Entry) plan.Entry {
 }
 
 // loadContext loads mappings, the Kimai catalog and the Zammad names the
-// run needs, once.
+// run needs, once, side by side.
 func (r *runner) loadContext(ctx context.Context, tickets map[int64]*ticketData) error {
-	ms, err := r.e.store.Mappings(ctx, r.profile.ID)
-	if err != nil {
-		return fmt.Errorf("engine: load mappings: %w", err)
-	}
-	r.mappings = plan.NewMappings(ms)
 	r.names = plan.Names{Orgs: map[int64]string{}, Groups: map[int64]string{}, Types: map[int64]string{}, Agents: map[int64]plan.Agent{}}
-
 	cat := &plan.Catalog{}
-	custs, err := r.k.Customers(ctx)
-	if err != nil {
-		return fmt.Errorf("engine: kimai customers: %w", err)
-	}
-	for _, c := range custs {
-		cat.Customers = append(cat.Customers, customerFrom(c))
-	}
-	projs, err := r.k.Projects(ctx)
-	if err != nil {
-		return fmt.Errorf("engine: kimai projects: %w", err)
-	}
-	for _, p := range projs {
-		cat.Projects = append(cat.Projects, projectFrom(p))
-	}
-	acts, err := r.k.Activities(ctx)
-	if err != nil {
-		return fmt.Errorf("engine: kimai activities: %w", err)
-	}
-	for _, a := range acts {
-		cat.Activities = append(cat.Activities, activityFrom(a))
-	}
+	var ms []tb.Mapping
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if ms, err = r.e.store.Mappings(ctx, r.profile.ID); err != nil {
+			return fmt.Errorf("engine: load mappings: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		custs, err := r.k.Customers(ctx)
+		if err != nil {
+			return fmt.Errorf("engine: kimai customers: %w", err)
+		}
+		for _, c := range custs {
+			cat.Customers = append(cat.Customers, customerFrom(c))
+		}
+		return nil
+	})
+	g.Go(func() error {
+		projs, err := r.k.Projects(ctx)
+		if err != nil {
+			return fmt.Errorf("engine: kimai projects: %w", err)
+		}
+		for _, p := range projs {
+			cat.Projects = append(cat.Projects, projectFrom(p))
+		}
+		return nil
+	})
+	g.Go(func() error {
+		acts, err := r.k.Activities(ctx)
+		if err != nil {
+			return fmt.Errorf("engine: kimai activities: %w", err)
+		}
+		for _, a := range acts {
+			cat.Activities = append(cat.Activities, activityFrom(a))
+		}
+		return nil
+	})
 	if r.profile.UserMode == tb.UserEmail || r.profile.UserMode == tb.UserExplicit {
-		users, err := r.k.Users(ctx)
-		if err != nil && !(r.profile.UserMode == tb.UserExplicit && apperr.Is(err, apperr.Permission)) {
-			return fmt.Errorf("engine: kimai users (needs view_user for user mapping by email): %w", err)
-		}
-		for _, u := range users {
-			cat.Users = append(cat.Users, plan.KimaiUser{ID: u.ID, Username: u.Username, Email: u.Email, Enabled: u.Enabled})
-		}
-		// Agents' emails, fetched once per distinct agent.
-		agents := map[int64]bool{}
-		for _, td := range tickets {
-			for _, e := range td.entries {
-				agents[e.AgentID] = true
+		g.Go(func() error {
+			users, err := r.k.Users(ctx)
+			if err != nil && !(r.profile.UserMode == tb.UserExplicit && apperr.Is(err, apperr.Permission)) {
+				return fmt.Errorf("engine: kimai users (needs view_user for user mapping by email): %w", err)
 			}
-		}
-		var mu sync.Mutex
-		err = forEach(ctx, r.e.opts.ReadConcurrency, keys(agents), func(ctx context.Context, id int64) error {
-			u, err := r.z.User(ctx, id)
-			if apperr.Is(err, apperr.NotFound) {
-				return nil
+			for _, u := range users {
+				cat.Users = append(cat.Users, plan.KimaiUser{ID: u.ID, Username: u.Username, Email: u.Email, Enabled: u.Enabled})
 			}
-			if err != nil {
-				return fmt.Errorf("engine: zammad user %d: %w", id, err)
-			}
-			mu.Lock()
-			r.names.Agents[id] = plan.Agent{ID: id, Name: u.FullName(), Email: u.Email}
-			mu.Unlock()
 			return nil
 		})
-		if err != nil {
-			return err
-		}
+		g.Go(func() error { return r.readAgents(ctx, tickets) })
 	}
-	r.catalog = cat
-
 	// Type names make conflicts and auto-created activities readable; a
 	// token without admin.time_accounting can't read them, which is fine.
-	if types, err := r.z.Types(ctx); err == nil {
+	g.Go(func() error {
+		types, err := r.z.Types(ctx)
+		if err != nil {
+			if apperr.Is(err, apperr.Permission) || apperr.Is(err, apperr.NotFound) {
+				return nil
+			}
+			return fmt.Errorf("engine: zammad types: %w", err)
+		}
 		for _, t := range types {
 			r.names.Types[t.ID] = t.Name
 		}
-	} else if !apperr.Is(err, apperr.Permission) && !apperr.Is(err, apperr.NotFound) {
-		return fmt.Errorf("engine: zammad types: %w", err)
-	}
+		return nil
+	})
 	if r.profile.ProjectStrategy == tb.ProjectPerGroup {
-		groups, err := r.z.Groups(ctx)
-		if err != nil {
-			return fmt.Errorf("engine: zammad groups: %w", err)
-		}
-		for _, g := range groups {
-			r.names.Groups[g.ID] = g.Name
+		g.Go(func() error {
+			groups, err := r.z.Groups(ctx)
+			if err != nil {
+				return fmt.Errorf("engine: zammad groups: %w", err)
+			}
+			for _, g := range groups {
+				r.names.Groups[g.ID] = g.Name
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	r.mappings = plan.NewMappings(ms)
+	r.catalog = cat
+	return nil
+}
+
+// readAgents reads the name and email of every agent who booked an entry
+// (user mapping by email), once per agent.
+func (r *runner) readAgents(ctx context.Context, tickets map[int64]*ticketData) error {
+	agents := map[int64]bool{}
+	for _, td := range tickets {
+		for _, e := range td.entries {
+			agents[e.AgentID] = true
 		}
 	}
-	return nil
+	var mu sync.Mutex
+	return forEach(ctx, r.e.opts.ReadConcurrency, keys(agents), func(ctx context.Context, id int64) error {
+		u, err := r.z.User(ctx, id)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("engine: zammad user %d: %w", id, err)
+		}
+		mu.Lock()
+		r.names.Agents[id] = plan.Agent{ID: id, Name: u.FullName(), Email: u.Email}
+		mu.Unlock()
+		return nil
+	})
 }
 
 func (r *runner) lookup() *plan.Lookup {
@@ -279,65 +311,70 @@ func (r *runner) nameOrgs(ctx context.Context, tickets map[int64]*ticketData) er
 			orgs[td.ticket.OrgID] = true
 		}
 	}
-	for _, oid := range keys(orgs) {
+	var mu sync.Mutex
+	return forEach(ctx, r.e.opts.ReadConcurrency, keys(orgs), func(ctx context.Context, oid int64) error {
 		o, err := r.z.Organization(ctx, oid)
 		if err != nil {
 			if apperr.Is(err, apperr.NotFound) || apperr.Is(err, apperr.Permission) {
-				continue // created under a fallback name
+				return nil // created under a fallback name
 			}
 			return fmt.Errorf("engine: zammad organization %d: %w", oid, err)
 		}
+		mu.Lock()
 		r.names.Orgs[oid] = o.Name
-	}
-	return nil
+		mu.Unlock()
+		return nil
+	})
 }
 
 // ensureCatalog auto-creates the customers, projects and activities the
-// run's tickets need (where the profile allows it), customers first since
-// projects belong to them. Creation is sequential and audited. Organization
-// names come from nameOrgs.
+// run's tickets need (where the profile allows it): the customers and
+// activities first, side by side, then the projects, which belong to the
+// customers. Each creation is audited. Organization names come from
+// nameOrgs.
 func (r *runner) ensureCatalog(ctx context.Context, tickets map[int64]*ticketData) error {
-	ids := keys(tickets)
 	res := r.lookup()
-	created := map[string]bool{}
-	for _, id := range ids {
+	var first []plan.CreateSpec
+	seen := map[string]bool{}
+	add := func(to *[]plan.CreateSpec, spec *plan.CreateSpec) {
+		if spec != nil && !seen[spec.Number] {
+			seen[spec.Number] = true
+			*to = append(*to, *spec)
+		}
+	}
+	live := make([]*ticketData, 0, len(tickets))
+	for _, id := range keys(tickets) {
 		td := tickets[id]
 		if td.gone || len(td.entries) == 0 {
 			continue
 		}
-		c := res.Customer(td.ticket.OrgID)
-		if c.Create != nil && !created[c.Create.Number] {
-			created[c.Create.Number] = true
-			if err := r.create(ctx, *c.Create); err != nil {
-				return err
-			}
-		}
-		c = res.Customer(td.ticket.OrgID)
-		if c.ID == 0 {
-			continue
-		}
-		p := res.Project(td.ticket, c.ID)
-		if p.Create != nil && !created[p.Create.Number] {
-			created[p.Create.Number] = true
-			if err := r.create(ctx, *p.Create); err != nil {
-				return err
-			}
-		}
+		live = append(live, td)
+		add(&first, res.Customer(td.ticket.OrgID).Create)
 		types := map[int64]bool{}
 		for _, e := range td.entries {
 			types[e.TypeID] = true
 		}
 		for _, typ := range keys(types) {
-			a := res.Activity(typ)
-			if a.Create != nil && !created[a.Create.Number] {
-				created[a.Create.Number] = true
-				if err := r.create(ctx, *a.Create); err != nil {
-					return err
-				}
-			}
+			add(&first, res.Activity(typ).Create)
 		}
 	}
-	return nil
+	if err := r.createAll(ctx, first); err != nil {
+		return err
+	}
+	var projects []plan.CreateSpec
+	for _, td := range live {
+		if c := res.Customer(td.ticket.OrgID); c.ID != 0 {
+			add(&projects, res.Project(td.ticket, c.ID).Create)
+		}
+	}
+	return r.createAll(ctx, projects)
+}
+
+// createAll creates the given catalog entities, a few at a time.
+func (r *runner) createAll(ctx context.Context, specs []plan.CreateSpec) error {
+	return forEach(ctx, r.e.opts.ReadConcurrency, specs, func(ctx context.Context, spec plan.CreateSpec) error {
+		return r.create(ctx, spec)
+	})
 }
 
 // create makes one catalog entity. A validation failure (e.g. the number is
@@ -351,21 +388,27 @@ func (r *runner) create(ctx context.Context, spec plan.CreateSpec) error {
 		var c kimai.Customer
 		c, err = r.k.CreateCustomer(ctx, kimai.CustomerInput{Name: spec.Name, Number: spec.Number, Timezone: r.loc.String()})
 		if err == nil {
+			r.mu.Lock()
 			r.catalog.AddCustomer(customerFrom(c))
+			r.mu.Unlock()
 			after = c
 		}
 	case tb.MapProject:
 		var p kimai.Project
 		p, err = r.k.CreateProject(ctx, kimai.ProjectInput{Name: spec.Name, Number: spec.Number, CustomerID: spec.CustomerID})
 		if err == nil {
+			r.mu.Lock()
 			r.catalog.AddProject(projectFrom(p))
+			r.mu.Unlock()
 			after = p
 		}
 	case tb.MapActivity:
 		var a kimai.Activity
 		a, err = r.k.CreateActivity(ctx, kimai.ActivityInput{Name: spec.Name, Number: spec.Number})
 		if err == nil {
+			r.mu.Lock()
 			r.catalog.AddActivity(activityFrom(a))
+			r.mu.Unlock()
 			after = a
 		}
 	}

@@ -151,31 +151,17 @@ const observeMargin = 2 * time.Minute
 // observation (an edit, an export, an un-export) and records what Kimai
 // holds in the report's records. It returns the tickets whose records
 // changed. A profile observed for the first time is read over its deletion
-// window.
+// window. The Kimai listing may have been started already (listChanges).
 func (r *runner) observeChanges(ctx context.Context) (map[int64]bool, error) {
-	started := r.e.now()
-	since, err := r.records().Observed(ctx, r.profile.ID)
-	if err != nil {
-		return nil, fmt.Errorf("engine: read last observation: %w", err)
+	if r.changes == nil {
+		r.listChanges(ctx)
 	}
-	if since.IsZero() {
-		since = started.AddDate(0, 0, -r.profile.DeletionWindowDays)
-	} else {
-		since = since.Add(-observeMargin)
+	got := <-r.changes
+	r.changes = nil
+	if got.err != nil {
+		return nil, got.err
 	}
-	seen := map[int64]kimaiHolds{} // by entry
-	err = r.k.ListTimesheets(ctx, kimai.TimesheetFilter{Term: "TB-" + r.instance, User: kimai.UserAll, ModifiedAfter: since},
-		func(page []tb.Timesheet) error {
-			for _, s := range page {
-				if inst, id, ok := plan.ParseMarker(s.Description); ok && inst == r.instance {
-					seen[id] = kimaiHolds{id: s.ID, duration: s.Duration, exported: s.Exported}
-				}
-			}
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("engine: list timesheets modified since %s: %w", since.UTC().Format(time.RFC3339), err)
-	}
+	started, seen := got.started, got.seen
 	changed := map[int64]bool{}
 	if len(seen) > 0 {
 		var puts []tb.EntryRecord
@@ -204,6 +190,49 @@ func (r *runner) observeChanges(ctx context.Context) (map[int64]bool, error) {
 		return nil, fmt.Errorf("engine: record observation: %w", err)
 	}
 	return changed, nil
+}
+
+// kimaiChanges is what Kimai changed since the last observation.
+type kimaiChanges struct {
+	started time.Time
+	seen    map[int64]kimaiHolds // by entry
+	err     error
+}
+
+// listChanges starts reading the Timebridge timesheets Kimai changed since
+// the last observation, in the background, into r.changes. The run starts
+// it as soon as its last write is done, so that the listing overlaps
+// keeping the last records (it does not depend on them; observeChanges,
+// which compares the two, waits for both).
+func (r *runner) listChanges(ctx context.Context) {
+	out := make(chan kimaiChanges, 1)
+	r.changes = out
+	go func() {
+		got := kimaiChanges{started: r.e.now(), seen: map[int64]kimaiHolds{}}
+		since, err := r.records().Observed(ctx, r.profile.ID)
+		if err != nil {
+			out <- kimaiChanges{err: fmt.Errorf("engine: read last observation: %w", err)}
+			return
+		}
+		if since.IsZero() {
+			since = got.started.AddDate(0, 0, -r.profile.DeletionWindowDays)
+		} else {
+			since = since.Add(-observeMargin)
+		}
+		err = r.k.ListTimesheets(ctx, kimai.TimesheetFilter{Term: "TB-" + r.instance, User: kimai.UserAll, ModifiedAfter: since},
+			func(page []tb.Timesheet) error {
+				for _, s := range page {
+					if inst, id, ok := plan.ParseMarker(s.Description); ok && inst == r.instance {
+						got.seen[id] = kimaiHolds{id: s.ID, duration: s.Duration, exported: s.Exported}
+					}
+				}
+				return nil
+			})
+		if err != nil {
+			got.err = fmt.Errorf("engine: list timesheets modified since %s: %w", since.UTC().Format(time.RFC3339), err)
+		}
+		out <- got
+	}()
 }
 
 // kimaiHolds is what an observation keeps of a timesheet (100,000 of them

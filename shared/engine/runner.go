@@ -54,6 +54,13 @@ type runner struct {
 	// outcomes holds each planned change's outcome, by plan index.
 	outcomes []tb.EntryOutcome
 	audit    []tb.AuditEvent
+	// scan is the run's scan of all entries (full and range runs), links
+	// the read of all of a full run's links (ahead.go).
+	scan  *entryScan
+	links *future[[]tb.Link]
+	// changes receives what Kimai changed since the last observation
+	// once listChanges has started reading it.
+	changes <-chan kimaiChanges
 	// strays are pending links of entries outside a full run's window.
 	strays []tb.Link
 	// fence is the lease generation this run holds; every link it writes
@@ -83,7 +90,10 @@ type ticketData struct {
 // its cut-off (chunk.go): a range run continues, others time out.
 func (r *runner) execute(ctx context.Context) error {
 	r.ctx = ctx
-	if err := r.sync(ctx); err != nil {
+	// What the run started in the background (ahead.go) ends with it.
+	run, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := r.sync(run); err != nil {
 		return r.cutOff(ctx, err)
 	}
 	return nil
@@ -115,9 +125,15 @@ func (r *runner) sync(ctx context.Context) error {
 		return fmt.Errorf("engine: kimai user: %w", err)
 	}
 
+	if r.req.Mode == tb.ModeFull {
+		r.loadLinksAhead(ctx)
+	}
 	tickets, scanned, newest, err := r.gather(ctx)
 	if err != nil {
 		return err
+	}
+	if r.req.Mode == tb.ModeFull {
+		r.verifyAhead(ctx, tickets)
 	}
 	r.setPhase(tb.PhasePlanning, -1)
 	if err := r.loadContext(ctx, tickets); err != nil {
@@ -151,7 +167,7 @@ func (r *runner) sync(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := r.syncChunk(ctx, part, scanned, touched); err != nil {
+		if err := r.syncChunk(ctx, part, scanned, touched, i == len(chunks)-1); err != nil {
 			return err
 		}
 		if r.chunked() {
@@ -178,8 +194,9 @@ func (r *runner) sync(ctx context.Context) error {
 
 // syncChunk plans and applies the changes of one chunk of tickets and keeps
 // their records, adding the tickets whose records changed to touched. Only
-// range runs that write have more than one chunk (chunk.go).
-func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, touched map[int64]bool) error {
+// range runs that write have more than one chunk (chunk.go). After the last
+// chunk's writes, reading what Kimai changed begins (listChanges).
+func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, touched map[int64]bool, last bool) error {
 	r.setPhase(tb.PhasePlanning, -1)
 	r.mu.Lock()
 	before := r.counts
@@ -219,6 +236,9 @@ func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, s
 		return ctx.Err()
 	}
 	r.setPhase(tb.PhaseFinishing, -1)
+	if last {
+		r.listChanges(ctx)
+	}
 	changed, err := r.keepRecords(ctx, pl)
 	if err != nil && ctx.Err() != nil && r.chunked() {
 		return ctx.Err() // the chunk is done again, its records with it

@@ -28,12 +28,9 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 	// scope.
 	var all []tb.Link
 	if scanned != nil {
-		err := r.e.store.Links(ctx, r.profile.ID, func(ls []tb.Link) error {
-			all = append(all, ls...)
-			return nil
-		})
-		if err != nil {
-			return in, fmt.Errorf("engine: load links: %w", err)
+		var err error
+		if all, err = r.allLinks(ctx); err != nil {
+			return in, err
 		}
 	} else {
 		var mu sync.Mutex
@@ -168,7 +165,9 @@ func (r *runner) planInput(ctx context.Context, tickets map[int64]*ticketData, s
 // from incomplete data (an unchanged timesheet rewritten or deleted, a false
 // unmatched_negative). A ticket whose every entry already matches its link
 // is left alone, so an unchanged re-run costs no extra reads; a ticket that
-// vanished meanwhile is left to the next run.
+// vanished meanwhile is left to the next run. When more tickets would be
+// read than the scan had pages (a first sync), a second scan that proves
+// the first one complete (scanHeld) is cheaper: then nothing is re-read.
 func (r *runner) rereadUnsettled(ctx context.Context, tickets map[int64]*ticketData, links map[int64]tb.Link, desire func(*ticketData) []plan.Desired) error {
 	var todo []int64
 	for _, id := range keys(tickets) {
@@ -181,6 +180,15 @@ func (r *runner) rereadUnsettled(ctx context.Context, tickets map[int64]*ticketD
 				todo = append(todo, id)
 				break
 			}
+		}
+	}
+	if len(todo) > r.scan.pages {
+		held, err := r.scanHeld(ctx)
+		if err != nil {
+			return err
+		}
+		if held {
+			return nil
 		}
 	}
 	var mu sync.Mutex

@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"time"
@@ -9,15 +10,19 @@ import (
 // Limiter is a Core made safe for concurrent use: Acquire blocks until the
 // limit admits one more, Release gives the admission back, and Observe
 // feeds the core with the attempts' samples (an admission may make several
-// attempts, or none).
+// attempts, or none). Waiters are admitted first come, first served, each
+// handed its admission directly: a release wakes the one waiter it admits,
+// not every waiter to race for it.
 type Limiter struct {
 	mu       sync.Mutex
 	core     *Core
 	now      func() time.Time
 	inflight int
-	// changed is closed (and replaced) whenever an admission may have
-	// become possible: a release, a new limit, a new pause.
-	changed chan struct{}
+	// waiters are the waiting Acquires' channels, oldest first; one is
+	// closed when its Acquire is admitted.
+	waiters list.List
+	// timer admits waiters when a Retry-After pause ends.
+	timer *time.Timer
 }
 
 // New returns a Limiter that reads time from now (time.Now when nil). The
@@ -26,44 +31,61 @@ func New(cfg Config, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{core: NewCore(cfg, now()), now: now, changed: make(chan struct{})}
+	return &Limiter{core: NewCore(cfg, now()), now: now}
 }
 
 // Acquire waits until the limit admits one more, or ctx ends (its cause is
 // returned). Every successful Acquire must be followed by one Release.
 func (l *Limiter) Acquire(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		ok, wait := l.core.Admit(l.now(), l.inflight)
-		if ok {
+	l.mu.Lock()
+	if l.waiters.Len() == 0 {
+		if ok, _ := l.core.Admit(l.now(), l.inflight); ok {
 			l.inflight++
 			l.mu.Unlock()
 			return nil
 		}
-		changed := l.changed
-		l.mu.Unlock()
-		if err := l.await(ctx, changed, wait); err != nil {
-			return err
-		}
 	}
+	ready := make(chan struct{})
+	e := l.waiters.PushBack(ready)
+	l.admit()
+	l.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-ready: // admitted meanwhile: give it to the next
+		l.inflight--
+		l.admit()
+	default:
+		l.waiters.Remove(e)
+	}
+	return context.Cause(ctx)
 }
 
-// await blocks until changed is closed, wait has passed (when > 0) or ctx
-// ends.
-func (l *Limiter) await(ctx context.Context, changed <-chan struct{}, wait time.Duration) error {
-	var timeout <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		timeout = t.C
+// admit hands admissions to the waiters, oldest first, while the limit
+// allows; during a Retry-After pause it sets the timer that tries again
+// when the pause ends. l.mu must be held.
+func (l *Limiter) admit() {
+	for l.waiters.Len() > 0 {
+		ok, wait := l.core.Admit(l.now(), l.inflight)
+		if !ok {
+			if wait > 0 && l.timer == nil {
+				l.timer = time.AfterFunc(wait, func() {
+					l.mu.Lock()
+					defer l.mu.Unlock()
+					l.timer = nil
+					l.admit() // a pause made longer meanwhile sets the timer again
+				})
+			}
+			return
+		}
+		l.inflight++
+		close(l.waiters.Remove(l.waiters.Front()).(chan struct{}))
 	}
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-changed:
-	case <-timeout:
-	}
-	return nil
 }
 
 // Release gives back one admission.
@@ -74,7 +96,7 @@ func (l *Limiter) Release() {
 		panic("limiter: Release without Acquire")
 	}
 	l.inflight--
-	l.wake()
+	l.admit()
 }
 
 // Observe takes one attempt's sample into account (InFlight is filled in)
@@ -83,20 +105,11 @@ func (l *Limiter) Observe(s Sample) (from, to int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s.InFlight = l.inflight
-	paused := l.core.PausedUntil()
 	from, to = l.core.Update(s)
-	if to > from || !l.core.PausedUntil().Equal(paused) {
-		// A longer pause must be seen too: a waiter sleeping until the old
-		// end of the pause would otherwise wake up too early.
-		l.wake()
+	if to > from {
+		l.admit()
 	}
 	return from, to
-}
-
-// wake releases every waiting Acquire to look again; l.mu must be held.
-func (l *Limiter) wake() {
-	close(l.changed)
-	l.changed = make(chan struct{})
 }
 
 // InFlight is the number of admissions held.

@@ -108,3 +108,53 @@ func TestLimiterHonoursRetryAfter(t *testing.T) {
 	}
 	l.Release()
 }
+
+// Waiters are admitted in the order they came, one per release, and one
+// that gave up (its context ended) is skipped without losing the admission.
+func TestLimiterAdmitsInArrivalOrder(t *testing.T) {
+	l := New(Config{Max: 1, Fixed: true}, nil)
+	if err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.waiters.Len()
+	}
+	const n = 5
+	admitted := make(chan int, n)
+	ctxs := make([]context.CancelFunc, n)
+	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		ctxs[i] = cancel
+		go func() {
+			if l.Acquire(ctx) == nil {
+				admitted <- i
+			}
+		}()
+		for waiting() != i+1 { // queued before the next one comes
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	ctxs[2]() // gives up
+	for waiting() != n-1 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	for _, want := range []int{0, 1, 3, 4} {
+		l.Release()
+		select {
+		case got := <-admitted:
+			if got != want {
+				t.Fatalf("admitted waiter %d, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("waiter %d never admitted", want)
+		}
+	}
+	if n := l.InFlight(); n != 1 {
+		t.Fatalf("%d held, want 1", n)
+	}
+	for _, c := range ctxs {
+		c()
+	}
+}

@@ -8,6 +8,8 @@
 package netguard
 
 import (
+	"github.com/timebridge/timebridge/shared/upstream"
+
 	"errors"
 	"net"
 	"net/http"
@@ -85,7 +87,7 @@ func Dialer() *net.Dialer {
 // HTTPClient returns the client for user-supplied upstream URLs. Local mode
 // (the local stack's simulators on 127.0.0.1) skips the guard.
 func HTTPClient(local bool) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr := upstream.NewTransport()
 	if !local {
 		// No proxy: the dialer's address check must see the real target.
 		tr.Proxy = nil

@@ -106,6 +106,24 @@ type Config struct {
 	UserAgent string
 }
 
+// MaxConnsPerHost is how many connections to one upstream a client keeps
+// open between requests: the most a run sends at once (a profile's write
+// concurrency is at most 64).
+const MaxConnsPerHost = 64
+
+// NewTransport is the transport for upstream clients. Go's default keeps
+// only 2 idle connections per host, so a run writing 8 or 32 at once would
+// close and re-dial (and, against a real Kimai, redo the TLS handshake of)
+// most connections after every request.
+func NewTransport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = MaxConnsPerHost
+	return tr
+}
+
+// defaultTransport serves the clients made without an HTTP client of their own.
+var defaultTransport = NewTransport()
+
 // New validates the base URL and returns a Client.
 func New(cfg Config) (*Client, error) {
 	u, err := ParseBaseURL(cfg.BaseURL)
@@ -115,7 +133,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: defaultTransport}
 	}
 	// Never follow redirects: a redirect to a login page would turn into a
 	// misleading "not JSON" error, and credentials must not leave the host.

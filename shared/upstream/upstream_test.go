@@ -224,3 +224,44 @@ func TestOversizedAnswer(t *testing.T) {
 		t.Fatalf("at the limit: %v, %v", out, err)
 	}
 }
+
+// A client sending many requests at once keeps its connections: rounds of
+// 16 requests in parallel open about 16 connections in all, not a new one
+// for most requests of every round (Go's default transport keeps 2 idle
+// connections per host, and against a real server each new one is a TLS
+// handshake).
+func TestParallelRequestsReuseConnections(t *testing.T) {
+	const parallel, rounds = 16, 10
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // all of a round are in flight together
+		w.Write([]byte(`{}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, srv.URL)
+	for range rounds {
+		done := make(chan error, parallel)
+		for range parallel {
+			go func() {
+				_, err := c.Do(context.Background(), Request{Op: "t", Method: "GET", Path: "/", Idempotent: true})
+				done <- err
+			}()
+		}
+		for range parallel {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A round may find a connection still busy finishing its answer, so
+	// allow some slack; without pooling it is ~(parallel-2)*rounds.
+	if n := conns.Load(); n > 2*parallel {
+		t.Fatalf("%d connections for %d rounds of %d requests", n, rounds, parallel)
+	}
+}

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	tb "github.com/timebridge/timebridge/shared/timebridge"
+	"github.com/timebridge/timebridge/shared/zammad"
+)
+
+// Reads a full run starts ahead of the step that needs them, so that they
+// overlap other reads: the profile's links load from DynamoDB while the
+// entry scan pages through Zammad, and the scan's second pass (scanHeld)
+// runs while tickets, names and the catalog are read, when the run will
+// certainly want it. Both are plain reads whose results are used later
+// exactly as if they had been made then; starting them early changes only
+// when the time is spent.
+
+// future is a result computed in the background.
+type future[T any] struct {
+	done chan struct{}
+	val  T
+	err  error
+}
+
+// goFuture starts f in the background.
+func goFuture[T any](f func() (T, error)) *future[T] {
+	fu := &future[T]{done: make(chan struct{})}
+	go func() {
+		defer close(fu.done)
+		fu.val, fu.err = f()
+	}()
+	return fu
+}
+
+// wait returns the result once there is one, or the cause of ctx's end.
+func (f *future[T]) wait(ctx context.Context) (T, error) {
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		var zero T
+		return zero, context.Cause(ctx)
+	}
+}
+
+// loadLinksAhead starts reading all of the profile's links (a full run
+// needs them all: deletions are found among them).
+func (r *runner) loadLinksAhead(ctx context.Context) {
+	r.links = goFuture(func() ([]tb.Link, error) {
+		var all []tb.Link
+		err := r.e.store.Links(ctx, r.profile.ID, func(ls []tb.Link) error {
+			all = append(all, ls...)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("engine: load links: %w", err)
+		}
+		return all, nil
+	})
+}
+
+// allLinks returns all of the profile's links, from the read started ahead
+// if there is one.
+func (r *runner) allLinks(ctx context.Context) ([]tb.Link, error) {
+	if r.links == nil {
+		r.loadLinksAhead(ctx)
+	}
+	return r.links.wait(ctx)
+}
+
+// entryScan is what a run keeps of its scan of all entries: which rows it
+// listed, over how many pages, and the second pass that tells whether it
+// skipped any (started once, by verifyScan).
+type entryScan struct {
+	ids    map[int64]bool
+	pages  int
+	once   sync.Once
+	second *future[bool]
+}
+
+// scanOptions lists all entries in id order, oldest first: new rows come
+// last, so only a deletion shifts rows onto pages already read.
+func scanOptions(perPage int) zammad.ListEntriesOptions {
+	return zammad.ListEntriesOptions{SortBy: "id", OrderBy: "asc", PerPage: perPage}
+}
+
+// verifyScan starts the scan's second pass, once.
+func (r *runner) verifyScan(ctx context.Context) {
+	r.scan.once.Do(func() {
+		r.scan.second = goFuture(func() (bool, error) { return r.rescan(ctx) })
+	})
+}
+
+// scanHeld reports whether the run's scan of all entries listed every row
+// that existed throughout it. A row is skipped only when one before it, on
+// a page already read, is deleted before the next page is read; so the
+// scan skipped nothing if every row it listed is still listed by a second
+// scan made after it. The answer is about the first scan's data, so one
+// second scan serves every chunk of a run.
+func (r *runner) scanHeld(ctx context.Context) (bool, error) {
+	r.verifyScan(ctx)
+	return r.scan.second.wait(ctx)
+}
+
+func (r *runner) rescan(ctx context.Context) (bool, error) {
+	again := make(map[int64]bool, len(r.scan.ids))
+	err := r.z.ListEntries(ctx, scanOptions(r.e.opts.ScanPageSize), func(page []zammad.Entry) (bool, error) {
+		for _, e := range page {
+			if r.scan.ids[e.ID] {
+				again[e.ID] = true
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("engine: list zammad entries again: %w", err)
+	}
+	if gone := len(r.scan.ids) - len(again); gone > 0 {
+		r.log.Info("entries deleted during the scan; tickets are read one by one", slog.Int("gone", gone))
+		return false, nil
+	}
+	return true, nil
+}
+
+// verifyAhead starts the scan's second pass right after the scan when the
+// run will certainly want it (rereadUnsettled: more unsettled tickets than
+// the scan had pages), i.e. when that many tickets have time booked and
+// none of their entries linked yet: a first sync. Whether such a ticket
+// is unsettled depends on the mappings (an entry netted to zero, or left
+// unmapped, wants nothing), so this only starts the pass early;
+// rereadUnsettled decides from the exact count. It waits for the links in
+// the background.
+func (r *runner) verifyAhead(ctx context.Context, tickets map[int64]*ticketData) {
+	if r.scan == nil || r.links == nil {
+		return
+	}
+	var booked [][]int64 // entry ids of the tickets with time booked
+	for _, td := range tickets {
+		ids := make([]int64, 0, len(td.entries))
+		positive := false
+		for _, e := range td.entries {
+			ids = append(ids, e.ID)
+			positive = positive || e.Units.Sign() > 0
+		}
+		if positive {
+			booked = append(booked, ids)
+		}
+	}
+	if len(booked) <= r.scan.pages {
+		return
+	}
+	go func() {
+		links, err := r.links.wait(ctx)
+		if err != nil {
+			return // planInput reports it
+		}
+		linked := make(map[int64]bool, len(links))
+		for _, l := range links {
+			linked[l.EntryID] = true
+		}
+		n := 0
+		for _, ids := range booked {
+			if !anyOf(ids, linked) {
+				n++
+			}
+		}
+		if n > r.scan.pages {
+			r.verifyScan(ctx)
+		}
+	}()
+}
+
+func anyOf(ids []int64, set map[int64]bool) bool {
+	for _, id := range ids {
+		if set[id] {
+			return true
+		}
+	}
+	return false
+}
