@@ -105,16 +105,49 @@ func (r *runner) scanHeld(ctx context.Context) (bool, error) {
 	return r.scan.second.wait(ctx)
 }
 
+// ZammadPageReader reads one page of the entry listing
+// (zammad.Client.EntriesPage). Without it the second pass walks the pages
+// one after another.
+type ZammadPageReader interface {
+	EntriesPage(ctx context.Context, opts zammad.ListEntriesOptions, page int) ([]zammad.Entry, error)
+}
+
+var _ ZammadPageReader = (*zammad.Client)(nil)
+
+// rescan is the second pass. Unlike the first, it may read its pages side
+// by side: a page read out of order can miss a row (a deletion shifted it),
+// which only makes the run re-read tickets; it can never list a row that
+// was deleted. Rows after the first pass's pages are new: not looked for.
 func (r *runner) rescan(ctx context.Context) (bool, error) {
+	var mu sync.Mutex
 	again := make(map[int64]bool, len(r.scan.ids))
-	err := r.z.ListEntries(ctx, scanOptions(r.e.opts.ScanPageSize), func(page []zammad.Entry) (bool, error) {
+	keep := func(page []zammad.Entry) {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, e := range page {
 			if r.scan.ids[e.ID] {
 				again[e.ID] = true
 			}
 		}
-		return true, nil
-	})
+	}
+	opts := scanOptions(r.e.opts.ScanPageSize)
+	var err error
+	if pr, ok := r.z.(ZammadPageReader); ok {
+		pages := make([]int, r.scan.pages)
+		for i := range pages {
+			pages[i] = i + 1
+		}
+		err = forEach(ctx, r.e.opts.ReadConcurrency, pages, func(ctx context.Context, n int) error {
+			page, err := pr.EntriesPage(ctx, opts, n)
+			keep(page)
+			return err
+		})
+	} else {
+		err = r.z.ListEntries(ctx, opts, func(page []zammad.Entry) (bool, error) {
+			keep(page)
+			return true, nil
+		})
+	}
 	if err != nil {
 		return false, fmt.Errorf("engine: list zammad entries again: %w", err)
 	}

@@ -371,6 +371,20 @@ func TestPaging(t *testing.T) {
 		})
 	}
 
+	t.Run("one page", func(t *testing.T) {
+		for _, tc := range []struct {
+			page, rows int
+			first      int64
+		}{{1, 400, 1}, {3, 400, 801}, {7, 100, 2401}, {8, 0, 0}} {
+			rows, err := c.EntriesPage(ctx, ListEntriesOptions{PerPage: 400}, tc.page)
+			if err != nil || len(rows) != tc.rows || (tc.rows > 0 && rows[0].ID != tc.first) {
+				t.Errorf("page %d: %d rows, %v; want %d from %d", tc.page, len(rows), err, tc.rows, tc.first)
+			}
+		}
+		if _, err := c.EntriesPage(ctx, ListEntriesOptions{SortBy: "nope"}, 1); !apperr.Is(err, apperr.Validation) {
+			t.Errorf("bad sort column: %v", err)
+		}
+	})
 	t.Run("exact multiple ends on an empty page", func(t *testing.T) {
 		ids, reqs, err := collectIDs(ListEntriesOptions{PerPage: 500}, 0)
 		if err != nil || len(ids) != 2500 || reqs != 6 {
