@@ -237,7 +237,8 @@ func BenchmarkBackfill20k(b *testing.B) {
 	var writes int64
 	for range b.N {
 		b.StopTimer()
-		h := newHarness(b, options{})
+		var runLog testkit.Buffer // the run's "run finished" line: where the time went
+		h := newHarness(b, options{log: slog.New(slog.NewJSONHandler(&runLog, nil))})
 		h.zs.SeedDemo(zammadsim.DemoConfig{Seed: 9, Tickets: 1_000, Entries: 20_000,
 			Start: h.Now().AddDate(0, 0, -360), Span: 355 * 24 * time.Hour})
 		h.zs.SetFaults(zammadsim.Faults{Latency: 10 * time.Millisecond})
@@ -254,6 +255,11 @@ func BenchmarkBackfill20k(b *testing.B) {
 			b.Fatalf("backfill: %+v; Kimai holds timesheets for %d entries", run.Counts, len(h.sheetsByEntry()))
 		}
 		b.Logf("backfill: %+v in %s; Kimai %s", run.Counts, took.Round(time.Millisecond), top(h.ks.Requests()))
+		for _, line := range strings.Split(runLog.String(), "\n") {
+			if strings.Contains(line, `"run finished"`) {
+				b.Log(line)
+			}
+		}
 		b.ReportMetric(float64(sum(h.ks.Requests()))/float64(created), "kimai-req/created")
 	}
 	b.ReportMetric(float64(created)/took.Minutes(), "entries/min")

@@ -108,14 +108,22 @@ func (r *runner) budget(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	need := max(2*r.lastChunk, r.e.opts.MinChunkTime)
-	after := r.progress.After
 	r.mu.Unlock()
 	if time.Until(dl) < need {
+		if err := r.flushRecords(ctx); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		after := r.progress.After
+		r.mu.Unlock()
 		r.log.Info("run continues in another invocation", slog.Int64("after_ticket", after), slog.Duration("left", time.Until(dl)))
 		return &Continuation{After: after, Part: r.nextPart()}
 	}
 	return nil
 }
+
+// writes counts the Kimai writes in c.
+func writes(c tb.Counts) int { return c.Created + c.Updated + c.Deleted }
 
 // nextPart is the part number of the invocation that continues the run.
 func (r *runner) nextPart() int {
@@ -124,11 +132,16 @@ func (r *runner) nextPart() int {
 	return r.progress.Invocations + 1
 }
 
-// chunkDone notes that every ticket up to last is done.
+// chunkDone notes that every ticket up to last is done: at once when its
+// records are written, else once they are (flushRecords).
 func (r *runner) chunkDone(last int64, took time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.progress.After = last
+	if r.unwritten.len() == 0 {
+		r.progress.After = last
+	} else {
+		r.unwritten.after = last
+	}
 	r.lastChunk = took
 	r.chunksDone++
 	r.progress.Stalls = 0
@@ -139,7 +152,8 @@ func (r *runner) chunkDone(last int64, took time.Duration) {
 // chunk; the entries it finished in the chunk it was cut off in are linked,
 // so the next invocation finds them unchanged. A chunk that never gets
 // anywhere in Options.MaxStalls invocations in a row fails the run as a
-// timeout instead of continuing forever.
+// timeout instead of continuing forever. What the chunks after the last
+// progress point counted is taken back (rollback): they are done again.
 func (r *runner) cutOff(ctx context.Context, err error) error {
 	if ctx.Err() == nil {
 		return err
@@ -150,7 +164,9 @@ func (r *runner) cutOff(ctx context.Context, err error) error {
 	}
 	r.mu.Lock()
 	after := r.progress.After
-	if r.chunksDone > 0 || r.progress.Done > r.doneAtStart {
+	// Progress is what the next invocation need not do again: chunks
+	// whose records are written, or entries written to Kimai.
+	if after > r.req.Resume || writes(r.counts) > r.writesAtStart {
 		r.progress.Stalls = 0
 	} else {
 		r.progress.Stalls++
@@ -158,6 +174,7 @@ func (r *runner) cutOff(ctx context.Context, err error) error {
 	stalled := r.progress.Stalls >= r.e.opts.MaxStalls
 	r.mu.Unlock()
 	if r.chunked() && !stalled {
+		r.rollback()
 		return &Continuation{After: after, Part: r.nextPart()}
 	}
 	return apperr.Wrap(ctx.Err(), apperr.Timeout, "engine: apply",
@@ -203,7 +220,6 @@ func (e *Engine) resume(ctx context.Context, req *Request, run *tb.Run, r *runne
 	r.progress.After, r.progress.Done, r.progress.Total = req.Resume, prev.Progress.Done, prev.Progress.Total
 	r.progress.Invocations = req.Part
 	r.progress.Stalls = prev.Progress.Stalls
-	r.doneAtStart = r.progress.Done
 	// The record stored at the start must keep all of it: this invocation
 	// may be killed before it stores anything else.
 	run.QueuedAt, run.StartedAt = prev.QueuedAt, prev.StartedAt

@@ -74,8 +74,16 @@ func TestCutOff(t *testing.T) {
 	if err := r.cutOff(ended, failure); !apperr.Is(err, apperr.Timeout) {
 		t.Fatalf("after %d stalls: %v, want a timeout", maxStalls, err)
 	}
-	// A finished change is progress.
-	r.progress.Stalls, r.progress.Done = maxStalls-1, r.doneAtStart+1
+	// A chunk done whose records are not written yet is no progress: it
+	// is done again.
+	r.progress.Stalls = 0
+	r.unwritten.puts = []tb.EntryRecord{{EntryID: 1}}
+	r.chunkDone(20, time.Second)
+	if err := r.cutOff(ended, failure); !errors.As(err, &c) || c.After != 12 || r.progress.Stalls != 1 {
+		t.Fatalf("cut after a chunk not written: %v (stalls %d)", err, r.progress.Stalls)
+	}
+	// An entry written to Kimai is progress.
+	r.progress.Stalls, r.counts.Created = maxStalls-1, r.writesAtStart+1
 	if err := r.cutOff(ended, failure); !errors.As(err, &c) || r.progress.Stalls != 0 {
 		t.Fatalf("cut after a change: %v (stalls %d)", err, r.progress.Stalls)
 	}

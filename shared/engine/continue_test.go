@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -21,10 +22,21 @@ import (
 // point, as the queue consumer's continuation message or the redelivered
 // message would make it. The run must end, never start over from its first
 // ticket, and leave exactly one timesheet per entry.
+//
+// The report's records are held over several chunks (Options.RecordBatch):
+// with the default, an invocation writes them only when it stops in time;
+// with a small batch, also between chunks. Either way every synced entry
+// has its record when the run ends.
 func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
+	for _, batch := range []int{0, 150} {
+		t.Run(fmt.Sprintf("records batch %d", batch), func(t *testing.T) { testRangeRunContinues(t, batch) })
+	}
+}
+
+func testRangeRunContinues(t *testing.T, batch int) {
 	// Deadlines this short often leave no time for a single change after
 	// the run's start-up: stalls are part of the test, not a failure.
-	h := newHarness(t, options{engine: engine.Options{ChunkTickets: 10, MinChunkTime: 30 * time.Millisecond, MaxStalls: 1000}})
+	h := newHarness(t, options{engine: engine.Options{ChunkTickets: 10, MinChunkTime: 30 * time.Millisecond, MaxStalls: 1000, RecordBatch: batch}})
 	demo := h.zs.SeedDemo(zammadsim.DemoConfig{Seed: 5, Tickets: 30, Entries: 400,
 		Start: h.Now().AddDate(0, 0, -300), Span: 280 * 24 * time.Hour})
 	h.ks.SetFaults(kimaisim.Faults{Latency: time.Millisecond, SlowCommitRate: 0.05, SlowCommitDelay: 30 * time.Millisecond})
@@ -97,6 +109,24 @@ func TestRangeRunContinuesAcrossDeadlines(t *testing.T) {
 		t.Fatalf("finished run: %s, %d continuations, %+v %+v", run.Status, run.Progress.Invocations, run.Counts, run.ItemErrors)
 	}
 	t.Logf("%d invocations, %d cut off by their deadline; %+v", invocations, cut, run.Counts)
+	recs, err := h.st.AllRecords(context.Background(), h.profile.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sheet := map[int64]int64{}
+	for _, r := range recs {
+		sheet[r.EntryID] = r.TimesheetID
+	}
+	if err := h.st.Links(context.Background(), h.profile.ID, func(ls []tb.Link) error {
+		for _, l := range ls {
+			if l.State == tb.LinkSynced && sheet[l.EntryID] != l.TimesheetID {
+				t.Errorf("entry %d: synced to timesheet %d, its record names %d", l.EntryID, l.TimesheetID, sheet[l.EntryID])
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	// SQS delivers the first continuation again: it must not touch the
 	// finished run.

@@ -148,6 +148,9 @@ type Options struct {
 	// ChunkTickets is how many tickets a range run reads, plans and writes
 	// at a time (default 200; see chunk.go).
 	ChunkTickets int
+	// RecordBatch is how many report records a range run holds before
+	// writing them (default 20,000; see ledger.go).
+	RecordBatch int
 	// MinChunkTime is the least time a range run wants left before its
 	// deadline to start another chunk (default 20s; also at least twice
 	// the last chunk's time). With less, it continues in a new invocation.
@@ -189,6 +192,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 3 * time.Second
+	}
+	if o.RecordBatch <= 0 {
+		o.RecordBatch = 20_000
 	}
 	if o.ChunkTickets <= 0 {
 		o.ChunkTickets = 200

@@ -74,10 +74,88 @@ func (r *runner) keepRecords(ctx context.Context, p plan.Plan) (map[int64]bool, 
 	if len(puts)+len(dels) == 0 {
 		return changed, nil
 	}
+	if r.chunked() {
+		// Written with those of the next chunks (Options.RecordBatch).
+		r.unwritten.puts = append(r.unwritten.puts, puts...)
+		r.unwritten.dels = append(r.unwritten.dels, dels...)
+		return changed, nil
+	}
 	if err := r.records().WriteRecords(ctx, puts, dels); err != nil {
 		return nil, fmt.Errorf("engine: write report records: %w", err)
 	}
 	return changed, nil
+}
+
+// A chunked run holds its chunks' records and writes them
+// Options.RecordBatch at a time (default 20,000). Its chunks' tickets are
+// consecutive, but their entries may fall on any day of the range, and
+// every write rewrites the day buckets it touches (store.WriteRecords):
+// written after every chunk of a year's backfill, each of the 365 day
+// buckets would be rewritten once per chunk, ever larger. 20,000 records
+// are a few MB, and one rewrite per five chunks of 4,000 entries.
+
+// unwrittenRecords are the records of a chunked run's finished chunks not
+// yet written, and the last ticket of those chunks.
+type unwrittenRecords struct {
+	puts, dels []tb.EntryRecord
+	after      int64
+}
+
+func (u unwrittenRecords) len() int { return len(u.puts) + len(u.dels) }
+
+// flushRecords writes the records a chunked run holds; then its progress
+// moves past the chunks they came from. Cut off by the deadline, it
+// returns the context's error: those chunks are done again (their entries
+// are linked and unchanged, and their records are rebuilt).
+func (r *runner) flushRecords(ctx context.Context) error {
+	u := r.unwritten
+	if u.len() > 0 {
+		if err := r.records().WriteRecords(ctx, u.puts, u.dels); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.itemError(0, 0, time.Time{}, fmt.Errorf("engine: write report records: %w", err))
+		}
+	}
+	r.unwritten = unwrittenRecords{}
+	if u.after != 0 {
+		r.mu.Lock()
+		r.progress.After = u.after
+		r.mu.Unlock()
+	}
+	r.markWritten()
+	return nil
+}
+
+// tally is what a chunked run had counted and kept when its progress last
+// moved: the chunks after that point are done again by the next
+// invocation, so what they counted is taken back (rollback) lest it count
+// twice. Their writes happened and are not counted again: an entry this
+// run already created or changed is unchanged when done again (apply).
+type tally struct {
+	counts                    tb.Counts
+	kept, dropped, itemErrors int
+}
+
+// markWritten notes the run's tally at its progress point.
+func (r *runner) markWritten() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written = tally{counts: r.counts, kept: len(r.kept), dropped: r.dropped, itemErrors: len(r.itemErrors)}
+	r.written.counts.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
+}
+
+// rollback takes back what the chunks after the progress point counted
+// and kept but for their writes.
+func (r *runner) rollback() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.written
+	n := &r.counts
+	n.Seen, n.Unchanged, n.Skipped = w.counts.Seen, w.counts.Unchanged, w.counts.Skipped
+	n.Errors, n.ErrorsByClass = w.counts.Errors, maps.Clone(w.counts.ErrorsByClass)
+	r.kept, r.dropped = r.kept[:min(w.kept, len(r.kept))], w.dropped
+	r.itemErrors = r.itemErrors[:min(w.itemErrors, len(r.itemErrors))]
 }
 
 func (r *runner) records() RecordStore { return r.e.store }

@@ -67,13 +67,16 @@ type runner struct {
 	// carries it (see store.PutLink).
 	fence int64
 	// Chunked runs (chunk.go): the last chunk's time, the chunks done in
-	// this invocation, progress.Done when it started, the outcomes kept
-	// and how many were dropped beyond MaxOutcomes.
-	lastChunk   time.Duration
-	chunksDone  int
-	doneAtStart int
-	kept        []tb.EntryOutcome
-	dropped     int
+	// this invocation, the Kimai writes counted when it started, the
+	// outcomes kept and how many were dropped beyond MaxOutcomes, the
+	// records not written yet and the tally when they last were.
+	lastChunk     time.Duration
+	chunksDone    int
+	writesAtStart int
+	kept          []tb.EntryOutcome
+	dropped       int
+	unwritten     unwrittenRecords
+	written       tally
 	// failedUpdatedAt is the oldest updated_at of an entry that failed, so
 	// the incremental cursor never moves past it.
 	failedUpdatedAt time.Time
@@ -148,12 +151,13 @@ func (r *runner) sync(ctx context.Context) error {
 	touched := map[int64]bool{}
 	chunks := r.chunks(tickets)
 	if r.chunked() {
+		r.markWritten()
 		total := entriesIn(tickets, 0)
 		r.perDay = float64(total) / max(1, r.req.To.Sub(r.req.From).Hours()/24)
 		r.setPhase(tb.PhaseWriting, total)
 		r.mu.Lock()
 		r.progress.Done = total - entriesIn(tickets, r.req.Resume)
-		r.doneAtStart = r.progress.Done
+		r.writesAtStart = writes(r.counts)
 		r.mu.Unlock()
 	}
 	for i, ids := range chunks {
@@ -172,6 +176,11 @@ func (r *runner) sync(ctx context.Context) error {
 		}
 		if r.chunked() {
 			r.chunkDone(ids[len(ids)-1], time.Since(started))
+			if r.unwritten.len() >= r.e.opts.RecordBatch || i == len(chunks)-1 {
+				if err := r.flushRecords(ctx); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if r.req.DryRun {
@@ -198,17 +207,6 @@ func (r *runner) sync(ctx context.Context) error {
 // chunk's writes, reading what Kimai changed begins (listChanges).
 func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, scanned map[int64]bool, touched map[int64]bool, last bool) error {
 	r.setPhase(tb.PhasePlanning, -1)
-	r.mu.Lock()
-	before := r.counts
-	r.mu.Unlock()
-	finished := false
-	defer func() {
-		if !finished && r.chunked() {
-			// The chunk is done again in the next invocation: what it
-			// only saw must not count twice (its writes happened).
-			r.bump(func(n *tb.Counts) { n.Seen, n.Unchanged, n.Skipped = before.Seen, before.Unchanged, before.Skipped })
-		}
-	}()
 	if err := r.nameOrgs(ctx, tickets); err != nil {
 		return err
 	}
@@ -248,7 +246,6 @@ func (r *runner) syncChunk(ctx context.Context, tickets map[int64]*ticketData, s
 	}
 	maps.Copy(touched, changed)
 	r.keepOutcomes()
-	finished = true
 	return nil
 }
 
