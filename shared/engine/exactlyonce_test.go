@@ -14,6 +14,7 @@ import (
 	"github.com/timebridge/timebridge/shared/engine"
 	"github.com/timebridge/timebridge/shared/engine/plan"
 	"github.com/timebridge/timebridge/shared/sim/kimaisim"
+	"github.com/timebridge/timebridge/shared/sim/zammadsim"
 	tb "github.com/timebridge/timebridge/shared/timebridge"
 )
 
@@ -559,5 +560,41 @@ func TestUnknownKimaiZoneFailsTheRun(t *testing.T) {
 	}
 	if n := len(h.ks.Timesheets()); n != 0 {
 		t.Fatalf("%d timesheets written in a guessed zone", n)
+	}
+}
+
+// A ticket in a group the token's user may not read answers 403 (Zammad's
+// TicketPolicy), though the admin-level entry list shows its entries: that
+// ticket is the run's item error naming the missing access, it is never
+// taken for deleted, and the other tickets sync. Before the fix the whole
+// run failed.
+func TestUnreadableTicketIsAnItemError(t *testing.T) {
+	h := newHarness(t, options{})
+	tid, agent, typ := h.seedBasics()
+	secret := h.zs.AddGroup(zammadsim.Group{ID: 9, Name: "Secret"})
+	hidden := h.zs.AddTicket(zammadsim.Ticket{ID: 70, Number: "53070", Title: "Hidden", OrganizationID: 2, GroupID: secret.ID, CustomerID: 3})
+	h.zs.SetUserGroups(1, map[int64][]string{1: {"full"}})
+	e1 := h.addEntry(tid, agent, typ, "15", at(8, 0))
+	e2 := h.addEntry(hidden.ID, agent, typ, "30", at(9, 0))
+	for _, mode := range []tb.RunMode{tb.ModeFull, tb.ModeIncremental} {
+		r := h.run(mode)
+		if r.Status == tb.RunFailed || len(sheetOf(h, e1.ID)) != 1 || len(sheetOf(h, e2.ID)) != 0 {
+			t.Fatalf("%s: %s %+v %+v; e1 %v e2 %v", mode, r.Status, r.Counts, r.ItemErrors, sheetOf(h, e1.ID), sheetOf(h, e2.ID))
+		}
+		if len(r.ItemErrors) != 1 || r.ItemErrors[0].TicketID != hidden.ID || r.ItemErrors[0].Class != string(apperr.Permission) ||
+			!strings.Contains(r.ItemErrors[0].Message, "read access to the ticket's group") {
+			t.Fatalf("%s: item errors %+v", mode, r.ItemErrors)
+		}
+	}
+	// Given access, it syncs.
+	h.zs.SetUserGroups(1, map[int64][]string{1: {"full"}, secret.ID: {"full"}})
+	if r := h.run(tb.ModeFull); r.Counts.Errors != 0 || len(sheetOf(h, e2.ID)) != 1 {
+		t.Fatalf("with access: %+v %+v", r.Counts, r.ItemErrors)
+	}
+	// Access taken away again: its timesheet stays.
+	h.zs.SetUserGroups(1, map[int64][]string{1: {"full"}})
+	h.Add(time.Minute)
+	if r := h.run(tb.ModeFull); r.Counts.Deleted != 0 || len(sheetOf(h, e2.ID)) != 1 || r.Counts.Errors != 1 {
+		t.Fatalf("access lost: %+v %+v; e2 %v", r.Counts, r.ItemErrors, sheetOf(h, e2.ID))
 	}
 }

@@ -139,12 +139,20 @@ func (r *runner) fetchTickets(ctx context.Context, ids []int64, known map[int64]
 			}
 			if hasEntries {
 				r.itemError(0, id, time.Time{}, apperr.Wrap(err, apperr.Permission, fmt.Sprintf("engine: zammad ticket %d", id),
-					fmt.Sprintf("Zammad ticket %d has time entries but the token's user cannot read the ticket; give it access to all groups.", id)))
+					fmt.Sprintf("Zammad ticket %d has time entries but the token's user cannot read the ticket; give it read access to the ticket's group (or to all groups).", id)))
 				return nil
 			}
 			mu.Lock()
 			out[id] = &ticketData{ticket: plan.Ticket{ID: id}, gone: true}
 			mu.Unlock()
+			return nil
+		}
+		if apperr.Is(err, apperr.Permission) {
+			// TicketPolicy: the ticket's group is not readable by the
+			// token's user (the admin-level entry list shows its entries
+			// all the same). Left alone, never taken for deleted.
+			r.itemError(0, id, time.Time{}, apperr.Wrap(err, apperr.Permission, fmt.Sprintf("engine: zammad ticket %d", id),
+				fmt.Sprintf("Zammad does not let the token's user read ticket %d; give it read access to the ticket's group (or to all groups). If every ticket fails, the token lacks ticket.agent.", id)))
 			return nil
 		}
 		if err != nil {

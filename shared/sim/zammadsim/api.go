@@ -493,7 +493,12 @@ func (s *Server) listTickets(_ *http.Request, _ *session, q url.Values, _ map[st
 		func(t *ticketRec) any { return s.ticketView(t, expand) })
 }
 
-func (s *Server) showTicket(r *http.Request, _ *session, q url.Values, _ map[string]json.RawMessage) result {
+func (s *Server) showTicket(r *http.Request, c *session, q url.Values, _ map[string]json.RawMessage) result {
+	// authorize!(ticket, :show?) first: a ticket in a group the caller
+	// may not read is 403, not the ticket.
+	if id, _ := pathID(r, "id"); s.tickets[id] != nil && !s.ticketShow(c, s.tickets[id]) {
+		return fail(errNotAuthorized)
+	}
 	// TicketsController#show checks expand, then full, then all; only the
 	// all=true bundle (ticket_all) carries the ticket's tags.
 	if !truthy(q.Get("expand")) && truthy(q.Get("all")) {

@@ -993,3 +993,23 @@ func BenchmarkListEntriesPage(b *testing.B) {
 		res.Body.Close()
 	}
 }
+
+// TestTicketShowNeedsReadAccess: GET /tickets/{id} is TicketPolicy#show?: a
+// ticket in a group the agent may not read is 403 Not authorized (an id
+// that does not exist stays 404).
+func TestTicketShowNeedsReadAccess(t *testing.T) {
+	f := newFixture(t)
+	other := f.s.AddGroup(Group{Name: "Secret"})
+	hidden := f.s.AddTicket(Ticket{Title: "Hidden", GroupID: other.ID})
+	f.s.SetUserGroups(f.agent.ID, map[int64][]string{1: {"read"}})
+	for _, tc := range []struct {
+		tok    string
+		id     int64
+		status int
+	}{{agentTok, f.ticket1.ID, 200}, {agentTok, hidden.ID, 403}, {adminTok, hidden.ID, 200}, {agentTok, 999, 404}} {
+		r := call(t, "GET", fmt.Sprintf("%s/api/v1/tickets/%d", f.url, tc.id), tc.tok, "")
+		if r.status != tc.status {
+			t.Errorf("ticket %d with %s: %d %s, want %d", tc.id, tc.tok, r.status, r.body, tc.status)
+		}
+	}
+}
