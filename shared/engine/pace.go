@@ -87,8 +87,16 @@ func kimaiSample(a upstream.Attempt) (limiter.Sample, bool) {
 		a.Status == http.StatusBadGateway, a.Status == http.StatusServiceUnavailable, a.Status == http.StatusGatewayTimeout:
 		s.Outcome = limiter.Dropped
 	}
+	if a.Kind == apperr.RateLimited && s.RetryAfter <= 0 {
+		s.RetryAfter = rateLimitPause
+	}
 	return s, true
 }
+
+// rateLimitPause is how long a 429 without Retry-After (nginx limit_req, a
+// WAF in front of Kimai) holds new requests back: such limits count per
+// second, and sending on at once would only collect more 429s.
+const rateLimitPause = time.Second
 
 func concurrencyTrace(pace tb.Pace, rep limiter.Report) *tb.ConcurrencyTrace {
 	t := &tb.ConcurrencyTrace{Pace: pace, Bound: rep.Max, Min: rep.Low, Max: rep.Peak, Final: rep.Final,
