@@ -153,6 +153,55 @@ describe("RunPage while the run is active", () => {
   });
 });
 
+describe("RunPage's Kimai write concurrency", () => {
+  const trace = {
+    pace: "adaptive" as const,
+    bound: 32,
+    min: 1,
+    max: 16,
+    final: 8,
+    attempts: 900,
+    drops: 3,
+    points: [
+      { at_ms: 0, limit: 1 },
+      { at_ms: 40, limit: 2 },
+      { at_ms: 90, limit: 16 },
+      { at_ms: 2000, limit: 8 },
+    ],
+  };
+  const page = (r: Run) => {
+    mockFetch({
+      "GET /api/runs/{id}": { body: r },
+      "GET /api/runs/{id}/entries": { body: { items: [], total: 0, next_cursor: "" } },
+      "GET /api/profiles": { body: profiles },
+      "GET /api/connectors": { body: connectors },
+    });
+    renderWithProviders(<RunPage runId={ID} />);
+  };
+
+  it("tells an adaptive pace's course, with its chart", async () => {
+    page(run({ concurrency: trace }));
+    const view = await screen.findByTestId("run-concurrency");
+    expect(view).toHaveTextContent("Adaptive pace, up to 32 Kimai writes at once: between 1 and 16, 8 at the end.");
+    expect(view).toHaveTextContent("Kimai refused or dropped 3 of 903 requests for load (429, 502–504, timeouts); the pace slowed down.");
+    expect(screen.getByRole("img", { name: "Kimai writes at once over the run: 1, 2, 16, 8" })).toBeInTheDocument();
+  });
+
+  it("tells a fixed pace without a chart", async () => {
+    page(run({ concurrency: { ...trace, pace: "fixed", bound: 8, min: 8, max: 8, final: 8, drops: 0, points: [{ at_ms: 0, limit: 8 }] } }));
+    const view = await screen.findByTestId("run-concurrency");
+    expect(view).toHaveTextContent("Fixed pace: 8 Kimai writes at once.");
+    expect(view).not.toHaveTextContent("refused");
+    expect(screen.queryByTestId("limit-chart")).toBeNull();
+  });
+
+  it("says nothing for a run that wrote nothing", async () => {
+    page(run({}));
+    await screen.findByTestId("run-counts");
+    expect(screen.queryByTestId("run-concurrency")).toBeNull();
+  });
+});
+
 describe("RunPage of a finished run", () => {
   it("shows the header and opens on the failed entries, filterable by outcome and paged", async () => {
     const failed = entry(1, "failed", { class: "validation", reason: "Kimai refused the project: it is not visible. Make it visible in Kimai.", timesheet_id: undefined });

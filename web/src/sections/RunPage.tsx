@@ -215,6 +215,7 @@ function RunView({ run }: { run: Run }) {
 
       <h3>Counts</h3>
       <CountsView counts={run.counts} />
+      {run.concurrency && <ConcurrencyView trace={run.concurrency} />}
       {run.error_detail && (
         <p className="error-box" role="alert">
           <strong>{run.error_detail.class}</strong>: {run.error_detail.message}
@@ -270,6 +271,61 @@ export function RunProgress({ run }: { run: Run }) {
       )}
       {p?.updated_at && <div className="muted small">Last progress {fmtTime(p.updated_at)}</div>}
     </div>
+  );
+}
+
+type ConcurrencyTrace = NonNullable<Run["concurrency"]>;
+
+/**
+ * How many Kimai writes the run allowed at once: a sentence, and for an
+ * adaptive pace the limit's course as a step chart (the points hold the
+ * limit from each point in time on).
+ */
+export function ConcurrencyView({ trace }: { trace: ConcurrencyTrace }) {
+  const pace =
+    trace.pace === "fixed"
+      ? `Fixed pace: ${trace.bound} Kimai writes at once.`
+      : `Adaptive pace, up to ${trace.bound} Kimai writes at once: between ${trace.min} and ${trace.max}, ${trace.final} at the end.`;
+  const drops =
+    trace.drops > 0
+      ? ` Kimai refused or dropped ${trace.drops} of ${trace.attempts + trace.drops} requests for load (429, 502–504, timeouts); the pace ${trace.pace === "fixed" ? "held" : "slowed down"}.`
+      : "";
+  return (
+    <div className="run-concurrency" data-testid="run-concurrency">
+      <p className="small muted">
+        {pace}
+        {drops}
+      </p>
+      {trace.pace === "adaptive" && trace.points.length > 1 && <LimitChart trace={trace} />}
+    </div>
+  );
+}
+
+function LimitChart({ trace }: { trace: ConcurrencyTrace }) {
+  const w = 240;
+  const h = 40;
+  const pts = trace.points;
+  const end = Math.max(1, pts[pts.length - 1].at_ms);
+  const top = Math.max(1, trace.bound);
+  const x = (ms: number) => (ms / end) * w;
+  const y = (limit: number) => h - (limit / top) * (h - 2) - 1;
+  let d = `M0 ${y(pts[0].limit).toFixed(1)}`;
+  for (let i = 1; i < pts.length; i++) {
+    d += ` H${x(pts[i].at_ms).toFixed(1)} V${y(pts[i].limit).toFixed(1)}`;
+  }
+  d += ` H${w}`;
+  return (
+    <svg
+      className="limit-chart"
+      width={w}
+      height={h}
+      viewBox={`0 0 ${w} ${h}`}
+      role="img"
+      aria-label={`Kimai writes at once over the run: ${pts.map((p) => p.limit).join(", ")}`}
+      data-testid="limit-chart"
+    >
+      <path d={d} fill="none" stroke="currentColor" strokeWidth={1.5} />
+    </svg>
   );
 }
 
