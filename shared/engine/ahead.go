@@ -159,9 +159,9 @@ func (r *runner) rescan(ctx context.Context) (bool, error) {
 }
 
 // verifyAhead starts the scan's second pass right after the scan when the
-// run will certainly want it (rereadUnsettled: more unsettled tickets than
-// the scan had pages), i.e. when that many tickets have time booked and
-// none of their entries linked yet: a first sync. Whether such a ticket
+// run will certainly want it (rereadUnsettled, secondPassCheaper), i.e.
+// when enough tickets have time booked and none of their entries linked
+// yet: a first sync. Whether such a ticket
 // is unsettled depends on the mappings (an entry netted to zero, or left
 // unmapped, wants nothing), so this only starts the pass early;
 // rereadUnsettled decides from the exact count. It waits for the links in
@@ -183,7 +183,7 @@ func (r *runner) verifyAhead(ctx context.Context, tickets map[int64]*ticketData)
 		}
 	}
 	if len(booked) <= r.scan.pages {
-		return
+		return // too few to want it
 	}
 	go func() {
 		links, err := r.links.wait(ctx)
@@ -194,13 +194,14 @@ func (r *runner) verifyAhead(ctx context.Context, tickets map[int64]*ticketData)
 		for _, l := range links {
 			linked[l.EntryID] = true
 		}
-		n := 0
+		n, rows := 0, 0
 		for _, ids := range booked {
 			if !anyOf(ids, linked) {
 				n++
+				rows += len(ids)
 			}
 		}
-		if n > r.scan.pages {
+		if secondPassCheaper(n, rows, r.scan.pages, len(r.scan.ids)) {
 			r.verifyScan(ctx)
 		}
 	}()
