@@ -332,12 +332,3 @@ func ticketsInScope(h *harness) int {
 	}
 	return len(ts)
 }
-
-// groupAccess is full access to groups.
-func groupAccess(groups []int64, more ...int64) map[int64][]string {
-	access := map[int64][]string{}
-	for _, g := range append(slices.Clone(groups), more...) {
-		access[g] = []string{"full"}
-	}
-	return access
-}
