@@ -139,6 +139,7 @@ func (r *runner) chunkDone(last int64, took time.Duration) {
 	defer r.mu.Unlock()
 	if r.unwritten.len() == 0 {
 		r.progress.After = last
+		r.markWrittenLocked() // its counts are past the progress point now
 	} else {
 		r.unwritten.after = last
 	}

@@ -88,6 +88,19 @@ func TestCutOff(t *testing.T) {
 		t.Fatalf("cut after a change: %v (stalls %d)", err, r.progress.Stalls)
 	}
 
+	// What a chunk counted stays once the progress point is past it; what
+	// the chunks after it counted is taken back (they are done again).
+	r = chunkRunner(tb.ModeRange, 0)
+	r.counts.Seen = 10
+	r.chunkDone(5, time.Second) // nothing to write: the point moves at once
+	r.counts.Seen = 14
+	r.unwritten.puts = []tb.EntryRecord{{EntryID: 1}}
+	r.chunkDone(9, time.Second) // its records held
+	r.counts.Seen = 17
+	if err := r.cutOff(ended, failure); !errors.As(err, &c) || c.After != 5 || r.counts.Seen != 10 {
+		t.Fatalf("cut with a chunk's records held: %v, seen %d, want after 5 and 10 seen", err, r.counts.Seen)
+	}
+
 	if err := chunkRunner(tb.ModeFull, 0).cutOff(ended, failure); !apperr.Is(err, apperr.Timeout) {
 		t.Fatalf("full run cut off: %v, want a timeout", err)
 	}

@@ -141,6 +141,11 @@ type tally struct {
 func (r *runner) markWritten() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.markWrittenLocked()
+}
+
+// markWrittenLocked is markWritten for callers holding r.mu.
+func (r *runner) markWrittenLocked() {
 	r.written = tally{counts: r.counts, kept: len(r.kept), dropped: r.dropped, itemErrors: len(r.itemErrors)}
 	r.written.counts.ErrorsByClass = maps.Clone(r.counts.ErrorsByClass)
 }
