@@ -221,6 +221,7 @@ func (e *Engine) resume(ctx context.Context, req *Request, run *tb.Run, r *runne
 	r.progress.After, r.progress.Done, r.progress.Total = req.Resume, prev.Progress.Done, prev.Progress.Total
 	r.progress.Invocations = req.Part
 	r.progress.Stalls = prev.Progress.Stalls
+	r.markWritten() // a cut before the first chunk takes back to these counts
 	// The record stored at the start must keep all of it: this invocation
 	// may be killed before it stores anything else.
 	run.QueuedAt, run.StartedAt = prev.QueuedAt, prev.StartedAt

@@ -151,7 +151,6 @@ func (r *runner) sync(ctx context.Context) error {
 	touched := map[int64]bool{}
 	chunks := r.chunks(tickets)
 	if r.chunked() {
-		r.markWritten()
 		total := entriesIn(tickets, 0)
 		r.perDay = float64(total) / max(1, r.req.To.Sub(r.req.From).Hours()/24)
 		r.setPhase(tb.PhaseWriting, total)
