@@ -144,7 +144,6 @@ func (r *runner) chunkDone(last int64, took time.Duration) {
 		r.unwritten.after = last
 	}
 	r.lastChunk = took
-	r.chunksDone++
 	r.progress.Stalls = 0
 }
 

@@ -66,12 +66,11 @@ type runner struct {
 	// fence is the lease generation this run holds; every link it writes
 	// carries it (see store.PutLink).
 	fence int64
-	// Chunked runs (chunk.go): the last chunk's time, the chunks done in
-	// this invocation, the Kimai writes counted when it started, the
-	// outcomes kept and how many were dropped beyond MaxOutcomes, the
-	// records not written yet and the tally when they last were.
+	// Chunked runs (chunk.go): the last chunk's time, the Kimai writes
+	// counted when this invocation started, the outcomes kept and how many
+	// were dropped beyond MaxOutcomes, the records not written yet and the
+	// tally when they last were.
 	lastChunk     time.Duration
-	chunksDone    int
 	writesAtStart int
 	kept          []tb.EntryOutcome
 	dropped       int
