@@ -196,36 +196,9 @@ func (r *runner) loadContext(ctx context.Context, tickets map[int64]*ticketData)
 		}
 		return nil
 	})
-	g.Go(func() error {
-		custs, err := r.k.Customers(ctx)
-		if err != nil {
-			return fmt.Errorf("engine: kimai customers: %w", err)
-		}
-		for _, c := range custs {
-			cat.Customers = append(cat.Customers, customerFrom(c))
-		}
-		return nil
-	})
-	g.Go(func() error {
-		projs, err := r.k.Projects(ctx)
-		if err != nil {
-			return fmt.Errorf("engine: kimai projects: %w", err)
-		}
-		for _, p := range projs {
-			cat.Projects = append(cat.Projects, projectFrom(p))
-		}
-		return nil
-	})
-	g.Go(func() error {
-		acts, err := r.k.Activities(ctx)
-		if err != nil {
-			return fmt.Errorf("engine: kimai activities: %w", err)
-		}
-		for _, a := range acts {
-			cat.Activities = append(cat.Activities, activityFrom(a))
-		}
-		return nil
-	})
+	g.Go(readAll(ctx, "kimai customers", r.k.Customers, customerFrom, &cat.Customers))
+	g.Go(readAll(ctx, "kimai projects", r.k.Projects, projectFrom, &cat.Projects))
+	g.Go(readAll(ctx, "kimai activities", r.k.Activities, activityFrom, &cat.Activities))
 	if r.profile.UserMode == tb.UserEmail || r.profile.UserMode == tb.UserExplicit {
 		g.Go(func() error {
 			users, err := r.k.Users(ctx)
@@ -272,6 +245,21 @@ func (r *runner) loadContext(ctx context.Context, tickets map[int64]*ticketData)
 	r.mappings = plan.NewMappings(ms)
 	r.catalog = cat
 	return nil
+}
+
+// readAll is a read for loadContext's group: it appends what read returns,
+// each converted, to *dst.
+func readAll[T, U any](ctx context.Context, what string, read func(context.Context) ([]T, error), conv func(T) U, dst *[]U) func() error {
+	return func() error {
+		items, err := read(ctx)
+		if err != nil {
+			return fmt.Errorf("engine: %s: %w", what, err)
+		}
+		for _, it := range items {
+			*dst = append(*dst, conv(it))
+		}
+		return nil
+	}
 }
 
 // readAgents reads the name and email of every agent who booked an entry
